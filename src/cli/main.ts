@@ -1,0 +1,179 @@
+/**
+ * The `convergence` command. Exit codes: 0 success, 1 the run failed, 2 bad usage or a bad config.
+ * Progress goes to stderr; results (and --json) to stdout.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import type { ConfigIssue } from "../config/issues.js";
+import { formatFromName, parseConfigText } from "../config/parse.js";
+import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
+import { isPlainObject } from "../json.js";
+import { executeRun } from "../sdk/execute.js";
+import { nodePrepareOptions } from "../sdk/node-io.js";
+import { prepareRun } from "../sdk/prepare.js";
+import { newRunId, seedFor, toSeedResponse } from "../sdk/run-optimization.js";
+import { VERSION } from "../version.js";
+import { writeOutputs } from "./output.js";
+import { Progress } from "./progress.js";
+
+export const USAGE = `convergence ${VERSION}: tune an API's parameters against test cases and metrics
+
+Usage:
+  convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet]
+  convergence validate CONFIG [--json]
+  convergence --version | --help
+
+optimize   run an optimization in-process and print the best config and score
+           --output DIR   write best_config.json, detailed_results.json, report.md, experiments.csv
+           --seed N       override optimization.seed (same seed, same run)
+           --json         print the result as JSON on stdout
+           --quiet        no progress on stderr
+validate   check a config (or a test-case file) and print every problem
+
+Exit codes: 0 success, 1 the run failed, 2 bad usage or bad config.
+`;
+
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
+
+class UsageError extends Error {}
+
+function readConfig(path: string): { value: unknown; errors: ConfigIssue[] } {
+  if (!existsSync(path)) return { value: undefined, errors: [{ path: "", message: `Config file not found: ${path}` }] };
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    return { value: undefined, errors: [{ path: "", message: `cannot read ${path}: ${(error as Error).message}` }] };
+  }
+  return parseConfigText(text, formatFromName(path) ?? "yaml", path);
+}
+
+function printIssues(out: NodeJS.WriteStream, label: string, issues: readonly ConfigIssue[]): void {
+  for (const issue of issues) out.write(`  ${label} ${issue.path ? `${issue.path}: ` : ""}${issue.message}\n`);
+}
+
+function parseSeed(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--seed must be an integer, got '${text}'`);
+  return Number(text);
+}
+
+/** A file that holds test cases rather than a config: validate it as such. */
+function looksLikeTestCases(value: unknown): boolean {
+  if (Array.isArray(value)) return true;
+  return isPlainObject(value) && !("api" in value) && !("search_space" in value) && !("evaluation" in value) && testCaseList(value) !== null;
+}
+
+async function validateCommand(path: string, json: boolean, io: Io): Promise<number> {
+  const read = readConfig(path);
+  let errors = read.errors;
+  let warnings: ConfigIssue[] = [];
+  let kind = "config";
+  let detail = "";
+  if (errors.length === 0 && looksLikeTestCases(read.value)) {
+    kind = "test-case file";
+    const list = testCaseList(read.value) ?? [];
+    const result = normalizeTestCases(list, "test_cases");
+    errors = result.errors;
+    detail = `${result.testCases.length} test case${result.testCases.length === 1 ? "" : "s"}`;
+  } else if (errors.length === 0) {
+    const prepared = await prepareRun(read.value, { ...nodePrepareOptions(path), checkOnly: true });
+    warnings = prepared.ok ? prepared.run.warnings : prepared.warnings;
+    if (prepared.ok) {
+      const { config, testCases } = prepared.run;
+      detail = `${Object.keys(config.search_space.parameters).length} parameters, ${testCases.length} test cases, ${Object.keys(config.evaluation.metrics).length} metrics, ${config.optimization.algorithm}${config.api.mock_mode ? ", mock mode" : ""}`;
+    } else errors = prepared.errors;
+  }
+  if (json) {
+    io.stdout.write(`${JSON.stringify({ valid: errors.length === 0, kind, errors, warnings }, null, 2)}\n`);
+  } else {
+    if (errors.length === 0) io.stdout.write(`${path}: valid ${kind}${detail ? ` (${detail})` : ""}\n`);
+    else io.stdout.write(`${path}: ${errors.length} problem${errors.length === 1 ? "" : "s"}\n`);
+    printIssues(io.stdout, "error:  ", errors);
+    printIssues(io.stdout, "warning:", warnings);
+  }
+  return errors.length === 0 ? 0 : 2;
+}
+
+async function optimizeCommand(path: string, flags: { json: boolean; output?: string; seed?: number; quiet: boolean }, io: Io): Promise<number> {
+  const read = readConfig(path);
+  const prepared = read.errors.length > 0 ? { ok: false as const, errors: read.errors, warnings: [] } : await prepareRun(read.value, nodePrepareOptions(path));
+  if (!prepared.ok) {
+    if (flags.json) {
+      const error = `Config validation failed: ${prepared.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ")}`;
+      io.stdout.write(`${JSON.stringify({ success: false, error, errors: prepared.errors, configs_generated: 0, configs_saved: 0 }, null, 2)}\n`);
+    }
+    io.stderr.write(`${path}: invalid config\n`);
+    printIssues(io.stderr, "error:  ", prepared.errors);
+    printIssues(io.stderr, "warning:", prepared.warnings);
+    return 2;
+  }
+  const run = prepared.run;
+  if (!flags.quiet) printIssues(io.stderr, "warning:", run.warnings);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort(new Error("interrupted"));
+  process.once("SIGINT", onSigint);
+  const progress = new Progress(io.stderr);
+  try {
+    const report = await executeRun(run, {
+      runId: newRunId(run.config.api.name),
+      seed: seedFor(run, flags.seed),
+      signal: controller.signal,
+      ...(flags.quiet ? {} : { onEvent: progress.handle }),
+    });
+    const result = toSeedResponse(report);
+    const written = flags.output ? await writeOutputs(flags.output, report) : [];
+    if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    else if (result.success) {
+      io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
+      io.stdout.write(`${result.target_calls} target calls (${result.failed_calls} failed), seed ${result.seed}, run ${result.optimization_run_id}\n`);
+    } else io.stderr.write(`Optimization failed: ${result.error}\n`);
+    for (const file of written) if (!flags.json) io.stdout.write(`wrote ${file}\n`);
+    return result.success ? 0 : 1;
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
+}
+
+export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  try {
+    const { values, positionals } = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      options: {
+        json: { type: "boolean", default: false },
+        output: { type: "string", short: "o" },
+        seed: { type: "string" },
+        quiet: { type: "boolean", short: "q", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        version: { type: "boolean", short: "v", default: false },
+      },
+    });
+    if (values.version) {
+      io.stdout.write(`convergence ${VERSION}\n`);
+      return 0;
+    }
+    const [command, config, ...extra] = positionals;
+    if (values.help || command === "help") {
+      io.stdout.write(USAGE);
+      return 0;
+    }
+    if (!command) throw new UsageError("missing command");
+    if (command !== "optimize" && command !== "validate") throw new UsageError(`unknown command '${command}'`);
+    if (!config) throw new UsageError(`${command} needs a CONFIG file`);
+    if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
+    if (command === "validate") return await validateCommand(config, values.json, io);
+    return await optimizeCommand(config, { json: values.json, quiet: values.quiet, seed: parseSeed(values.seed), ...(values.output ? { output: values.output } : {}) }, io);
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      io.stderr.write(`convergence: ${(error as Error).message}\n\n${USAGE}`);
+      return 2;
+    }
+    io.stderr.write(`convergence: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (process.env.CONVERGENCE_DEBUG) io.stderr.write(`${(error as Error).stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,99 @@
+/** The files `convergence optimize --output DIR` writes. */
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import type { JsonValue } from "../json.js";
+import type { RunReport } from "../sdk/execute.js";
+
+function csvCell(value: unknown): string {
+  const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
+  return /[",\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+function csv(rows: readonly (readonly unknown[])[]): string {
+  return `${rows.map((row) => row.map(csvCell).join(",")).join("\n")}\n`;
+}
+
+function paramNames(report: RunReport): string[] {
+  const names = new Set<string>();
+  for (const c of report.candidates) for (const name of Object.keys(c.params)) names.add(name);
+  return [...names];
+}
+
+function experimentsCsv(report: RunReport): string {
+  const names = paramNames(report);
+  const header = ["generation", "candidate", "score", "complete", "dropped", ...names];
+  const rows = report.candidates.map((c) => [c.generation, c.candidate, c.score.toFixed(6), c.complete, c.dropped, ...names.map((n) => c.params[n])]);
+  return csv([header, ...rows]);
+}
+
+function markdownTable(rows: readonly (readonly string[])[]): string {
+  const [head, ...body] = rows;
+  if (!head) return "";
+  return [`| ${head.join(" | ")} |`, `| ${head.map(() => "---").join(" | ")} |`, ...body.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+function reportMd(report: RunReport): string {
+  const best = report.best;
+  const lines = [
+    `# Optimization report: ${report.api_name}`,
+    "",
+    `Run \`${report.run_id}\`, ${report.algorithm}, seed ${report.seed}, ${report.started_at} to ${report.finished_at}.`,
+    "",
+    "## Result",
+    "",
+    best ? `Best score **${best.score.toFixed(4)}** with:` : `No result: ${report.error}`,
+    "",
+  ];
+  if (best) lines.push("```json", JSON.stringify(best.config, null, 2), "```", "");
+  lines.push(
+    `${report.generations_run} generations, ${report.configs_generated} candidates, ${report.target_calls} target calls (${report.failed_calls} failed), ` +
+      `${report.cost_usd.toFixed(4)} USD of target cost. Stopped by ${report.stop_reason.replace(/_/g, " ")}.`,
+    "",
+    "## Generations",
+    "",
+    markdownTable([
+      ["generation", "best so far", "generation best", "mean", "calls", "complete", "stopped early"],
+      ...report.history.map((h) => [
+        String(h.generation),
+        h.best?.toFixed(4) ?? "-",
+        h.generation_best?.toFixed(4) ?? "-",
+        h.mean?.toFixed(4) ?? "-",
+        String(h.calls),
+        String(h.complete),
+        String(h.dropped),
+      ]),
+    ]),
+    "",
+  );
+  if (report.warnings.length > 0) {
+    lines.push("## Warnings", "", ...report.warnings.map((w) => `- \`${w.path}\`: ${w.message}`), "");
+  }
+  return lines.join("\n");
+}
+
+export async function writeOutputs(dir: string, report: RunReport): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const bestConfig: Record<string, JsonValue> = {
+    _README: {
+      description: `Best parameters found for ${report.api_name} by Convergence`,
+      how_to_use: "Send these parameters with your requests (they are merged into the request body), or promote them to runtime arms.",
+      score_achieved: report.best?.score ?? null,
+      score_scale: "0.0-1.0, the weighted mean of the metrics over the test cases",
+      timestamp: report.finished_at,
+      optimization_run_id: report.run_id,
+    },
+    config: report.best?.config ?? null,
+  };
+  const files: Record<string, string> = {
+    "best_config.json": `${JSON.stringify(bestConfig, null, 2)}\n`,
+    "detailed_results.json": `${JSON.stringify(
+      { run_id: report.run_id, seed: report.seed, best: report.best, history: report.history, candidates: report.candidates, evaluations: report.evaluations },
+      null,
+      2,
+    )}\n`,
+    "report.md": reportMd(report),
+    "experiments.csv": experimentsCsv(report),
+  };
+  for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
+  return Object.keys(files).map((name) => join(dir, name));
+}

@@ -1,0 +1,266 @@
+/**
+ * The optimization config: the seed's YAML/JSON format (see shared/seed/SDK_USAGE.md), one zod definition that is
+ * at once the TypeScript type, the validator and (later) the API description. Parsing normalizes the seed's
+ * aliases (float/int, choices, genetic) so the rest of the code sees one shape.
+ */
+import { z } from "zod";
+import type { JsonValue } from "../json.js";
+import type { Parameter } from "../search/space.js";
+
+const Json = z.json() as z.ZodType<JsonValue>;
+
+/** token_env and friends name a variable; a pasted secret (with dashes, spaces, dots) is refused here. */
+export const EnvVarName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the name of an environment variable (like OPENAI_API_KEY), not its value");
+
+const ParameterInput = z.object({
+  type: z.enum(["categorical", "discrete", "continuous", "float", "int"]),
+  values: z.array(Json).optional(),
+  /** The SDK's spelling of `values` for categorical parameters. */
+  choices: z.array(Json).optional(),
+  min: z.number().optional(),
+  max: z.number().optional(),
+  step: z.number().positive().optional(),
+  /** Sample and mutate on a logarithmic scale (positive ranges only). */
+  log: z.boolean().default(false),
+  description: z.string().optional(),
+});
+type ParameterInput = z.output<typeof ParameterInput>;
+
+function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+  const values = p.values ?? p.choices;
+  if (p.type === "categorical") {
+    if (!values || values.length === 0) issue("values", "a categorical parameter needs at least one value");
+    return;
+  }
+  if (p.type === "discrete" && values !== undefined) {
+    if (values.length === 0) issue("values", "a discrete parameter needs at least one value");
+    return;
+  }
+  if (p.min === undefined) issue("min", `is required for a ${p.type} parameter without values`);
+  if (p.max === undefined) issue("max", `is required for a ${p.type} parameter without values`);
+  if (p.min === undefined || p.max === undefined) return;
+  if (p.min > p.max) issue("max", `must be at least min (min is ${p.min}, max is ${p.max})`);
+  const integer = p.type === "int" || p.type === "discrete";
+  if (integer && !Number.isInteger(p.min)) issue("min", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
+  if (integer && !Number.isInteger(p.max)) issue("max", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
+  if (integer && p.step !== undefined && !Number.isInteger(p.step)) {
+    issue("step", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
+  }
+  if (p.step !== undefined && p.max > p.min && p.step > p.max - p.min) {
+    issue("step", `is larger than the range (${p.max - p.min})`);
+  }
+  if (p.log && p.min <= 0) issue("log", "a logarithmic scale needs min > 0");
+}
+
+function normalizeParameter(p: ParameterInput): Parameter {
+  const values = p.values ?? p.choices ?? [];
+  if (p.type === "categorical") return { type: "categorical", values };
+  if (p.type === "discrete" && p.values !== undefined) {
+    return values.every((v) => typeof v === "number")
+      ? { type: "discrete", values: values as number[] }
+      : { type: "categorical", values };
+  }
+  const min = p.min as number;
+  const max = p.max as number;
+  if (p.type === "discrete" || p.type === "int") return { type: "int", min, max, step: p.step ?? 1, log: p.log };
+  return { type: "float", min, max, step: p.step ?? null, log: p.log };
+}
+
+export const ParameterSchema = ParameterInput.superRefine(checkParameter).transform(normalizeParameter);
+
+export const TestCaseSchema = z.looseObject({
+  id: z.union([z.string().min(1), z.number()]).optional(),
+  /** Some suites (the seed's Azure cases) name cases instead of giving ids. */
+  name: z.string().optional(),
+  description: z.string().optional(),
+  input: z.record(z.string(), Json).default({}),
+  expected: Json.default({}),
+  metadata: z.looseObject({ weight: z.number().nonnegative().optional() }).default({}),
+});
+export type TestCaseInput = z.input<typeof TestCaseSchema>;
+
+/** A test case as the engine uses it: a stable id and a weight in the mean over test cases. */
+export interface TestCase {
+  id: string;
+  description?: string;
+  input: Record<string, JsonValue>;
+  expected: JsonValue;
+  metadata: Record<string, unknown>;
+  weight: number;
+}
+
+export const MetricSchema = z.looseObject({
+  weight: z.number().nonnegative().default(1),
+  /** A built-in metric type (llm_judge, latency_penalty, ...) or a direction (higher_is_better, lower_is_better). */
+  type: z.string().optional(),
+  /** For `accuracy`: exact_match, similarity or custom. `custom` sends any metric to the custom evaluator. */
+  function: z.string().optional(),
+  threshold: z.number().positive().optional(),
+  budget_per_call: z.number().positive().optional(),
+});
+export type MetricConfig = z.output<typeof MetricSchema>;
+
+const AuthSchema = z.object({
+  type: z.enum(["none", "bearer", "api_key", "basic", "oauth"]).default("none"),
+  token_env: EnvVarName.optional(),
+  header_name: z.string().min(1).optional(),
+  /** Older spelling of header_name. */
+  api_key_header: z.string().min(1).optional(),
+  username: z.string().optional(),
+  username_env: EnvVarName.optional(),
+  password_env: EnvVarName.optional(),
+});
+export type AuthConfig = z.output<typeof AuthSchema>;
+
+const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
+
+export const ApiSchema = z.object({
+  name: z.string().min(1, "must not be empty"),
+  description: z.string().optional(),
+  endpoint: HttpUrl.optional(),
+  /** A registry of endpoints chosen by the `model` parameter (the seed's Azure example). */
+  models: z.record(z.string(), z.object({ endpoint: HttpUrl, description: z.string().optional() })).optional(),
+  auth: AuthSchema.prefault({}),
+  request: z
+    .object({
+      method: z
+        .string()
+        .transform((m) => m.toUpperCase())
+        .pipe(z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]))
+        .default("POST"),
+      headers: z.record(z.string(), z.string()).default({}),
+      timeout_seconds: z.number().positive().default(30),
+      /** First retry waits about this long (exponential backoff with jitter after that). */
+      retry_base_delay_ms: z.number().nonnegative().default(500),
+      retry_max_delay_ms: z.number().nonnegative().default(20_000),
+    })
+    .prefault({}),
+  response: z
+    .object({
+      /** A path such as `choices[0].message.content` to the answer text. */
+      result_field: z.string().min(1).optional(),
+      /** A path that must hold a truthy value for the call to count as a success. */
+      success_field: z.string().min(1).optional(),
+      /** A path that, when it holds a value, makes the call a failure with that message. */
+      error_field: z.string().min(1).optional(),
+    })
+    .prefault({}),
+  adapter_enabled: z.boolean().optional(),
+  /** Replace the team's API with the built-in deterministic mock (no network). See src/target/mock.ts. */
+  mock_mode: z.boolean().default(false),
+  /** Mock mode: really wait this long per call (the reported latency comes from the mock's model). */
+  mock_latency_ms: z.number().nonnegative().default(0),
+  /** Mock mode: standard deviation of the per-test-case deviation from the quality surface. */
+  mock_noise: z.number().nonnegative().default(0),
+});
+export type ApiConfig = z.output<typeof ApiSchema>;
+
+export const SearchSpaceSchema = z.object({
+  parameters: z
+    .record(z.string(), ParameterSchema)
+    .refine((params) => Object.keys(params).length > 0, "must define at least one parameter"),
+  templates: z.unknown().optional(),
+});
+
+export const EvaluationSchema = z.object({
+  test_cases: z
+    .object({
+      /** A JSON or YAML file, relative to the config file: a list, {test_cases: [...]}, or one test case. */
+      path: z.string().min(1).optional(),
+      inline: z.array(TestCaseSchema).optional(),
+      augmentation: z.unknown().optional(),
+    })
+    .optional(),
+  metrics: z
+    .record(z.string(), MetricSchema)
+    .refine((metrics) => Object.keys(metrics).length > 0, "must define at least one metric"),
+  custom_evaluator: z
+    .object({
+      enabled: z.boolean().default(true),
+      /** A .ts, .mts, .js or .mjs file next to the config (the extension may be left out). */
+      module: z.string().min(1).optional(),
+      function: z.string().min(1).optional(),
+    })
+    .optional(),
+  judge: z.unknown().optional(),
+  pricing: z.unknown().optional(),
+});
+
+export const ALGORITHMS = ["mab_evolution", "evolution", "random"] as const;
+export type Algorithm = (typeof ALGORITHMS)[number];
+
+const EarlyStoppingSchema = z.object({
+  enabled: z.boolean().default(true),
+  /** Generations in a row without a relative improvement of min_improvement before the run stops. */
+  patience: z.int().min(1).default(3),
+  /** Relative: 0.01 means the best score must grow by 1% to count as an improvement. */
+  min_improvement: z.number().nonnegative().default(0.01),
+  /** Stop as soon as the best score reaches this. */
+  target_score: z.number().optional(),
+});
+
+export const OptimizationSchema = z.object({
+  algorithm: z
+    .string()
+    .transform((a) => (a === "genetic" ? "evolution" : a))
+    .pipe(z.enum(ALGORITHMS))
+    .default("mab_evolution"),
+  /** Same seed, same run. */
+  seed: z.int().optional(),
+  mab: z
+    .looseObject({
+      strategy: z.string().optional(),
+      exploration_rate: z.number().optional(),
+      confidence_level: z.number().optional(),
+      /** Test cases every candidate is scored on before the race decides who continues. */
+      initial_test_cases: z.int().min(1).optional(),
+      /** A candidate stops when its probability of beating the incumbent falls below this. */
+      elimination_threshold: z.number().gt(0).lt(0.5).default(0.05),
+    })
+    .prefault({}),
+  evolution: z
+    .object({
+      population_size: z.int().min(1).default(20),
+      generations: z.int().min(1).default(10),
+      mutation_rate: z.number().min(0).max(1).default(0.2),
+      crossover_rate: z.number().min(0).max(1).default(0.7),
+      elite_size: z.int().min(0).default(2),
+    })
+    .prefault({}),
+  execution: z
+    .object({
+      experiments_per_generation: z.int().optional(),
+      parallel_workers: z.int().min(1).default(5),
+      max_retries: z.int().min(0).default(3),
+      /** Stop once this many calls to the target have been made. */
+      max_target_calls: z.int().min(1).optional(),
+      early_stopping: EarlyStoppingSchema.prefault({}),
+    })
+    .prefault({}),
+});
+export type OptimizationConfig = z.output<typeof OptimizationSchema>;
+
+export const OutputSchema = z.looseObject({
+  save_path: z.string().optional(),
+  formats: z.array(z.enum(["json", "markdown", "csv"])).optional(),
+});
+
+export const ConfigSchema = z.object({
+  api: ApiSchema,
+  search_space: SearchSpaceSchema,
+  evaluation: EvaluationSchema,
+  optimization: OptimizationSchema.prefault({}),
+  output: OutputSchema.optional(),
+  // Sections of the seed format this project does not implement: accepted, and reported as warnings.
+  society: z.unknown().optional(),
+  legacy: z.unknown().optional(),
+  agent: z.unknown().optional(),
+});
+
+/** What a config file holds (before defaults and aliases). */
+export type ConfigInput = z.input<typeof ConfigSchema>;
+/** A parsed config: defaults applied, aliases normalized. */
+export type Config = z.output<typeof ConfigSchema>;

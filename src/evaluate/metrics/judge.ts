@@ -1,0 +1,48 @@
+import { isPlainObject } from "../../json.js";
+import { expectedAnswer, expectedList, expectedNumber } from "../expected.js";
+import { tokenize } from "../lexical.js";
+import { clamp01, type Metric } from "./metric.js";
+
+/**
+ * `type: llm_judge`, deterministic heuristic judge. Against the mock target it reads the mock's ground-truth
+ * quality (an ideal judge). Otherwise it scores the rules a test case's `expected` states and averages them:
+ * contains (share of the words present), answer (present in the text), min_length / max_length (characters),
+ * format json (parses). With no rules, a short-answer proxy: some substance (up to 50 words) and a full stop.
+ */
+export const heuristicJudgeMetric: Metric = {
+  id: "llm_judge",
+  description: "heuristic judge: the mock's quality, else the share of expected's rules the answer meets",
+  score({ response, testCase }) {
+    const body = response.body;
+    if (isPlainObject(body) && isPlainObject(body.mock) && typeof body.mock.quality === "number") {
+      return clamp01(body.mock.quality);
+    }
+    return ruleScore(response.text, testCase.expected);
+  },
+};
+
+export function ruleScore(text: string, expected: Parameters<typeof expectedAnswer>[0]): number {
+  const lower = text.toLowerCase();
+  const parts: number[] = [];
+  const contains = expectedList(expected, "contains");
+  if (contains.length > 0) parts.push(contains.filter((w) => lower.includes(w.toLowerCase())).length / contains.length);
+  const answer = expectedAnswer(expected);
+  if (answer !== null) parts.push(lower.includes(answer.toLowerCase()) ? 1 : 0);
+  const min = expectedNumber(expected, "min_length");
+  if (min !== null) parts.push(text.length >= min ? 1 : text.length / min);
+  const max = expectedNumber(expected, "max_length");
+  if (max !== null) parts.push(text.length <= max ? 1 : max / text.length);
+  if (isPlainObject(expected) && expected.format === "json") {
+    let valid = 0;
+    try {
+      JSON.parse(text);
+      valid = 1;
+    } catch {}
+    parts.push(valid);
+  }
+  if (parts.length === 0) {
+    const words = tokenize(text).length;
+    return clamp01(0.8 * Math.min(1, words / 50) + (/[.!?]\s*$/.test(text.trim()) ? 0.2 : 0));
+  }
+  return clamp01(parts.reduce((a, b) => a + b, 0) / parts.length);
+}

@@ -1,0 +1,36 @@
+import type { MetricConfig, TestCase } from "../../config/schema.js";
+import type { ParamConfig } from "../../search/space.js";
+import type { TargetResponse } from "../../target/types.js";
+import type { Corpus } from "../lexical.js";
+
+export interface MetricInput {
+  response: TargetResponse;
+  testCase: TestCase;
+  params: ParamConfig;
+  /** The metric's own settings from the config (weight, threshold, budget_per_call, ...). */
+  options: MetricConfig;
+  /** Term statistics over the run's test cases, for TF-IDF. */
+  corpus: Corpus;
+  resultField?: string;
+}
+
+/** A built-in metric: a score in [0, 1] where higher is better, or null when it does not apply to this case. */
+export interface Metric {
+  readonly id: string;
+  readonly description: string;
+  score(input: MetricInput): number | null;
+}
+
+export function clamp01(x: number): number {
+  if (!Number.isFinite(x)) return 0;
+  return Math.min(1, Math.max(0, x));
+}
+
+/** A numeric option under any of its spellings. */
+export function option(options: MetricConfig, names: readonly string[], fallback: number): number {
+  for (const name of names) {
+    const value = (options as Record<string, unknown>)[name];
+    if (typeof value === "number" && Number.isFinite(value) && value > 0) return value;
+  }
+  return fallback;
+}

@@ -1,0 +1,27 @@
+/** The convergence package: the same core the Workers service runs, in-process. */
+export type { ConfigIssue } from "./config/issues.js";
+export { parseConfigText } from "./config/parse.js";
+export type { Config, ConfigInput, MetricConfig, TestCase } from "./config/schema.js";
+export { ConfigSchema } from "./config/schema.js";
+export { validateConfig } from "./config/validate.js";
+export type { CaseResult } from "./evaluate/case.js";
+export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluator } from "./evaluate/custom.js";
+export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
+export type { JsonValue } from "./json.js";
+export { studySettings } from "./optimize/settings.js";
+export { ask, bestOf, createStudy, type Evaluation, type EvaluationResult, type GenerationSummary, type StudyState, tell } from "./optimize/study.js";
+export { hashConfig } from "./search/hash.js";
+export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
+export { extractText, extractUsage } from "./target/extract.js";
+export type { LocalFunction } from "./target/local.js";
+export { mockOptimum, surfaceQuality } from "./target/mock.js";
+export type { RunEvent, RunReport } from "./sdk/execute.js";
+export { prepareRun } from "./sdk/prepare.js";
+export {
+  type OptimizationFailure,
+  type OptimizationResult,
+  type OptimizationSuccess,
+  type RunOptimizationOptions,
+  runOptimization,
+} from "./sdk/run-optimization.js";
+export { VERSION } from "./version.js";

@@ -1,0 +1,38 @@
+import type { JsonValue } from "../../json.js";
+import type { Rng } from "../../search/rng.js";
+import type { ParamConfig, SearchSpace } from "../../search/space.js";
+import type { StudySettings } from "../settings.js";
+
+/** One candidate of one generation, with what the study knows of its score so far. */
+export interface Trial {
+  generation: number;
+  hash: string;
+  /** The full weighted score when complete; otherwise the race's estimate of it. */
+  fitness: number;
+  complete: boolean;
+  /** The race stopped scoring it: it had no real chance of beating the incumbent. */
+  dropped: boolean;
+}
+
+export interface ProposeContext {
+  space: SearchSpace;
+  settings: StudySettings;
+  /** Index of the generation to propose. */
+  generation: number;
+  size: number;
+  trials: readonly Trial[];
+  configOf(hash: string): ParamConfig;
+  /** The config was already proposed in an earlier generation (its scores are cached). */
+  isKnown(config: ParamConfig): boolean;
+  rng: Rng;
+}
+
+/**
+ * A proposal strategy (Optuna's "sampler"): it decides which configs a generation tries, and nothing else.
+ * Which test cases each of them is scored on, early stopping and caching belong to the study.
+ */
+export interface Sampler {
+  readonly name: string;
+  /** `state` is the sampler's own JSON state, null at the start of a run. */
+  propose(context: ProposeContext, state: JsonValue): { configs: ParamConfig[]; state: JsonValue };
+}

@@ -1,0 +1,417 @@
+/**
+ * The study: an ask/tell state machine over (candidate, test case) evaluations, with JSON state and a seeded
+ * PRNG. `ask` says which evaluations to run now; `tell` records their scores. Whoever runs the evaluations (the
+ * in-process SDK, or a Durable Object fed by queue consumers) holds nothing else: same seed, same run.
+ *
+ * A generation: the sampler proposes `population_size` configs; each is scored on every test case (evolution,
+ * random) or raced (mab_evolution, see racing.ts). A (config, test case) pair already scored is never asked
+ * again. When the generation is in, the best fully scored config may become the new best, early stopping is
+ * checked, and the next generation starts.
+ */
+import type { JsonValue } from "../json.js";
+import { hashConfig } from "../search/hash.js";
+import { Rng, type RngState, seedRng } from "../search/rng.js";
+import type { ParamConfig, SearchSpace } from "../search/space.js";
+import {
+  type CaseScores,
+  defaultInitialBatch,
+  type PairedEstimate,
+  pairedEstimate,
+  pooledVariance,
+  probabilityOfBeating,
+  type TestCaseWeight,
+} from "./racing.js";
+import { SAMPLERS, type Trial } from "./samplers/index.js";
+import type { StudySettings } from "./settings.js";
+import { weightedMean } from "./stats.js";
+
+export type StopReason = "generations" | "no_improvement" | "target_score" | "max_target_calls" | "cancelled";
+
+export interface GenerationSummary {
+  generation: number;
+  /** Best full score found so far (after this generation). */
+  best: number | null;
+  /** Best full score among this generation's candidates. */
+  generation_best: number | null;
+  /** Mean fitness of this generation's candidates (estimates for raced-out ones). */
+  mean: number | null;
+  /** Target calls made during this generation. */
+  calls: number;
+  candidates: number;
+  complete: number;
+  dropped: number;
+}
+
+interface RaceEntry {
+  target: number;
+  dropped: boolean;
+}
+
+interface GenerationState {
+  index: number;
+  /** Member hashes in proposal order (duplicates possible: they share one evaluation). */
+  members: string[];
+  /** Test case ids in the order the race reveals them. */
+  order: string[];
+  race: Record<string, RaceEntry> | null;
+  callsAtStart: number;
+}
+
+export interface StudyState {
+  version: 1;
+  settings: StudySettings;
+  space: SearchSpace;
+  testCases: TestCaseWeight[];
+  rng: RngState;
+  sampler: JsonValue;
+  status: "running" | "done";
+  stopReason: StopReason | null;
+  /** Index of the generation in progress or last finished; -1 before the first. */
+  generation: number;
+  current: GenerationState | null;
+  configs: Record<string, ParamConfig>;
+  scores: Record<string, CaseScores>;
+  /** "hash|testCaseId" of evaluations asked and not yet told. */
+  pending: Record<string, true>;
+  best: { hash: string; score: number; generation: number } | null;
+  trials: Trial[];
+  history: GenerationSummary[];
+  calls: number;
+  noImprovement: number;
+  /** Residuals of paired differences from finished races, pooled across generations. */
+  residuals: { sumSq: number; dof: number };
+}
+
+export interface Evaluation {
+  hash: string;
+  config: ParamConfig;
+  testCaseId: string;
+  generation: number;
+}
+
+export interface EvaluationResult {
+  hash: string;
+  testCaseId: string;
+  score: number;
+}
+
+export function createStudy(options: {
+  settings: StudySettings;
+  space: SearchSpace;
+  testCases: readonly TestCaseWeight[];
+  seed: number;
+}): StudyState {
+  if (options.testCases.length === 0) throw new Error("a study needs at least one test case");
+  return {
+    version: 1,
+    settings: options.settings,
+    space: options.space,
+    testCases: options.testCases.map(({ id, weight }) => ({ id, weight })),
+    rng: seedRng(options.seed),
+    sampler: null,
+    status: "running",
+    stopReason: null,
+    generation: -1,
+    current: null,
+    configs: {},
+    scores: {},
+    pending: {},
+    best: null,
+    trials: [],
+    history: [],
+    calls: 0,
+    noImprovement: 0,
+    residuals: { sumSq: 0, dof: 0 },
+  };
+}
+
+const keyOf = (hash: string, testCaseId: string) => `${hash}|${testCaseId}`;
+
+/** The evaluations to run now: empty while earlier ones are pending, or once the study is done. */
+export function ask(state: StudyState): { state: StudyState; evaluations: Evaluation[] } {
+  if (state.status === "done" || Object.keys(state.pending).length > 0) return { state, evaluations: [] };
+  const s = structuredClone(state);
+  const evaluations = advance(s);
+  return { state: s, evaluations };
+}
+
+/**
+ * Record scores. Only evaluations that were asked and are still pending count: a repeated or unknown report
+ * changes nothing, so redelivered queue messages are harmless. Non-finite scores are recorded as 0.
+ */
+export function tell(state: StudyState, results: readonly EvaluationResult[]): StudyState {
+  const s = structuredClone(state);
+  for (const { hash, testCaseId, score } of results) {
+    const key = keyOf(hash, testCaseId);
+    if (!s.pending[key]) continue;
+    delete s.pending[key];
+    s.scores[hash] ??= {};
+    (s.scores[hash] as CaseScores)[testCaseId] = Number.isFinite(score) ? score : 0;
+  }
+  return s;
+}
+
+/** Give up the evaluations still pending (a cancelled run); their pairs count as never asked. */
+export function finish(state: StudyState, reason: StopReason): StudyState {
+  const s = structuredClone(state);
+  s.pending = {};
+  if (s.current) finalizeGeneration(s);
+  s.status = "done";
+  s.stopReason = reason;
+  return s;
+}
+
+function rngOf(s: StudyState): { rng: Rng; save: () => void } {
+  const rng = new Rng(s.rng);
+  return { rng, save: () => (s.rng = rng.state) };
+}
+
+function isComplete(s: StudyState, hash: string): boolean {
+  const scores = s.scores[hash];
+  return scores !== undefined && s.testCases.every((t) => scores[t.id] !== undefined);
+}
+
+/** The weighted mean over all test cases of a fully scored config. */
+export function fullScore(s: StudyState, hash: string): number | null {
+  if (!isComplete(s, hash)) return null;
+  const scores = s.scores[hash] as CaseScores;
+  return weightedMean(
+    s.testCases.map((t) => scores[t.id] as number),
+    s.testCases.map((t) => t.weight),
+  );
+}
+
+function partialMean(s: StudyState, hash: string): number {
+  const scores = s.scores[hash] ?? {};
+  const seen = s.testCases.filter((t) => scores[t.id] !== undefined);
+  return weightedMean(
+    seen.map((t) => scores[t.id] as number),
+    seen.map((t) => t.weight),
+  );
+}
+
+function uniqueMembers(g: GenerationState): string[] {
+  return [...new Set(g.members)];
+}
+
+/** The best fully scored config so far, this generation included. */
+function incumbent(s: StudyState): { hash: string; score: number } | null {
+  let best = s.best ? { hash: s.best.hash, score: s.best.score } : null;
+  for (const hash of s.current ? uniqueMembers(s.current) : []) {
+    const score = fullScore(s, hash);
+    if (score !== null && (best === null || score > best.score)) best = { hash, score };
+  }
+  return best;
+}
+
+function advance(s: StudyState): Evaluation[] {
+  for (;;) {
+    if (s.status === "done") return [];
+    if (!s.current) {
+      if (s.generation + 1 >= s.settings.generations) {
+        s.status = "done";
+        s.stopReason = "generations";
+        return [];
+      }
+      startGeneration(s);
+    }
+    const g = s.current as GenerationState;
+    let needed = neededEvaluations(s, g);
+    if (needed.length > 0) {
+      const cap = s.settings.maxTargetCalls;
+      if (cap !== null) {
+        const remaining = cap - s.calls;
+        if (remaining <= 0) {
+          finalizeGeneration(s);
+          s.status = "done";
+          s.stopReason = "max_target_calls";
+          return [];
+        }
+        needed = needed.slice(0, remaining);
+      }
+      for (const e of needed) s.pending[keyOf(e.hash, e.testCaseId)] = true;
+      s.calls += needed.length;
+      return needed;
+    }
+    if (raceStep(s, g)) continue;
+    finalizeGeneration(s);
+    checkStopping(s);
+  }
+}
+
+function startGeneration(s: StudyState): void {
+  const index = s.generation + 1;
+  const { rng, save } = rngOf(s);
+  const sampler = SAMPLERS[s.settings.algorithm];
+  const proposal = sampler.propose(
+    {
+      space: s.space,
+      settings: s.settings,
+      generation: index,
+      size: s.settings.populationSize,
+      trials: s.trials,
+      configOf: (hash) => s.configs[hash] as ParamConfig,
+      isKnown: (config) => s.configs[hashConfig(config)] !== undefined,
+      rng,
+    },
+    s.sampler,
+  );
+  s.sampler = proposal.state;
+  const members = proposal.configs.map((config) => {
+    const hash = hashConfig(config);
+    s.configs[hash] ??= config;
+    return hash;
+  });
+  const order = rng.shuffle(s.testCases.map((t) => t.id));
+  save();
+  let race: Record<string, RaceEntry> | null = null;
+  const racing = s.settings.racing;
+  const batch = racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
+  if (racing && batch < s.testCases.length) {
+    race = {};
+    for (const hash of new Set(members)) race[hash] = { target: batch, dropped: false };
+  }
+  s.generation = index;
+  s.current = { index, members, order, race, callsAtStart: s.calls };
+}
+
+function neededEvaluations(s: StudyState, g: GenerationState): Evaluation[] {
+  const out: Evaluation[] = [];
+  for (const hash of uniqueMembers(g)) {
+    const entry = g.race?.[hash];
+    if (entry?.dropped) continue;
+    const wanted = entry ? g.order.slice(0, entry.target) : g.order;
+    const scores = s.scores[hash] ?? {};
+    for (const testCaseId of wanted) {
+      if (scores[testCaseId] === undefined) {
+        out.push({ hash, config: s.configs[hash] as ParamConfig, testCaseId, generation: g.index });
+      }
+    }
+  }
+  return out;
+}
+
+function priorVariance(s: StudyState, incumbentHash: string): number {
+  const scores = s.scores[incumbentHash] ?? {};
+  const values = s.testCases.map((t) => scores[t.id]).filter((v): v is number => v !== undefined);
+  if (values.length < 2) return 0.01;
+  const mean = values.reduce((a, b) => a + b, 0) / values.length;
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1);
+  return variance > 0 ? variance : 0.01;
+}
+
+/** One racing decision. Returns true when some candidate needs more test cases. */
+function raceStep(s: StudyState, g: GenerationState): boolean {
+  const race = g.race;
+  if (!race) return false;
+  const alive = uniqueMembers(g).filter((h) => !race[h]?.dropped && !isComplete(s, h));
+  if (alive.length === 0) return false;
+  const inc = incumbent(s);
+  if (!inc) {
+    const leader = alive.reduce((best, h) => (partialMean(s, h) > partialMean(s, best) ? h : best));
+    (race[leader] as RaceEntry).target = s.testCases.length;
+    return true;
+  }
+  const incScores = s.scores[inc.hash] as CaseScores;
+  const estimates = new Map<string, PairedEstimate>();
+  let sumSq = s.residuals.sumSq;
+  let dof = s.residuals.dof;
+  for (const h of alive) {
+    const e = pairedEstimate(s.scores[h] ?? {}, incScores, s.testCases);
+    if (!e) continue;
+    estimates.set(h, e);
+    sumSq += e.sumSq;
+    dof += e.dof;
+  }
+  const variance = pooledVariance(sumSq, dof, priorVariance(s, inc.hash));
+  const threshold = s.settings.racing?.eliminationThreshold ?? 0.05;
+  let more = false;
+  for (const h of alive) {
+    const entry = race[h] as RaceEntry;
+    const e = estimates.get(h);
+    if (e && probabilityOfBeating(e, variance) < threshold) {
+      entry.dropped = true;
+      continue;
+    }
+    const next = Math.min(s.testCases.length, Math.max(entry.target + 1, entry.target * 2));
+    if (next > entry.target) {
+      entry.target = next;
+      more = true;
+    }
+  }
+  return more;
+}
+
+function finalizeGeneration(s: StudyState): void {
+  const g = s.current;
+  if (!g) return;
+  const inc = incumbent(s);
+  const incScores = inc ? (s.scores[inc.hash] as CaseScores) : null;
+  const fitnessOf = new Map<string, { fitness: number; complete: boolean }>();
+  for (const hash of uniqueMembers(g)) {
+    const full = fullScore(s, hash);
+    if (full !== null) {
+      fitnessOf.set(hash, { fitness: full, complete: true });
+      continue;
+    }
+    const estimate = incScores && inc ? pairedEstimate(s.scores[hash] ?? {}, incScores, s.testCases) : null;
+    if (estimate) {
+      s.residuals.sumSq += estimate.sumSq;
+      s.residuals.dof += estimate.dof;
+    }
+    const fitness = estimate && inc ? inc.score + estimate.meanDiff : partialMean(s, hash);
+    fitnessOf.set(hash, { fitness, complete: false });
+  }
+  let generationBest: { hash: string; score: number } | null = null;
+  for (const hash of g.members) {
+    const f = fitnessOf.get(hash) as { fitness: number; complete: boolean };
+    s.trials.push({
+      generation: g.index,
+      hash,
+      fitness: f.fitness,
+      complete: f.complete,
+      dropped: g.race?.[hash]?.dropped ?? false,
+    });
+    if (f.complete && (generationBest === null || f.fitness > generationBest.score)) {
+      generationBest = { hash, score: f.fitness };
+    }
+  }
+  const previous = s.best?.score ?? null;
+  if (generationBest && (s.best === null || generationBest.score > s.best.score)) {
+    s.best = { hash: generationBest.hash, score: generationBest.score, generation: g.index };
+  }
+  const improved =
+    s.best !== null &&
+    (previous === null || s.best.score - previous >= s.settings.earlyStopping.minImprovement * Math.max(Math.abs(previous), 1e-9));
+  s.noImprovement = improved ? 0 : s.noImprovement + 1;
+  const fitnesses = g.members.map((h) => (fitnessOf.get(h) as { fitness: number }).fitness);
+  const uniques = uniqueMembers(g);
+  s.history.push({
+    generation: g.index,
+    best: s.best?.score ?? null,
+    generation_best: generationBest?.score ?? null,
+    mean: fitnesses.length > 0 ? fitnesses.reduce((a, b) => a + b, 0) / fitnesses.length : null,
+    calls: s.calls - g.callsAtStart,
+    candidates: g.members.length,
+    complete: uniques.filter((h) => fitnessOf.get(h)?.complete).length,
+    dropped: uniques.filter((h) => g.race?.[h]?.dropped).length,
+  });
+  s.current = null;
+}
+
+function checkStopping(s: StudyState): void {
+  const stopping = s.settings.earlyStopping;
+  if (stopping.targetScore !== null && s.best && s.best.score >= stopping.targetScore) {
+    s.status = "done";
+    s.stopReason = "target_score";
+  } else if (stopping.enabled && s.noImprovement >= stopping.patience) {
+    s.status = "done";
+    s.stopReason = "no_improvement";
+  }
+}
+
+/** The best config and its full score, or null when no config was fully scored. */
+export function bestOf(s: StudyState): { config: ParamConfig; score: number; hash: string } | null {
+  if (!s.best) return null;
+  return { config: s.configs[s.best.hash] as ParamConfig, score: s.best.score, hash: s.best.hash };
+}

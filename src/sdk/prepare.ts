@@ -1,0 +1,200 @@
+/**
+ * From a raw config (a parsed YAML/JSON document or an object) to everything a run needs: the validated config,
+ * the test cases, the metric plan, the custom evaluator and the target. Platform-neutral: reading files and
+ * loading evaluator modules come in as functions (Node supplies them in node-io.ts).
+ */
+import { type ConfigIssue, describeIssues, joinPath } from "../config/issues.js";
+import { type ConfigFormat, formatFromName, parseConfigText } from "../config/parse.js";
+import type { Config, TestCase } from "../config/schema.js";
+import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
+import { validateConfig } from "../config/validate.js";
+import type { CaseScoring } from "../evaluate/case.js";
+import type { Evaluator } from "../evaluate/custom.js";
+import { expectedReference } from "../evaluate/expected.js";
+import { Corpus } from "../evaluate/lexical.js";
+import { planMetrics } from "../evaluate/registry.js";
+import type { JsonValue } from "../json.js";
+import { httpTarget } from "../target/http.js";
+import { type LocalFunction, localTarget } from "../target/local.js";
+import { mockTarget } from "../target/mock.js";
+import { priceOf } from "../target/pricing.js";
+import { authHeaders, RequestError } from "../target/request.js";
+import type { EnvSource, Target } from "../target/types.js";
+
+export interface PrepareOptions {
+  /** Directory that relative paths in the config (test cases, evaluator module) are resolved from. */
+  baseDir?: string;
+  /** Read a text file (test-case files). Absent: a config naming a file is an error. */
+  readText?: (path: string) => Promise<string>;
+  /** Load `custom_evaluator.module`'s `function`; returns null when the module file does not exist. */
+  loadEvaluator?: (module: string, fn: string, baseDir: string) => Promise<Evaluator | null>;
+  /** Test cases given by the caller; they replace the config's. */
+  testCases?: readonly unknown[];
+  evaluator?: Evaluator;
+  localFunction?: LocalFunction;
+  env?: EnvSource;
+  fetch?: typeof fetch;
+  /** Validation only: problems that only matter when calling (missing secrets, missing modules) are warnings. */
+  checkOnly?: boolean;
+}
+
+export interface PreparedRun {
+  config: Config;
+  testCases: TestCase[];
+  scoring: CaseScoring;
+  target: Target;
+  warnings: ConfigIssue[];
+}
+
+export type Prepared = { ok: true; run: PreparedRun } | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
+
+export function resolvePath(baseDir: string, path: string): string {
+  if (path.startsWith("/") || /^[A-Za-z]:[\\/]/.test(path)) return path;
+  const base = baseDir.replace(/[\\/]+$/, "");
+  return base === "" ? path : `${base}/${path}`;
+}
+
+async function loadTestCases(config: Config, options: PrepareOptions): Promise<{ testCases: TestCase[]; errors: ConfigIssue[] }> {
+  if (options.testCases) return normalizeTestCases(options.testCases, "testCases");
+  const source = config.evaluation.test_cases;
+  if (source?.path) {
+    const path = resolvePath(options.baseDir ?? ".", source.path);
+    const where = "evaluation.test_cases.path";
+    if (!options.readText) return { testCases: [], errors: [{ path: where, message: "test-case files cannot be read here: inline the test cases" }] };
+    let text: string;
+    try {
+      text = await options.readText(path);
+    } catch {
+      return { testCases: [], errors: [{ path: where, message: `test case file not found: ${path}` }] };
+    }
+    const format: ConfigFormat = formatFromName(path) ?? "yaml";
+    const parsed = parseConfigText(text, format, path);
+    if (parsed.errors.length > 0) return { testCases: [], errors: parsed.errors.map((e) => ({ path: where, message: e.message })) };
+    const list = testCaseList(parsed.value);
+    if (!list) {
+      return { testCases: [], errors: [{ path: where, message: `${path} holds neither a list of test cases, {test_cases: [...]}, nor one test case` }] };
+    }
+    return normalizeTestCases(list, source.path);
+  }
+  return normalizeTestCases(source?.inline ?? [], "evaluation.test_cases.inline");
+}
+
+/** Things worth knowing before spending calls, that don't make the config wrong. */
+function advisories(config: Config, testCases: readonly TestCase[], local: boolean): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
+  for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
+    const path = joinPath("evaluation.metrics", name);
+    if (metric.type === "llm_judge" && !config.api.mock_mode && !local) {
+      out.push({ path: `${path}.type`, message: "llm_judge uses the deterministic heuristic judge (expected's rules) until a judge endpoint is configured" });
+    }
+    if (metric.type === "cosine_similarity") {
+      const missing = testCases.filter((t) => expectedReference(t.expected) === null).length;
+      if (missing > 0) {
+        out.push({ path: `${path}.type`, message: `${missing} of ${testCases.length} test cases have no expected.reference/output/text/answer: the metric does not count for them` });
+      }
+    }
+  }
+  const costMetric = Object.entries(config.evaluation.metrics).some(
+    ([name, m]) => m.type === "cost_normalized" || name === "cost_usd" || name === "cost_per_call",
+  );
+  const model = config.search_space.parameters.model;
+  if (costMetric && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
+    const unpriced = model.values.filter((v) => typeof v === "string" && !config.api.models?.[v] && priceOf(v) === null);
+    if (unpriced.length > 0) {
+      out.push({ path: "search_space.parameters.model", message: `no price known for ${unpriced.join(", ")}: their calls count as free unless the response names a priced model` });
+    }
+  }
+  return out;
+}
+
+function corpusOf(testCases: readonly TestCase[]): Corpus {
+  const docs: string[] = [];
+  for (const t of testCases) {
+    docs.push(JSON.stringify(t.input));
+    const reference = expectedReference(t.expected as JsonValue);
+    if (reference) docs.push(reference);
+  }
+  return new Corpus(docs);
+}
+
+export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Promise<Prepared> {
+  const local = options.localFunction !== undefined;
+  const validation = validateConfig(raw, { localFunction: local, testCasesProvided: options.testCases !== undefined });
+  const warnings = [...validation.warnings];
+  const config = validation.config;
+  if (!config) return { ok: false, errors: validation.errors, warnings };
+  const errors: ConfigIssue[] = [];
+
+  const { testCases, errors: caseErrors } = await loadTestCases(config, options);
+  errors.push(...caseErrors);
+
+  const moduleSpec = config.evaluation.custom_evaluator;
+  const declared = moduleSpec?.enabled === true && moduleSpec.module !== undefined && moduleSpec.function !== undefined;
+  const plan = planMetrics(config.evaluation.metrics, options.evaluator !== undefined || declared);
+  errors.push(...plan.errors);
+
+  let evaluator: Evaluator | null = options.evaluator ?? null;
+  if (!evaluator && declared && moduleSpec?.module && moduleSpec.function) {
+    const needed = plan.customMetrics;
+    const problem = await loadModule(options, moduleSpec.module, moduleSpec.function);
+    if (typeof problem === "function") evaluator = problem;
+    else if (needed.length > 0) {
+      const issue = { path: "evaluation.custom_evaluator.module", message: `${problem}; metrics ${needed.join(", ")} need it` };
+      (options.checkOnly ? warnings : errors).push(issue);
+    } else {
+      warnings.push({ path: "evaluation.custom_evaluator.module", message: `${problem} (no metric needs it)` });
+    }
+  }
+
+  if (!config.api.mock_mode && !local) {
+    try {
+      authHeaders(config.api, options.env ?? {});
+    } catch (error) {
+      if (!(error instanceof RequestError)) throw error;
+      const issue = { path: "api.auth", message: error.message };
+      (options.checkOnly ? warnings : errors).push(issue);
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors, warnings };
+  warnings.push(...advisories(config, testCases, local));
+
+  const space = config.search_space.parameters;
+  let target: Target;
+  if (options.localFunction) target = localTarget(options.localFunction, { timeoutSeconds: config.api.request.timeout_seconds });
+  else if (config.api.mock_mode) target = mockTarget({ api: config.api, space });
+  else {
+    target = httpTarget({
+      api: config.api,
+      env: options.env ?? {},
+      maxRetries: config.optimization.execution.max_retries,
+      ...(options.fetch ? { fetch: options.fetch } : {}),
+    });
+  }
+  const scoring: CaseScoring = {
+    metrics: plan.metrics,
+    evaluator,
+    corpus: corpusOf(testCases),
+    // The mock answers in its own shape: the real API's response paths don't apply to it.
+    ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),
+  };
+  return { ok: true, run: { config, testCases, scoring, target, warnings } };
+}
+
+async function loadModule(options: PrepareOptions, module: string, fn: string): Promise<Evaluator | string> {
+  if (!options.loadEvaluator) return `custom evaluator modules cannot be loaded here (${module})`;
+  try {
+    const loaded = await options.loadEvaluator(module, fn, options.baseDir ?? ".");
+    return loaded ?? `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${options.baseDir ?? "."})`;
+  } catch (error) {
+    return `cannot load ${module}.${fn}: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+/** Parse config text (YAML or JSON) and prepare it; parse errors come back like validation errors. */
+export async function prepareFromText(text: string, format: ConfigFormat, source: string, options: PrepareOptions): Promise<Prepared> {
+  const parsed = parseConfigText(text, format, source);
+  if (parsed.errors.length > 0) return { ok: false, errors: parsed.errors, warnings: [] };
+  return prepareRun(parsed.value, options);
+}
+
+export { describeIssues };

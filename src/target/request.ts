@@ -1,0 +1,89 @@
+import type { ApiConfig, TestCase } from "../config/schema.js";
+import { isPlainObject, type JsonValue } from "../json.js";
+import type { ParamConfig } from "../search/space.js";
+import type { EnvSource } from "./types.js";
+
+/** A problem with the request itself (missing secret, no endpoint): retrying cannot help. */
+export class RequestError extends Error {}
+
+/** The seed's body rule: the test case's input, then the parameters (a parameter wins a key clash). */
+export function requestPayload(params: ParamConfig, testCase: TestCase): Record<string, JsonValue> {
+  return { ...testCase.input, ...params };
+}
+
+function endpointFor(api: ApiConfig, params: ParamConfig): string {
+  const model = params.model;
+  if (api.models && typeof model === "string" && api.models[model]) return api.models[model].endpoint;
+  if (api.endpoint) return api.endpoint;
+  if (api.models) throw new RequestError(`no endpoint for model '${String(model)}' in api.models`);
+  throw new RequestError("api.endpoint is not set");
+}
+
+function secret(env: EnvSource, name: string, setting: string): string {
+  const value = env[name];
+  if (value === undefined || value === "") {
+    throw new RequestError(`environment variable ${name} is not set (named by ${setting})`);
+  }
+  return value;
+}
+
+function base64(text: string): string {
+  const bytes = new TextEncoder().encode(text);
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary);
+}
+
+/** Auth headers, read from the environment now: secrets are never stored in configs, results or logs. */
+export function authHeaders(api: ApiConfig, env: EnvSource): Record<string, string> {
+  const auth = api.auth;
+  switch (auth.type) {
+    case "bearer":
+      return { authorization: `Bearer ${secret(env, auth.token_env ?? "", "api.auth.token_env")}` };
+    case "api_key": {
+      const header = auth.header_name ?? auth.api_key_header ?? "x-api-key";
+      return { [header.toLowerCase()]: secret(env, auth.token_env ?? "", "api.auth.token_env") };
+    }
+    case "basic": {
+      const user = auth.username ?? secret(env, auth.username_env ?? "", "api.auth.username_env");
+      const password = secret(env, auth.password_env ?? "", "api.auth.password_env");
+      return { authorization: `Basic ${base64(`${user}:${password}`)}` };
+    }
+    default:
+      return {};
+  }
+}
+
+function queryValue(value: JsonValue): string | null {
+  if (value === null) return null;
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+export interface BuiltRequest {
+  url: string;
+  init: { method: string; headers: Record<string, string>; body?: string };
+}
+
+/** The HTTP request for one (parameters, test case): JSON body, or a query string for GET. */
+export function buildRequest(api: ApiConfig, params: ParamConfig, testCase: TestCase, env: EnvSource): BuiltRequest {
+  const payload = requestPayload(params, testCase);
+  const url = new URL(endpointFor(api, params));
+  const headers: Record<string, string> = { accept: "application/json" };
+  for (const [name, value] of Object.entries(api.request.headers)) headers[name.toLowerCase()] = value;
+  Object.assign(headers, authHeaders(api, env));
+  const method = api.request.method;
+  if (method === "GET" || method === "DELETE") {
+    for (const [key, value] of Object.entries(payload)) {
+      const text = queryValue(value);
+      if (text !== null) url.searchParams.set(key, text);
+    }
+    return { url: url.toString(), init: { method, headers } };
+  }
+  headers["content-type"] ??= "application/json";
+  return { url: url.toString(), init: { method, headers, body: JSON.stringify(payload) } };
+}
+
+export function isJsonObject(value: unknown): value is Record<string, JsonValue> {
+  return isPlainObject(value);
+}

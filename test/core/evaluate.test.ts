@@ -1,0 +1,142 @@
+import { describe, expect, it } from "vitest";
+import { MetricSchema, type TestCase } from "../../src/config/schema.js";
+import { aggregate, scoreCase } from "../../src/evaluate/case.js";
+import { runCustomEvaluator } from "../../src/evaluate/custom.js";
+import { Corpus, distinctBigramRatio, lexicalCosine, similarityRatio } from "../../src/evaluate/lexical.js";
+import { planMetrics } from "../../src/evaluate/registry.js";
+import type { Target, TargetResponse } from "../../src/target/types.js";
+
+const testCase: TestCase = { id: "t", input: { prompt: "capital of Japan?" }, expected: { answer: "Tokyo", contains: ["Tokyo", "Japan"], min_length: 10 }, metadata: {}, weight: 1 };
+
+function response(partial: Partial<TargetResponse> = {}): TargetResponse {
+  return { ok: true, status: 200, body: null, text: "Tokyo is the capital of Japan.", latency_ms: 1000, usage: null, model: null, cost_usd: 0.002, error: null, attempts: 1, ...partial };
+}
+
+const targetOf = (r: TargetResponse): Target => async () => r;
+const metrics = (spec: Record<string, object>) => Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, MetricSchema.parse(v)]));
+
+async function score(spec: Record<string, object>, r = response(), evaluator?: Parameters<typeof runCustomEvaluator>[0]) {
+  const plan = planMetrics(metrics(spec), evaluator !== undefined);
+  expect(plan.errors).toEqual([]);
+  return scoreCase(targetOf(r), { metrics: plan.metrics, evaluator: evaluator ?? null, corpus: new Corpus([]) }, { temperature: 0.5 }, testCase);
+}
+
+describe("metrics", () => {
+  it("scores latency and cost against their thresholds, with the documented defaults", async () => {
+    const result = await score({
+      latency_ms: { weight: 1, threshold: 2000 },
+      latency: { type: "latency_penalty", weight: 1 },
+      cost_usd: { weight: 1, budget_per_call: 0.004 },
+      cost: { type: "cost_normalized", weight: 1 },
+      cost_per_call: { weight: 1, budget_per_call: 0.05 },
+    });
+    expect(result.metrics.latency_ms).toBeCloseTo(0.5);
+    expect(result.metrics.latency).toBeCloseTo(0.8);
+    expect(result.metrics.cost_usd).toBeCloseTo(0.5);
+    expect(result.metrics.cost).toBeCloseTo(0.8);
+    expect(result.metrics.cost_per_call).toBeCloseTo(0.96);
+    const slow = await score({ latency_ms: { weight: 1, threshold: 2000 } }, response({ latency_ms: 2500 }));
+    expect(slow.metrics.latency_ms).toBe(0);
+  });
+
+  it("scores accuracy by exact match or similarity with the expected answer", async () => {
+    const exact = await score({ accuracy: { weight: 1, function: "exact_match" } }, response({ text: " tokyo. " }));
+    expect(exact.score).toBe(1);
+    const wrong = await score({ accuracy: { weight: 1, function: "exact_match" } });
+    expect(wrong.score).toBe(0);
+    const similar = await score({ accuracy: { weight: 1, function: "similarity" } }, response({ text: "Tokio" }));
+    expect(similar.score).toBeCloseTo(0.8);
+  });
+
+  it("judges by expected's rules without a provider, and reads the mock's quality in mock mode", async () => {
+    const judged = await score({ quality: { type: "llm_judge", weight: 1 } });
+    expect(judged.score).toBe(1);
+    const half = await score({ quality: { type: "llm_judge", weight: 1 } }, response({ text: "It is Tokyo" }));
+    // contains 1/2, answer present, min_length met: (0.5 + 1 + 1) / 3
+    expect(half.score).toBeCloseTo(2.5 / 3);
+    const mock = await score({ quality: { type: "llm_judge", weight: 1 } }, response({ body: { mock: { quality: 0.37 } } }));
+    expect(mock.score).toBeCloseTo(0.37);
+  });
+
+  it("measures diversity of list answers and of text", async () => {
+    const same = await score({ d: { type: "diversity_score", weight: 1 } }, response({ body: { results: ["cats and dogs", "cats and dogs", "cats and dogs"] } }));
+    expect(same.score).toBeCloseTo(0);
+    const varied = await score({ d: { type: "diversity_score", weight: 1 } }, response({ body: { results: ["cats purr", "rockets launch", "rivers flow"] } }));
+    expect(varied.score).toBeCloseTo(1);
+    expect(distinctBigramRatio("a b a b a b")).toBeCloseTo(2 / 5);
+  });
+
+  it("computes lexical cosine and difflib's ratio", () => {
+    expect(lexicalCosine("the cat sat", "the cat sat")).toBeCloseTo(1);
+    expect(lexicalCosine("the cat sat", "quantum physics")).toBe(0);
+    // Python: difflib.SequenceMatcher(None, "abcd", "bcde").ratio() == 0.75
+    expect(similarityRatio("abcd", "bcde")).toBe(0.75);
+    expect(similarityRatio("kitten", "sitting")).toBeCloseTo(2 * 4 / 13);
+  });
+
+  it("leaves out metrics that do not apply, and averages the rest by weight", async () => {
+    const result = await score({ sim: { type: "cosine_similarity", weight: 3 }, quality: { type: "llm_judge", weight: 1 } }, response({ text: "Tokyo" }));
+    // expected has an answer, so cosine applies; with no reference at all it would be null.
+    expect(result.metrics.sim).toBeGreaterThan(0);
+    const noReference = await scoreCase(
+      targetOf(response()),
+      { metrics: planMetrics(metrics({ sim: { type: "cosine_similarity", weight: 3 }, lat: { type: "latency_penalty", weight: 1 } }), false).metrics, evaluator: null, corpus: new Corpus([]) },
+      {},
+      { ...testCase, expected: {} },
+    );
+    expect(noReference.metrics.sim).toBeNull();
+    expect(noReference.score).toBeCloseTo(0.8);
+    const plan = planMetrics(metrics({ a: { type: "latency_penalty", weight: 3 }, b: { type: "cost_normalized", weight: 1 } }), false).metrics;
+    expect(aggregate(plan, { a: 1, b: 0 })).toBeCloseTo(0.75);
+  });
+
+  it("scores a failed call 0 on every metric, for that case only", async () => {
+    const result = await score({ quality: { type: "llm_judge", weight: 1 } }, response({ ok: false, error: "HTTP 500: boom" }));
+    expect(result).toMatchObject({ score: 0, success: false, error: "HTTP 500: boom", metrics: { quality: 0 } });
+  });
+});
+
+describe("custom evaluators", () => {
+  it("calls an SDK-style evaluator once per case and picks each metric from its dict", async () => {
+    let calls = 0;
+    const evaluator = async (prediction: { text: string }, expected: unknown, context: { params: object; metrics: string[] }) => {
+      calls++;
+      expect(context.params).toEqual({ temperature: 0.5 });
+      expect(context.metrics).toEqual(["relevance", "tone", "other"]);
+      return { relevance: prediction.text.includes("Tokyo") ? 1 : 0, score: 0.25, tone: 7 };
+    };
+    const result = await score({ relevance: { weight: 1, type: "higher_is_better" }, tone: { weight: 1 }, other: { weight: 2 } }, response(), evaluator as never);
+    expect(calls).toBe(1);
+    // relevance from its key, tone clamped to 1, other falls back to `score`.
+    expect(result.metrics).toEqual({ relevance: 1, tone: 1, other: 0.25 });
+    expect(result.score).toBeCloseTo((1 + 1 + 0.5) / 4);
+  });
+
+  it("calls a core-style evaluator once per metric with the body, params and metric name", async () => {
+    const seen: string[] = [];
+    const evaluator = (result: unknown, _expected: unknown, params: Record<string, unknown>, metric: string) => {
+      seen.push(metric);
+      expect(result).toEqual({ raw: true });
+      return metric === "a" ? 0.2 : (params.temperature as number);
+    };
+    const result = await score({ a: { weight: 1, function: "custom" }, b: { weight: 1, function: "custom" } }, response({ body: { raw: true } }), evaluator);
+    expect(seen).toEqual(["a", "b"]);
+    expect(result.metrics).toEqual({ a: 0.2, b: 0.5 });
+  });
+
+  it("turns an evaluator that throws or returns junk into a failed case with a clear error", async () => {
+    const throwing = await score({ a: { weight: 1, function: "custom" } }, response(), () => {
+      throw new Error("model offline");
+    });
+    expect(throwing).toMatchObject({ score: 0, success: false, error: "custom evaluator failed: model offline" });
+    const junk = await score({ a: { weight: 1, function: "custom" } }, response(), () => "great" as never);
+    expect(junk.error).toBe(`custom evaluator returned "great" for metric 'a', expected a number in [0, 1]`);
+  });
+
+  it("sends the seed's accuracy to the evaluator when there is one, else uses exact_match", () => {
+    expect(planMetrics(metrics({ accuracy: { weight: 1 } }), true).metrics[0]?.kind).toBe("custom");
+    const plan = planMetrics(metrics({ accuracy: { weight: 1 } }), false).metrics[0];
+    expect(plan?.kind === "builtin" && plan.metric.id).toBe("exact_match");
+    expect(planMetrics(metrics({ accuracy: { weight: 1, function: "fuzzy" } }), false).errors[0]?.path).toBe("evaluation.metrics.accuracy.function");
+  });
+});
