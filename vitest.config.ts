@@ -12,6 +12,7 @@ export default defineConfig({
           name: "core",
           environment: "node",
           include: ["test/core/**/*.test.ts"],
+          globalSetup: ["./test/core/global-setup.ts"],
           testTimeout: 60_000,
         },
       },

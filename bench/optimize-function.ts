@@ -6,7 +6,11 @@ import { ask, createStudy, tell } from "../src/optimize/study.js";
 import type { ParamConfig, SearchSpace } from "../src/search/space.js";
 
 /** Minimizes `loss` with at most `budget` evaluations; returns the best loss seen. */
-export function minimize(space: SearchSpace, loss: (c: ParamConfig) => number, options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number }): number {
+export function minimize(
+  space: SearchSpace,
+  loss: (c: ParamConfig) => number,
+  options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number },
+): number {
   const populationSize = options.populationSize ?? 10;
   const optimization = OptimizationSchema.parse({
     algorithm: options.algorithm,

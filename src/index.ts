@@ -9,12 +9,16 @@ export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluat
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
 export type { JsonValue } from "./json.js";
 export { studySettings } from "./optimize/settings.js";
-export { ask, bestOf, createStudy, type Evaluation, type EvaluationResult, type GenerationSummary, type StudyState, tell } from "./optimize/study.js";
-export { hashConfig } from "./search/hash.js";
-export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
-export { extractText, extractUsage } from "./target/extract.js";
-export type { LocalFunction } from "./target/local.js";
-export { mockOptimum, surfaceQuality } from "./target/mock.js";
+export {
+  ask,
+  bestOf,
+  createStudy,
+  type Evaluation,
+  type EvaluationResult,
+  type GenerationSummary,
+  type StudyState,
+  tell,
+} from "./optimize/study.js";
 export type { RunEvent, RunReport } from "./sdk/execute.js";
 export { prepareRun } from "./sdk/prepare.js";
 export {
@@ -24,4 +28,9 @@ export {
   type RunOptimizationOptions,
   runOptimization,
 } from "./sdk/run-optimization.js";
+export { hashConfig } from "./search/hash.js";
+export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
+export { extractText, extractUsage } from "./target/extract.js";
+export type { LocalFunction } from "./target/local.js";
+export { mockOptimum, surfaceQuality } from "./target/mock.js";
 export { VERSION } from "./version.js";

@@ -1,5 +1,5 @@
-import type { Env } from "./env";
 import { app } from "./api/app";
+import type { Env } from "./env";
 
 export default {
   fetch: app.fetch,

@@ -64,7 +64,9 @@ function parseSeed(text: string | undefined): number | undefined {
 /** A file that holds test cases rather than a config: validate it as such. */
 function looksLikeTestCases(value: unknown): boolean {
   if (Array.isArray(value)) return true;
-  return isPlainObject(value) && !("api" in value) && !("search_space" in value) && !("evaluation" in value) && testCaseList(value) !== null;
+  return (
+    isPlainObject(value) && !("api" in value) && !("search_space" in value) && !("evaluation" in value) && testCaseList(value) !== null
+  );
 }
 
 async function validateCommand(path: string, json: boolean, io: Io): Promise<number> {
@@ -98,13 +100,22 @@ async function validateCommand(path: string, json: boolean, io: Io): Promise<num
   return errors.length === 0 ? 0 : 2;
 }
 
-async function optimizeCommand(path: string, flags: { json: boolean; output?: string; seed?: number; quiet: boolean }, io: Io): Promise<number> {
+async function optimizeCommand(
+  path: string,
+  flags: { json: boolean; output?: string; seed?: number; quiet: boolean },
+  io: Io,
+): Promise<number> {
   const read = readConfig(path);
-  const prepared = read.errors.length > 0 ? { ok: false as const, errors: read.errors, warnings: [] } : await prepareRun(read.value, nodePrepareOptions(path));
+  const prepared =
+    read.errors.length > 0
+      ? { ok: false as const, errors: read.errors, warnings: [] }
+      : await prepareRun(read.value, nodePrepareOptions(path));
   if (!prepared.ok) {
     if (flags.json) {
       const error = `Config validation failed: ${prepared.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; ")}`;
-      io.stdout.write(`${JSON.stringify({ success: false, error, errors: prepared.errors, configs_generated: 0, configs_saved: 0 }, null, 2)}\n`);
+      io.stdout.write(
+        `${JSON.stringify({ success: false, error, errors: prepared.errors, configs_generated: 0, configs_saved: 0 }, null, 2)}\n`,
+      );
     }
     io.stderr.write(`${path}: invalid config\n`);
     printIssues(io.stderr, "error:  ", prepared.errors);
@@ -129,7 +140,9 @@ async function optimizeCommand(path: string, flags: { json: boolean; output?: st
     if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else if (result.success) {
       io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
-      io.stdout.write(`${result.target_calls} target calls (${result.failed_calls} failed), seed ${result.seed}, run ${result.optimization_run_id}\n`);
+      io.stdout.write(
+        `${result.target_calls} target calls (${result.failed_calls} failed), seed ${result.seed}, run ${result.optimization_run_id}\n`,
+      );
     } else io.stderr.write(`Optimization failed: ${result.error}\n`);
     for (const file of written) if (!flags.json) io.stdout.write(`wrote ${file}\n`);
     return result.success ? 0 : 1;
@@ -166,7 +179,11 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     if (!config) throw new UsageError(`${command} needs a CONFIG file`);
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     if (command === "validate") return await validateCommand(config, values.json, io);
-    return await optimizeCommand(config, { json: values.json, quiet: values.quiet, seed: parseSeed(values.seed), ...(values.output ? { output: values.output } : {}) }, io);
+    return await optimizeCommand(
+      config,
+      { json: values.json, quiet: values.quiet, seed: parseSeed(values.seed), ...(values.output ? { output: values.output } : {}) },
+      io,
+    );
   } catch (error) {
     if (error instanceof UsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
       io.stderr.write(`convergence: ${(error as Error).message}\n\n${USAGE}`);

@@ -22,7 +22,14 @@ function paramNames(report: RunReport): string[] {
 function experimentsCsv(report: RunReport): string {
   const names = paramNames(report);
   const header = ["generation", "candidate", "score", "complete", "dropped", ...names];
-  const rows = report.candidates.map((c) => [c.generation, c.candidate, c.score.toFixed(6), c.complete, c.dropped, ...names.map((n) => c.params[n])]);
+  const rows = report.candidates.map((c) => [
+    c.generation,
+    c.candidate,
+    c.score.toFixed(6),
+    c.complete,
+    c.dropped,
+    ...names.map((n) => c.params[n]),
+  ]);
   return csv([header, ...rows]);
 }
 
@@ -87,7 +94,14 @@ export async function writeOutputs(dir: string, report: RunReport): Promise<stri
   const files: Record<string, string> = {
     "best_config.json": `${JSON.stringify(bestConfig, null, 2)}\n`,
     "detailed_results.json": `${JSON.stringify(
-      { run_id: report.run_id, seed: report.seed, best: report.best, history: report.history, candidates: report.candidates, evaluations: report.evaluations },
+      {
+        run_id: report.run_id,
+        seed: report.seed,
+        best: report.best,
+        history: report.history,
+        candidates: report.candidates,
+        evaluations: report.evaluations,
+      },
       null,
       2,
     )}\n`,

@@ -47,7 +47,9 @@ export class Progress {
         break;
       case "run_finished":
         if (this.live) this.out.write("\n");
-        this.out.write(`Done in ${seconds(Date.now() - this.started)}: ${event.target_calls} target calls, stopped by ${event.stop_reason.replace(/_/g, " ")}\n`);
+        this.out.write(
+          `Done in ${seconds(Date.now() - this.started)}: ${event.target_calls} target calls, stopped by ${event.stop_reason.replace(/_/g, " ")}\n`,
+        );
         break;
     }
   };

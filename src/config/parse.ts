@@ -11,11 +11,7 @@ export function formatFromName(name: string): ConfigFormat | null {
 }
 
 /** Parse YAML or JSON text. Errors name the source and the line, never throw. */
-export function parseConfigText(
-  text: string,
-  format: ConfigFormat,
-  source: string,
-): { value: unknown; errors: ConfigIssue[] } {
+export function parseConfigText(text: string, format: ConfigFormat, source: string): { value: unknown; errors: ConfigIssue[] } {
   if (format === "json") {
     try {
       return { value: JSON.parse(text), errors: [] };

@@ -59,9 +59,7 @@ function normalizeParameter(p: ParameterInput): Parameter {
   const values = p.values ?? p.choices ?? [];
   if (p.type === "categorical") return { type: "categorical", values };
   if (p.type === "discrete" && p.values !== undefined) {
-    return values.every((v) => typeof v === "number")
-      ? { type: "discrete", values: values as number[] }
-      : { type: "categorical", values };
+    return values.every((v) => typeof v === "number") ? { type: "discrete", values: values as number[] } : { type: "categorical", values };
   }
   const min = p.min as number;
   const max = p.max as number;
@@ -174,9 +172,7 @@ export const EvaluationSchema = z.object({
       augmentation: z.unknown().optional(),
     })
     .optional(),
-  metrics: z
-    .record(z.string(), MetricSchema)
-    .refine((metrics) => Object.keys(metrics).length > 0, "must define at least one metric"),
+  metrics: z.record(z.string(), MetricSchema).refine((metrics) => Object.keys(metrics).length > 0, "must define at least one metric"),
   custom_evaluator: z
     .object({
       enabled: z.boolean().default(true),

@@ -42,9 +42,7 @@ export function unknownKeys(schema: AnySchema, value: unknown, path = ""): strin
     return out;
   }
   if (d.type === "record" && isPlainObject(value)) {
-    return Object.entries(value).flatMap(([key, child]) =>
-      unknownKeys(d.valueType as AnySchema, child, joinPath(path, key)),
-    );
+    return Object.entries(value).flatMap(([key, child]) => unknownKeys(d.valueType as AnySchema, child, joinPath(path, key)));
   }
   if (d.type === "array" && Array.isArray(value)) {
     return value.flatMap((item, i) => unknownKeys(d.element as AnySchema, item, `${path}[${i}]`));

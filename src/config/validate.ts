@@ -35,7 +35,11 @@ function enabled(section: unknown): boolean {
 export function validateConfig(raw: unknown, context: ValidationContext = {}): ValidationResult {
   if (!isPlainObject(raw)) {
     const got = raw === null || raw === undefined ? "nothing" : Array.isArray(raw) ? "a list" : `a ${typeof raw}`;
-    return { config: null, errors: [{ path: "", message: `a config must be a mapping with api, search_space and evaluation sections, got ${got}` }], warnings: [] };
+    return {
+      config: null,
+      errors: [{ path: "", message: `a config must be a mapping with api, search_space and evaluation sections, got ${got}` }],
+      warnings: [],
+    };
   }
   const warnings: ConfigIssue[] = unknownKeys(ConfigSchema, raw).map((path) => ({
     path,
@@ -79,14 +83,20 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
     if (api.endpoint) urls.unshift(["api.endpoint", api.endpoint]);
     for (const [path, url] of urls) {
       if (isPlaceholder(url)) {
-        warnings.push({ path, message: `${url} looks like a placeholder: calls to it will fail (set api.mock_mode: true to try the config offline)` });
+        warnings.push({
+          path,
+          message: `${url} looks like a placeholder: calls to it will fail (set api.mock_mode: true to try the config offline)`,
+        });
       }
     }
   }
   const auth = api.auth;
   if (offline) return;
   if ((auth.type === "bearer" || auth.type === "api_key") && !auth.token_env) {
-    errors.push({ path: "api.auth.token_env", message: `is required for auth.type ${auth.type}: the name of the environment variable that holds the key` });
+    errors.push({
+      path: "api.auth.token_env",
+      message: `is required for auth.type ${auth.type}: the name of the environment variable that holds the key`,
+    });
   }
   if (auth.type === "basic" && !auth.password_env) {
     errors.push({ path: "api.auth.password_env", message: "is required for auth.type basic" });
@@ -95,14 +105,23 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
     errors.push({ path: "api.auth.username", message: "is required for auth.type basic (or username_env)" });
   }
   if (auth.type === "oauth") {
-    errors.push({ path: "api.auth.type", message: "oauth is not supported: use bearer with token_env naming a variable that holds the access token" });
+    errors.push({
+      path: "api.auth.type",
+      message: "oauth is not supported: use bearer with token_env naming a variable that holds the access token",
+    });
   }
   if (auth.type === "none" && auth.token_env) {
     warnings.push({ path: "api.auth.token_env", message: "is ignored because auth.type is none" });
   }
 }
 
-function checkEvaluation(config: Config, raw: Record<string, unknown>, context: ValidationContext, errors: ConfigIssue[], warnings: ConfigIssue[]): void {
+function checkEvaluation(
+  config: Config,
+  raw: Record<string, unknown>,
+  context: ValidationContext,
+  errors: ConfigIssue[],
+  warnings: ConfigIssue[],
+): void {
   const evaluation = config.evaluation;
   const cases = evaluation.test_cases;
   if (!context.testCasesProvided && !cases?.path && !cases?.inline) {
@@ -117,8 +136,10 @@ function checkEvaluation(config: Config, raw: Record<string, unknown>, context: 
   }
   const custom = evaluation.custom_evaluator;
   if (custom?.enabled) {
-    if (custom.module && !custom.function) errors.push({ path: "evaluation.custom_evaluator.function", message: "is required with module" });
-    if (custom.function && !custom.module) errors.push({ path: "evaluation.custom_evaluator.module", message: "is required with function" });
+    if (custom.module && !custom.function)
+      errors.push({ path: "evaluation.custom_evaluator.function", message: "is required with module" });
+    if (custom.function && !custom.module)
+      errors.push({ path: "evaluation.custom_evaluator.module", message: "is required with function" });
   }
   const rawEvaluation = raw.evaluation as Record<string, unknown>;
   if (enabled((rawEvaluation.test_cases as Record<string, unknown> | undefined)?.augmentation)) {
@@ -150,7 +171,8 @@ function checkOptimization(config: Config, raw: Record<string, unknown>, errors:
 }
 
 function reportUnimplemented(config: Config, warnings: ConfigIssue[]): void {
-  if (enabled(config.society)) warnings.push({ path: "society", message: "the agent society (RLP, SAO) is not implemented and is ignored" });
+  if (enabled(config.society))
+    warnings.push({ path: "society", message: "the agent society (RLP, SAO) is not implemented and is ignored" });
   if (enabled(config.legacy)) {
     warnings.push({ path: "legacy", message: "legacy tracking is not implemented and is ignored (the CLI's --output writes the results)" });
   }
@@ -160,7 +182,8 @@ function reportUnimplemented(config: Config, warnings: ConfigIssue[]): void {
   }
   if (config.api.adapter_enabled) warnings.push({ path: "api.adapter_enabled", message: "adapters are not implemented and are ignored" });
   const output = config.output as Record<string, unknown> | undefined;
-  if (output?.visualizations !== undefined) warnings.push({ path: "output.visualizations", message: "visualizations are not implemented and are ignored" });
+  if (output?.visualizations !== undefined)
+    warnings.push({ path: "output.visualizations", message: "visualizations are not implemented and are ignored" });
   if (enabled(output?.export_best_config)) {
     warnings.push({ path: "output.export_best_config", message: "is ignored: --output writes best_config.json" });
   }

@@ -43,7 +43,13 @@ export function aggregate(metrics: readonly PlannedMetric[], scores: Record<stri
   return total > 0 ? sum / total : 0;
 }
 
-function result(testCase: TestCase, response: TargetResponse, score: number, metrics: Record<string, number | null>, error: string | null): CaseResult {
+function result(
+  testCase: TestCase,
+  response: TargetResponse,
+  score: number,
+  metrics: Record<string, number | null>,
+  error: string | null,
+): CaseResult {
   return {
     test_case_id: testCase.id,
     score,
@@ -60,7 +66,13 @@ function result(testCase: TestCase, response: TargetResponse, score: number, met
 }
 
 /** Call the target and score the answer. A failed call or a failing evaluator scores 0 for this case only. */
-export async function scoreCase(target: Target, scoring: CaseScoring, params: ParamConfig, testCase: TestCase, signal?: AbortSignal): Promise<CaseResult> {
+export async function scoreCase(
+  target: Target,
+  scoring: CaseScoring,
+  params: ParamConfig,
+  testCase: TestCase,
+  signal?: AbortSignal,
+): Promise<CaseResult> {
   const response = await target(params, testCase, signal);
   const zeros = Object.fromEntries(scoring.metrics.map((m) => [m.name, 0]));
   if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed");

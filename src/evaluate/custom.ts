@@ -30,7 +30,11 @@ export interface EvaluatorContext {
 }
 
 type Awaitable<T> = T | Promise<T>;
-export type SdkEvaluator = (prediction: Prediction, expected: JsonValue, context: EvaluatorContext) => Awaitable<number | Record<string, number>>;
+export type SdkEvaluator = (
+  prediction: Prediction,
+  expected: JsonValue,
+  context: EvaluatorContext,
+) => Awaitable<number | Record<string, number>>;
 export type CoreEvaluator = (result: JsonValue, expected: JsonValue, params: ParamConfig, metric: string) => Awaitable<number>;
 export type Evaluator = SdkEvaluator | CoreEvaluator;
 
@@ -39,7 +43,9 @@ export class EvaluatorError extends Error {}
 function toScore(value: unknown, metric: string): number {
   const n = typeof value === "boolean" ? Number(value) : value;
   if (typeof n !== "number" || Number.isNaN(n)) {
-    throw new EvaluatorError(`custom evaluator returned ${JSON.stringify(value) ?? String(value)} for metric '${metric}', expected a number in [0, 1]`);
+    throw new EvaluatorError(
+      `custom evaluator returned ${JSON.stringify(value) ?? String(value)} for metric '${metric}', expected a number in [0, 1]`,
+    );
   }
   return clamp01(n);
 }

@@ -94,9 +94,5 @@ function matchedChars(a: string, b: string): number {
     row.fill(0);
   }
   if (bestLen === 0) return 0;
-  return (
-    bestLen +
-    matchedChars(a.slice(0, bestA), b.slice(0, bestB)) +
-    matchedChars(a.slice(bestA + bestLen), b.slice(bestB + bestLen))
-  );
+  return bestLen + matchedChars(a.slice(0, bestA), b.slice(0, bestB)) + matchedChars(a.slice(bestA + bestLen), b.slice(bestB + bestLen));
 }

@@ -62,7 +62,11 @@ export function planMetrics(metrics: Readonly<Record<string, MetricConfig>>, has
 
     if (options.function === "custom") {
       if (hasCustomEvaluator) custom();
-      else errors.push({ path: `${path}.function`, message: "is custom, but no custom evaluator is configured (evaluation.custom_evaluator, or the SDK's evaluator option)" });
+      else
+        errors.push({
+          path: `${path}.function`,
+          message: "is custom, but no custom evaluator is configured (evaluation.custom_evaluator, or the SDK's evaluator option)",
+        });
       continue;
     }
     const byType = options.type ? METRIC_TYPES[options.type] : undefined;
@@ -79,7 +83,10 @@ export function planMetrics(metrics: Readonly<Record<string, MetricConfig>>, has
       const fn = options.function ? ACCURACY_FUNCTIONS[options.function] : undefined;
       if (fn) builtin(fn);
       else if (options.function) {
-        errors.push({ path: `${path}.function`, message: `unknown accuracy function '${options.function}' (exact_match, similarity or custom)` });
+        errors.push({
+          path: `${path}.function`,
+          message: `unknown accuracy function '${options.function}' (exact_match, similarity or custom)`,
+        });
       } else if (hasCustomEvaluator) custom();
       else builtin(exactMatchMetric);
       continue;
@@ -90,7 +97,10 @@ export function planMetrics(metrics: Readonly<Record<string, MetricConfig>>, has
     }
     const known = `built-in types: ${Object.keys(METRIC_TYPES).join(", ")}; built-in names: ${[...Object.keys(METRIC_NAMES), "accuracy"].join(", ")}`;
     if (options.type && !DIRECTIONS.has(options.type)) {
-      errors.push({ path: `${path}.type`, message: `unknown metric type '${options.type}' and no custom evaluator is configured (${known})` });
+      errors.push({
+        path: `${path}.type`,
+        message: `unknown metric type '${options.type}' and no custom evaluator is configured (${known})`,
+      });
     } else {
       errors.push({ path, message: `'${name}' is not a built-in metric and no custom evaluator is configured to score it (${known})` });
     }

@@ -4,9 +4,9 @@
  * reports instead.
  */
 import type { ConfigIssue } from "../config/issues.js";
-import { type CaseResult, scoreCase } from "../evaluate/case.js";
-import type { ParamConfig } from "../search/space.js";
 import type { TestCase } from "../config/schema.js";
+import { type CaseResult, scoreCase } from "../evaluate/case.js";
+import { studySettings } from "../optimize/settings.js";
 import {
   ask,
   bestOf,
@@ -19,7 +19,7 @@ import {
   type StudyState,
   tell,
 } from "../optimize/study.js";
-import { studySettings } from "../optimize/settings.js";
+import type { ParamConfig } from "../search/space.js";
 import type { PreparedRun } from "./prepare.js";
 
 export interface EvaluationRecord extends CaseResult {
@@ -39,9 +39,26 @@ export interface CandidateRecord {
 }
 
 export type RunEvent =
-  | { type: "run_started"; run_id: string; algorithm: string; generations: number; population_size: number; test_cases: number; max_calls: number }
+  | {
+      type: "run_started";
+      run_id: string;
+      algorithm: string;
+      generations: number;
+      population_size: number;
+      test_cases: number;
+      max_calls: number;
+    }
   | { type: "generation_started"; generation: number }
-  | { type: "evaluation"; generation: number; candidate: string; test_case_id: string; score: number; success: boolean; error: string | null; target_calls: number }
+  | {
+      type: "evaluation";
+      generation: number;
+      candidate: string;
+      test_case_id: string;
+      score: number;
+      success: boolean;
+      error: string | null;
+      target_calls: number;
+    }
   | { type: "generation_finished"; generation: number; best: number | null; mean: number | null; calls: number; target_calls: number }
   | { type: "run_finished"; success: boolean; best_score: number | null; target_calls: number; stop_reason: string };
 
@@ -124,7 +141,14 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   const report = () => {
     for (const summary of state.history.slice(finishedReported)) {
       callsReported += summary.calls;
-      emit({ type: "generation_finished", generation: summary.generation, best: summary.best, mean: summary.mean, calls: summary.calls, target_calls: callsReported });
+      emit({
+        type: "generation_finished",
+        generation: summary.generation,
+        best: summary.best,
+        mean: summary.mean,
+        calls: summary.calls,
+        target_calls: callsReported,
+      });
     }
     finishedReported = state.history.length;
     if (state.current && state.current.index > startedReported) {
@@ -197,11 +221,18 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
       complete: t.complete,
       dropped: t.dropped,
     })),
-    evaluations: evaluations.sort((a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id)),
+    evaluations: evaluations.sort(
+      (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
+    ),
     warnings: run.warnings,
     error,
   };
-  emit({ type: "run_finished", success: error === null, best_score: best?.score ?? null, target_calls: result.target_calls, stop_reason: result.stop_reason });
+  emit({
+    type: "run_finished",
+    success: error === null,
+    best_score: best?.score ?? null,
+    target_calls: result.target_calls,
+    stop_reason: result.stop_reason,
+  });
   return result;
 }
-

@@ -60,7 +60,8 @@ async function loadTestCases(config: Config, options: PrepareOptions): Promise<{
   if (source?.path) {
     const path = resolvePath(options.baseDir ?? ".", source.path);
     const where = "evaluation.test_cases.path";
-    if (!options.readText) return { testCases: [], errors: [{ path: where, message: "test-case files cannot be read here: inline the test cases" }] };
+    if (!options.readText)
+      return { testCases: [], errors: [{ path: where, message: "test-case files cannot be read here: inline the test cases" }] };
     let text: string;
     try {
       text = await options.readText(path);
@@ -72,7 +73,10 @@ async function loadTestCases(config: Config, options: PrepareOptions): Promise<{
     if (parsed.errors.length > 0) return { testCases: [], errors: parsed.errors.map((e) => ({ path: where, message: e.message })) };
     const list = testCaseList(parsed.value);
     if (!list) {
-      return { testCases: [], errors: [{ path: where, message: `${path} holds neither a list of test cases, {test_cases: [...]}, nor one test case` }] };
+      return {
+        testCases: [],
+        errors: [{ path: where, message: `${path} holds neither a list of test cases, {test_cases: [...]}, nor one test case` }],
+      };
     }
     return normalizeTestCases(list, source.path);
   }
@@ -85,12 +89,18 @@ function advisories(config: Config, testCases: readonly TestCase[], local: boole
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     const path = joinPath("evaluation.metrics", name);
     if (metric.type === "llm_judge" && !config.api.mock_mode && !local) {
-      out.push({ path: `${path}.type`, message: "llm_judge uses the deterministic heuristic judge (expected's rules) until a judge endpoint is configured" });
+      out.push({
+        path: `${path}.type`,
+        message: "llm_judge uses the deterministic heuristic judge (expected's rules) until a judge endpoint is configured",
+      });
     }
     if (metric.type === "cosine_similarity") {
       const missing = testCases.filter((t) => expectedReference(t.expected) === null).length;
       if (missing > 0) {
-        out.push({ path: `${path}.type`, message: `${missing} of ${testCases.length} test cases have no expected.reference/output/text/answer: the metric does not count for them` });
+        out.push({
+          path: `${path}.type`,
+          message: `${missing} of ${testCases.length} test cases have no expected.reference/output/text/answer: the metric does not count for them`,
+        });
       }
     }
   }
@@ -101,7 +111,10 @@ function advisories(config: Config, testCases: readonly TestCase[], local: boole
   if (costMetric && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
     const unpriced = model.values.filter((v) => typeof v === "string" && !config.api.models?.[v] && priceOf(v) === null);
     if (unpriced.length > 0) {
-      out.push({ path: "search_space.parameters.model", message: `no price known for ${unpriced.join(", ")}: their calls count as free unless the response names a priced model` });
+      out.push({
+        path: "search_space.parameters.model",
+        message: `no price known for ${unpriced.join(", ")}: their calls count as free unless the response names a priced model`,
+      });
     }
   }
   return out;
@@ -184,7 +197,10 @@ async function loadModule(options: PrepareOptions, module: string, fn: string): 
   if (!options.loadEvaluator) return `custom evaluator modules cannot be loaded here (${module})`;
   try {
     const loaded = await options.loadEvaluator(module, fn, options.baseDir ?? ".");
-    return loaded ?? `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${options.baseDir ?? "."})`;
+    return (
+      loaded ??
+      `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${options.baseDir ?? "."})`
+    );
   } catch (error) {
     return `cannot load ${module}.${fn}: ${error instanceof Error ? error.message : String(error)}`;
   }

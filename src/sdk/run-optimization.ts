@@ -14,7 +14,7 @@ import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
 import { executeRun, type RunEvent, type RunReport } from "./execute.js";
 import { nodePrepareOptions, readText } from "./node-io.js";
-import { type Prepared, prepareRun, type PreparedRun } from "./prepare.js";
+import { type Prepared, type PreparedRun, prepareRun } from "./prepare.js";
 
 export interface RunOptimizationOptions {
   /** The config as an object (the seed's dict). */
@@ -57,6 +57,8 @@ export interface OptimizationSuccess {
   algorithm: string;
   seed: number;
   stop_reason: StopReason;
+  /** Never set on success; declared so `result.error` reads without narrowing. */
+  error?: undefined;
 }
 
 export interface OptimizationFailure {

@@ -60,9 +60,7 @@ export function snap(param: Extract<Parameter, { type: "int" | "float" }>, x: nu
   if (step === null) return clipped;
   const k = Math.round((clipped - param.min) / step);
   const decimals = Math.max(decimalsOf(param.min), decimalsOf(step));
-  const candidates = [k - 1, k, k + 1]
-    .map((i) => roundTo(param.min + i * step, decimals))
-    .filter((v) => v >= param.min && v <= param.max);
+  const candidates = [k - 1, k, k + 1].map((i) => roundTo(param.min + i * step, decimals)).filter((v) => v >= param.min && v <= param.max);
   candidates.push(param.max);
   return nearest(candidates, clipped);
 }

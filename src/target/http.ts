@@ -4,6 +4,7 @@ import type { ParamConfig } from "../search/space.js";
 import { extractModel, extractText, extractUsage, getPath } from "./extract.js";
 import { costOf, type ModelPrice } from "./pricing.js";
 import { buildRequest, RequestError } from "./request.js";
+import { sleep } from "./sleep.js";
 import { type EnvSource, failure, type Target, type TargetResponse } from "./types.js";
 
 export interface HttpTargetOptions {
@@ -33,21 +34,6 @@ export function retryAfterMs(header: string | null, now = Date.now()): number | 
 export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
   const step = Math.min(maxMs, baseMs * 2 ** attempt);
   return step / 2 + random() * (step / 2);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function describeFetchError(error: unknown, timeoutSeconds: number, timedOut: boolean): string {
@@ -104,7 +90,12 @@ export function httpTarget(options: HttpTargetOptions): Target {
           lastError = `HTTP ${response.status}: ${snippet(text)}`;
           retryDelay = retryAfterMs(response.headers.get("retry-after"));
         } else if (!response.ok) {
-          return failure(`HTTP ${response.status}: ${snippet(text)}`, { status: response.status, body: parseBody(text), latency_ms: latency, attempts: attempt + 1 });
+          return failure(`HTTP ${response.status}: ${snippet(text)}`, {
+            status: response.status,
+            body: parseBody(text),
+            latency_ms: latency,
+            attempts: attempt + 1,
+          });
         } else {
           return success(api, parseBody(text), response.status, latency, attempt + 1, params, options.prices);
         }
@@ -142,7 +133,12 @@ function success(
   if (success_field) {
     const value = getPath(body, success_field);
     if (value === undefined || value === null || value === false || value === "" || /^(failed|error|cancelled)$/i.test(String(value))) {
-      return failure(`response ${success_field} is ${value === undefined ? "missing" : JSON.stringify(value)}`, { status, body, latency_ms: latency, attempts });
+      return failure(`response ${success_field} is ${value === undefined ? "missing" : JSON.stringify(value)}`, {
+        status,
+        body,
+        latency_ms: latency,
+        attempts,
+      });
     }
   }
   const usage = extractUsage(body);

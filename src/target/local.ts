@@ -44,7 +44,9 @@ export function localTarget(fn: LocalFunction, options: { timeoutSeconds: number
       };
     } catch (error) {
       if (signal?.aborted) throw signal.reason;
-      return failure(`local function failed: ${error instanceof Error ? error.message : String(error)}`, { latency_ms: performance.now() - started });
+      return failure(`local function failed: ${error instanceof Error ? error.message : String(error)}`, {
+        latency_ms: performance.now() - started,
+      });
     } finally {
       clearTimeout(timer);
     }

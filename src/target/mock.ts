@@ -24,6 +24,7 @@ import type { JsonValue } from "../json.js";
 import { canonicalJson, unitHash } from "../search/hash.js";
 import { encodeParameter, type ParamConfig, type Parameter, type SearchSpace, snap } from "../search/space.js";
 import { costOf, type ModelPrice } from "./pricing.js";
+import { sleep } from "./sleep.js";
 import type { Target, TargetResponse } from "./types.js";
 
 const WIDTH = 0.35;
@@ -131,7 +132,13 @@ export interface MockTargetOptions {
   prices?: Readonly<Record<string, ModelPrice>>;
 }
 
-export function mockResponse(space: SearchSpace, params: ParamConfig, testCase: TestCase, noise: number, prices?: Readonly<Record<string, ModelPrice>>): TargetResponse {
+export function mockResponse(
+  space: SearchSpace,
+  params: ParamConfig,
+  testCase: TestCase,
+  noise: number,
+  prices?: Readonly<Record<string, ModelPrice>>,
+): TargetResponse {
   const quality = testCaseQuality(space, params, testCase, noise);
   const model = typeof params.model === "string" ? params.model : "mock-medium";
   const prompt = promptText(testCase.input);
@@ -145,7 +152,9 @@ export function mockResponse(space: SearchSpace, params: ParamConfig, testCase: 
   const usage = { input_tokens: promptTokens, output_tokens: completionTokens };
   const content = mockContent(model, prompt, quality, Math.round(completionTokens * 0.75));
   const body: JsonValue = {
-    id: `mock-${unitHash(`${canonicalJson(params)}|${inputKey}`).toString(36).slice(2, 10)}`,
+    id: `mock-${unitHash(`${canonicalJson(params)}|${inputKey}`)
+      .toString(36)
+      .slice(2, 10)}`,
     object: "chat.completion",
     model,
     choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: completionTokens < natural ? "length" : "stop" }],
@@ -169,12 +178,7 @@ export function mockResponse(space: SearchSpace, params: ParamConfig, testCase: 
 export function mockTarget(options: MockTargetOptions): Target {
   const { api, space, prices } = options;
   return async (params, testCase, signal) => {
-    if (api.mock_latency_ms > 0) {
-      await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(resolve, api.mock_latency_ms);
-        signal?.addEventListener("abort", () => (clearTimeout(timer), reject(signal.reason)), { once: true });
-      });
-    }
+    if (api.mock_latency_ms > 0) await sleep(api.mock_latency_ms, signal);
     if (signal?.aborted) throw signal.reason;
     return mockResponse(space, params, testCase, api.mock_noise, prices);
   };

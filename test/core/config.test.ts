@@ -58,7 +58,10 @@ describe("the seed's configs", () => {
   });
 
   it("does not demand token_env for auth none, nor reject example hosts in mock mode", () => {
-    const result = validateConfig({ ...SEED_MINIMAL, api: { name: "x", endpoint: "https://api.example.com", mock_mode: true, auth: { type: "none" } } });
+    const result = validateConfig({
+      ...SEED_MINIMAL,
+      api: { name: "x", endpoint: "https://api.example.com", mock_mode: true, auth: { type: "none" } },
+    });
     expect(result.errors).toEqual([]);
     expect(result.warnings).toEqual([]);
   });
@@ -128,24 +131,43 @@ describe("bad configs", () => {
       evaluation: { ...config.evaluation, metrics: { quality: { weight: "heavy" } } },
     });
     expect(errors.map((e) => e.path)).toEqual(
-      expect.arrayContaining(["optimization.evolution.population_size", "optimization.evolution.generations", "evaluation.metrics.quality.weight"]),
+      expect.arrayContaining([
+        "optimization.evolution.population_size",
+        "optimization.evolution.generations",
+        "evaluation.metrics.quality.weight",
+      ]),
     );
     expect(errors.find((e) => e.path === "optimization.evolution.population_size")?.message).toMatch(/expected number/);
   });
 
   it("needs an endpoint for a real API, and credentials by variable name only", () => {
-    expect(errorsOf({ ...mockConfig(), api: { name: "real" } })).toEqual([{ path: "api.endpoint", message: "is required (or api.models, or api.mock_mode: true)" }]);
-    expect(errorsOf({ ...mockConfig(), api: { name: "real", endpoint: "https://api.acme.dev/v1", auth: { type: "bearer" } } })[0]?.path).toBe("api.auth.token_env");
-    const pasted = errorsOf({ ...mockConfig(), api: { name: "real", endpoint: "https://api.acme.dev/v1", auth: { type: "bearer", token_env: "sk-live-123" } } });
-    expect(pasted).toEqual([{ path: "api.auth.token_env", message: "must be the name of an environment variable (like OPENAI_API_KEY), not its value" }]);
-    expect(errorsOf({ ...mockConfig(), api: { name: "real", endpoint: "ftp://x" } })).toEqual([{ path: "api.endpoint", message: "must be an http(s) URL" }]);
+    expect(errorsOf({ ...mockConfig(), api: { name: "real" } })).toEqual([
+      { path: "api.endpoint", message: "is required (or api.models, or api.mock_mode: true)" },
+    ]);
+    expect(
+      errorsOf({ ...mockConfig(), api: { name: "real", endpoint: "https://api.acme.dev/v1", auth: { type: "bearer" } } })[0]?.path,
+    ).toBe("api.auth.token_env");
+    const pasted = errorsOf({
+      ...mockConfig(),
+      api: { name: "real", endpoint: "https://api.acme.dev/v1", auth: { type: "bearer", token_env: "sk-live-123" } },
+    });
+    expect(pasted).toEqual([
+      { path: "api.auth.token_env", message: "must be the name of an environment variable (like OPENAI_API_KEY), not its value" },
+    ]);
+    expect(errorsOf({ ...mockConfig(), api: { name: "real", endpoint: "ftp://x" } })).toEqual([
+      { path: "api.endpoint", message: "must be an http(s) URL" },
+    ]);
   });
 
   it("needs test cases and a metric with weight", () => {
     const config = mockConfig();
     expect(errorsOf({ ...config, evaluation: { metrics: config.evaluation.metrics } })[0]?.path).toBe("evaluation.test_cases");
-    expect(errorsOf({ ...config, evaluation: { ...config.evaluation, metrics: {} } })).toEqual([{ path: "evaluation.metrics", message: "must define at least one metric" }]);
-    expect(errorsOf({ ...config, evaluation: { ...config.evaluation, metrics: { q: { type: "llm_judge", weight: 0 } } } })[0]?.message).toMatch(/weight above 0/);
+    expect(errorsOf({ ...config, evaluation: { ...config.evaluation, metrics: {} } })).toEqual([
+      { path: "evaluation.metrics", message: "must define at least one metric" },
+    ]);
+    expect(
+      errorsOf({ ...config, evaluation: { ...config.evaluation, metrics: { q: { type: "llm_judge", weight: 0 } } } })[0]?.message,
+    ).toMatch(/weight above 0/);
   });
 
   it("refuses an unknown metric type or name without an evaluator", async () => {
@@ -154,7 +176,10 @@ describe("bad configs", () => {
     expect(typed.ok).toBe(false);
     expect(!typed.ok && typed.errors[0]?.path).toBe("evaluation.metrics.q.type");
     expect(!typed.ok && typed.errors[0]?.message).toMatch(/unknown metric type 'llm_judj' and no custom evaluator/);
-    const named = await prepareRun({ ...config, evaluation: { ...config.evaluation, metrics: { helpfulness: { weight: 1, type: "higher_is_better" } } } });
+    const named = await prepareRun({
+      ...config,
+      evaluation: { ...config.evaluation, metrics: { helpfulness: { weight: 1, type: "higher_is_better" } } },
+    });
     expect(!named.ok && named.errors[0]).toMatchObject({ path: "evaluation.metrics.helpfulness" });
     // With an evaluator, the same metric is the evaluator's.
     const withEvaluator = await prepareRun(
@@ -183,8 +208,18 @@ describe("bad configs", () => {
   });
 
   it("refuses duplicate test case ids and invalid test cases at their index", async () => {
-    const dup = await prepareRun(mockConfig({ testCases: [{ id: "a", input: {} }, { id: "a", input: {} }] }));
-    expect(!dup.ok && dup.errors[0]).toEqual({ path: "evaluation.test_cases.inline[1].id", message: "duplicate test case id 'a' (also at [0])" });
+    const dup = await prepareRun(
+      mockConfig({
+        testCases: [
+          { id: "a", input: {} },
+          { id: "a", input: {} },
+        ],
+      }),
+    );
+    expect(!dup.ok && dup.errors[0]).toEqual({
+      path: "evaluation.test_cases.inline[1].id",
+      message: "duplicate test case id 'a' (also at [0])",
+    });
     const bad = validateConfig(mockConfig({ testCases: [{ id: "a", input: "not an object" }] }));
     expect(bad.errors[0]?.path).toBe("evaluation.test_cases.inline[0].input");
   });
@@ -206,7 +241,9 @@ describe("warnings", () => {
     const config = mockConfig({ optimization: { evolution: { populaton_size: 4 } } });
     const result = validateConfig({ ...config, search_space: { parameters: { t: { type: "float", min: 0, max: 1, stpe: 0.1 } } } });
     expect(result.errors).toEqual([]);
-    expect(result.warnings.map((w) => w.path)).toEqual(expect.arrayContaining(["optimization.evolution.populaton_size", "search_space.parameters.t.stpe"]));
+    expect(result.warnings.map((w) => w.path)).toEqual(
+      expect.arrayContaining(["optimization.evolution.populaton_size", "search_space.parameters.t.stpe"]),
+    );
   });
 });
 

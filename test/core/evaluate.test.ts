@@ -1,24 +1,50 @@
 import { describe, expect, it } from "vitest";
 import { MetricSchema, type TestCase } from "../../src/config/schema.js";
 import { aggregate, scoreCase } from "../../src/evaluate/case.js";
-import { runCustomEvaluator } from "../../src/evaluate/custom.js";
+import type { runCustomEvaluator } from "../../src/evaluate/custom.js";
 import { Corpus, distinctBigramRatio, lexicalCosine, similarityRatio } from "../../src/evaluate/lexical.js";
 import { planMetrics } from "../../src/evaluate/registry.js";
 import type { Target, TargetResponse } from "../../src/target/types.js";
 
-const testCase: TestCase = { id: "t", input: { prompt: "capital of Japan?" }, expected: { answer: "Tokyo", contains: ["Tokyo", "Japan"], min_length: 10 }, metadata: {}, weight: 1 };
+const testCase: TestCase = {
+  id: "t",
+  input: { prompt: "capital of Japan?" },
+  expected: { answer: "Tokyo", contains: ["Tokyo", "Japan"], min_length: 10 },
+  metadata: {},
+  weight: 1,
+};
 
 function response(partial: Partial<TargetResponse> = {}): TargetResponse {
-  return { ok: true, status: 200, body: null, text: "Tokyo is the capital of Japan.", latency_ms: 1000, usage: null, model: null, cost_usd: 0.002, error: null, attempts: 1, ...partial };
+  return {
+    ok: true,
+    status: 200,
+    body: null,
+    text: "Tokyo is the capital of Japan.",
+    latency_ms: 1000,
+    usage: null,
+    model: null,
+    cost_usd: 0.002,
+    error: null,
+    attempts: 1,
+    ...partial,
+  };
 }
 
-const targetOf = (r: TargetResponse): Target => async () => r;
+const targetOf =
+  (r: TargetResponse): Target =>
+  async () =>
+    r;
 const metrics = (spec: Record<string, object>) => Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, MetricSchema.parse(v)]));
 
 async function score(spec: Record<string, object>, r = response(), evaluator?: Parameters<typeof runCustomEvaluator>[0]) {
   const plan = planMetrics(metrics(spec), evaluator !== undefined);
   expect(plan.errors).toEqual([]);
-  return scoreCase(targetOf(r), { metrics: plan.metrics, evaluator: evaluator ?? null, corpus: new Corpus([]) }, { temperature: 0.5 }, testCase);
+  return scoreCase(
+    targetOf(r),
+    { metrics: plan.metrics, evaluator: evaluator ?? null, corpus: new Corpus([]) },
+    { temperature: 0.5 },
+    testCase,
+  );
 }
 
 describe("metrics", () => {
@@ -59,9 +85,15 @@ describe("metrics", () => {
   });
 
   it("measures diversity of list answers and of text", async () => {
-    const same = await score({ d: { type: "diversity_score", weight: 1 } }, response({ body: { results: ["cats and dogs", "cats and dogs", "cats and dogs"] } }));
+    const same = await score(
+      { d: { type: "diversity_score", weight: 1 } },
+      response({ body: { results: ["cats and dogs", "cats and dogs", "cats and dogs"] } }),
+    );
     expect(same.score).toBeCloseTo(0);
-    const varied = await score({ d: { type: "diversity_score", weight: 1 } }, response({ body: { results: ["cats purr", "rockets launch", "rivers flow"] } }));
+    const varied = await score(
+      { d: { type: "diversity_score", weight: 1 } },
+      response({ body: { results: ["cats purr", "rockets launch", "rivers flow"] } }),
+    );
     expect(varied.score).toBeCloseTo(1);
     expect(distinctBigramRatio("a b a b a b")).toBeCloseTo(2 / 5);
   });
@@ -71,22 +103,33 @@ describe("metrics", () => {
     expect(lexicalCosine("the cat sat", "quantum physics")).toBe(0);
     // Python: difflib.SequenceMatcher(None, "abcd", "bcde").ratio() == 0.75
     expect(similarityRatio("abcd", "bcde")).toBe(0.75);
-    expect(similarityRatio("kitten", "sitting")).toBeCloseTo(2 * 4 / 13);
+    expect(similarityRatio("kitten", "sitting")).toBeCloseTo((2 * 4) / 13);
   });
 
   it("leaves out metrics that do not apply, and averages the rest by weight", async () => {
-    const result = await score({ sim: { type: "cosine_similarity", weight: 3 }, quality: { type: "llm_judge", weight: 1 } }, response({ text: "Tokyo" }));
+    const result = await score(
+      { sim: { type: "cosine_similarity", weight: 3 }, quality: { type: "llm_judge", weight: 1 } },
+      response({ text: "Tokyo" }),
+    );
     // expected has an answer, so cosine applies; with no reference at all it would be null.
     expect(result.metrics.sim).toBeGreaterThan(0);
     const noReference = await scoreCase(
       targetOf(response()),
-      { metrics: planMetrics(metrics({ sim: { type: "cosine_similarity", weight: 3 }, lat: { type: "latency_penalty", weight: 1 } }), false).metrics, evaluator: null, corpus: new Corpus([]) },
+      {
+        metrics: planMetrics(metrics({ sim: { type: "cosine_similarity", weight: 3 }, lat: { type: "latency_penalty", weight: 1 } }), false)
+          .metrics,
+        evaluator: null,
+        corpus: new Corpus([]),
+      },
       {},
       { ...testCase, expected: {} },
     );
     expect(noReference.metrics.sim).toBeNull();
     expect(noReference.score).toBeCloseTo(0.8);
-    const plan = planMetrics(metrics({ a: { type: "latency_penalty", weight: 3 }, b: { type: "cost_normalized", weight: 1 } }), false).metrics;
+    const plan = planMetrics(
+      metrics({ a: { type: "latency_penalty", weight: 3 }, b: { type: "cost_normalized", weight: 1 } }),
+      false,
+    ).metrics;
     expect(aggregate(plan, { a: 1, b: 0 })).toBeCloseTo(0.75);
   });
 
@@ -99,13 +142,17 @@ describe("metrics", () => {
 describe("custom evaluators", () => {
   it("calls an SDK-style evaluator once per case and picks each metric from its dict", async () => {
     let calls = 0;
-    const evaluator = async (prediction: { text: string }, expected: unknown, context: { params: object; metrics: string[] }) => {
+    const evaluator = async (prediction: { text: string }, _expected: unknown, context: { params: object; metrics: string[] }) => {
       calls++;
       expect(context.params).toEqual({ temperature: 0.5 });
       expect(context.metrics).toEqual(["relevance", "tone", "other"]);
       return { relevance: prediction.text.includes("Tokyo") ? 1 : 0, score: 0.25, tone: 7 };
     };
-    const result = await score({ relevance: { weight: 1, type: "higher_is_better" }, tone: { weight: 1 }, other: { weight: 2 } }, response(), evaluator as never);
+    const result = await score(
+      { relevance: { weight: 1, type: "higher_is_better" }, tone: { weight: 1 }, other: { weight: 2 } },
+      response(),
+      evaluator as never,
+    );
     expect(calls).toBe(1);
     // relevance from its key, tone clamped to 1, other falls back to `score`.
     expect(result.metrics).toEqual({ relevance: 1, tone: 1, other: 0.25 });
@@ -119,7 +166,11 @@ describe("custom evaluators", () => {
       expect(result).toEqual({ raw: true });
       return metric === "a" ? 0.2 : (params.temperature as number);
     };
-    const result = await score({ a: { weight: 1, function: "custom" }, b: { weight: 1, function: "custom" } }, response({ body: { raw: true } }), evaluator);
+    const result = await score(
+      { a: { weight: 1, function: "custom" }, b: { weight: 1, function: "custom" } },
+      response({ body: { raw: true } }),
+      evaluator,
+    );
     expect(seen).toEqual(["a", "b"]);
     expect(result.metrics).toEqual({ a: 0.2, b: 0.5 });
   });
@@ -137,6 +188,8 @@ describe("custom evaluators", () => {
     expect(planMetrics(metrics({ accuracy: { weight: 1 } }), true).metrics[0]?.kind).toBe("custom");
     const plan = planMetrics(metrics({ accuracy: { weight: 1 } }), false).metrics[0];
     expect(plan?.kind === "builtin" && plan.metric.id).toBe("exact_match");
-    expect(planMetrics(metrics({ accuracy: { weight: 1, function: "fuzzy" } }), false).errors[0]?.path).toBe("evaluation.metrics.accuracy.function");
+    expect(planMetrics(metrics({ accuracy: { weight: 1, function: "fuzzy" } }), false).errors[0]?.path).toBe(
+      "evaluation.metrics.accuracy.function",
+    );
   });
 });

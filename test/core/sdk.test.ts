@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import type { Prediction } from "../../src/evaluate/custom.js";
 import { type OptimizationSuccess, runOptimization } from "../../src/index.js";
 import type { RunEvent } from "../../src/sdk/execute.js";
 import { mockConfig, noisyConfig, SEED_BASIC_USAGE, SEED_MINIMAL } from "../helpers/configs.js";
@@ -13,7 +14,16 @@ describe("runOptimization", () => {
   it("returns the seed's response format", async () => {
     const result = ok(await runOptimization({ configDict: mockConfig() }));
     expect(Object.keys(result)).toEqual(
-      expect.arrayContaining(["success", "best_config", "best_score", "configs_generated", "configs_saved", "optimization_run_id", "generations_run", "timestamp"]),
+      expect.arrayContaining([
+        "success",
+        "best_config",
+        "best_score",
+        "configs_generated",
+        "configs_saved",
+        "optimization_run_id",
+        "generations_run",
+        "timestamp",
+      ]),
     );
     expect(result.optimization_run_id).toMatch(/^test_api_\d{10}_[0-9a-f]{8}$/);
     expect(Number.isNaN(Date.parse(result.timestamp))).toBe(false);
@@ -45,15 +55,26 @@ describe("runOptimization", () => {
   });
 
   it("answers argument errors with the seed's messages, never throwing", async () => {
-    expect(await runOptimization({})).toEqual({ success: false, error: "Must provide either config_dict or yaml_path", configs_generated: 0, configs_saved: 0 });
-    expect((await runOptimization({ configDict: mockConfig(), yamlPath: "x.yaml" })).error).toBe("Provide only one of config_dict or yaml_path, not both");
+    expect(await runOptimization({})).toEqual({
+      success: false,
+      error: "Must provide either config_dict or yaml_path",
+      configs_generated: 0,
+      configs_saved: 0,
+    });
+    expect((await runOptimization({ configDict: mockConfig(), yamlPath: "x.yaml" })).error).toBe(
+      "Provide only one of config_dict or yaml_path, not both",
+    );
     expect((await runOptimization({ yamlPath: "/nonexistent/opt.yaml" })).error).toBe("Config file not found: /nonexistent/opt.yaml");
   });
 
   it("answers a bad config with every problem and its path", async () => {
-    const result = await runOptimization({ configDict: { api: { name: "x", mock_mode: true }, search_space: { parameters: { t: { type: "float", min: 1, max: 0 } } } } });
+    const result = await runOptimization({
+      configDict: { api: { name: "x", mock_mode: true }, search_space: { parameters: { t: { type: "float", min: 1, max: 0 } } } },
+    });
     expect(result.success).toBe(false);
-    expect(result.error).toBe("Config validation failed: search_space.parameters.t.max: must be at least min (min is 1, max is 0); evaluation: is required");
+    expect(result.error).toBe(
+      "Config validation failed: search_space.parameters.t.max: must be at least min (min is 1, max is 0); evaluation: is required",
+    );
     expect(result).toMatchObject({ configs_generated: 0, configs_saved: 0 });
   });
 
@@ -62,12 +83,22 @@ describe("runOptimization", () => {
       await runOptimization({
         configDict: {
           api: { name: "local_ranker" },
-          search_space: { parameters: { threshold: { type: "float", min: 0, max: 1, step: 0.05 }, limit: { type: "int", min: 1, max: 20 } } },
-          evaluation: { test_cases: { inline: [{ id: "q1", input: { query: "x" } }, { id: "q2", input: { query: "y" } }] }, metrics: { fit: { weight: 1 } } },
+          search_space: {
+            parameters: { threshold: { type: "float", min: 0, max: 1, step: 0.05 }, limit: { type: "int", min: 1, max: 20 } },
+          },
+          evaluation: {
+            test_cases: {
+              inline: [
+                { id: "q1", input: { query: "x" } },
+                { id: "q2", input: { query: "y" } },
+              ],
+            },
+            metrics: { fit: { weight: 1 } },
+          },
           optimization: { seed: 3, evolution: { population_size: 10, generations: 12 } },
         },
         localFunction: (params, testCase) => ({ threshold: params.threshold, limit: params.limit, query: testCase.input.query }),
-        evaluator: (prediction) => {
+        evaluator: (prediction: Prediction) => {
           const body = prediction.result as { threshold: number; limit: number };
           return 1 - Math.abs(body.threshold - 0.35) - Math.abs(body.limit - 7) / 20;
         },
@@ -87,7 +118,12 @@ describe("runOptimization", () => {
       const result = ok(
         await runOptimization({
           configDict: mockConfig({
-            api: { name: "partial", mock_mode: false, endpoint: `${server.url}/v1/chat`, auth: { type: "bearer", token_env: "PARTIAL_KEY" } },
+            api: {
+              name: "partial",
+              mock_mode: false,
+              endpoint: `${server.url}/v1/chat`,
+              auth: { type: "bearer", token_env: "PARTIAL_KEY" },
+            },
             testCases: [
               { id: "good", input: { prompt: "fine" }, expected: { contains: ["fine"] } },
               { id: "bad", input: { prompt: "broken" }, expected: { contains: ["fine"] } },
@@ -109,17 +145,28 @@ describe("runOptimization", () => {
   it("fails clearly when every call fails, when the key is missing, and when the target is unreachable", async () => {
     const server = await startServer((_req, res) => json(res, 401, { error: "invalid api key" }));
     try {
-      const config = mockConfig({ api: { name: "down", mock_mode: false, endpoint: server.url }, optimization: { evolution: { population_size: 2, generations: 2 }, execution: { max_retries: 0 } } });
+      const config = mockConfig({
+        api: { name: "down", mock_mode: false, endpoint: server.url },
+        optimization: { evolution: { population_size: 2, generations: 2 }, execution: { max_retries: 0 } },
+      });
       const rejected = await runOptimization({ configDict: config });
       expect(rejected.success).toBe(false);
       expect(rejected.error).toMatch(/^every call to the target failed \(\d+ calls\); first error: HTTP 401: .*invalid api key/);
-      const noKey = await runOptimization({ configDict: { ...config, api: { ...config.api, auth: { type: "bearer", token_env: "SURELY_UNSET_KEY" } } }, env: {} });
-      expect(noKey.error).toBe("Config validation failed: api.auth: environment variable SURELY_UNSET_KEY is not set (named by api.auth.token_env)");
+      const noKey = await runOptimization({
+        configDict: { ...config, api: { ...config.api, auth: { type: "bearer", token_env: "SURELY_UNSET_KEY" } } },
+        env: {},
+      });
+      expect(noKey.error).toBe(
+        "Config validation failed: api.auth: environment variable SURELY_UNSET_KEY is not set (named by api.auth.token_env)",
+      );
     } finally {
       await server.close();
     }
     const unreachable = await runOptimization({
-      configDict: mockConfig({ api: { name: "gone", mock_mode: false, endpoint: server.url }, optimization: { evolution: { population_size: 2, generations: 1 }, execution: { max_retries: 0 } } }),
+      configDict: mockConfig({
+        api: { name: "gone", mock_mode: false, endpoint: server.url },
+        optimization: { evolution: { population_size: 2, generations: 1 }, execution: { max_retries: 0 } },
+      }),
     });
     expect(unreachable.success).toBe(false);
     expect(unreachable.error).toMatch(/every call to the target failed/);
@@ -135,7 +182,13 @@ describe("runOptimization", () => {
 
     const controller = new AbortController();
     const cancelled = await runOptimization({
-      configDict: mockConfig({ api: { mock_latency_ms: 20 }, optimization: { evolution: { population_size: 6, generations: 50 }, execution: { parallel_workers: 2, early_stopping: { enabled: false } } } }),
+      configDict: mockConfig({
+        api: { mock_latency_ms: 20 },
+        optimization: {
+          evolution: { population_size: 6, generations: 50 },
+          execution: { parallel_workers: 2, early_stopping: { enabled: false } },
+        },
+      }),
       signal: controller.signal,
       onEvent: (e) => {
         if (e.type === "evaluation" && e.target_calls === 10) controller.abort();
@@ -147,7 +200,8 @@ describe("runOptimization", () => {
 
   it("spends at least 40% fewer calls with mab_evolution than evolution on the noisy mock, for no worse a best score", async () => {
     const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
-    const runs = async (algorithm: string) => Promise.all(seeds.map(async (seed) => ok(await runOptimization({ configDict: noisyConfig(algorithm, seed) }))));
+    const runs = async (algorithm: string) =>
+      Promise.all(seeds.map(async (seed) => ok(await runOptimization({ configDict: noisyConfig(algorithm, seed) }))));
     const [racing, evolution] = [await runs("mab_evolution"), await runs("evolution")];
     const total = (rs: OptimizationSuccess[]) => rs.reduce((sum, r) => sum + r.target_calls, 0);
     expect(total(racing)).toBeLessThanOrEqual(0.6 * total(evolution));

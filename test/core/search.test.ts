@@ -141,7 +141,8 @@ describe("mutation and crossover", () => {
     const b = { model: "c", temperature: 1.9, max_tokens: 1024 };
     expect(mutateConfig(space, a, 0, rng)).toEqual(a);
     const children = Array.from({ length: 100 }, () => crossoverConfigs(space, a, b, rng));
-    for (const child of children) for (const key of Object.keys(a)) expect([a, b].map((p) => p[key as keyof typeof a])).toContain(child[key]);
+    for (const child of children)
+      for (const key of Object.keys(a)) expect([a, b].map((p) => p[key as keyof typeof a])).toContain(child[key]);
     expect(new Set(children.map((c) => JSON.stringify(c))).size).toBeGreaterThan(4);
   });
 

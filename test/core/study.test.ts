@@ -18,7 +18,7 @@ function objective(config: ParamConfig, testCaseId: string, noise = 0): number {
   const y = config.y as number;
   const base = Math.exp(-(((x - 0.3) / 0.3) ** 2)) * Math.exp(-(((y - 12) / 8) ** 2)) * (config.kind === "b" ? 1 : 0.8);
   const offset = noise * (unitHash(`${JSON.stringify(config)}|${testCaseId}`) - 0.5);
-  return base - 0.05 * Number(testCaseId.slice(1)) / 10 + offset;
+  return base - (0.05 * Number(testCaseId.slice(1))) / 10 + offset;
 }
 
 function study(optimization: object, testCases = 1, seed = 1): StudyState {
@@ -39,7 +39,10 @@ function drive(state: StudyState, score = objective, roundTrip = false): { state
     s = next.state;
     if (next.evaluations.length === 0) break;
     for (const e of next.evaluations) asked.push(`${e.hash}|${e.testCaseId}`);
-    s = tell(s, next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e.config, e.testCaseId) })));
+    s = tell(
+      s,
+      next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e.config, e.testCaseId) })),
+    );
     if (roundTrip) s = JSON.parse(JSON.stringify(s));
   }
   return { state: s, asked };
@@ -47,7 +50,16 @@ function drive(state: StudyState, score = objective, roundTrip = false): { state
 
 describe("the study", () => {
   it("never asks for a (config, test case) pair twice, elites included", () => {
-    const { state, asked } = drive(study({ algorithm: "evolution", evolution: { population_size: 8, generations: 8, elite_size: 2 }, execution: { early_stopping: { enabled: false } } }, 3));
+    const { state, asked } = drive(
+      study(
+        {
+          algorithm: "evolution",
+          evolution: { population_size: 8, generations: 8, elite_size: 2 },
+          execution: { early_stopping: { enabled: false } },
+        },
+        3,
+      ),
+    );
     expect(new Set(asked).size).toBe(asked.length);
     expect(state.history).toHaveLength(8);
     // Elites are carried over at no cost: later generations ask for fewer than population x test cases.
@@ -66,7 +78,13 @@ describe("the study", () => {
   });
 
   it("improves on the first generation and gets near the optimum", () => {
-    const { state } = drive(study({ algorithm: "evolution", evolution: { population_size: 12, generations: 15 }, execution: { early_stopping: { enabled: false } } }));
+    const { state } = drive(
+      study({
+        algorithm: "evolution",
+        evolution: { population_size: 12, generations: 15 },
+        execution: { early_stopping: { enabled: false } },
+      }),
+    );
     const first = state.history[0]?.best as number;
     const best = bestOf(state);
     expect(best?.score).toBeGreaterThan(first);
@@ -79,13 +97,25 @@ describe("the study", () => {
     expect(ask(first.state).evaluations).toEqual([]);
     const e = first.evaluations[0] as (typeof first.evaluations)[number];
     const once = tell(first.state, [{ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 }]);
-    const twice = tell(once, [{ hash: e.hash, testCaseId: e.testCaseId, score: 0.9 }, { hash: "nope", testCaseId: "t0", score: 1 }]);
+    const twice = tell(once, [
+      { hash: e.hash, testCaseId: e.testCaseId, score: 0.9 },
+      { hash: "nope", testCaseId: "t0", score: 1 },
+    ]);
     expect(twice.scores[e.hash]?.[e.testCaseId]).toBe(0.5);
     expect(twice.scores.nope).toBeUndefined();
   });
 
   it("stops at max_target_calls", () => {
-    const { state, asked } = drive(study({ algorithm: "evolution", evolution: { population_size: 10, generations: 50 }, execution: { max_target_calls: 37, early_stopping: { enabled: false } } }, 2));
+    const { state, asked } = drive(
+      study(
+        {
+          algorithm: "evolution",
+          evolution: { population_size: 10, generations: 50 },
+          execution: { max_target_calls: 37, early_stopping: { enabled: false } },
+        },
+        2,
+      ),
+    );
     expect(asked).toHaveLength(37);
     expect(state.stopReason).toBe("max_target_calls");
     expect(bestOf(state)).not.toBeNull();
@@ -93,7 +123,14 @@ describe("the study", () => {
 
   it("stops after `patience` generations without a relative improvement", () => {
     const flat = () => 0.5;
-    const { state } = drive(study({ algorithm: "random", evolution: { population_size: 3, generations: 20 }, execution: { early_stopping: { patience: 3, min_improvement: 0.01 } } }), flat);
+    const { state } = drive(
+      study({
+        algorithm: "random",
+        evolution: { population_size: 3, generations: 20 },
+        execution: { early_stopping: { patience: 3, min_improvement: 0.01 } },
+      }),
+      flat,
+    );
     expect(state.stopReason).toBe("no_improvement");
     expect(state.history).toHaveLength(4);
   });
@@ -102,20 +139,29 @@ describe("the study", () => {
     // +0.5% per generation: below a 1% relative threshold, so it counts as no improvement.
     let generation = 0;
     const creeping = (config: ParamConfig) => 0.5 * 1.005 ** (config.__g as number);
-    let state = study({ algorithm: "random", evolution: { population_size: 1, generations: 10 }, execution: { early_stopping: { patience: 2, min_improvement: 0.01 } } });
+    let state = study({
+      algorithm: "random",
+      evolution: { population_size: 1, generations: 10 },
+      execution: { early_stopping: { patience: 2, min_improvement: 0.01 } },
+    });
     for (;;) {
       const next = ask(state);
       state = next.state;
       if (next.evaluations.length === 0) break;
       generation = state.generation;
-      state = tell(state, next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: creeping({ ...e.config, __g: generation }) })));
+      state = tell(
+        state,
+        next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: creeping({ ...e.config, __g: generation }) })),
+      );
     }
     expect(state.stopReason).toBe("no_improvement");
     expect(state.history).toHaveLength(3);
   });
 
   it("stops at target_score", () => {
-    const { state } = drive(study({ evolution: { population_size: 6, generations: 30 }, execution: { early_stopping: { enabled: false, target_score: 0.6 } } }));
+    const { state } = drive(
+      study({ evolution: { population_size: 6, generations: 30 }, execution: { early_stopping: { enabled: false, target_score: 0.6 } } }),
+    );
     expect(state.stopReason).toBe("target_score");
     expect(bestOf(state)?.score).toBeGreaterThanOrEqual(0.6);
   });

@@ -6,7 +6,13 @@ import { mockOptimum, mockResponse, surfaceQuality } from "../../src/target/mock
 import { costOf } from "../../src/target/pricing.js";
 import { chatCompletion, json, startServer } from "../helpers/server.js";
 
-const testCase: TestCase = { id: "t1", input: { messages: [{ role: "user", content: "Hi" }], temperature: 0.1 }, expected: {}, metadata: {}, weight: 1 };
+const testCase: TestCase = {
+  id: "t1",
+  input: { messages: [{ role: "user", content: "Hi" }], temperature: 0.1 },
+  expected: {},
+  metadata: {},
+  weight: 1,
+};
 let close: (() => Promise<void>) | null = null;
 afterEach(async () => {
   await close?.();
@@ -20,32 +26,62 @@ async function serve(handler: Parameters<typeof startServer>[0]) {
 }
 
 function api(endpoint: string, extra: object = {}) {
-  return ApiSchema.parse({ name: "t", endpoint, request: { timeout_seconds: 2, retry_base_delay_ms: 10, retry_max_delay_ms: 50 }, ...extra });
+  return ApiSchema.parse({
+    name: "t",
+    endpoint,
+    request: { timeout_seconds: 2, retry_base_delay_ms: 10, retry_max_delay_ms: 50 },
+    ...extra,
+  });
 }
 
 describe("requests", () => {
   it("posts the test case input merged with the parameters (a parameter wins a clash), with bearer auth", async () => {
     const server = await serve((_req, res) => json(res, 200, chatCompletion("Hello!")));
-    const target = httpTarget({ api: api(`${server.url}/v1/chat`, { auth: { type: "bearer", token_env: "MY_KEY" } }), env: { MY_KEY: "secret-1" }, maxRetries: 0 });
+    const target = httpTarget({
+      api: api(`${server.url}/v1/chat`, { auth: { type: "bearer", token_env: "MY_KEY" } }),
+      env: { MY_KEY: "secret-1" },
+      maxRetries: 0,
+    });
     const response = await target({ model: "gpt-4o-mini", temperature: 0.7 }, testCase);
-    expect(response).toMatchObject({ ok: true, status: 200, text: "Hello!", usage: { input_tokens: 1000, output_tokens: 500 }, model: "gpt-4o-mini" });
+    expect(response).toMatchObject({
+      ok: true,
+      status: 200,
+      text: "Hello!",
+      usage: { input_tokens: 1000, output_tokens: 500 },
+      model: "gpt-4o-mini",
+    });
     expect(response.cost_usd).toBeCloseTo(1 * 0.00015 + 0.5 * 0.0006, 10);
     const [request] = server.requests;
     expect(request?.method).toBe("POST");
-    expect(JSON.parse(request?.body ?? "")).toEqual({ messages: [{ role: "user", content: "Hi" }], temperature: 0.7, model: "gpt-4o-mini" });
+    expect(JSON.parse(request?.body ?? "")).toEqual({
+      messages: [{ role: "user", content: "Hi" }],
+      temperature: 0.7,
+      model: "gpt-4o-mini",
+    });
     expect(request?.headers.authorization).toBe("Bearer secret-1");
     expect(request?.headers["content-type"]).toBe("application/json");
   });
 
   it("sends GET parameters as a query string, api_key auth in its header, basic auth encoded", async () => {
     const server = await serve((_req, res) => json(res, 200, { results: ["a", "b"] }));
-    const get = httpTarget({ api: api(`${server.url}/search?v=1`, { request: { method: "get" }, auth: { type: "api_key", token_env: "K", header_name: "api-key" } }), env: { K: "k1" }, maxRetries: 0 });
+    const get = httpTarget({
+      api: api(`${server.url}/search?v=1`, {
+        request: { method: "get" },
+        auth: { type: "api_key", token_env: "K", header_name: "api-key" },
+      }),
+      env: { K: "k1" },
+      maxRetries: 0,
+    });
     await get({ limit: 5, types: ["a", "b"] }, { ...testCase, input: { query: "cats" } });
     const url = new URL(server.requests[0]?.url ?? "", server.url);
     expect(server.requests[0]?.method).toBe("GET");
     expect(Object.fromEntries(url.searchParams)).toEqual({ v: "1", query: "cats", limit: "5", types: '["a","b"]' });
     expect(server.requests[0]?.headers["api-key"]).toBe("k1");
-    const basic = httpTarget({ api: api(server.url, { auth: { type: "basic", username: "ann", password_env: "PW" } }), env: { PW: "pä55" }, maxRetries: 0 });
+    const basic = httpTarget({
+      api: api(server.url, { auth: { type: "basic", username: "ann", password_env: "PW" } }),
+      env: { PW: "pä55" },
+      maxRetries: 0,
+    });
     await basic({}, testCase);
     expect(server.requests[1]?.headers.authorization).toBe(`Basic ${Buffer.from("ann:pä55").toString("base64")}`);
   });
@@ -54,7 +90,11 @@ describe("requests", () => {
     const server = await serve((_req, res) => json(res, 200, {}));
     const target = httpTarget({ api: api(server.url, { auth: { type: "bearer", token_env: "ABSENT_KEY" } }), env: {}, maxRetries: 3 });
     const response = await target({}, testCase);
-    expect(response).toMatchObject({ ok: false, attempts: 0, error: "environment variable ABSENT_KEY is not set (named by api.auth.token_env)" });
+    expect(response).toMatchObject({
+      ok: false,
+      attempts: 0,
+      error: "environment variable ABSENT_KEY is not set (named by api.auth.token_env)",
+    });
     expect(server.requests).toHaveLength(0);
   });
 });
@@ -91,7 +131,11 @@ describe("retries", () => {
       if (i === 0) return void setTimeout(() => json(res, 200, chatCompletion("late")), 3000);
       json(res, 200, chatCompletion("on time"));
     });
-    const response = await httpTarget({ api: api(server.url, { request: { timeout_seconds: 0.3, retry_base_delay_ms: 10 } }), env: {}, maxRetries: 1 })({}, testCase);
+    const response = await httpTarget({
+      api: api(server.url, { request: { timeout_seconds: 0.3, retry_base_delay_ms: 10 } }),
+      env: {},
+      maxRetries: 1,
+    })({}, testCase);
     expect(response).toMatchObject({ ok: true, text: "on time", attempts: 2 });
   });
 
@@ -117,18 +161,29 @@ describe("retries", () => {
 
 describe("responses", () => {
   it("extracts the answer of OpenAI Responses, Chat Completions, Anthropic and a result_field path", () => {
-    const responses = { output: [{ type: "message", content: [{ type: "output_text", text: "from responses" }] }], usage: { input_tokens: 3, output_tokens: 4 } };
+    const responses = {
+      output: [{ type: "message", content: [{ type: "output_text", text: "from responses" }] }],
+      usage: { input_tokens: 3, output_tokens: 4 },
+    };
     expect(extractText(responses)).toBe("from responses");
     expect(extractUsage(responses)).toEqual({ input_tokens: 3, output_tokens: 4 });
     expect(extractText(chatCompletion("from chat"))).toBe("from chat");
-    expect(extractText({ content: [{ type: "text", text: "from claude" }], usage: { input_tokens: 1, output_tokens: 2 } })).toBe("from claude");
+    expect(extractText({ content: [{ type: "text", text: "from claude" }], usage: { input_tokens: 1, output_tokens: 2 } })).toBe(
+      "from claude",
+    );
     expect(extractText({ data: { answers: [{ text: "deep" }] } }, "data.answers[0].text")).toBe("deep");
     expect(extractText({ output: responses.output }, "output")).toBe("from responses");
   });
 
   it("honours success_field and error_field", async () => {
-    const server = await serve((_req, res, i) => json(res, 200, i === 0 ? { status: "failed", error: { message: "quota" } } : { status: "completed", error: null, output_text: "ok" }));
-    const target = httpTarget({ api: api(server.url, { response: { success_field: "status", error_field: "error" } }), env: {}, maxRetries: 0 });
+    const server = await serve((_req, res, i) =>
+      json(res, 200, i === 0 ? { status: "failed", error: { message: "quota" } } : { status: "completed", error: null, output_text: "ok" }),
+    );
+    const target = httpTarget({
+      api: api(server.url, { response: { success_field: "status", error_field: "error" } }),
+      env: {},
+      maxRetries: 0,
+    });
     expect((await target({}, testCase)).error).toBe('response error: {"message":"quota"}');
     expect(await target({}, testCase)).toMatchObject({ ok: true, text: "ok" });
   });
@@ -157,7 +212,9 @@ describe("the mock", () => {
     for (const model of space.model.values) {
       for (let t = 0; t <= 1.5; t += 0.05) {
         for (const max_tokens of space.max_tokens.values) {
-          expect(surfaceQuality(space, { model, temperature: Number(t.toFixed(2)), max_tokens })).toBeLessThanOrEqual(optimum.quality + 1e-12);
+          expect(surfaceQuality(space, { model, temperature: Number(t.toFixed(2)), max_tokens })).toBeLessThanOrEqual(
+            optimum.quality + 1e-12,
+          );
         }
       }
     }
@@ -176,7 +233,8 @@ describe("the mock", () => {
 
   it("adds per-test-case noise only when asked", () => {
     const params = { model: "mock-small", temperature: 0.4, max_tokens: 64 };
-    const quality = (noise: number, id: string) => (mockResponse(space, params, { ...testCase, input: { q: id } }, noise).body as { mock: { quality: number } }).mock.quality;
+    const quality = (noise: number, id: string) =>
+      (mockResponse(space, params, { ...testCase, input: { q: id } }, noise).body as { mock: { quality: number } }).mock.quality;
     const clean = ["a", "b", "c", "d"].map((id) => quality(0, id));
     const noisy = ["a", "b", "c", "d"].map((id) => quality(0.1, id));
     expect(noisy).not.toEqual(clean);

@@ -40,7 +40,9 @@ export const SEED_MINIMAL = {
 };
 
 /** A small mock-mode config; pass overrides per section. */
-export function mockConfig(overrides: { api?: object; parameters?: object; evaluation?: object; optimization?: object; testCases?: object[] } = {}) {
+export function mockConfig(
+  overrides: { api?: object; parameters?: object; evaluation?: object; optimization?: object; testCases?: object[] } = {},
+) {
   return {
     api: { name: "test_api", mock_mode: true, ...overrides.api },
     search_space: {
@@ -51,7 +53,12 @@ export function mockConfig(overrides: { api?: object; parameters?: object; evalu
       },
     },
     evaluation: {
-      test_cases: { inline: overrides.testCases ?? [{ id: "a", input: { prompt: "alpha" } }, { id: "b", input: { prompt: "beta" } }] },
+      test_cases: {
+        inline: overrides.testCases ?? [
+          { id: "a", input: { prompt: "alpha" } },
+          { id: "b", input: { prompt: "beta" } },
+        ],
+      },
       metrics: { quality: { type: "llm_judge", weight: 1 } },
       ...overrides.evaluation,
     },
@@ -60,8 +67,8 @@ export function mockConfig(overrides: { api?: object; parameters?: object; evalu
 }
 
 /** examples/noisy_mock.yaml with another algorithm, seed or noise: the racing comparison's config. */
-export function noisyConfig(algorithm: string, seed: number, noise?: number): Record<string, any> {
-  const config = parse(readFileSync(NOISY_MOCK, "utf8"));
+export function noisyConfig(algorithm: string, seed: number, noise?: number): Record<string, unknown> {
+  const config = parse(readFileSync(NOISY_MOCK, "utf8")) as { api: Record<string, unknown>; optimization: Record<string, unknown> };
   config.optimization.algorithm = algorithm;
   config.optimization.seed = seed;
   if (noise !== undefined) config.api.mock_noise = noise;

@@ -48,5 +48,9 @@ export const evolutionSampler: Sampler = {
 
 function uniqueByHash(trials: readonly Trial[]): Trial[] {
   const seen = new Set<string>();
-  return trials.filter((t) => (seen.has(t.hash) ? false : (seen.add(t.hash), true)));
+  return trials.filter((t) => {
+    if (seen.has(t.hash)) return false;
+    seen.add(t.hash);
+    return true;
+  });
 }
