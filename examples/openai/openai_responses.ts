@@ -7,38 +7,12 @@
  * token_efficiency), falling back to `score`.
  */
 import type { EvaluatorContext, JsonValue, Prediction } from "convergence";
-
-function record(value: JsonValue): Record<string, JsonValue> {
-  return value && typeof value === "object" && !Array.isArray(value) ? value : {};
-}
-
-function completeness(text: string, expected: Record<string, JsonValue>): number {
-  const wanted = Array.isArray(expected.contains) ? expected.contains.map(String) : [];
-  if (wanted.length === 0) return 1;
-  const lower = text.toLowerCase();
-  return wanted.filter((word) => lower.includes(word.toLowerCase())).length / wanted.length;
-}
-
-function textQuality(text: string): number {
-  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  if (words.length === 0) return 0;
-  const varied = new Set(words).size / words.length;
-  const finished = /[.!?]["')\]]?\s*$/.test(text.trim()) ? 1 : 0.5;
-  return Math.min(1, 0.5 * finished + 0.5 * Math.min(1, varied * 1.5));
-}
-
-function lengthFit(text: string, expected: Record<string, JsonValue>): number {
-  const min = typeof expected.min_length === "number" ? expected.min_length : 1;
-  const max = typeof expected.max_length === "number" ? expected.max_length : Number.POSITIVE_INFINITY;
-  if (text.length < min) return text.length / min;
-  if (text.length > max) return max / text.length;
-  return 1;
-}
+import { asRecord, completeness, lengthFit, textQuality } from "../text-checks.js";
 
 const clamp = (x: number) => Math.min(1, Math.max(0, x));
 
 export function score_openai_response(prediction: Prediction, expected: JsonValue, _context: EvaluatorContext): Record<string, number> {
-  const exp = record(expected);
+  const exp = asRecord(expected);
   const text = prediction.text;
   const parts = {
     completeness: completeness(text, exp),
