@@ -7,5 +7,10 @@ if (!existsSync(entry)) {
   process.stderr.write("convergence: the package is not built yet; run `npm install` (or `npm run build`) in its folder\n");
   process.exit(1);
 }
+// `convergence ... | head` closes the pipe early: that is not an error worth a stack trace.
+process.stdout.on("error", (error) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
 const { main } = await import(entry.href);
 process.exitCode = await main(process.argv.slice(2));

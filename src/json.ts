@@ -5,3 +5,8 @@ export type JsonObject = { [key: string]: JsonValue };
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
+
+/** record[key] when it is the record's own entry: user-chosen keys (`constructor`, `toString`) never reach Object.prototype. */
+export function own<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
+  return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+}

@@ -2,7 +2,8 @@
  * The `convergence` command. Exit codes: 0 success, 1 the run failed, 2 bad usage or a bad config.
  * Progress goes to stderr; results (and --json) to stdout.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { constants, existsSync, readFileSync } from "node:fs";
+import { access, mkdir } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { ConfigIssue } from "../config/issues.js";
 import { formatFromName, parseConfigText } from "../config/parse.js";
@@ -51,6 +52,10 @@ function readConfig(path: string): { value: unknown; errors: ConfigIssue[] } {
   return parseConfigText(text, formatFromName(path) ?? "yaml", path);
 }
 
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? "" : "s"}`;
+}
+
 function printIssues(out: NodeJS.WriteStream, label: string, issues: readonly ConfigIssue[]): void {
   for (const issue of issues) out.write(`  ${label} ${issue.path ? `${issue.path}: ` : ""}${issue.message}\n`);
 }
@@ -80,20 +85,26 @@ async function validateCommand(path: string, json: boolean, io: Io): Promise<num
     const list = testCaseList(read.value) ?? [];
     const result = normalizeTestCases(list, "test_cases");
     errors = result.errors;
-    detail = `${result.testCases.length} test case${result.testCases.length === 1 ? "" : "s"}`;
+    detail = count(result.testCases.length, "test case");
   } else if (errors.length === 0) {
     const prepared = await prepareRun(read.value, { ...nodePrepareOptions(path), checkOnly: true });
     warnings = prepared.ok ? prepared.run.warnings : prepared.warnings;
     if (prepared.ok) {
       const { config, testCases } = prepared.run;
-      detail = `${Object.keys(config.search_space.parameters).length} parameters, ${testCases.length} test cases, ${Object.keys(config.evaluation.metrics).length} metrics, ${config.optimization.algorithm}${config.api.mock_mode ? ", mock mode" : ""}`;
+      detail = [
+        count(Object.keys(config.search_space.parameters).length, "parameter"),
+        count(testCases.length, "test case"),
+        count(Object.keys(config.evaluation.metrics).length, "metric"),
+        config.optimization.algorithm,
+        ...(config.api.mock_mode ? ["mock mode"] : []),
+      ].join(", ");
     } else errors = prepared.errors;
   }
   if (json) {
     io.stdout.write(`${JSON.stringify({ valid: errors.length === 0, kind, errors, warnings }, null, 2)}\n`);
   } else {
     if (errors.length === 0) io.stdout.write(`${path}: valid ${kind}${detail ? ` (${detail})` : ""}\n`);
-    else io.stdout.write(`${path}: ${errors.length} problem${errors.length === 1 ? "" : "s"}\n`);
+    else io.stdout.write(`${path}: ${count(errors.length, "problem")}\n`);
     printIssues(io.stdout, "error:  ", errors);
     printIssues(io.stdout, "warning:", warnings);
   }
@@ -123,6 +134,13 @@ async function optimizeCommand(
     return 2;
   }
   const run = prepared.run;
+  if (flags.output) {
+    const problem = await prepareOutputDir(flags.output);
+    if (problem) {
+      io.stderr.write(`convergence: --output ${flags.output}: ${problem}\n`);
+      return 2;
+    }
+  }
   if (!flags.quiet) printIssues(io.stderr, "warning:", run.warnings);
   const controller = new AbortController();
   const onSigint = () => controller.abort(new Error("interrupted"));
@@ -136,7 +154,15 @@ async function optimizeCommand(
       ...(flags.quiet ? {} : { onEvent: progress.handle }),
     });
     const result = toSeedResponse(report);
-    const written = flags.output ? await writeOutputs(flags.output, report) : [];
+    let written: string[] = [];
+    let writeError: string | null = null;
+    if (flags.output) {
+      try {
+        written = await writeOutputs(flags.output, report);
+      } catch (error) {
+        writeError = `could not write ${flags.output}: ${(error as Error).message}`;
+      }
+    }
     if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     else if (result.success) {
       io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
@@ -145,9 +171,26 @@ async function optimizeCommand(
       );
     } else io.stderr.write(`Optimization failed: ${result.error}\n`);
     for (const file of written) if (!flags.json) io.stdout.write(`wrote ${file}\n`);
+    if (writeError) {
+      io.stderr.write(`convergence: ${writeError}\n`);
+      return 1;
+    }
     return result.success ? 0 : 1;
   } finally {
     process.off("SIGINT", onSigint);
+  }
+}
+
+/** Make sure the output folder can be written before spending any call; a message when it cannot. */
+async function prepareOutputDir(dir: string): Promise<string | null> {
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+    return null;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "EEXIST" || code === "ENOTDIR") return "exists and is not a folder";
+    return (error as Error).message;
   }
 }
 

@@ -43,9 +43,12 @@ function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
   if (p.max === undefined) issue("max", `is required for a ${p.type} parameter without values`);
   if (p.min === undefined || p.max === undefined) return;
   if (p.min > p.max) issue("max", `must be at least min (min is ${p.min}, max is ${p.max})`);
+  if (!Number.isFinite(p.max - p.min)) issue("max", "the range from min to max is too large to represent");
   const integer = p.type === "int" || p.type === "discrete";
-  if (integer && !Number.isInteger(p.min)) issue("min", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
-  if (integer && !Number.isInteger(p.max)) issue("max", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
+  if (integer && !Number.isSafeInteger(p.min))
+    issue("min", `must be an integer (at most 2^53) for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
+  if (integer && !Number.isSafeInteger(p.max))
+    issue("max", `must be an integer (at most 2^53) for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
   if (integer && p.step !== undefined && !Number.isInteger(p.step)) {
     issue("step", `must be an integer for ${p.type === "int" ? "an" : "a"} ${p.type} parameter`);
   }
@@ -219,8 +222,8 @@ export const OptimizationSchema = z.object({
     .prefault({}),
   evolution: z
     .object({
-      population_size: z.int().min(1).default(20),
-      generations: z.int().min(1).default(10),
+      population_size: z.int().min(1).max(10_000).default(20),
+      generations: z.int().min(1).max(10_000).default(10),
       mutation_rate: z.number().min(0).max(1).default(0.2),
       crossover_rate: z.number().min(0).max(1).default(0.7),
       elite_size: z.int().min(0).default(2),
@@ -229,8 +232,8 @@ export const OptimizationSchema = z.object({
   execution: z
     .object({
       experiments_per_generation: z.int().optional(),
-      parallel_workers: z.int().min(1).default(5),
-      max_retries: z.int().min(0).default(3),
+      parallel_workers: z.int().min(1).max(1_000).default(5),
+      max_retries: z.int().min(0).max(20).default(3),
       /** Stop once this many calls to the target have been made. */
       max_target_calls: z.int().min(1).optional(),
       early_stopping: EarlyStoppingSchema.prefault({}),

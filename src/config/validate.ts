@@ -1,4 +1,4 @@
-import { isPlainObject } from "../json.js";
+import { isPlainObject, own } from "../json.js";
 import { type ConfigIssue, fromZodIssues } from "./issues.js";
 import { type Config, ConfigSchema } from "./schema.js";
 import { unknownKeys } from "./unknown-keys.js";
@@ -27,6 +27,16 @@ function isPlaceholder(url: string): boolean {
   }
 }
 
+/** Paths of `__proto__` keys: JavaScript objects cannot hold them as plain entries. */
+function reservedKeys(value: unknown, path = ""): string[] {
+  if (Array.isArray(value)) return value.flatMap((item, i) => reservedKeys(item, `${path}[${i}]`));
+  if (!isPlainObject(value)) return [];
+  return Object.keys(value).flatMap((key) => {
+    const here = path ? `${path}.${key}` : key;
+    return key === "__proto__" ? [here] : reservedKeys(value[key], here);
+  });
+}
+
 function enabled(section: unknown): boolean {
   return section !== undefined && section !== null && !(isPlainObject(section) && section.enabled === false);
 }
@@ -40,6 +50,10 @@ export function validateConfig(raw: unknown, context: ValidationContext = {}): V
       errors: [{ path: "", message: `a config must be a mapping with api, search_space and evaluation sections, got ${got}` }],
       warnings: [],
     };
+  }
+  const reserved = reservedKeys(raw);
+  if (reserved.length > 0) {
+    return { config: null, errors: reserved.map((path) => ({ path, message: "__proto__ cannot be used as a name" })), warnings: [] };
   }
   const warnings: ConfigIssue[] = unknownKeys(ConfigSchema, raw).map((path) => ({
     path,
@@ -69,7 +83,7 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
     }
     if (model && (model.type === "categorical" || model.type === "discrete")) {
       model.values.forEach((value, i) => {
-        if (typeof value !== "string" || !(value in (api.models ?? {}))) {
+        if (typeof value !== "string" || own(api.models, value) === undefined) {
           errors.push({
             path: `search_space.parameters.model.values[${i}]`,
             message: `'${String(value)}' is not a model of api.models (${Object.keys(api.models ?? {}).join(", ")})`,

@@ -5,7 +5,9 @@
  *     prediction = {result (the response body), text, latency_ms, cost_usd, usage, model};
  *     context = {params, test_case: {id, input, metadata}, metrics: [names it should score]}.
  *   - core style, `(result, expected, params, metric)`: called once per metric with the response body; returns a
- *     number. A function declaring four parameters is core style; fewer, SDK style.
+ *     number.
+ * As in the reference, the style is told by the parameter names (prediction/context: SDK; result/params/metric:
+ * core); for other names (or minified code), a function declaring four parameters is core style, fewer SDK style.
  * Either may be async. Scores are clamped to [0, 1]; anything that is not a number is an error for that case.
  */
 import type { TestCase } from "../config/schema.js";
@@ -54,12 +56,36 @@ function pick(result: unknown, metric: string): number {
   if (typeof result === "number" || typeof result === "boolean") return toScore(result, metric);
   if (result && typeof result === "object" && !Array.isArray(result)) {
     const record = result as Record<string, unknown>;
-    if (metric in record) return toScore(record[metric], metric);
-    if ("score" in record) return toScore(record.score, metric);
+    if (Object.hasOwn(record, metric)) return toScore(record[metric], metric);
+    if (Object.hasOwn(record, "score")) return toScore(record.score, metric);
     const values = Object.values(record).filter((v): v is number => typeof v === "number" && !Number.isNaN(v));
     if (values.length > 0) return clamp01(values.reduce((a, b) => a + b, 0) / values.length);
   }
   return toScore(result, metric);
+}
+
+/** The declared parameter names of a function, as far as its source shows them. */
+export function parameterNames(fn: (...args: never[]) => unknown): string[] {
+  const source = Function.prototype.toString.call(fn);
+  const single = source.match(/^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/);
+  if (single?.[1]) return [single[1]];
+  const list = source.match(/\(([^)]*)\)/)?.[1] ?? "";
+  return list
+    .split(",")
+    .map((p) =>
+      p
+        .replace(/=.*$/s, "")
+        .replace(/^\.\.\./, "")
+        .trim(),
+    )
+    .filter((p) => p !== "");
+}
+
+export function evaluatorStyle(fn: Evaluator): "sdk" | "core" {
+  const names = parameterNames(fn as (...args: never[]) => unknown).map((n) => n.replace(/^_+/, ""));
+  if (names.includes("prediction") || names.includes("context")) return "sdk";
+  if (names.includes("result") || names.includes("metric") || names.includes("params")) return "core";
+  return fn.length >= 4 ? "core" : "sdk";
 }
 
 /** Scores of the custom metrics for one test case. */
@@ -72,7 +98,7 @@ export async function runCustomEvaluator(
 ): Promise<Record<string, number>> {
   const scores: Record<string, number> = {};
   try {
-    if (evaluator.length >= 4) {
+    if (evaluatorStyle(evaluator) === "core") {
       for (const metric of metrics) {
         scores[metric] = toScore(await (evaluator as CoreEvaluator)(response.body, testCase.expected, { ...params }, metric), metric);
       }

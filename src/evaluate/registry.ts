@@ -11,6 +11,7 @@
  */
 import type { ConfigIssue } from "../config/issues.js";
 import type { MetricConfig } from "../config/schema.js";
+import { own } from "../json.js";
 import { exactMatchMetric, similarityMetric } from "./metrics/accuracy.js";
 import { lexicalCosineMetric } from "./metrics/cosine.js";
 import { costNormalizedMetric, costUsdMetric } from "./metrics/cost.js";
@@ -69,18 +70,18 @@ export function planMetrics(metrics: Readonly<Record<string, MetricConfig>>, has
         });
       continue;
     }
-    const byType = options.type ? METRIC_TYPES[options.type] : undefined;
+    const byType = options.type ? own(METRIC_TYPES, options.type) : undefined;
     if (byType) {
       builtin(byType);
       continue;
     }
-    const byName = METRIC_NAMES[name];
+    const byName = own(METRIC_NAMES, name);
     if (byName) {
       builtin(byName);
       continue;
     }
     if (name === "accuracy") {
-      const fn = options.function ? ACCURACY_FUNCTIONS[options.function] : undefined;
+      const fn = options.function ? own(ACCURACY_FUNCTIONS, options.function) : undefined;
       if (fn) builtin(fn);
       else if (options.function) {
         errors.push({

@@ -16,6 +16,18 @@ export interface TestCaseWeight {
 
 export type CaseScores = Record<string, number>;
 
+/**
+ * Test case ids are the user's (`constructor` and `__proto__` included), so per-case scores are read and written
+ * as own properties only: a plain `scores[id]` would find Object.prototype's members.
+ */
+export function scoreOf(scores: CaseScores | undefined, id: string): number | undefined {
+  return scores !== undefined && Object.hasOwn(scores, id) ? scores[id] : undefined;
+}
+
+export function setScore(scores: CaseScores, id: string, value: number): void {
+  Object.defineProperty(scores, id, { value, enumerable: true, writable: true, configurable: true });
+}
+
 export interface PairedEstimate {
   /** Weighted mean of candidate − incumbent over the shared test cases. */
   meanDiff: number;
@@ -36,8 +48,8 @@ export function pairedEstimate(candidate: CaseScores, incumbent: CaseScores, cas
   const diffs: { d: number; w: number }[] = [];
   for (const { id, weight } of cases) {
     total += weight;
-    const c = candidate[id];
-    const i = incumbent[id];
+    const c = scoreOf(candidate, id);
+    const i = scoreOf(incumbent, id);
     if (c === undefined || i === undefined || weight <= 0) continue;
     diffs.push({ d: c - i, w: weight });
     sw += weight;

@@ -19,6 +19,8 @@ import {
   pairedEstimate,
   pooledVariance,
   probabilityOfBeating,
+  scoreOf,
+  setScore,
   type TestCaseWeight,
 } from "./racing.js";
 import { SAMPLERS, type Trial } from "./samplers/index.js";
@@ -146,7 +148,7 @@ export function tell(state: StudyState, results: readonly EvaluationResult[]): S
     if (!s.pending[key]) continue;
     delete s.pending[key];
     s.scores[hash] ??= {};
-    (s.scores[hash] as CaseScores)[testCaseId] = Number.isFinite(score) ? score : 0;
+    setScore(s.scores[hash] as CaseScores, testCaseId, Number.isFinite(score) ? score : 0);
   }
   return s;
 }
@@ -168,7 +170,7 @@ function rngOf(s: StudyState): { rng: Rng; save: () => void } {
 
 function isComplete(s: StudyState, hash: string): boolean {
   const scores = s.scores[hash];
-  return scores !== undefined && s.testCases.every((t) => scores[t.id] !== undefined);
+  return scores !== undefined && s.testCases.every((t) => scoreOf(scores, t.id) !== undefined);
 }
 
 /** The weighted mean over all test cases of a fully scored config. */
@@ -176,16 +178,16 @@ export function fullScore(s: StudyState, hash: string): number | null {
   if (!isComplete(s, hash)) return null;
   const scores = s.scores[hash] as CaseScores;
   return weightedMean(
-    s.testCases.map((t) => scores[t.id] as number),
+    s.testCases.map((t) => scoreOf(scores, t.id) as number),
     s.testCases.map((t) => t.weight),
   );
 }
 
 function partialMean(s: StudyState, hash: string): number {
   const scores = s.scores[hash] ?? {};
-  const seen = s.testCases.filter((t) => scores[t.id] !== undefined);
+  const seen = s.testCases.filter((t) => scoreOf(scores, t.id) !== undefined);
   return weightedMean(
-    seen.map((t) => scores[t.id] as number),
+    seen.map((t) => scoreOf(scores, t.id) as number),
     seen.map((t) => t.weight),
   );
 }
@@ -283,7 +285,7 @@ function neededEvaluations(s: StudyState, g: GenerationState): Evaluation[] {
     const wanted = entry ? g.order.slice(0, entry.target) : g.order;
     const scores = s.scores[hash] ?? {};
     for (const testCaseId of wanted) {
-      if (scores[testCaseId] === undefined) {
+      if (scoreOf(scores, testCaseId) === undefined) {
         out.push({ hash, config: s.configs[hash] as ParamConfig, testCaseId, generation: g.index });
       }
     }
@@ -293,7 +295,7 @@ function neededEvaluations(s: StudyState, g: GenerationState): Evaluation[] {
 
 function priorVariance(s: StudyState, incumbentHash: string): number {
   const scores = s.scores[incumbentHash] ?? {};
-  const values = s.testCases.map((t) => scores[t.id]).filter((v): v is number => v !== undefined);
+  const values = s.testCases.map((t) => scoreOf(scores, t.id)).filter((v): v is number => v !== undefined);
   if (values.length < 2) return 0.01;
   const mean = values.reduce((a, b) => a + b, 0) / values.length;
   const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (values.length - 1);
@@ -380,9 +382,11 @@ function finalizeGeneration(s: StudyState): void {
   if (generationBest && (s.best === null || generationBest.score > s.best.score)) {
     s.best = { hash: generationBest.hash, score: generationBest.score, generation: g.index };
   }
+  const gain = s.best !== null && previous !== null ? s.best.score - previous : null;
   const improved =
     s.best !== null &&
-    (previous === null || s.best.score - previous >= s.settings.earlyStopping.minImprovement * Math.max(Math.abs(previous), 1e-9));
+    (previous === null ||
+      ((gain as number) > 0 && (gain as number) >= s.settings.earlyStopping.minImprovement * Math.max(Math.abs(previous), 1e-9)));
   s.noImprovement = improved ? 0 : s.noImprovement + 1;
   const fitnesses = g.members.map((h) => (fitnessOf.get(h) as { fitness: number }).fitness);
   const uniques = uniqueMembers(g);

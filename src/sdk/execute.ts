@@ -98,10 +98,11 @@ export function maxCalls(run: PreparedRun): number {
   return Math.min(bound, execution.max_target_calls ?? bound);
 }
 
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+/** Run `work` over the items, at most `limit` at a time; once `signal` aborts, no new item starts. */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !signal?.aborted) {
       const item = items[next++] as T;
       await work(item);
     }
@@ -163,22 +164,27 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     if (asked.evaluations.length === 0) continue;
     const results: EvaluationResult[] = [];
     try {
-      await pool(asked.evaluations, workers, async (e: Evaluation) => {
-        const testCase = byId.get(e.testCaseId) as TestCase;
-        const outcome = await scoreCase(target, scoring, e.config, testCase, options.signal);
-        results.push({ hash: e.hash, testCaseId: e.testCaseId, score: outcome.score });
-        evaluations.push({ generation: e.generation, candidate: e.hash, params: e.config, ...outcome });
-        emit({
-          type: "evaluation",
-          generation: e.generation,
-          candidate: e.hash,
-          test_case_id: e.testCaseId,
-          score: outcome.score,
-          success: outcome.success,
-          error: outcome.error,
-          target_calls: evaluations.length,
-        });
-      });
+      await pool(
+        asked.evaluations,
+        workers,
+        async (e: Evaluation) => {
+          const testCase = byId.get(e.testCaseId) as TestCase;
+          const outcome = await scoreCase(target, scoring, e.config, testCase, options.signal);
+          results.push({ hash: e.hash, testCaseId: e.testCaseId, score: outcome.score });
+          evaluations.push({ generation: e.generation, candidate: e.hash, params: e.config, ...outcome });
+          emit({
+            type: "evaluation",
+            generation: e.generation,
+            candidate: e.hash,
+            test_case_id: e.testCaseId,
+            score: outcome.score,
+            success: outcome.success,
+            error: outcome.error,
+            target_calls: evaluations.length,
+          });
+        },
+        options.signal,
+      );
     } catch (error) {
       if (!options.signal?.aborted) throw error;
     }

@@ -13,7 +13,7 @@ import type { Evaluator } from "../evaluate/custom.js";
 import { expectedReference } from "../evaluate/expected.js";
 import { Corpus } from "../evaluate/lexical.js";
 import { planMetrics } from "../evaluate/registry.js";
-import type { JsonValue } from "../json.js";
+import { type JsonValue, own } from "../json.js";
 import { httpTarget } from "../target/http.js";
 import { type LocalFunction, localTarget } from "../target/local.js";
 import { mockTarget } from "../target/mock.js";
@@ -109,7 +109,7 @@ function advisories(config: Config, testCases: readonly TestCase[], local: boole
   );
   const model = config.search_space.parameters.model;
   if (costMetric && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
-    const unpriced = model.values.filter((v) => typeof v === "string" && !config.api.models?.[v] && priceOf(v) === null);
+    const unpriced = model.values.filter((v) => typeof v === "string" && own(config.api.models, v) === undefined && priceOf(v) === null);
     if (unpriced.length > 0) {
       out.push({
         path: "search_space.parameters.model",
@@ -149,13 +149,16 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   let evaluator: Evaluator | null = options.evaluator ?? null;
   if (!evaluator && declared && moduleSpec?.module && moduleSpec.function) {
     const needed = plan.customMetrics;
-    const problem = await loadModule(options, moduleSpec.module, moduleSpec.function);
-    if (typeof problem === "function") evaluator = problem;
+    const loaded = await loadModule(options, moduleSpec.module, moduleSpec.function);
+    const path = "evaluation.custom_evaluator.module";
+    if (typeof loaded === "function") evaluator = loaded;
+    else if (loaded.broken) errors.push({ path, message: loaded.message });
     else if (needed.length > 0) {
-      const issue = { path: "evaluation.custom_evaluator.module", message: `${problem}; metrics ${needed.join(", ")} need it` };
+      // A module that is simply not there yet (the seed's Python examples) only fails a real run.
+      const issue = { path, message: `${loaded.message}; metrics ${needed.join(", ")} need it` };
       (options.checkOnly ? warnings : errors).push(issue);
     } else {
-      warnings.push({ path: "evaluation.custom_evaluator.module", message: `${problem} (no metric needs it)` });
+      warnings.push({ path, message: `${loaded.message} (no metric needs it)` });
     }
   }
 
@@ -193,16 +196,19 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   return { ok: true, run: { config, testCases, scoring, target, warnings } };
 }
 
-async function loadModule(options: PrepareOptions, module: string, fn: string): Promise<Evaluator | string> {
-  if (!options.loadEvaluator) return `custom evaluator modules cannot be loaded here (${module})`;
+async function loadModule(options: PrepareOptions, module: string, fn: string): Promise<Evaluator | { message: string; broken: boolean }> {
+  if (!options.loadEvaluator) return { message: `custom evaluator modules cannot be loaded here (${module})`, broken: false };
+  const dir = options.baseDir ?? ".";
   try {
-    const loaded = await options.loadEvaluator(module, fn, options.baseDir ?? ".");
+    const loaded = await options.loadEvaluator(module, fn, dir);
     return (
-      loaded ??
-      `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${options.baseDir ?? "."})`
+      loaded ?? {
+        message: `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${dir})`,
+        broken: false,
+      }
     );
   } catch (error) {
-    return `cannot load ${module}.${fn}: ${error instanceof Error ? error.message : String(error)}`;
+    return { message: `cannot load ${module}.${fn}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
   }
 }
 

@@ -3,7 +3,7 @@
  * or a failing target, and adds what users of an optimizer need next: target_calls, failed_calls, history,
  * warnings, the seed and why it stopped.
  */
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { type ConfigIssue, describeIssues } from "../config/issues.js";
 import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { ConfigInput } from "../config/schema.js";
@@ -105,8 +105,16 @@ export async function prepareFromOptions(options: RunOptimizationOptions): Promi
     ...(options.localFunction ? { localFunction: options.localFunction } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   };
+  if (options.testCases !== undefined && !Array.isArray(options.testCases)) {
+    return { ok: false, argumentError: "testCases must be a list of test cases" };
+  }
+  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) {
+    return { ok: false, argumentError: `seed must be an integer, got ${String(options.seed)}` };
+  }
   if (options.yamlPath !== undefined) {
     if (!existsSync(options.yamlPath)) return { ok: false, argumentError: `Config file not found: ${options.yamlPath}` };
+    if (statSync(options.yamlPath).isDirectory())
+      return { ok: false, argumentError: `Config path is a directory, not a file: ${options.yamlPath}` };
     const io = nodePrepareOptions(options.yamlPath);
     const parsed = parseConfigText(await readText(options.yamlPath), formatFromName(options.yamlPath) ?? "yaml", options.yamlPath);
     if (parsed.errors.length > 0) return { ok: false, errors: parsed.errors, warnings: [] };

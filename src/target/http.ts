@@ -3,7 +3,7 @@ import type { JsonValue } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
 import { extractModel, extractText, extractUsage, getPath } from "./extract.js";
 import { costOf, type ModelPrice } from "./pricing.js";
-import { buildRequest, RequestError } from "./request.js";
+import { buildRequest, RequestError, redact, secretValues } from "./request.js";
 import { sleep } from "./sleep.js";
 import { type EnvSource, failure, type Target, type TargetResponse } from "./types.js";
 
@@ -16,6 +16,8 @@ export interface HttpTargetOptions {
   prices?: Readonly<Record<string, ModelPrice>>;
   /** Jitter source; tests pin it. */
   random?: () => number;
+  /** How a retry waits; tests record the delays instead. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
 const RETRY_AFTER_CAP_MS = 60_000;
@@ -64,9 +66,10 @@ export function httpTarget(options: HttpTargetOptions): Target {
   const { api, env, maxRetries } = options;
   const doFetch = options.fetch ?? fetch;
   const random = options.random ?? Math.random;
+  const wait = options.sleep ?? sleep;
   const timeoutMs = api.request.timeout_seconds * 1000;
 
-  return async (params: ParamConfig, testCase: TestCase, signal?: AbortSignal): Promise<TargetResponse> => {
+  const call = async (params: ParamConfig, testCase: TestCase, signal?: AbortSignal): Promise<TargetResponse> => {
     let request: ReturnType<typeof buildRequest>;
     try {
       request = buildRequest(api, params, testCase, env);
@@ -105,11 +108,18 @@ export function httpTarget(options: HttpTargetOptions): Target {
       }
       if (attempt < maxRetries) {
         const delay = retryDelay ?? backoffMs(attempt, api.request.retry_base_delay_ms, api.request.retry_max_delay_ms, random);
-        await sleep(delay, signal);
+        await wait(delay, signal);
       }
     }
     const tries = maxRetries + 1;
     return failure(`${lastError} (after ${tries} attempt${tries === 1 ? "" : "s"})`, { status: lastStatus, attempts: tries });
+  };
+  // Whatever a server or the runtime says back, a key never reaches a result, a log line or an error.
+  return async (params, testCase, signal) => {
+    const response = await call(params, testCase, signal);
+    const secrets = secretValues(api, env);
+    if (secrets.length === 0) return response;
+    return { ...response, text: redact(response.text, secrets), error: response.error === null ? null : redact(response.error, secrets) };
   };
 }
 

@@ -21,11 +21,15 @@ export function localTarget(fn: LocalFunction, options: { timeoutSeconds: number
   return async (params, testCase, signal) => {
     const started = performance.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let onAbort: (() => void) | undefined;
     try {
-      const timeout = new Promise<never>((_, reject) => {
+      if (signal?.aborted) throw signal.reason;
+      const stop = new Promise<never>((_, reject) => {
         timer = setTimeout(() => reject(new Error(`timed out after ${options.timeoutSeconds} s`)), options.timeoutSeconds * 1000);
+        onAbort = () => reject(signal?.reason);
+        signal?.addEventListener("abort", onAbort, { once: true });
       });
-      const result = await Promise.race([Promise.resolve().then(() => fn({ ...params }, testCase)), timeout]);
+      const result = await Promise.race([Promise.resolve().then(() => fn({ ...params }, testCase)), stop]);
       const latency = performance.now() - started;
       const body = toJson(result);
       const usage = extractUsage(body);
@@ -49,6 +53,7 @@ export function localTarget(fn: LocalFunction, options: { timeoutSeconds: number
       });
     } finally {
       clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
   };
 }

@@ -1,5 +1,5 @@
 import type { ApiConfig, TestCase } from "../config/schema.js";
-import { isPlainObject, type JsonValue } from "../json.js";
+import { isPlainObject, type JsonValue, own } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
 import type { EnvSource } from "./types.js";
 
@@ -13,7 +13,8 @@ export function requestPayload(params: ParamConfig, testCase: TestCase): Record<
 
 function endpointFor(api: ApiConfig, params: ParamConfig): string {
   const model = params.model;
-  if (api.models && typeof model === "string" && api.models[model]) return api.models[model].endpoint;
+  const registered = typeof model === "string" ? own(api.models, model) : undefined;
+  if (registered) return registered.endpoint;
   if (api.endpoint) return api.endpoint;
   if (api.models) throw new RequestError(`no endpoint for model '${String(model)}' in api.models`);
   throw new RequestError("api.endpoint is not set");
@@ -24,7 +25,23 @@ function secret(env: EnvSource, name: string, setting: string): string {
   if (value === undefined || value === "") {
     throw new RequestError(`environment variable ${name} is not set (named by ${setting})`);
   }
+  // A header cannot carry control characters; fetch's own error would quote the value, so refuse it here.
+  if ([...value].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f)) {
+    throw new RequestError(`environment variable ${name} (named by ${setting}) holds a control character such as a newline`);
+  }
   return value;
+}
+
+/** The secret values a config's auth reads, to scrub from any message that could quote them. */
+export function secretValues(api: ApiConfig, env: EnvSource): string[] {
+  const names = [api.auth.token_env, api.auth.password_env, api.auth.username_env].filter((n): n is string => Boolean(n));
+  return names.map((n) => env[n]).filter((v): v is string => typeof v === "string" && v.length >= 4);
+}
+
+export function redact(text: string, secrets: readonly string[]): string {
+  let out = text;
+  for (const value of secrets) out = out.split(value).join("[redacted]");
+  return out;
 }
 
 function base64(text: string): string {

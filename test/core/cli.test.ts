@@ -110,6 +110,13 @@ describe("convergence optimize", () => {
     },
   );
 
+  it("refuses an --output that is not a folder before calling anything", () => {
+    const file = tempConfig("not a folder", "file.txt");
+    const run = cli(["optimize", "examples/quickstart.yaml", "--output", file]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(`convergence: --output ${file}: exists and is not a folder\n`);
+  });
+
   it("exits 1 with a clear message when the target cannot be reached", async () => {
     const server = await startServer(() => {});
     await server.close();
@@ -135,6 +142,23 @@ describe("convergence validate", () => {
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/: valid (config|test-case file)/);
     if (file.endsWith(".yaml")) expect(run.stdout).toMatch(/warning: evaluation\.custom_evaluator\.module: cannot find module '\w+'/);
+  });
+
+  it("refuses an evaluator module that is there but broken", () => {
+    const config = {
+      ...mockConfig(),
+      evaluation: {
+        ...mockConfig().evaluation,
+        custom_evaluator: { module: "judge", function: "score" },
+        metrics: { q: { weight: 1, function: "custom" } },
+      },
+    };
+    const path = tempConfig(config, "config.yaml", {
+      "judge.ts": "export function score(result, expected, params, metric) { return 1 +; }\n",
+    });
+    const run = cli(["validate", path]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toMatch(/error: +evaluation\.custom_evaluator\.module: cannot load judge\.score: /);
   });
 
   it("prints every problem of a bad config, with its path", () => {

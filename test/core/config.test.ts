@@ -230,6 +230,44 @@ describe("bad configs", () => {
     expect(errorsOf(mockConfig({ optimization: { evolution: { population_size: 1 } } }))).toEqual([]);
   });
 
+  it("refuses numbers no run could use", () => {
+    const errors = errorsOf(
+      mockConfig({
+        parameters: { big: { type: "int", min: 0, max: 1e20 }, wide: { type: "float", min: -1e308, max: 1e308 } },
+        optimization: { evolution: { population_size: 100_000_000 } },
+      }),
+    );
+    expect(errors.map((e) => e.path)).toEqual(
+      expect.arrayContaining([
+        "search_space.parameters.big.max",
+        "search_space.parameters.wide.max",
+        "optimization.evolution.population_size",
+      ]),
+    );
+  });
+
+  it("refuses __proto__ as a name", () => {
+    const raw = JSON.parse(
+      '{"api":{"name":"x","mock_mode":true},"search_space":{"parameters":{"__proto__":{"type":"float","min":0,"max":1}}},"evaluation":{"test_cases":{"inline":[{"id":"a"}]},"metrics":{"q":{"type":"llm_judge"}}}}',
+    );
+    expect(errorsOf(raw)).toEqual([{ path: "search_space.parameters.__proto__", message: "__proto__ cannot be used as a name" }]);
+  });
+
+  it("reads YAML merge keys and refuses alias bombs", () => {
+    const merged = parseConfigText("base: &b { type: float, min: 0, max: 1 }\nparam: { <<: *b, step: 0.5 }\n", "yaml", "m.yaml");
+    expect(merged.value).toEqual({ base: { type: "float", min: 0, max: 1 }, param: { type: "float", min: 0, max: 1, step: 0.5 } });
+    const bomb = [
+      "a: &a [1,1,1,1,1,1,1,1,1]",
+      "b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]",
+      "c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]",
+      "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]",
+      "e: [*d,*d,*d,*d,*d,*d,*d,*d,*d]",
+    ].join("\n");
+    expect(parseConfigText(bomb, "yaml", "bomb.yaml").errors[0]?.message).toMatch(
+      /^bomb\.yaml cannot be read as YAML: Excessive alias count/,
+    );
+  });
+
   it("refuses an unknown algorithm and accepts genetic as evolution", () => {
     expect(errorsOf(mockConfig({ optimization: { algorithm: "annealing" } }))[0]?.path).toBe("optimization.algorithm");
     expect(validateConfig(mockConfig({ optimization: { algorithm: "genetic" } })).config?.optimization.algorithm).toBe("evolution");

@@ -175,6 +175,23 @@ describe("custom evaluators", () => {
     expect(result.metrics).toEqual({ a: 0.2, b: 0.5 });
   });
 
+  it("tells the convention by parameter names, as the reference does", async () => {
+    // Three parameters, named like the core style: the reference's groq evaluator ignores `metric` this way.
+    const core = await score(
+      { a: { weight: 1, function: "custom" } },
+      response({ body: { value: 0.3 } }),
+      ((result: { value: number }, _expected: unknown, _params: unknown) => result.value) as never,
+    );
+    expect(core.score).toBeCloseTo(0.3);
+    const sdk = await score({ a: { weight: 1, function: "custom" } }, response(), ((
+      prediction: { text: string },
+      _expected: unknown,
+      _context: unknown,
+      _extra: unknown,
+    ) => (prediction.text.startsWith("Tokyo") ? 1 : 0)) as never);
+    expect(sdk.score).toBe(1);
+  });
+
   it("turns an evaluator that throws or returns junk into a failed case with a clear error", async () => {
     const throwing = await score({ a: { weight: 1, function: "custom" } }, response(), () => {
       throw new Error("model offline");

@@ -67,6 +67,14 @@ describe("runOptimization", () => {
     expect((await runOptimization({ yamlPath: "/nonexistent/opt.yaml" })).error).toBe("Config file not found: /nonexistent/opt.yaml");
   });
 
+  it("refuses bad options with a message, not an exception", async () => {
+    expect((await runOptimization({ configDict: mockConfig(), testCases: "abc" as never })).error).toBe(
+      "testCases must be a list of test cases",
+    );
+    expect((await runOptimization({ configDict: mockConfig(), seed: Number.NaN })).error).toBe("seed must be an integer, got NaN");
+    expect((await runOptimization({ yamlPath: "/tmp" })).error).toBe("Config path is a directory, not a file: /tmp");
+  });
+
   it("answers a bad config with every problem and its path", async () => {
     const result = await runOptimization({
       configDict: { api: { name: "x", mock_mode: true }, search_space: { parameters: { t: { type: "float", min: 1, max: 0 } } } },
@@ -196,6 +204,25 @@ describe("runOptimization", () => {
     });
     expect(cancelled).toMatchObject({ success: false, error: "Optimization was cancelled" });
     expect(cancelled.target_calls).toBeLessThan(14);
+
+    // A local function stops being called too, mid-generation.
+    let calls = 0;
+    const local = new AbortController();
+    const stopped = await runOptimization({
+      configDict: {
+        ...mockConfig({ optimization: { evolution: { population_size: 50, generations: 5 }, execution: { parallel_workers: 1 } } }),
+        api: { name: "local" },
+      },
+      localFunction: async () => {
+        calls++;
+        if (calls === 3) local.abort();
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return "answer";
+      },
+      signal: local.signal,
+    });
+    expect(stopped.error).toBe("Optimization was cancelled");
+    expect(calls).toBe(3);
   });
 
   it("spends at least 40% fewer calls with mab_evolution than evolution on the noisy mock, for no worse a best score", async () => {

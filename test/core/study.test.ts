@@ -158,6 +158,41 @@ describe("the study", () => {
     expect(state.history).toHaveLength(3);
   });
 
+  it("handles test case ids that name Object.prototype members", () => {
+    let state = createStudy({
+      settings: studySettings(OptimizationSchema.parse({ algorithm: "evolution", evolution: { population_size: 3, generations: 2 } })),
+      space,
+      testCases: ["constructor", "__proto__", "toString"].map((id) => ({ id, weight: 1 })),
+      seed: 1,
+    });
+    const asked: string[] = [];
+    for (;;) {
+      const next = ask(state);
+      state = next.state;
+      if (next.evaluations.length === 0) break;
+      asked.push(...next.evaluations.map((e) => e.testCaseId));
+      state = tell(
+        JSON.parse(JSON.stringify(state)),
+        next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 })),
+      );
+    }
+    expect(new Set(asked)).toEqual(new Set(["constructor", "__proto__", "toString"]));
+    expect(bestOf(state)?.score).toBe(0.5);
+  });
+
+  it("counts an unchanged best as no improvement even with min_improvement 0", () => {
+    const { state } = drive(
+      study({
+        algorithm: "random",
+        evolution: { population_size: 2, generations: 20 },
+        execution: { early_stopping: { patience: 3, min_improvement: 0 } },
+      }),
+      () => 0.4,
+    );
+    expect(state.stopReason).toBe("no_improvement");
+    expect(state.history).toHaveLength(4);
+  });
+
   it("stops at target_score", () => {
     const { state } = drive(
       study({ evolution: { population_size: 6, generations: 30 }, execution: { early_stopping: { enabled: false, target_score: 0.6 } } }),

@@ -86,6 +86,28 @@ describe("requests", () => {
     expect(server.requests[1]?.headers.authorization).toBe(`Basic ${Buffer.from("ann:pä55").toString("base64")}`);
   });
 
+  it("refuses a key with a control character without quoting it, and scrubs the key from what a server says", async () => {
+    const server = await serve((req, res) => json(res, 401, { error: `invalid key: ${req.headers.authorization}` }));
+    const bad = await httpTarget({
+      api: api(server.url, { auth: { type: "bearer", token_env: "K" } }),
+      env: { K: "sk-SEC\nRET123" },
+      maxRetries: 2,
+    })({}, testCase);
+    expect(bad).toMatchObject({
+      ok: false,
+      attempts: 0,
+      error: "environment variable K (named by api.auth.token_env) holds a control character such as a newline",
+    });
+    expect(server.requests).toHaveLength(0);
+    const echoed = await httpTarget({
+      api: api(server.url, { auth: { type: "bearer", token_env: "K" } }),
+      env: { K: "sk-marker-7f3a" },
+      maxRetries: 0,
+    })({}, testCase);
+    expect(echoed.error).toContain("[redacted]");
+    expect(echoed.error).not.toContain("sk-marker-7f3a");
+  });
+
   it("fails without calling when the key's variable is not set, and never puts the key in the error", async () => {
     const server = await serve((_req, res) => json(res, 200, {}));
     const target = httpTarget({ api: api(server.url, { auth: { type: "bearer", token_env: "ABSENT_KEY" } }), env: {}, maxRetries: 3 });
@@ -100,15 +122,26 @@ describe("requests", () => {
 });
 
 describe("retries", () => {
-  it("retries 429 after Retry-After and 5xx with backoff, then succeeds", async () => {
+  it("waits what Retry-After says after a 429, backs off exponentially after a 5xx, then succeeds", async () => {
     const server = await serve((_req, res, i) => {
-      if (i === 0) return json(res, 429, { error: "slow down" }, { "retry-after": "0" });
+      if (i === 0) return json(res, 429, { error: "slow down" }, { "retry-after": "3" });
       if (i === 1) return json(res, 503, { error: "busy" });
-      json(res, 200, chatCompletion("third time"));
+      if (i === 2) return json(res, 502, { error: "bad gateway" });
+      json(res, 200, chatCompletion("fourth time"));
     });
-    const response = await httpTarget({ api: api(server.url), env: {}, maxRetries: 3 })({}, testCase);
-    expect(response).toMatchObject({ ok: true, text: "third time", attempts: 3 });
-    expect(server.requests).toHaveLength(3);
+    const waits: number[] = [];
+    const target = httpTarget({
+      api: api(server.url, { request: { retry_base_delay_ms: 100, retry_max_delay_ms: 10_000 } }),
+      env: {},
+      maxRetries: 3,
+      random: () => 1,
+      sleep: async (ms) => void waits.push(ms),
+    });
+    const response = await target({}, testCase);
+    expect(response).toMatchObject({ ok: true, text: "fourth time", attempts: 4 });
+    expect(server.requests).toHaveLength(4);
+    // Retry-After: 3 s; then the second and third backoff steps (100 ms x 2^1, x 2^2, jitter pinned at its top).
+    expect(waits).toEqual([3000, 200, 400]);
   });
 
   it("gives up after max_retries and reports the last error", async () => {
