@@ -22,13 +22,14 @@ export default defineConfig({
             main: "./workers/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir) },
+              bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir), CONVERGENCE_API_KEY: "test-key-1, test-key-2" },
             },
           })),
         ],
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
+          testTimeout: 60_000,
           setupFiles: ["./test/workers/apply-migrations.ts"],
         },
       },

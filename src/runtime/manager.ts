@@ -1,0 +1,276 @@
+/**
+ * RuntimeManager: the runtime loop over any RuntimeStorage. select draws a Thompson sample per arm and records
+ * the decision; update applies a reward to the decision's arm. Unlike the reference, select and update of one
+ * (agent type, user) are serialized (no lost update), a decision is rewarded at most once (a repeat answers
+ * duplicate: true and changes nothing), a decision of another user is refused, and update uses the agent type
+ * the decision was made under.
+ */
+import { betaInterval, type Uniform } from "../bandit/beta.js";
+import { rewardFromSignals } from "../bandit/reward.js";
+import { probabilityBest, selectArm } from "../bandit/thompson.js";
+import { bayesianUpdate } from "../bandit/update.js";
+import type { JsonValue } from "../json.js";
+import { KeyedLock } from "./lock.js";
+import type { ArmView, RuntimeConfig, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "./schema.js";
+import { type ArmSnapshot, coerceArm, type RuntimeStorage, type StoredArm } from "./storage.js";
+
+export interface RuntimeManagerOptions {
+  random?: Uniform;
+}
+
+const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
+
+function scoreProblem(name: string, value: number | undefined): string | null {
+  if (value === undefined) return null;
+  return Number.isFinite(value) && value >= 0 && value <= 1 ? null : `${name} must be a number in [0, 1], got ${value}`;
+}
+
+export class RuntimeManager {
+  private readonly lock = new KeyedLock();
+  private readonly random: Uniform;
+
+  constructor(
+    readonly system: string,
+    private config: RuntimeConfig,
+    readonly storage: RuntimeStorage,
+    options: RuntimeManagerOptions = {},
+  ) {
+    this.random = options.random ?? Math.random;
+  }
+
+  get runtimeConfig(): RuntimeConfig {
+    return this.config;
+  }
+
+  configure(config: RuntimeConfig): void {
+    this.config = config;
+  }
+
+  agentTypeOf(agentType?: string): string {
+    return agentType ?? this.config.agent_type ?? "default";
+  }
+
+  /**
+   * The arms to choose among. With default arms configured they are the system's arm set: missing ones are
+   * created (so users get new arms at their next select); stored arms no longer listed keep their history but are
+   * not chosen.
+   * The config's params are the arm's params; the storage holds its statistics.
+   */
+  private async activeArms(userId: string, agentType: string): Promise<StoredArm[]> {
+    let stored = (await this.storage.getArms({ userId, agentType }))
+      .filter(Boolean)
+      .map((a) => coerceArm(a as unknown as Record<string, unknown>));
+    const defaults = this.config.default_arms;
+    if (defaults.length === 0) return stored;
+    const missing = defaults.filter((t) => !stored.some((a) => a.arm_id === t.arm_id));
+    if (missing.length > 0) {
+      await this.storage.initializeArms({
+        userId,
+        agentType,
+        arms: missing.map((t) => ({ arm_id: t.arm_id, name: t.name ?? t.arm_id, params: t.params, description: t.description ?? "" })),
+      });
+      stored = (await this.storage.getArms({ userId, agentType })).map((a) => coerceArm(a as unknown as Record<string, unknown>));
+    }
+    const arms: StoredArm[] = [];
+    for (const template of defaults) {
+      const arm = stored.find((a) => a.arm_id === template.arm_id);
+      if (arm) arms.push({ ...arm, name: template.name ?? arm.name, params: template.params });
+    }
+    return arms;
+  }
+
+  private fallback(agentType: string): RuntimeSelection {
+    const first = this.config.default_arms[0];
+    const metadata: Record<string, JsonValue> = { system: this.system, agent_type: agentType, fallback: true };
+    if (first) {
+      return {
+        decision_id: null,
+        arm_id: first.arm_id,
+        params: first.params,
+        sampled_value: 0.5,
+        selection_probability: 1,
+        arms_state: [{ arm_id: first.arm_id, name: first.name ?? null, alpha: 1, beta: 1, sampled_value: 0.5, metadata: {} }],
+        metadata,
+      };
+    }
+    return { decision_id: null, arm_id: "default", params: {}, sampled_value: 0, selection_probability: 1, arms_state: [], metadata };
+  }
+
+  async select(request: SelectRequest): Promise<RuntimeSelection> {
+    const agentType = this.agentTypeOf(request.agent_type);
+    return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
+      let arms: StoredArm[];
+      try {
+        arms = await this.activeArms(request.user_id, agentType);
+      } catch (error) {
+        // The seed's behaviour: without arms, answer with the first default arm rather than fail the request.
+        const fallback = this.fallback(agentType);
+        return { ...fallback, metadata: { ...fallback.metadata, error: String(error) } };
+      }
+      if (arms.length === 0) return this.fallback(agentType);
+      const selection = selectArm(
+        arms.map((a) => ({ ...a, confidence_interval: null })),
+        { strategy: this.config.selection_strategy, trafficFloor: this.config.traffic_floor, random: this.random },
+      );
+      const chosen = arms[selection.index] as StoredArm;
+      const snapshot: ArmSnapshot[] = arms.map((a, i) => ({
+        arm_id: a.arm_id,
+        name: a.name,
+        alpha: a.alpha,
+        beta: a.beta,
+        sampled_value: selection.samples[i] as number,
+        metadata: a.metadata,
+      }));
+      const decisionId = await this.storage.createDecision({
+        userId: request.user_id,
+        agentType,
+        armPulled: chosen.arm_id,
+        strategyParams: chosen.params,
+        armsSnapshot: snapshot,
+        metadata: request.context ?? {},
+        selectionProbability: selection.probability,
+      });
+      return {
+        decision_id: decisionId,
+        arm_id: chosen.arm_id,
+        params: chosen.params,
+        sampled_value: selection.samples[selection.index] as number,
+        selection_probability: selection.probability,
+        arms_state: snapshot,
+        metadata: {
+          system: this.system,
+          agent_type: agentType,
+          decision_id: decisionId,
+          samples: Object.fromEntries(snapshot.map((s) => [s.arm_id, s.sampled_value])),
+          explored: selection.explored,
+        },
+      };
+    });
+  }
+
+  /** The reward by the seed's precedence: signals (through the reward evaluator) > reward > engagement > 0.5. */
+  private rewardOf(request: UpdateRequest): number {
+    if (this.config.reward_evaluator && request.signals && Object.keys(request.signals).length > 0) {
+      const fromSignals = rewardFromSignals(this.config.reward_evaluator, request.signals);
+      if (fromSignals !== null) return fromSignals;
+    }
+    return clamp01(request.reward ?? request.engagement_score ?? 0.5);
+  }
+
+  async update(request: UpdateRequest, source: "update" | "default" = "update"): Promise<UpdateResult> {
+    const refused = (code: NonNullable<UpdateResult["code"]>, error: string, reward = 0): UpdateResult => ({
+      success: false,
+      error,
+      code,
+      reward,
+      engagement_score: reward,
+      grading_score: request.grading_score ?? null,
+      computed_update: null,
+      duplicate: false,
+    });
+    const problem =
+      scoreProblem("reward", request.reward) ??
+      scoreProblem("engagement_score", request.engagement_score) ??
+      scoreProblem("grading_score", request.grading_score);
+    if (problem) return refused("invalid_score", problem);
+    const first = await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id });
+    if (!first || !first.arm_id) return refused("decision_not_found", `Decision ${request.decision_id} not found or missing arm_id`);
+    if (first.user_id !== request.user_id)
+      return refused("decision_of_another_user", `Decision ${request.decision_id} belongs to another user`);
+    const agentType = first.agent_type;
+    return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
+      const decision = (await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id })) as RuntimeDecision;
+      if (decision.reward !== null) {
+        return {
+          success: true,
+          reward: decision.reward,
+          engagement_score: decision.engagement ?? decision.reward,
+          grading_score: decision.grading,
+          computed_update: null,
+          duplicate: true,
+        };
+      }
+      const reward = this.rewardOf(request);
+      const engagement = clamp01(request.engagement_score ?? reward);
+      const grading = request.grading_score ?? null;
+      const arms = (await this.storage.getArms({ userId: request.user_id, agentType })).map((a) =>
+        coerceArm(a as unknown as Record<string, unknown>),
+      );
+      const arm = arms.find((a) => a.arm_id === decision.arm_id);
+      if (!arm) return refused("arm_not_found", `Arm ${decision.arm_id} not found`, reward);
+      const computed = bayesianUpdate(arm, reward, this.config.reward_decay);
+      const stored = await this.storage.updatePerformance({
+        userId: request.user_id,
+        agentType,
+        decisionId: request.decision_id,
+        reward,
+        engagement,
+        grading,
+        metadata: request.metadata ?? {},
+        computedUpdate: computed,
+        source,
+      });
+      return {
+        success: stored && typeof stored === "object" && "success" in stored ? stored.success !== false : true,
+        reward,
+        engagement_score: engagement,
+        grading_score: grading,
+        computed_update: computed,
+        duplicate: false,
+      };
+    });
+  }
+
+  async getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
+    const decision = await this.storage.getDecision(args);
+    return decision && decision.user_id === args.userId ? decision : null;
+  }
+
+  /** Every arm of a user with its posterior, 95% interval and probability of being the best. */
+  async arms(args: { userId: string; agentType?: string }): Promise<ArmView[]> {
+    const agentType = this.agentTypeOf(args.agentType);
+    const stored = (await this.storage.getArms({ userId: args.userId, agentType })).map((a) =>
+      coerceArm(a as unknown as Record<string, unknown>),
+    );
+    const defaults = this.config.default_arms;
+    const known = new Set(stored.map((a) => a.arm_id));
+    // Arms the user has not met yet show their prior.
+    const all: StoredArm[] = [
+      ...stored,
+      ...defaults
+        .filter((t) => !known.has(t.arm_id))
+        .map((t) => ({
+          arm_id: t.arm_id,
+          name: t.name ?? null,
+          params: t.params,
+          alpha: 1,
+          beta: 1,
+          total_pulls: 0,
+          total_reward: 0,
+          avg_reward: null,
+          mean_estimate: null,
+          metadata: {},
+        })),
+    ];
+    const isActive = (a: StoredArm) => defaults.length === 0 || defaults.some((t) => t.arm_id === a.arm_id);
+    const active = all.filter(isActive);
+    const pBest = probabilityBest(active, 4000, this.random);
+    return all.map((a) => {
+      const template = defaults.find((t) => t.arm_id === a.arm_id);
+      const index = active.indexOf(a);
+      return {
+        arm_id: a.arm_id,
+        name: template?.name ?? a.name,
+        params: template?.params ?? a.params,
+        alpha: a.alpha,
+        beta: a.beta,
+        total_pulls: a.total_pulls,
+        total_reward: a.total_reward,
+        mean: a.alpha / (a.alpha + a.beta),
+        confidence_interval: betaInterval(a.alpha, a.beta),
+        probability_best: index >= 0 ? (pBest[index] as number) : 0,
+        active: index >= 0,
+      };
+    });
+  }
+}

@@ -1,0 +1,87 @@
+import type { ArmTemplate } from "../bandit/evolve.js";
+import type { RuntimeDecision } from "./schema.js";
+import type { RuntimeStorage, StoredArm } from "./storage.js";
+
+const key = (userId: string, agentType: string) => JSON.stringify([userId, agentType]);
+
+/** In-memory RuntimeStorage, for tests, scripts and single-process apps. Nothing survives the process. */
+export class MemoryRuntimeStorage implements RuntimeStorage {
+  private readonly arms = new Map<string, StoredArm[]>();
+  private readonly decisions = new Map<string, RuntimeDecision>();
+  private counter = 0;
+
+  async getArms({ userId, agentType }: { userId: string; agentType: string }): Promise<StoredArm[]> {
+    return structuredClone(this.arms.get(key(userId, agentType)) ?? []);
+  }
+
+  async initializeArms({ userId, agentType, arms }: { userId: string; agentType: string; arms: ArmTemplate[] }): Promise<void> {
+    const list = this.arms.get(key(userId, agentType)) ?? [];
+    for (const template of arms) {
+      if (list.some((a) => a.arm_id === template.arm_id)) continue;
+      list.push({
+        arm_id: template.arm_id,
+        name: template.name ?? null,
+        params: structuredClone(template.params),
+        alpha: 1,
+        beta: 1,
+        total_pulls: 0,
+        total_reward: 0,
+        avg_reward: null,
+        mean_estimate: null,
+        metadata: {},
+      });
+    }
+    this.arms.set(key(userId, agentType), list);
+  }
+
+  async createDecision(args: Parameters<RuntimeStorage["createDecision"]>[0]): Promise<string> {
+    this.counter += 1;
+    const id = `dec_${Date.now().toString(36)}_${this.counter.toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+    this.decisions.set(id, {
+      decision_id: id,
+      user_id: args.userId,
+      agent_type: args.agentType,
+      arm_id: args.armPulled,
+      params: structuredClone(args.strategyParams),
+      selection_probability: args.selectionProbability,
+      arms_snapshot: structuredClone(args.armsSnapshot),
+      created_at: Date.now(),
+      context: structuredClone(args.metadata),
+      reward: null,
+      engagement: null,
+      grading: null,
+      rewarded_at: null,
+      reward_source: null,
+    });
+    return id;
+  }
+
+  async updatePerformance(args: Parameters<RuntimeStorage["updatePerformance"]>[0]): Promise<{ success: boolean }> {
+    const decision = this.decisions.get(args.decisionId);
+    const arm = this.arms.get(key(args.userId, args.agentType))?.find((a) => a.arm_id === decision?.arm_id);
+    if (!decision || !arm) return { success: false };
+    Object.assign(decision, {
+      reward: args.reward,
+      engagement: args.engagement,
+      grading: args.grading,
+      rewarded_at: Date.now(),
+      reward_source: args.source,
+    });
+    const u = args.computedUpdate;
+    Object.assign(arm, {
+      alpha: u.alpha,
+      beta: u.beta,
+      total_pulls: u.total_pulls,
+      total_reward: u.total_reward,
+      avg_reward: u.avg_reward,
+      mean_estimate: u.mean_estimate,
+      metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
+    });
+    return { success: true };
+  }
+
+  async getDecision({ decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
+    const decision = this.decisions.get(decisionId);
+    return decision ? structuredClone(decision) : null;
+  }
+}

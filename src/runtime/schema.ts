@@ -1,0 +1,167 @@
+/**
+ * The runtime loop's data: a system's runtime config (the seed's RuntimeConfig plus extensions), and the requests
+ * and answers of select and update. One zod definition each: the type, the validator of the SDK and the HTTP API,
+ * and the API description.
+ */
+import { z } from "zod";
+import { RewardEvaluatorSchema } from "../bandit/reward.js";
+
+const Json = z.json();
+const Params = z.record(z.string(), Json);
+
+export const ArmTemplateSchema = z.object({
+  arm_id: z.string().min(1).max(200),
+  name: z.string().optional(),
+  params: Params.default({}),
+  description: z.string().optional(),
+});
+export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
+
+export const SelectionStrategySchema = z.object({
+  exploration_bonus: z.number().min(0).max(1).default(0),
+  exploration_min_pulls: z.int().min(0).default(5),
+  stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
+  stability_improvement_threshold: z.number().min(0).max(1).default(0.1),
+  stability_min_pulls: z.int().min(0).default(10),
+  use_stability: z.boolean().default(true),
+});
+
+export const RuntimeConfigSchema = z
+  .object({
+    /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
+    system: z.string().min(1).max(200).optional(),
+    agent_type: z.string().min(1).max(100).optional(),
+    /** The seed's field; accepted and unused. */
+    min_arms: z.int().min(0).default(1),
+    /** How long a worker isolate may serve this config from its cache after it changes. */
+    cache_ttl_seconds: z.int().min(0).max(3600).default(30),
+    default_arms: z
+      .array(ArmTemplateSchema)
+      .max(100)
+      .default([])
+      .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
+    selection_strategy: SelectionStrategySchema.nullable().default(null),
+    reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
+    /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
+    traffic_floor: z.number().min(0).max(1).default(0),
+    /** Discount of old evidence per update (1: none, the seed's behaviour; 0.99: recent rewards weigh more). */
+    reward_decay: z.number().gt(0).max(1).default(1),
+    /** Reward applied to a decision left without one for reward_timeout_seconds (both or neither). */
+    default_reward: z.number().min(0).max(1).nullable().default(null),
+    reward_timeout_seconds: z.int().min(1).nullable().default(null),
+  })
+  .superRefine((config, ctx) => {
+    if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
+      ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
+    }
+    const arms = config.default_arms.length;
+    if (arms > 0 && config.traffic_floor * arms > 1) {
+      ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });
+    }
+  });
+export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
+export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
+
+const UserId = z.string().min(1).max(256);
+const Score = z.number().min(0).max(1);
+
+export const SelectRequestSchema = z.object({
+  user_id: UserId,
+  agent_type: z.string().min(1).max(100).optional(),
+  context: z.record(z.string(), Json).optional(),
+});
+export type SelectRequest = z.output<typeof SelectRequestSchema>;
+
+export const UpdateRequestSchema = z.object({
+  user_id: UserId,
+  decision_id: z.string().min(1).max(200),
+  agent_type: z.string().min(1).max(100).optional(),
+  reward: Score.optional(),
+  signals: z.record(z.string(), z.number()).optional(),
+  engagement_score: Score.optional(),
+  grading_score: Score.optional(),
+  metadata: z.record(z.string(), Json).optional(),
+});
+export type UpdateRequest = z.output<typeof UpdateRequestSchema>;
+
+export const ArmStateSchema = z.object({
+  arm_id: z.string(),
+  name: z.string().nullable(),
+  alpha: z.number(),
+  beta: z.number(),
+  sampled_value: z.number(),
+  metadata: z.record(z.string(), Json),
+});
+
+export const SelectionSchema = z.object({
+  decision_id: z.string().nullable(),
+  arm_id: z.string(),
+  params: Params,
+  sampled_value: z.number(),
+  /** Probability that the policy chooses this arm now (for offline evaluation). */
+  selection_probability: z.number(),
+  arms_state: z.array(ArmStateSchema),
+  metadata: z.record(z.string(), Json),
+});
+export type RuntimeSelection = z.output<typeof SelectionSchema>;
+
+const Interval = z.object({ lower: z.number(), upper: z.number() });
+
+export const ComputedUpdateSchema = z.object({
+  alpha: z.number(),
+  beta: z.number(),
+  total_pulls: z.number(),
+  total_reward: z.number(),
+  avg_reward: z.number(),
+  mean_estimate: z.number(),
+  confidence_interval: Interval,
+});
+
+export const UpdateResultSchema = z.object({
+  success: z.boolean(),
+  reward: z.number(),
+  engagement_score: z.number(),
+  grading_score: z.number().nullable(),
+  computed_update: ComputedUpdateSchema.nullable(),
+  /** true when the decision already had its reward: nothing changed. */
+  duplicate: z.boolean(),
+  error: z.string().optional(),
+  /** Why an update was refused. */
+  code: z.enum(["invalid_score", "decision_not_found", "decision_of_another_user", "arm_not_found"]).optional(),
+});
+export type UpdateResult = z.output<typeof UpdateResultSchema>;
+
+export const DecisionSchema = z.object({
+  decision_id: z.string(),
+  user_id: z.string(),
+  agent_type: z.string(),
+  arm_id: z.string(),
+  params: Params,
+  selection_probability: z.number().nullable(),
+  arms_snapshot: z.array(ArmStateSchema),
+  created_at: z.number(),
+  context: z.record(z.string(), Json),
+  reward: z.number().nullable(),
+  engagement: z.number().nullable(),
+  grading: z.number().nullable(),
+  rewarded_at: z.number().nullable(),
+  /** update: reported by the app; default: default_reward after the timeout. */
+  reward_source: z.enum(["update", "default"]).nullable(),
+});
+export type RuntimeDecision = z.output<typeof DecisionSchema>;
+
+export const ArmViewSchema = z.object({
+  arm_id: z.string(),
+  name: z.string().nullable(),
+  params: Params,
+  alpha: z.number(),
+  beta: z.number(),
+  total_pulls: z.number(),
+  total_reward: z.number(),
+  mean: z.number(),
+  confidence_interval: Interval,
+  probability_best: z.number(),
+  /** false for an arm no longer in the system's default arms (kept with its history, not chosen). */
+  active: z.boolean(),
+});
+export type ArmView = z.output<typeof ArmViewSchema>;

@@ -1,0 +1,88 @@
+/**
+ * The seed's RuntimeStorageProtocol, five methods, in TypeScript's spelling. An app that keeps arms in its own
+ * database implements this; MemoryRuntimeStorage and the Workers service's Durable Object are two
+ * implementations. Data stays snake_case, as on the wire.
+ */
+import type { ArmTemplate } from "../bandit/evolve.js";
+import type { ComputedUpdate } from "../bandit/update.js";
+import type { JsonValue } from "../json.js";
+import type { ParamConfig } from "../search/space.js";
+import type { RuntimeDecision } from "./schema.js";
+
+export interface StoredArm {
+  arm_id: string;
+  name: string | null;
+  params: ParamConfig;
+  alpha: number;
+  beta: number;
+  total_pulls: number;
+  total_reward: number;
+  avg_reward: number | null;
+  mean_estimate: number | null;
+  metadata: Record<string, JsonValue>;
+}
+
+export interface ArmSnapshot {
+  arm_id: string;
+  name: string | null;
+  alpha: number;
+  beta: number;
+  sampled_value: number;
+  metadata: Record<string, JsonValue>;
+}
+
+export interface RuntimeStorage {
+  getArms(args: { userId: string; agentType: string }): Promise<StoredArm[]>;
+  /** Add these arms with a uniform prior; arms that already exist (by arm_id) are left as they are. */
+  initializeArms(args: { userId: string; agentType: string; arms: ArmTemplate[] }): Promise<void>;
+  /** Record a decision; returns its id. */
+  createDecision(args: {
+    userId: string;
+    agentType: string;
+    armPulled: string;
+    strategyParams: ParamConfig;
+    armsSnapshot: ArmSnapshot[];
+    metadata: Record<string, JsonValue>;
+    selectionProbability: number;
+  }): Promise<string | null>;
+  /**
+   * Store the reward on the decision (so getDecision shows it and a repeat is recognised) and write
+   * `computedUpdate` verbatim onto the decision's arm.
+   */
+  updatePerformance(args: {
+    userId: string;
+    agentType: string;
+    decisionId: string;
+    reward: number;
+    engagement: number;
+    grading: number | null;
+    metadata: Record<string, JsonValue>;
+    computedUpdate: ComputedUpdate;
+    source: "update" | "default";
+  }): Promise<{ success?: boolean } | undefined>;
+  getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null>;
+}
+
+type Loose = Record<string, unknown>;
+const num = (v: unknown, fallback: number) => (typeof v === "number" && Number.isFinite(v) ? v : fallback);
+const numOrNull = (v: unknown) => (typeof v === "number" && Number.isFinite(v) ? v : null);
+const obj = (v: unknown) => (v && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, JsonValue>) : {});
+
+/** Accept an app's arm rows in snake_case or camelCase, as the seed does. */
+export function coerceArm(raw: Loose): StoredArm {
+  const armId = raw.arm_id ?? raw.armId;
+  if (typeof armId !== "string" || armId === "") throw new Error("Arm payload missing 'arm_id' field");
+  const name = raw.name ?? raw.armName;
+  return {
+    arm_id: armId,
+    name: typeof name === "string" ? name : null,
+    params: obj(raw.params ?? raw.strategy_params ?? raw.strategyParams),
+    alpha: num(raw.alpha, 1),
+    beta: num(raw.beta, 1),
+    total_pulls: num(raw.total_pulls ?? raw.totalPulls, 0),
+    total_reward: num(raw.total_reward ?? raw.totalReward, 0),
+    avg_reward: numOrNull(raw.avg_reward ?? raw.avgReward),
+    mean_estimate: numOrNull(raw.mean_estimate ?? raw.meanEstimate),
+    metadata: obj(raw.metadata),
+  };
+}

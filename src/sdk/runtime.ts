@@ -1,0 +1,98 @@
+/**
+ * The seed's runtime functions, in-process: configureRuntime, runtimeSelect, runtimeUpdate, runtimeGetDecision,
+ * runtimeEvolveArms (plus runtimeArms). One RuntimeManager per system, over the storage the app provides.
+ */
+import { type ArmTemplate, evolveArms } from "../bandit/evolve.js";
+import { describeIssues, fromZodIssues } from "../config/issues.js";
+import type { JsonValue } from "../json.js";
+import { RuntimeManager } from "../runtime/manager.js";
+import {
+  type ArmView,
+  type RuntimeConfigInput,
+  RuntimeConfigSchema,
+  type RuntimeDecision,
+  type RuntimeSelection,
+  type UpdateResult,
+} from "../runtime/schema.js";
+import { coerceArm, type RuntimeStorage } from "../runtime/storage.js";
+import type { SearchSpace } from "../search/space.js";
+
+const managers = new Map<string, RuntimeManager>();
+
+function manager(system: string): RuntimeManager {
+  const found = managers.get(system);
+  if (!found) {
+    throw new Error(
+      `Runtime storage is not configured for system '${system}'. Provide a RuntimeStorage implementation via configureRuntime('${system}', { config, storage }).`,
+    );
+  }
+  return found;
+}
+
+/** Register (or replace) a system's runtime config and storage. A bad config throws, naming each problem. */
+export async function configureRuntime(system: string, options: { config: RuntimeConfigInput; storage: RuntimeStorage }): Promise<void> {
+  const parsed = RuntimeConfigSchema.safeParse(options.config);
+  if (!parsed.success) throw new Error(`Invalid runtime config for '${system}': ${describeIssues(fromZodIssues(parsed.error.issues))}`);
+  if (!options.storage) throw new Error("configureRuntime needs a storage (for example new MemoryRuntimeStorage())");
+  managers.set(system, new RuntimeManager(system, parsed.data, options.storage));
+}
+
+export function runtimeSelect(
+  system: string,
+  options: { userId: string; agentType?: string; context?: Record<string, JsonValue> },
+): Promise<RuntimeSelection> {
+  return manager(system).select({
+    user_id: options.userId,
+    ...(options.agentType !== undefined ? { agent_type: options.agentType } : {}),
+    ...(options.context !== undefined ? { context: options.context } : {}),
+  });
+}
+
+export interface RuntimeUpdateOptions {
+  userId: string;
+  decisionId: string;
+  agentType?: string;
+  reward?: number;
+  signals?: Record<string, number>;
+  engagementScore?: number;
+  gradingScore?: number;
+  metadata?: Record<string, JsonValue>;
+}
+
+export function runtimeUpdate(system: string, options: RuntimeUpdateOptions): Promise<UpdateResult> {
+  const { userId, decisionId, agentType, reward, signals, engagementScore, gradingScore, metadata } = options;
+  return manager(system).update({
+    user_id: userId,
+    decision_id: decisionId,
+    ...(agentType !== undefined ? { agent_type: agentType } : {}),
+    ...(reward !== undefined ? { reward } : {}),
+    ...(signals !== undefined ? { signals } : {}),
+    ...(engagementScore !== undefined ? { engagement_score: engagementScore } : {}),
+    ...(gradingScore !== undefined ? { grading_score: gradingScore } : {}),
+    ...(metadata !== undefined ? { metadata } : {}),
+  });
+}
+
+export function runtimeGetDecision(system: string, options: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
+  return manager(system).getDecision(options);
+}
+
+export function runtimeArms(system: string, options: { userId: string; agentType?: string }): Promise<ArmView[]> {
+  return manager(system).arms(options);
+}
+
+/** New arm templates bred from a user's best arms (not added: pass them to the system's default arms to use them). */
+export async function runtimeEvolveArms(
+  system: string,
+  options: { userId: string; agentType?: string; topN?: number; searchSpace?: SearchSpace; storage?: RuntimeStorage; seed?: number },
+): Promise<ArmTemplate[]> {
+  const m = manager(system);
+  const storage = options.storage ?? m.storage;
+  const raw = await storage.getArms({ userId: options.userId, agentType: m.agentTypeOf(options.agentType) });
+  const arms = raw.map((a) => coerceArm(a as unknown as Record<string, unknown>));
+  return evolveArms(arms, {
+    ...(options.topN !== undefined ? { topN: options.topN } : {}),
+    ...(options.searchSpace ? { searchSpace: options.searchSpace } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+  });
+}

@@ -1,0 +1,117 @@
+import { listDurableObjectIds } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeAll, describe, expect, it } from "vitest";
+import { app } from "../../workers/api/app";
+import { call, callJson, putSystem, THREE_ARMS } from "./helpers";
+
+async function writes(): Promise<{ systems: number; decisions: number; objects: number }> {
+  const count = async (table: string) =>
+    ((await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0) as number;
+  return { systems: await count("systems"), decisions: await count("decisions"), objects: (await listDurableObjectIds(env.ARMS)).length };
+}
+
+let decisionId = "";
+
+beforeAll(async () => {
+  await putSystem("strict", THREE_ARMS);
+  decisionId = (await callJson<{ decision_id: string }>("POST", "/v1/systems/strict/select", { user_id: "ann" })).body.decision_id;
+});
+
+type Case = [label: string, method: string, path: string, body: unknown, status: number, code: string, headers?: Record<string, string>];
+
+const cases: Case[] = [
+  ["malformed JSON", "POST", "/v1/systems/strict/select", '{"user_id": "ann"', 400, "malformed_json"],
+  ["a body that is not an object", "POST", "/v1/systems/strict/select", "[1, 2]", 400, "invalid_request"],
+  ["a missing user_id", "POST", "/v1/systems/strict/select", {}, 400, "invalid_request"],
+  ["a user_id of the wrong type", "POST", "/v1/systems/strict/select", { user_id: 42 }, 400, "invalid_request"],
+  [
+    "a reward above 1",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "DECISION", reward: 1.5 },
+    400,
+    "invalid_request",
+  ],
+  [
+    "a reward below 0",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "DECISION", reward: -0.1 },
+    400,
+    "invalid_request",
+  ],
+  ["a NaN reward", "POST", "/v1/systems/strict/update", { user_id: "ann", decision_id: "DECISION", reward: "NaN" }, 400, "invalid_request"],
+  ["an unknown system (select)", "POST", "/v1/systems/nosuch/select", { user_id: "ann" }, 404, "unknown_system"],
+  [
+    "an unknown system (update)",
+    "POST",
+    "/v1/systems/nosuch/update",
+    { user_id: "ann", decision_id: "DECISION", reward: 1 },
+    404,
+    "unknown_system",
+  ],
+  [
+    "an unknown decision",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "not-a-decision", reward: 1 },
+    404,
+    "unknown_decision",
+  ],
+  ["a bad system name", "PUT", "/v1/systems/bad%20name", THREE_ARMS, 400, "invalid_request"],
+  [
+    "a config with duplicate arms",
+    "PUT",
+    "/v1/systems/dup_arms",
+    { default_arms: [{ arm_id: "a" }, { arm_id: "a" }] },
+    400,
+    "invalid_request",
+  ],
+  ["a config of the wrong type", "PUT", "/v1/systems/typed", { default_arms: "many" }, 400, "invalid_request"],
+  ["a missing key", "POST", "/v1/systems/strict/select", { user_id: "ann" }, 401, "unauthorized", { authorization: "" }],
+  ["a wrong key", "POST", "/v1/systems/strict/select", { user_id: "ann" }, 401, "unauthorized", { authorization: "Bearer nope" }],
+  [
+    "an oversized body",
+    "POST",
+    "/v1/systems/strict/select",
+    { user_id: "ann", context: { blob: "x".repeat(300 * 1024) } },
+    413,
+    "body_too_large",
+  ],
+  ["an unknown route", "GET", "/v1/nothing/here", undefined, 404, "not_found"],
+];
+
+describe("bad input", () => {
+  it.each(cases)("%s answers %i in the error format and writes nothing", async (_label, method, path, rawBody, status, code, headers) => {
+    const body =
+      typeof rawBody === "object" && rawBody !== null ? JSON.parse(JSON.stringify(rawBody).replace("DECISION", decisionId)) : rawBody;
+    const before = await writes();
+    const response = await call(method, path, body, headers);
+    expect(response.status).toBe(status);
+    const payload = (await response.json()) as { error: { code: string; message: string; details?: { path: string }[] } };
+    expect(payload.error.code).toBe(code);
+    expect(payload.error.message.length).toBeGreaterThan(5);
+    expect(await writes()).toEqual(before);
+    const arms = await callJson<{ arms: { total_pulls: number }[] }>("GET", "/v1/systems/strict/arms?user_id=ann");
+    expect(arms.body.arms.every((a) => a.total_pulls === 0)).toBe(true);
+  });
+
+  it("names the field in validation details", async () => {
+    const response = await callJson<{ error: { details: { path: string; message: string }[] } }>("POST", "/v1/systems/strict/update", {
+      user_id: "ann",
+      decision_id: decisionId,
+      reward: 2,
+    });
+    expect(response.body.error.details[0]?.path).toBe("reward");
+  });
+
+  it("refuses every /v1 call when no key is configured", async () => {
+    const response = await app.request(
+      "/v1/ping",
+      { headers: { authorization: "Bearer anything" } },
+      { ...env, CONVERGENCE_API_KEY: undefined },
+    );
+    expect(response.status).toBe(401);
+    expect(((await response.json()) as { error: { code: string } }).error.code).toBe("no_api_key_configured");
+  });
+});

@@ -1,0 +1,45 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import type { RuntimeConfigInput } from "../../src/runtime/schema.js";
+import worker from "../../workers/index";
+
+export const KEY = "test-key-1";
+
+/**
+ * Call the worker's fetch handler as a client would, with the API key unless told otherwise. The handler is called
+ * directly rather than through SELF.fetch, whose per-request cost grows with every request in a test file
+ * (cloudflare/workers-sdk#15446): hundreds of requests per test would take minutes.
+ */
+export async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  const init: RequestInit = { method, headers: { authorization: `Bearer ${KEY}`, ...headers } };
+  if (body !== undefined) {
+    init.body = typeof body === "string" ? body : JSON.stringify(body);
+    (init.headers as Record<string, string>)["content-type"] ??= "application/json";
+  }
+  const ctx = createExecutionContext();
+  const response = await worker.fetch(new Request(`http://convergence.test${path}`, init), env, ctx);
+  await waitOnExecutionContext(ctx);
+  return response;
+}
+
+export async function callJson<T = Record<string, unknown>>(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
+  const response = await call(method, path, body);
+  return { status: response.status, body: (await response.json()) as T };
+}
+
+export async function putSystem(name: string, config: RuntimeConfigInput): Promise<void> {
+  const response = await call("PUT", `/v1/systems/${name}`, config);
+  if (response.status !== 200) throw new Error(`PUT ${name}: ${response.status} ${await response.text()}`);
+}
+
+export const THREE_ARMS: RuntimeConfigInput = {
+  default_arms: [
+    { arm_id: "low", name: "Low", params: { rate: 0.3 } },
+    { arm_id: "mid", name: "Mid", params: { rate: 0.5 } },
+    { arm_id: "high", name: "High", params: { rate: 0.7 } },
+  ],
+};

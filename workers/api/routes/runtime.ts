@@ -1,0 +1,174 @@
+/**
+ * The runtime routes of DESIGN.md: systems, select, update, decisions and arms. Each is declared with the zod
+ * schemas of src/runtime/schema.ts, which validate the request and describe the API.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { ownerTag, parseDecisionId } from "../../../src/runtime/decision-id.js";
+import {
+  ArmViewSchema,
+  DecisionSchema,
+  RuntimeConfigSchema,
+  SelectionSchema,
+  SelectRequestSchema,
+  UpdateRequestSchema,
+  UpdateResultSchema,
+} from "../../../src/runtime/schema.js";
+import { getSystem, putSystem, type SystemSnapshot } from "../../db/systems";
+import type { Env } from "../../env";
+import type { ArmsObject } from "../../objects/arms-object";
+import { ApiError, errorResponses } from "../errors";
+
+const SystemName = z
+  .string()
+  .regex(/^[A-Za-z0-9_.:-]{1,200}$/, "a system name is 1 to 200 letters, digits, '_', '.', ':' or '-'")
+  .openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
+
+const SystemParams = z.object({ system: SystemName });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
+
+const SystemSchema = z
+  .object({ system: z.string(), version: z.number(), updated_at: z.string(), config: z.looseObject({}) })
+  .openapi("System");
+
+const routes = {
+  putSystem: createRoute({
+    method: "put",
+    path: "/v1/systems/{system}",
+    summary: "Create or replace a system's runtime config",
+    request: { params: SystemParams, body: body(RuntimeConfigSchema) },
+    responses: { 200: json(SystemSchema, "The stored config, with its version"), ...errorResponses },
+  }),
+  getSystem: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}",
+    summary: "Read a system's runtime config",
+    request: { params: SystemParams },
+    responses: { 200: json(SystemSchema, "The config"), ...errorResponses },
+  }),
+  select: createRoute({
+    method: "post",
+    path: "/v1/systems/{system}/select",
+    summary: "Choose the arm (parameter set) to use for this user now",
+    request: { params: SystemParams, body: body(SelectRequestSchema) },
+    responses: { 200: json(SelectionSchema, "The chosen arm and the decision to reward later"), ...errorResponses },
+  }),
+  update: createRoute({
+    method: "post",
+    path: "/v1/systems/{system}/update",
+    summary: "Report the reward of a decision (at most once)",
+    request: { params: SystemParams, body: body(UpdateRequestSchema) },
+    responses: {
+      200: json(UpdateResultSchema, "The update applied, or duplicate: true"),
+      403: errorResponses[400] as never,
+      ...errorResponses,
+    },
+  }),
+  decision: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}/decisions/{decision_id}",
+    summary: "Read one decision",
+    request: {
+      params: SystemParams.extend({
+        decision_id: z
+          .string()
+          .min(1)
+          .max(200)
+          .openapi({ param: { name: "decision_id", in: "path" } }),
+      }),
+      query: z.object({ user_id: z.string().min(1).max(256) }),
+    },
+    responses: { 200: json(DecisionSchema, "The decision"), ...errorResponses },
+  }),
+  arms: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}/arms",
+    summary: "A user's arms: posterior, 95% interval, probability of being best",
+    request: {
+      params: SystemParams,
+      query: z.object({ user_id: z.string().min(1).max(256), agent_type: z.string().min(1).max(100).optional() }),
+    },
+    responses: { 200: json(z.object({ arms: z.array(ArmViewSchema) }), "The arms"), ...errorResponses },
+  }),
+};
+
+async function requireSystem(env: Env, name: string): Promise<SystemSnapshot> {
+  const system = await getSystem(env.DB, name);
+  if (!system) throw new ApiError(404, "unknown_system", `no system named '${name}': create it with PUT /v1/systems/${name}`);
+  return system;
+}
+
+/** The RPC surface of ArmsObject, named plainly: the generated stub types of recursive JSON are too deep for tsc. */
+type ArmsRpc = Pick<ArmsObject, "select" | "update" | "getDecision" | "arms">;
+
+/** The Durable Object of one (system, agent type, user). */
+const armsOf = (env: Env, system: string, agentType: string, userId: string): ArmsRpc =>
+  env.ARMS.getByName(JSON.stringify([system, agentType, userId])) as unknown as ArmsRpc;
+
+/** Where a decision lives, from its id; refuses ids of another user before any lookup. */
+function decisionHome(system: SystemSnapshot, decisionId: string, userId: string, agentType?: string): string {
+  const parsed = parseDecisionId(decisionId);
+  if (!parsed) throw new ApiError(404, "unknown_decision", `no decision '${decisionId}'`);
+  if (agentType !== undefined && agentType !== parsed.agentType) {
+    throw new ApiError(
+      400,
+      "agent_type_mismatch",
+      `decision '${decisionId}' was made for agent type '${parsed.agentType}', not '${agentType}'`,
+    );
+  }
+  if (parsed.tag !== ownerTag(system.name, parsed.agentType, userId)) {
+    throw new ApiError(403, "decision_of_another_user", `decision '${decisionId}' belongs to another user`);
+  }
+  return parsed.agentType;
+}
+
+export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
+  app.openapi(routes.putSystem, async (c) => {
+    const { system } = c.req.valid("param");
+    const snapshot = await putSystem(c.env.DB, system, c.req.valid("json"));
+    return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
+  });
+
+  app.openapi(routes.getSystem, async (c) => {
+    const snapshot = await requireSystem(c.env, c.req.valid("param").system);
+    return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
+  });
+
+  app.openapi(routes.select, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const request = c.req.valid("json");
+    const agentType = request.agent_type ?? system.config.agent_type ?? "default";
+    const selection = await armsOf(c.env, system.name, agentType, request.user_id).select(system, { ...request, agent_type: agentType });
+    return c.json(selection, 200);
+  });
+
+  app.openapi(routes.update, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const request = c.req.valid("json");
+    const agentType = decisionHome(system, request.decision_id, request.user_id, request.agent_type);
+    const result = await armsOf(c.env, system.name, agentType, request.user_id).update(system, { ...request, agent_type: agentType });
+    if (result.code === "decision_not_found") throw new ApiError(404, "unknown_decision", result.error ?? "unknown decision");
+    if (result.code === "decision_of_another_user")
+      throw new ApiError(403, "decision_of_another_user", result.error ?? "decision of another user");
+    if (result.code === "invalid_score") throw new ApiError(400, "invalid_request", result.error ?? "invalid score");
+    return c.json(result, 200);
+  });
+
+  app.openapi(routes.decision, async (c) => {
+    const { system: name, decision_id } = c.req.valid("param");
+    const { user_id } = c.req.valid("query");
+    const system = await requireSystem(c.env, name);
+    const agentType = decisionHome(system, decision_id, user_id);
+    const decision = await armsOf(c.env, system.name, agentType, user_id).getDecision(user_id, decision_id);
+    if (!decision) throw new ApiError(404, "unknown_decision", `no decision '${decision_id}'`);
+    return c.json(decision, 200);
+  });
+
+  app.openapi(routes.arms, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const { user_id, agent_type } = c.req.valid("query");
+    const agentType = agent_type ?? system.config.agent_type ?? "default";
+    const arms = await armsOf(c.env, system.name, agentType, user_id).arms(system, agentType, user_id);
+    return c.json({ arms }, 200);
+  });
+}

@@ -1,0 +1,53 @@
+/** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
+import { type RuntimeConfig, RuntimeConfigSchema } from "../../src/runtime/schema.js";
+
+export interface SystemSnapshot {
+  name: string;
+  version: number;
+  config: RuntimeConfig;
+  updated_at: string;
+}
+
+const cache = new Map<string, { snapshot: SystemSnapshot | null; expires: number }>();
+/** Unknown systems are remembered briefly too, so a misconfigured client cannot hammer D1. */
+const MISS_TTL_MS = 2000;
+
+interface Row {
+  name: string;
+  version: number;
+  config: string;
+  updated_at: string;
+}
+
+function fromRow(row: Row): SystemSnapshot {
+  return { name: row.name, version: row.version, config: RuntimeConfigSchema.parse(JSON.parse(row.config)), updated_at: row.updated_at };
+}
+
+export async function getSystem(db: D1Database, name: string, now = Date.now()): Promise<SystemSnapshot | null> {
+  const cached = cache.get(name);
+  if (cached && cached.expires > now) return cached.snapshot;
+  const row = await db.prepare("SELECT name, version, config, updated_at FROM systems WHERE name = ?").bind(name).first<Row>();
+  const snapshot = row ? fromRow(row) : null;
+  cache.set(name, { snapshot, expires: now + (snapshot ? snapshot.config.cache_ttl_seconds * 1000 : MISS_TTL_MS) });
+  return snapshot;
+}
+
+export async function putSystem(db: D1Database, name: string, config: RuntimeConfig): Promise<SystemSnapshot> {
+  const stored = { ...config, system: name };
+  const row = await db
+    .prepare(
+      `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
+       ON CONFLICT(name) DO UPDATE SET config = excluded.config, version = systems.version + 1, updated_at = excluded.updated_at
+       RETURNING name, version, config, updated_at`,
+    )
+    .bind(name, JSON.stringify(stored), new Date().toISOString())
+    .first<Row>();
+  const snapshot = fromRow(row as Row);
+  cache.set(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });
+  return snapshot;
+}
+
+/** Forget cached systems (tests). */
+export function clearSystemCache(): void {
+  cache.clear();
+}
