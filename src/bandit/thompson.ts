@@ -75,7 +75,7 @@ function intervalWidth(arm: SelectableArm): number {
 /** The seed's choice among samples, stability rule included. */
 function choose(arms: readonly SelectableArm[], samples: readonly number[], strategy: SelectionStrategy | null): number {
   const bySample = argmax(samples);
-  if (!strategy || !strategy.use_stability) return bySample;
+  if (!strategy?.use_stability) return bySample;
   let stable = -1;
   arms.forEach((arm, i) => {
     if (arm.total_pulls < strategy.stability_min_pulls) return;

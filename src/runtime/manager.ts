@@ -174,7 +174,7 @@ export class RuntimeManager {
       scoreProblem("grading_score", request.grading_score);
     if (problem) return refused("invalid_score", problem);
     const first = await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id });
-    if (!first || !first.arm_id) return refused("decision_not_found", `Decision ${request.decision_id} not found or missing arm_id`);
+    if (!first?.arm_id) return refused("decision_not_found", `Decision ${request.decision_id} not found or missing arm_id`);
     if (first.user_id !== request.user_id)
       return refused("decision_of_another_user", `Decision ${request.decision_id} belongs to another user`);
     const agentType = first.agent_type;
