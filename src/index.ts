@@ -33,4 +33,27 @@ export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
 export { extractText, extractUsage } from "./target/extract.js";
 export type { LocalFunction } from "./target/local.js";
 export { mockOptimum, surfaceQuality } from "./target/mock.js";
+export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
+export { RuntimeManager } from "./runtime/manager.js";
+export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
+export type {
+  ArmView,
+  RuntimeConfig,
+  RuntimeConfigInput,
+  RuntimeDecision,
+  RuntimeSelection,
+  UpdateResult,
+} from "./runtime/schema.js";
+export { RuntimeConfigSchema } from "./runtime/schema.js";
+export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
+export { type ClientOptions, type ConvergenceClient, ConvergenceApiError, createClient } from "./sdk/client.js";
+export {
+  configureRuntime,
+  runtimeArms,
+  runtimeEvolveArms,
+  runtimeGetDecision,
+  runtimeSelect,
+  type RuntimeUpdateOptions,
+  runtimeUpdate,
+} from "./sdk/runtime.js";
 export { VERSION } from "./version.js";

@@ -16,12 +16,14 @@ import { newRunId, seedFor, toSeedResponse } from "../sdk/run-optimization.js";
 import { VERSION } from "../version.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
+import { RUNTIME_USAGE, RuntimeUsageError, runtimeCommand } from "./runtime.js";
 
 export const USAGE = `convergence ${VERSION}: tune an API's parameters against test cases and metrics
 
 Usage:
   convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet]
   convergence validate CONFIG [--json]
+  convergence runtime configure|select|update|arms SYSTEM ...   (see convergence runtime --help)
   convergence --version | --help
 
 optimize   run an optimization in-process and print the best config and score
@@ -195,6 +197,19 @@ async function prepareOutputDir(dir: string): Promise<string | null> {
 }
 
 export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  if (argv[0] === "runtime") {
+    if (argv.includes("--help") || argv.includes("-h") || argv.length === 1) {
+      io.stdout.write(RUNTIME_USAGE);
+      return argv.length === 1 ? 2 : 0;
+    }
+    try {
+      return await runtimeCommand(argv.slice(1), io);
+    } catch (error) {
+      const usage = error instanceof RuntimeUsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+      io.stderr.write(`convergence: ${(error as Error).message}\n${usage ? `\n${RUNTIME_USAGE}` : ""}`);
+      return usage || (error as { code?: string }).code === "ENOENT" ? 2 : 1;
+    }
+  }
   try {
     const { values, positionals } = parseArgs({
       args: [...argv],

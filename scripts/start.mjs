@@ -1,0 +1,71 @@
+#!/usr/bin/env node
+// npm start: the Convergence service on this machine, offline. Applies the D1 migrations, runs `wrangler dev` on
+// 127.0.0.1, and prints the URL and the dev key (from .dev.vars, created from .dev.vars.example when missing).
+//   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port 9229]
+import { spawn, spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const wrangler = join(root, "node_modules/wrangler/bin/wrangler.js");
+const { values } = parseArgs({
+  options: {
+    port: { type: "string", default: process.env.PORT ?? "8787" },
+    "persist-to": { type: "string" },
+    "inspector-port": { type: "string", default: "9229" },
+  },
+});
+const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+const persist = values["persist-to"] ? ["--persist-to", values["persist-to"]] : [];
+
+const devVars = join(root, ".dev.vars");
+if (!existsSync(devVars)) copyFileSync(join(root, ".dev.vars.example"), devVars);
+const key = readFileSync(devVars, "utf8").match(/^\s*CONVERGENCE_API_KEY\s*=\s*"?([^"#\s,]+)/m)?.[1];
+
+const migrated = spawnSync(process.execPath, [wrangler, "d1", "migrations", "apply", "DB", "--local", ...persist], {
+  cwd: root,
+  env,
+  stdio: ["ignore", "pipe", "pipe"],
+  encoding: "utf8",
+});
+if (migrated.status !== 0) {
+  process.stderr.write(`could not apply the D1 migrations:\n${migrated.stdout}${migrated.stderr}`);
+  process.exit(1);
+}
+
+const url = `http://127.0.0.1:${values.port}`;
+const dev = spawn(
+  process.execPath,
+  [
+    wrangler,
+    "dev",
+    "--ip",
+    "127.0.0.1",
+    "--port",
+    values.port,
+    "--inspector-port",
+    values["inspector-port"],
+    "--show-interactive-dev-session=false",
+    "--log-level",
+    "warn",
+    ...persist,
+  ],
+  { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] },
+);
+for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => dev.kill("SIGTERM"));
+dev.on("exit", (code) => process.exit(code ?? 0));
+
+// Announce the service once it answers.
+const started = Date.now();
+while (Date.now() - started < 60_000) {
+  try {
+    const response = await fetch(`${url}/healthz`);
+    if (response.ok) {
+      process.stdout.write(`Convergence is running at ${url}\nAPI key (from .dev.vars): ${key ?? "(none: set CONVERGENCE_API_KEY in .dev.vars)"}\n`);
+      break;
+    }
+  } catch {}
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}

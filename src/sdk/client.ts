@@ -1,0 +1,134 @@
+/**
+ * createClient: the runtime functions over HTTP, against a Convergence service. camelCase methods, snake_case data,
+ * as the OpenAI SDK does. Errors the service answers become ConvergenceApiError, with the service's code and
+ * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
+ * (else, in Node, the key of .dev.vars in the working directory, which `npm start` uses).
+ */
+import type { ArmView, RuntimeConfigInput, RuntimeDecision, RuntimeSelection, UpdateResult } from "../runtime/schema.js";
+import type { JsonValue } from "../json.js";
+
+export const LOCAL_URL = "http://127.0.0.1:8787";
+
+export class ConvergenceApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details: { path: string; message: string }[] = [],
+  ) {
+    super(message);
+    this.name = "ConvergenceApiError";
+  }
+}
+
+export interface ClientOptions {
+  baseUrl?: string;
+  apiKey?: string;
+  fetch?: typeof fetch;
+}
+
+export interface SystemRecord {
+  system: string;
+  version: number;
+  updated_at: string;
+  config: Record<string, JsonValue>;
+}
+
+type Env = Record<string, string | undefined>;
+const processEnv = (): Env => (globalThis as { process?: { env?: Env } }).process?.env ?? {};
+
+/** The API key from a .dev.vars file (KEY=value lines), or null. */
+export function keyFromDevVars(text: string): string | null {
+  for (const line of text.split(/\r?\n/)) {
+    const match = line.match(/^\s*CONVERGENCE_API_KEY\s*=\s*"?([^"#\s]+)"?/);
+    if (match?.[1]) return (match[1].split(",")[0] as string).trim();
+  }
+  return null;
+}
+
+async function devVarsKey(): Promise<string | null> {
+  try {
+    const { readFile } = await import("node:fs/promises");
+    return keyFromDevVars(await readFile(".dev.vars", "utf8"));
+  } catch {
+    return null;
+  }
+}
+
+export function createClient(options: ClientOptions = {}) {
+  const env = processEnv();
+  const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
+  const doFetch = options.fetch ?? fetch;
+  let key: Promise<string | null> | null = null;
+  const apiKey = () => {
+    key ??= Promise.resolve(options.apiKey ?? env.CONVERGENCE_API_KEY ?? null).then((k) => k ?? devVarsKey());
+    return key;
+  };
+
+  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = { accept: "application/json" };
+    const token = await apiKey();
+    if (token) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["content-type"] = "application/json";
+    let response: Response;
+    try {
+      response = await doFetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    } catch (error) {
+      throw new ConvergenceApiError(0, "unreachable", `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    const text = await response.text();
+    let payload: unknown;
+    try {
+      payload = text ? JSON.parse(text) : null;
+    } catch {
+      payload = null;
+    }
+    if (!response.ok) {
+      const error = (payload as { error?: { code?: string; message?: string; details?: { path: string; message: string }[] } } | null)?.error;
+      throw new ConvergenceApiError(response.status, error?.code ?? "http_error", error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200)}`, error?.details ?? []);
+    }
+    return payload as T;
+  }
+
+  const system = (name: string) => `/v1/systems/${encodeURIComponent(name)}`;
+  const query = (params: Record<string, string | undefined>) =>
+    new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+
+  return {
+    baseUrl,
+    configureSystem: (name: string, config: RuntimeConfigInput) => request<SystemRecord>("PUT", system(name), config),
+    getSystem: (name: string) => request<SystemRecord>("GET", system(name)),
+    select: (name: string, args: { userId: string; agentType?: string; context?: Record<string, JsonValue> }) =>
+      request<RuntimeSelection>("POST", `${system(name)}/select`, { user_id: args.userId, agent_type: args.agentType, context: args.context }),
+    update: (
+      name: string,
+      args: {
+        userId: string;
+        decisionId: string;
+        agentType?: string;
+        reward?: number;
+        signals?: Record<string, number>;
+        engagementScore?: number;
+        gradingScore?: number;
+        metadata?: Record<string, JsonValue>;
+      },
+    ) =>
+      request<UpdateResult>("POST", `${system(name)}/update`, {
+        user_id: args.userId,
+        decision_id: args.decisionId,
+        agent_type: args.agentType,
+        reward: args.reward,
+        signals: args.signals,
+        engagement_score: args.engagementScore,
+        grading_score: args.gradingScore,
+        metadata: args.metadata,
+      }),
+    getDecision: (name: string, args: { userId: string; decisionId: string }) =>
+      request<RuntimeDecision>("GET", `${system(name)}/decisions/${encodeURIComponent(args.decisionId)}?${query({ user_id: args.userId })}`),
+    arms: async (name: string, args: { userId: string; agentType?: string }) =>
+      (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`)).arms,
+    ping: () => request<{ ok: boolean }>("GET", "/v1/ping"),
+  };
+}
+
+export type ConvergenceClient = ReturnType<typeof createClient>;
