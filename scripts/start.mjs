@@ -63,7 +63,9 @@ while (Date.now() - started < 60_000) {
   try {
     const response = await fetch(`${url}/healthz`);
     if (response.ok) {
-      process.stdout.write(`Convergence is running at ${url}\nAPI key (from .dev.vars): ${key ?? "(none: set CONVERGENCE_API_KEY in .dev.vars)"}\n`);
+      process.stdout.write(
+        `Convergence is running at ${url}\nAPI key (from .dev.vars): ${key ?? "(none: set CONVERGENCE_API_KEY in .dev.vars)"}\n`,
+      );
       break;
     }
   } catch {}

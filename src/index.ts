@@ -1,4 +1,6 @@
 /** The convergence package: the same core the Workers service runs, in-process. */
+
+export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
 export type { ConfigIssue } from "./config/issues.js";
 export { parseConfigText } from "./config/parse.js";
 export type { Config, ConfigInput, MetricConfig, TestCase } from "./config/schema.js";
@@ -19,21 +21,6 @@ export {
   type StudyState,
   tell,
 } from "./optimize/study.js";
-export type { RunEvent, RunReport } from "./sdk/execute.js";
-export { prepareRun } from "./sdk/prepare.js";
-export {
-  type OptimizationFailure,
-  type OptimizationResult,
-  type OptimizationSuccess,
-  type RunOptimizationOptions,
-  runOptimization,
-} from "./sdk/run-optimization.js";
-export { hashConfig } from "./search/hash.js";
-export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
-export { extractText, extractUsage } from "./target/extract.js";
-export type { LocalFunction } from "./target/local.js";
-export { mockOptimum, surfaceQuality } from "./target/mock.js";
-export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
 export { RuntimeManager } from "./runtime/manager.js";
 export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
 export type {
@@ -46,14 +33,28 @@ export type {
 } from "./runtime/schema.js";
 export { RuntimeConfigSchema } from "./runtime/schema.js";
 export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
-export { type ClientOptions, type ConvergenceClient, ConvergenceApiError, createClient } from "./sdk/client.js";
+export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
+export type { RunEvent, RunReport } from "./sdk/execute.js";
+export { prepareRun } from "./sdk/prepare.js";
+export {
+  type OptimizationFailure,
+  type OptimizationResult,
+  type OptimizationSuccess,
+  type RunOptimizationOptions,
+  runOptimization,
+} from "./sdk/run-optimization.js";
 export {
   configureRuntime,
+  type RuntimeUpdateOptions,
   runtimeArms,
   runtimeEvolveArms,
   runtimeGetDecision,
   runtimeSelect,
-  type RuntimeUpdateOptions,
   runtimeUpdate,
 } from "./sdk/runtime.js";
+export { hashConfig } from "./search/hash.js";
+export type { ParamConfig, Parameter, SearchSpace } from "./search/space.js";
+export { extractText, extractUsage } from "./target/extract.js";
+export type { LocalFunction } from "./target/local.js";
+export { mockOptimum, surfaceQuality } from "./target/mock.js";
 export { VERSION } from "./version.js";

@@ -7,10 +7,11 @@
  *     `stability_improvement_threshold` to be chosen instead;
  *   - ties go to the first arm, in storage order.
  * Extensions: a traffic floor (each arm is chosen with probability at least `traffic_floor`, by choosing uniformly
- * with probability floor × arms), and the probability that the rule picks the arm it picked, by Monte Carlo
- * over the same rule, recorded with the decision for offline evaluation.
+ * with probability floor × arms), and the probability that the policy picks the arm it picked, recorded with the
+ * decision for offline evaluation.
  */
 import { betaInterval, betaSample, type Uniform } from "./beta.js";
+import { probabilityOfHighestSample } from "./beta-cdf.js";
 
 export interface SelectableArm {
   arm_id: string;
@@ -36,8 +37,10 @@ export interface SelectionOptions {
   strategy: SelectionStrategy | null;
   trafficFloor: number;
   random?: Uniform;
-  /** Monte Carlo draws for the selection probability. */
+  /** Monte Carlo draws for the selection probability when the strategy's rules are in play. */
   probabilityDraws?: number;
+  /** Reuse exact probabilities while the posteriors stay the same. */
+  memo?: ProbabilityMemo;
 }
 
 export interface SelectionResult {
@@ -89,6 +92,29 @@ function choose(arms: readonly SelectableArm[], samples: readonly number[], stra
   return gain < strategy.stability_improvement_threshold ? stable : bySample;
 }
 
+/**
+ * Selection probabilities only change when the posteriors do: between two updates, every select of a user reuses
+ * them. Remembers the exact probabilities of the last posterior state seen.
+ */
+export class ProbabilityMemo {
+  private state = "";
+  private readonly values = new Map<number, number>();
+
+  get(arms: readonly SelectableArm[], index: number, compute: () => number): number {
+    const state = arms.map((a) => `${a.alpha},${a.beta},${a.total_pulls}`).join(";");
+    if (state !== this.state) {
+      this.state = state;
+      this.values.clear();
+    }
+    let value = this.values.get(index);
+    if (value === undefined) {
+      value = compute();
+      this.values.set(index, value);
+    }
+    return value;
+  }
+}
+
 export function selectArm(arms: readonly SelectableArm[], options: SelectionOptions): SelectionResult {
   if (arms.length === 0) throw new Error("selectArm needs at least one arm");
   const random = options.random ?? Math.random;
@@ -96,11 +122,37 @@ export function selectArm(arms: readonly SelectableArm[], options: SelectionOpti
   const samples = draw(arms, options.strategy, random);
   const explored = explore > 0 && random() < explore;
   const index = explored ? Math.floor(random() * arms.length) : choose(arms, samples, options.strategy);
-  const draws = options.probabilityDraws ?? 128;
+  return { index, samples, probability: explore / arms.length + (1 - explore) * ruleProbability(arms, options, index), explored };
+}
+
+/** Whether the strategy's extra rules can change the choice now; if not, the choice is the highest sample. */
+function rulesBite(arms: readonly SelectableArm[], strategy: SelectionStrategy | null): boolean {
+  if (!strategy) return false;
+  const bonus = strategy.exploration_bonus > 0 && arms.some((a) => a.total_pulls < strategy.exploration_min_pulls);
+  if (bonus) return true;
+  if (!strategy.use_stability) return false;
+  let stable: SelectableArm | null = null;
+  for (const arm of arms) {
+    if (arm.total_pulls >= strategy.stability_min_pulls && (stable === null || (arm.mean_estimate ?? 0) > (stable.mean_estimate ?? 0)))
+      stable = arm;
+  }
+  return stable !== null && intervalWidth(stable) < strategy.stability_confidence_threshold;
+}
+
+/**
+ * P(the rule picks arm `index`): exact (numerical integration over the Beta posteriors) when the choice is the
+ * highest sample, Monte Carlo over the full rule when the exploration bonus or the stability rule is in play.
+ */
+function ruleProbability(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
+  if (!rulesBite(arms, options.strategy)) {
+    const exact = () => probabilityOfHighestSample(arms, index);
+    return options.memo ? options.memo.get(arms, index, exact) : exact();
+  }
+  const random = options.random ?? Math.random;
+  const draws = options.probabilityDraws ?? 256;
   let wins = 0;
   for (let i = 0; i < draws; i++) if (choose(arms, draw(arms, options.strategy, random), options.strategy) === index) wins++;
-  const ruleProbability = wins / draws;
-  return { index, samples, probability: explore / arms.length + (1 - explore) * ruleProbability, explored };
+  return wins / draws;
 }
 
 /** P(arm has the highest true mean), by Monte Carlo over the posteriors. */

@@ -73,7 +73,13 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
             throw new RuntimeUsageError("--context must be a JSON object");
           }
         }
-        print(await client.select(system, { userId: required("user", values.user), ...(agentType ? { agentType } : {}), ...(context ? { context } : {}) }));
+        print(
+          await client.select(system, {
+            userId: required("user", values.user),
+            ...(agentType ? { agentType } : {}),
+            ...(context ? { context } : {}),
+          }),
+        );
         return 0;
       }
       case "update": {

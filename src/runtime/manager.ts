@@ -7,7 +7,7 @@
  */
 import { betaInterval, type Uniform } from "../bandit/beta.js";
 import { rewardFromSignals } from "../bandit/reward.js";
-import { probabilityBest, selectArm } from "../bandit/thompson.js";
+import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.js";
 import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
@@ -28,6 +28,7 @@ function scoreProblem(name: string, value: number | undefined): string | null {
 export class RuntimeManager {
   private readonly lock = new KeyedLock();
   private readonly random: Uniform;
+  private readonly memos = new Map<string, ProbabilityMemo>();
 
   constructor(
     readonly system: string,
@@ -96,6 +97,18 @@ export class RuntimeManager {
     return { decision_id: null, arm_id: "default", params: {}, sampled_value: 0, selection_probability: 1, arms_state: [], metadata };
   }
 
+  private memoFor(userId: string, agentType: string): ProbabilityMemo {
+    const key = JSON.stringify([agentType, userId]);
+    let memo = this.memos.get(key);
+    if (!memo) {
+      // One memo per user: bounded, since an in-process manager may serve many users.
+      if (this.memos.size >= 1000) this.memos.delete(this.memos.keys().next().value as string);
+      memo = new ProbabilityMemo();
+      this.memos.set(key, memo);
+    }
+    return memo;
+  }
+
   async select(request: SelectRequest): Promise<RuntimeSelection> {
     const agentType = this.agentTypeOf(request.agent_type);
     return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
@@ -110,7 +123,12 @@ export class RuntimeManager {
       if (arms.length === 0) return this.fallback(agentType);
       const selection = selectArm(
         arms.map((a) => ({ ...a, confidence_interval: null })),
-        { strategy: this.config.selection_strategy, trafficFloor: this.config.traffic_floor, random: this.random },
+        {
+          strategy: this.config.selection_strategy,
+          trafficFloor: this.config.traffic_floor,
+          random: this.random,
+          memo: this.memoFor(request.user_id, agentType),
+        },
       );
       const chosen = arms[selection.index] as StoredArm;
       const snapshot: ArmSnapshot[] = arms.map((a, i) => ({

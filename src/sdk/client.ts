@@ -4,8 +4,9 @@
  * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
  * (else, in Node, the key of .dev.vars in the working directory, which `npm start` uses).
  */
-import type { ArmView, RuntimeConfigInput, RuntimeDecision, RuntimeSelection, UpdateResult } from "../runtime/schema.js";
+
 import type { JsonValue } from "../json.js";
+import type { ArmView, RuntimeConfigInput, RuntimeDecision, RuntimeSelection, UpdateResult } from "../runtime/schema.js";
 
 export const LOCAL_URL = "http://127.0.0.1:8787";
 
@@ -74,7 +75,11 @@ export function createClient(options: ClientOptions = {}) {
     try {
       response = await doFetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
     } catch (error) {
-      throw new ConvergenceApiError(0, "unreachable", `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ConvergenceApiError(
+        0,
+        "unreachable",
+        `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     const text = await response.text();
     let payload: unknown;
@@ -84,8 +89,14 @@ export function createClient(options: ClientOptions = {}) {
       payload = null;
     }
     if (!response.ok) {
-      const error = (payload as { error?: { code?: string; message?: string; details?: { path: string; message: string }[] } } | null)?.error;
-      throw new ConvergenceApiError(response.status, error?.code ?? "http_error", error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200)}`, error?.details ?? []);
+      const error = (payload as { error?: { code?: string; message?: string; details?: { path: string; message: string }[] } } | null)
+        ?.error;
+      throw new ConvergenceApiError(
+        response.status,
+        error?.code ?? "http_error",
+        error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200)}`,
+        error?.details ?? [],
+      );
     }
     return payload as T;
   }
@@ -99,7 +110,11 @@ export function createClient(options: ClientOptions = {}) {
     configureSystem: (name: string, config: RuntimeConfigInput) => request<SystemRecord>("PUT", system(name), config),
     getSystem: (name: string) => request<SystemRecord>("GET", system(name)),
     select: (name: string, args: { userId: string; agentType?: string; context?: Record<string, JsonValue> }) =>
-      request<RuntimeSelection>("POST", `${system(name)}/select`, { user_id: args.userId, agent_type: args.agentType, context: args.context }),
+      request<RuntimeSelection>("POST", `${system(name)}/select`, {
+        user_id: args.userId,
+        agent_type: args.agentType,
+        context: args.context,
+      }),
     update: (
       name: string,
       args: {
@@ -124,9 +139,13 @@ export function createClient(options: ClientOptions = {}) {
         metadata: args.metadata,
       }),
     getDecision: (name: string, args: { userId: string; decisionId: string }) =>
-      request<RuntimeDecision>("GET", `${system(name)}/decisions/${encodeURIComponent(args.decisionId)}?${query({ user_id: args.userId })}`),
+      request<RuntimeDecision>(
+        "GET",
+        `${system(name)}/decisions/${encodeURIComponent(args.decisionId)}?${query({ user_id: args.userId })}`,
+      ),
     arms: async (name: string, args: { userId: string; agentType?: string }) =>
-      (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`)).arms,
+      (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`))
+        .arms,
     ping: () => request<{ ok: boolean }>("GET", "/v1/ping"),
   };
 }

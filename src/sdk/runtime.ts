@@ -37,7 +37,7 @@ export async function configureRuntime(system: string, options: { config: Runtim
   managers.set(system, new RuntimeManager(system, parsed.data, options.storage));
 }
 
-export function runtimeSelect(
+export async function runtimeSelect(
   system: string,
   options: { userId: string; agentType?: string; context?: Record<string, JsonValue> },
 ): Promise<RuntimeSelection> {
@@ -59,7 +59,7 @@ export interface RuntimeUpdateOptions {
   metadata?: Record<string, JsonValue>;
 }
 
-export function runtimeUpdate(system: string, options: RuntimeUpdateOptions): Promise<UpdateResult> {
+export async function runtimeUpdate(system: string, options: RuntimeUpdateOptions): Promise<UpdateResult> {
   const { userId, decisionId, agentType, reward, signals, engagementScore, gradingScore, metadata } = options;
   return manager(system).update({
     user_id: userId,
@@ -73,11 +73,11 @@ export function runtimeUpdate(system: string, options: RuntimeUpdateOptions): Pr
   });
 }
 
-export function runtimeGetDecision(system: string, options: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
+export async function runtimeGetDecision(system: string, options: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
   return manager(system).getDecision(options);
 }
 
-export function runtimeArms(system: string, options: { userId: string; agentType?: string }): Promise<ArmView[]> {
+export async function runtimeArms(system: string, options: { userId: string; agentType?: string }): Promise<ArmView[]> {
   return manager(system).arms(options);
 }
 

@@ -29,10 +29,14 @@ beforeAll(async () => {
   const [port, inspector] = [await freePort(), await freePort()];
   url = `http://127.0.0.1:${port}`;
   const persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
-  service = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persist], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  service = spawn(
+    process.execPath,
+    ["scripts/start.mjs", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persist],
+    {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   let output = "";
   service.stdout?.on("data", (chunk) => (output += chunk));
   service.stderr?.on("data", (chunk) => (output += chunk));
@@ -53,7 +57,12 @@ afterAll(async () => {
 });
 
 function run(args: string[]) {
-  const result = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8", env: { ...process.env, CONVERGENCE_URL: url }, timeout: 120_000 });
+  const result = spawnSync(process.execPath, args, {
+    cwd: ROOT,
+    encoding: "utf8",
+    env: { ...process.env, CONVERGENCE_URL: url },
+    timeout: 120_000,
+  });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
 }
 
@@ -79,11 +88,33 @@ describe("npm start", () => {
     const selected = run(["bin/convergence.js", "runtime", "select", "cli_system", "--user", "ann", "--context", '{"page":"home"}']);
     const selection = JSON.parse(selected.stdout);
     expect(["precise", "balanced", "broad"]).toContain(selection.arm_id);
-    const updated = run(["bin/convergence.js", "runtime", "update", "cli_system", "--user", "ann", "--decision", selection.decision_id, "--reward", "1"]);
+    const updated = run([
+      "bin/convergence.js",
+      "runtime",
+      "update",
+      "cli_system",
+      "--user",
+      "ann",
+      "--decision",
+      selection.decision_id,
+      "--reward",
+      "1",
+    ]);
     expect(JSON.parse(updated.stdout)).toMatchObject({ success: true, duplicate: false, reward: 1 });
     const arms = JSON.parse(run(["bin/convergence.js", "runtime", "arms", "cli_system", "--user", "ann"]).stdout);
     expect(arms.find((a: { arm_id: string }) => a.arm_id === selection.arm_id)).toMatchObject({ total_pulls: 1, total_reward: 1 });
-    const bad = run(["bin/convergence.js", "runtime", "update", "cli_system", "--user", "ann", "--decision", selection.decision_id, "--reward", "7"]);
+    const bad = run([
+      "bin/convergence.js",
+      "runtime",
+      "update",
+      "cli_system",
+      "--user",
+      "ann",
+      "--decision",
+      selection.decision_id,
+      "--reward",
+      "7",
+    ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/reward: Too big: expected number to be <=1/);
   });

@@ -1,22 +1,26 @@
 /**
  * ArmsObject: the arms and decisions of one (system, agent type, user), in SQLite. One writer per key, so select
- * and update never lose an update. Every decision and reward also goes to an outbox, which the alarm flushes to
- * D1 in batched statements (never per request); a failed flush throws, and the alarm is retried with its rows
- * still in the outbox. The alarm also applies a system's default_reward to decisions left without a reward for
+ * and update never lose an update. Decisions and rewards D1 has not seen yet (the outbox, see arms-schema.ts) go
+ * to D1 from the alarm, in batched statements, never per request; a failed flush throws, and the alarm is
+ * retried with the outbox as it was. The alarm also applies a system's default_reward to decisions left without a reward for
  * reward_timeout_seconds, and prunes old decisions once they are in D1.
  */
 import { DurableObject } from "cloudflare:workers";
 import { RuntimeManager } from "../../src/runtime/manager.js";
-import type { ArmView, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
+import type { ArmView, RuntimeDecision, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
 import type { DecisionRow } from "../db/decisions";
 import { writeDecisions } from "../db/decisions";
 import type { SystemSnapshot } from "../db/systems";
+
+/** A system as the worker names it to an ArmsObject: the config travels only when the object lacks that version. */
+export type SystemRef = Pick<SystemSnapshot, "name" | "version"> & Partial<Pick<SystemSnapshot, "config" | "updated_at">>;
+
 import type { Env } from "../env";
 import { migrate } from "./arms-schema";
 import { type DecisionRecordRow, type Identity, SqlRuntimeStorage, toDecision } from "./sql-storage";
 
 /** How long decisions wait in the outbox before a flush: batches instead of a D1 write per request. */
-export const FLUSH_DELAY_MS = 1000;
+export const FLUSH_DELAY_MS = 5000;
 const FLUSH_BATCH = 50;
 const MAX_BATCHES_PER_ALARM = 40;
 /** Decisions are kept here this long (for duplicate detection and late rewards), then only in D1. */
@@ -25,6 +29,10 @@ export const RETENTION_MS = 30 * 24 * 3600 * 1000;
 export class ArmsObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private alarmAt: number | null | undefined;
+  // What SQLite holds, kept in memory: this object is the only writer.
+  private identityCache: Identity | null | undefined;
+  private storage: SqlRuntimeStorage | null = null;
+  private current: { version: number; manager: RuntimeManager } | null = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -41,26 +49,44 @@ export class ArmsObject extends DurableObject<Env> {
   }
 
   private identity(): Identity | null {
-    const raw = this.meta("identity");
-    return raw ? (JSON.parse(raw) as Identity) : null;
+    if (this.identityCache === undefined) {
+      const raw = this.meta("identity");
+      this.identityCache = raw ? (JSON.parse(raw) as Identity) : null;
+    }
+    return this.identityCache;
   }
 
-  /** Remember who this object is and the latest system config (the alarm needs both, without a request). */
-  private bind(system: SystemSnapshot, agentType: string, userId: string): Identity {
-    const identity = this.identity() ?? { system: system.name, agentType, userId };
-    if (!this.meta("identity")) this.setMeta("identity", JSON.stringify(identity));
-    if (identity.system !== system.name || identity.agentType !== agentType || identity.userId !== userId) {
-      throw new Error(`arms object of ${JSON.stringify(identity)} reached for ${JSON.stringify([system.name, agentType, userId])}`);
+  /**
+   * Remember who this object is and the latest system config (the alarm needs both, without a request). The
+   * worker sends the config only when this object does not have that version yet: null asks for it.
+   */
+  private bind(ref: SystemRef, agentType: string, userId: string): RuntimeManager | null {
+    let identity = this.identity();
+    if (!identity) {
+      identity = { system: ref.name, agentType, userId };
+      this.setMeta("identity", JSON.stringify(identity));
+      this.identityCache = identity;
     }
-    if (Number(this.meta("system_version") ?? -1) !== system.version) {
-      this.setMeta("system", JSON.stringify(system));
-      this.setMeta("system_version", String(system.version));
+    if (identity.system !== ref.name || identity.agentType !== agentType || identity.userId !== userId) {
+      throw new Error(`arms object of ${JSON.stringify(identity)} reached for ${JSON.stringify([ref.name, agentType, userId])}`);
     }
-    return identity;
+    if (this.current?.version !== ref.version) {
+      let system: SystemSnapshot | null = ref.config ? (ref as SystemSnapshot) : null;
+      if (!system && Number(this.meta("system_version") ?? -1) === ref.version)
+        system = JSON.parse(this.meta("system") as string) as SystemSnapshot;
+      if (!system) return null;
+      if (Number(this.meta("system_version") ?? -1) !== ref.version) {
+        this.setMeta("system", JSON.stringify(system));
+        this.setMeta("system_version", String(system.version));
+      }
+      this.current = { version: system.version, manager: this.manager(system, identity) };
+    }
+    return this.current.manager;
   }
 
   private manager(system: SystemSnapshot, identity: Identity): RuntimeManager {
-    return new RuntimeManager(system.name, system.config, new SqlRuntimeStorage(this.sql, identity));
+    this.storage ??= new SqlRuntimeStorage(this.sql, identity);
+    return new RuntimeManager(system.name, system.config, this.storage);
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
@@ -71,16 +97,19 @@ export class ArmsObject extends DurableObject<Env> {
     }
   }
 
-  async select(system: SystemSnapshot, request: SelectRequest & { agent_type: string }): Promise<RuntimeSelection> {
-    const identity = this.bind(system, request.agent_type, request.user_id);
-    const selection = await this.manager(system, identity).select(request);
+  /** The selection as JSON text (the worker passes it through), or null when the worker must send the config. */
+  async select(ref: SystemRef, request: SelectRequest & { agent_type: string }): Promise<string | null> {
+    const manager = this.bind(ref, request.agent_type, request.user_id);
+    if (!manager) return null;
+    const selection = await manager.select(request);
     if (selection.decision_id) await this.scheduleAlarm(Date.now() + FLUSH_DELAY_MS);
-    return selection;
+    return JSON.stringify(selection);
   }
 
-  async update(system: SystemSnapshot, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult> {
-    const identity = this.bind(system, request.agent_type, request.user_id);
-    const result = await this.manager(system, identity).update(request);
+  async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {
+    const manager = this.bind(ref, request.agent_type, request.user_id);
+    if (!manager) return null;
+    const result = await manager.update(request);
     if (result.success && !result.duplicate) await this.scheduleAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
   }
@@ -88,8 +117,8 @@ export class ArmsObject extends DurableObject<Env> {
   async getDecision(userId: string, decisionId: string): Promise<RuntimeDecision | null> {
     const identity = this.identity();
     if (!identity || identity.userId !== userId) return null;
-    const row = this.sql.exec<DecisionRecordRow>("SELECT * FROM decisions WHERE decision_id = ?", decisionId).toArray()[0];
-    return row ? toDecision(row, identity) : null;
+    this.storage ??= new SqlRuntimeStorage(this.sql, identity);
+    return this.storage.getDecision({ userId, decisionId });
   }
 
   async arms(system: SystemSnapshot, agentType: string, userId: string): Promise<ArmView[]> {
@@ -97,9 +126,15 @@ export class ArmsObject extends DurableObject<Env> {
     return this.manager(system, identity).arms({ userId, agentType });
   }
 
-  /** Rows still waiting for D1 (tests and the bench read this). */
+  private flushedSeq(): number {
+    return Number(this.meta("flushed_seq") ?? 0);
+  }
+
+  /** Rows still waiting for D1 (tests read this). */
   async pendingFlush(): Promise<number> {
-    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM outbox").one().n as number;
+    const fresh = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions WHERE seq > ?", this.flushedSeq()).one().n as number;
+    const rewarded = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM rewarded").one().n as number;
+    return fresh + rewarded;
   }
 
   override async alarm(): Promise<void> {
@@ -111,7 +146,11 @@ export class ArmsObject extends DurableObject<Env> {
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
     await this.flush(identity);
-    this.sql.exec("DELETE FROM decisions WHERE created_at < ? AND decision_id NOT IN (SELECT decision_id FROM outbox)", now - RETENTION_MS);
+    this.sql.exec(
+      "DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)",
+      now - RETENTION_MS,
+      this.flushedSeq(),
+    );
     await this.rescheduleAfterAlarm(system, now);
   }
 
@@ -120,7 +159,7 @@ export class ArmsObject extends DurableObject<Env> {
     if (default_reward === null || reward_timeout_seconds === null) return;
     const due = this.sql
       .exec<{ decision_id: string }>(
-        "SELECT decision_id FROM decisions WHERE reward IS NULL AND created_at <= ? ORDER BY created_at",
+        "SELECT decision_id FROM decisions WHERE reward IS NULL AND created_at <= ? ORDER BY seq",
         now - reward_timeout_seconds * 1000,
       )
       .toArray();
@@ -131,18 +170,21 @@ export class ArmsObject extends DurableObject<Env> {
   }
 
   private async flush(identity: Identity): Promise<void> {
+    const arms = this.sql.exec<{ arm_id: string; name: string | null }>("SELECT arm_id, name FROM arms").toArray();
     for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
-      const pending = this.sql
-        .exec<{ seq: number; decision_id: string }>("SELECT seq, decision_id FROM outbox ORDER BY seq LIMIT ?", FLUSH_BATCH)
+      const fresh = this.sql
+        .exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", this.flushedSeq(), FLUSH_BATCH)
         .toArray();
-      if (pending.length === 0) return;
-      const ids = [...new Set(pending.map((p) => p.decision_id))];
-      const rows = ids
-        .map((id) => this.sql.exec<DecisionRecordRow>("SELECT * FROM decisions WHERE decision_id = ?", id).toArray()[0])
-        .filter((row): row is DecisionRecordRow => row !== undefined)
-        .map((row) => toDecisionRow(row, identity));
-      await writeDecisions(this.env.DB, rows);
-      this.sql.exec("DELETE FROM outbox WHERE seq <= ?", (pending[pending.length - 1] as { seq: number }).seq);
+      const rewarded = this.sql
+        .exec<DecisionRecordRow>("SELECT d.* FROM rewarded r JOIN decisions d ON d.seq = r.seq ORDER BY r.seq LIMIT ?", FLUSH_BATCH)
+        .toArray();
+      if (fresh.length === 0 && rewarded.length === 0) return;
+      await writeDecisions(
+        this.env.DB,
+        [...fresh, ...rewarded].map((row) => toDecisionRow(row, identity, arms)),
+      );
+      if (fresh.length > 0) this.setMeta("flushed_seq", String((fresh[fresh.length - 1] as DecisionRecordRow).seq));
+      for (const row of rewarded) this.sql.exec("DELETE FROM rewarded WHERE seq = ?", row.seq);
     }
   }
 
@@ -155,7 +197,8 @@ export class ArmsObject extends DurableObject<Env> {
   }
 }
 
-function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow {
+function toDecisionRow(row: DecisionRecordRow, identity: Identity, arms: readonly { arm_id: string; name: string | null }[]): DecisionRow {
+  const decision = toDecision(row, identity, arms);
   return {
     decision_id: row.decision_id,
     system: identity.system,
@@ -164,7 +207,7 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow 
     arm_id: row.arm_id,
     params: row.params,
     selection_probability: row.selection_probability,
-    context: row.context,
+    context: JSON.stringify(decision.context),
     created_at: new Date(row.created_at).toISOString(),
     reward: row.reward,
     engagement: row.engagement,

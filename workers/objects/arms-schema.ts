@@ -1,5 +1,10 @@
 /**
- * The ArmsObject's SQLite schema, versioned: each step runs once, in order, inside a transaction, and the
+ * The ArmsObject's SQLite schema, versioned. The outbox costs a select nothing extra: decisions above the flushed
+ * row number (meta `flushed_seq`) are new to D1, and `rewarded` lists the rows whose reward D1 has not seen. A
+ * decision's id carries its row number, so it is found by primary key. `snapshot` holds the arms' posteriors at
+ * decision time compactly, as [arm_id, alpha, beta, sampled value] rows.
+ *
+ * Versioned: each step runs once, in order, inside a transaction, and the
  * version is stored with the data, so an object created by an older deployment upgrades itself on first use.
  */
 const STEPS: readonly string[] = [
@@ -17,12 +22,13 @@ const STEPS: readonly string[] = [
      position INTEGER NOT NULL
    );
    CREATE TABLE decisions (
-     decision_id TEXT PRIMARY KEY,
+     seq INTEGER PRIMARY KEY,
+     decision_id TEXT NOT NULL,
      arm_id TEXT NOT NULL,
      params TEXT NOT NULL,
      selection_probability REAL,
-     arms_snapshot TEXT NOT NULL,
-     context TEXT NOT NULL,
+     snapshot TEXT NOT NULL,
+     context TEXT,
      created_at INTEGER NOT NULL,
      reward REAL,
      engagement REAL,
@@ -31,8 +37,7 @@ const STEPS: readonly string[] = [
      rewarded_at INTEGER,
      update_metadata TEXT
    );
-   CREATE INDEX decisions_pending ON decisions (created_at) WHERE reward IS NULL;
-   CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, decision_id TEXT NOT NULL);`,
+   CREATE TABLE rewarded (seq INTEGER PRIMARY KEY);`,
 ];
 
 export const SCHEMA_VERSION = STEPS.length;

@@ -1,7 +1,7 @@
 /** RuntimeStorage over the ArmsObject's SQLite: the same RuntimeManager as in-process, with durable state. */
 import type { ArmTemplate } from "../../src/bandit/evolve.js";
 import type { JsonValue } from "../../src/json.js";
-import { newDecisionId } from "../../src/runtime/decision-id.js";
+import { newDecisionId, parseDecisionId, randomToken } from "../../src/runtime/decision-id.js";
 import type { RuntimeDecision } from "../../src/runtime/schema.js";
 import type { RuntimeStorage, StoredArm } from "../../src/runtime/storage.js";
 
@@ -25,12 +25,13 @@ interface ArmRow extends Record<string, SqlStorageValue> {
 }
 
 export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
+  seq: number;
   decision_id: string;
   arm_id: string;
   params: string;
   selection_probability: number | null;
-  arms_snapshot: string;
-  context: string;
+  snapshot: string;
+  context: string | null;
   created_at: number;
   reward: number | null;
   engagement: number | null;
@@ -40,22 +41,34 @@ export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
 }
 
 export class SqlRuntimeStorage implements RuntimeStorage {
+  /** The object is the only writer of its arms: they are read from SQLite once and kept in memory, written through. */
+  private cache: StoredArm[] | null = null;
+  private lastSeq: number | null = null;
+
   constructor(
     private readonly sql: SqlStorage,
     private readonly identity: Identity,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** This object holds one (system, agent type, user): anything else is a routing bug. */
-  private check(userId: string, agentType?: string): void {
-    if (userId !== this.identity.userId || (agentType !== undefined && agentType !== this.identity.agentType)) {
-      throw new Error(`arms object of ${JSON.stringify(this.identity)} asked about ${JSON.stringify([agentType, userId])}`);
-    }
+  private nextSeq(): number {
+    this.lastSeq ??= (this.sql.exec<{ s: number }>("SELECT COALESCE(MAX(seq), 0) AS s FROM decisions").one().s as number) ?? 0;
+    this.lastSeq += 1;
+    return this.lastSeq;
   }
 
-  async getArms({ userId, agentType }: { userId: string; agentType: string }): Promise<StoredArm[]> {
-    this.check(userId, agentType);
-    return this.sql
+  /** The row of a decision id, or null: the id's key is `{row number in base 36}-{random}`. */
+  private row(decisionId: string): DecisionRecordRow | null {
+    const key = parseDecisionId(decisionId)?.key;
+    const seq = key ? Number.parseInt(key.split("-")[0] ?? "", 36) : Number.NaN;
+    if (!Number.isSafeInteger(seq)) return null;
+    return (
+      this.sql.exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq = ? AND decision_id = ?", seq, decisionId).toArray()[0] ?? null
+    );
+  }
+
+  private load(): StoredArm[] {
+    this.cache ??= this.sql
       .exec<ArmRow>("SELECT * FROM arms ORDER BY position")
       .toArray()
       .map((row) => ({
@@ -70,12 +83,39 @@ export class SqlRuntimeStorage implements RuntimeStorage {
         mean_estimate: row.mean_estimate,
         metadata: JSON.parse(row.metadata),
       }));
+    return this.cache;
+  }
+
+  /** This object holds one (system, agent type, user): anything else is a routing bug. */
+  private check(userId: string, agentType?: string): void {
+    if (userId !== this.identity.userId || (agentType !== undefined && agentType !== this.identity.agentType)) {
+      throw new Error(`arms object of ${JSON.stringify(this.identity)} asked about ${JSON.stringify([agentType, userId])}`);
+    }
+  }
+
+  async getArms({ userId, agentType }: { userId: string; agentType: string }): Promise<StoredArm[]> {
+    this.check(userId, agentType);
+    return this.load().map((arm) => ({ ...arm }));
   }
 
   async initializeArms({ userId, agentType, arms }: { userId: string; agentType: string; arms: ArmTemplate[] }): Promise<void> {
     this.check(userId, agentType);
+    const cached = this.load();
+    const fresh = arms.filter((arm) => !cached.some((a) => a.arm_id === arm.arm_id));
     const next = (this.sql.exec<{ n: number }>("SELECT COALESCE(MAX(position), -1) + 1 AS n FROM arms").one().n as number) ?? 0;
-    arms.forEach((arm, i) => {
+    fresh.forEach((arm, i) => {
+      cached.push({
+        arm_id: arm.arm_id,
+        name: arm.name ?? null,
+        params: arm.params,
+        alpha: 1,
+        beta: 1,
+        total_pulls: 0,
+        total_reward: 0,
+        avg_reward: null,
+        mean_estimate: null,
+        metadata: {},
+      });
       this.sql.exec(
         `INSERT INTO arms (arm_id, name, params, alpha, beta, total_pulls, total_reward, avg_reward, mean_estimate, metadata, position)
          VALUES (?, ?, ?, 1, 1, 0, 0, NULL, NULL, '{}', ?) ON CONFLICT(arm_id) DO NOTHING`,
@@ -89,38 +129,54 @@ export class SqlRuntimeStorage implements RuntimeStorage {
 
   async createDecision(args: Parameters<RuntimeStorage["createDecision"]>[0]): Promise<string> {
     this.check(args.userId, args.agentType);
-    const id = newDecisionId(this.identity.system, this.identity.agentType, this.identity.userId);
+    const seq = this.nextSeq();
+    const id = newDecisionId(this.identity.system, this.identity.agentType, this.identity.userId, `${seq.toString(36)}-${randomToken()}`);
+    const snapshot = args.armsSnapshot.map((a) => [a.arm_id, a.alpha, a.beta, a.sampled_value]);
+    const context = Object.keys(args.metadata).length > 0 ? JSON.stringify(args.metadata) : null;
     this.sql.exec(
-      `INSERT INTO decisions (decision_id, arm_id, params, selection_probability, arms_snapshot, context, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO decisions (seq, decision_id, arm_id, params, selection_probability, snapshot, context, created_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      seq,
       id,
       args.armPulled,
       JSON.stringify(args.strategyParams),
       args.selectionProbability,
-      JSON.stringify(args.armsSnapshot),
-      JSON.stringify(args.metadata),
+      JSON.stringify(snapshot),
+      context,
       this.now(),
     );
-    this.sql.exec("INSERT INTO outbox (decision_id) VALUES (?)", id);
     return id;
   }
 
   async updatePerformance(args: Parameters<RuntimeStorage["updatePerformance"]>[0]): Promise<{ success: boolean }> {
     this.check(args.userId, args.agentType);
-    const decision = this.sql.exec<{ arm_id: string }>("SELECT arm_id FROM decisions WHERE decision_id = ?", args.decisionId).toArray()[0];
+    const decision = this.row(args.decisionId);
     if (!decision) return { success: false };
     const u = args.computedUpdate;
     this.sql.exec(
       `UPDATE decisions SET reward = ?, engagement = ?, grading = ?, reward_source = ?, rewarded_at = ?, update_metadata = ?
-       WHERE decision_id = ? AND reward IS NULL`,
+       WHERE seq = ? AND reward IS NULL`,
       args.reward,
       args.engagement,
       args.grading,
       args.source,
       this.now(),
       JSON.stringify(args.metadata),
-      args.decisionId,
+      decision.seq,
     );
+    this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) VALUES (?)", decision.seq);
+    const arm = this.load().find((a) => a.arm_id === decision.arm_id);
+    if (arm) {
+      Object.assign(arm, {
+        alpha: u.alpha,
+        beta: u.beta,
+        total_pulls: u.total_pulls,
+        total_reward: u.total_reward,
+        avg_reward: u.avg_reward,
+        mean_estimate: u.mean_estimate,
+        metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
+      });
+    }
     this.sql.exec(
       `UPDATE arms SET alpha = ?, beta = ?, total_pulls = ?, total_reward = ?, avg_reward = ?, mean_estimate = ?,
        metadata = json_set(metadata, '$.confidence_interval', json(?)) WHERE arm_id = ?`,
@@ -133,18 +189,22 @@ export class SqlRuntimeStorage implements RuntimeStorage {
       JSON.stringify(u.confidence_interval),
       decision.arm_id,
     );
-    this.sql.exec("INSERT INTO outbox (decision_id) VALUES (?)", args.decisionId);
     return { success: true };
   }
 
   async getDecision({ userId, decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     if (userId !== this.identity.userId) return null;
-    const row = this.sql.exec<DecisionRecordRow>("SELECT * FROM decisions WHERE decision_id = ?", decisionId).toArray()[0];
-    return row ? toDecision(row, this.identity) : null;
+    const row = this.row(decisionId);
+    return row ? toDecision(row, this.identity, this.load()) : null;
   }
 }
 
-export function toDecision(row: DecisionRecordRow, identity: Identity): RuntimeDecision {
+export function toDecision(
+  row: DecisionRecordRow,
+  identity: Identity,
+  arms: readonly { arm_id: string; name: string | null }[],
+): RuntimeDecision {
+  const snapshot = JSON.parse(row.snapshot) as [string, number, number, number][];
   return {
     decision_id: row.decision_id,
     user_id: identity.userId,
@@ -152,9 +212,16 @@ export function toDecision(row: DecisionRecordRow, identity: Identity): RuntimeD
     arm_id: row.arm_id,
     params: JSON.parse(row.params) as Record<string, JsonValue>,
     selection_probability: row.selection_probability,
-    arms_snapshot: JSON.parse(row.arms_snapshot),
+    arms_snapshot: snapshot.map(([arm_id, alpha, beta, sampled_value]) => ({
+      arm_id,
+      name: arms.find((a) => a.arm_id === arm_id)?.name ?? null,
+      alpha,
+      beta,
+      sampled_value,
+      metadata: {},
+    })),
     created_at: row.created_at,
-    context: JSON.parse(row.context),
+    context: row.context ? JSON.parse(row.context) : {},
     reward: row.reward,
     engagement: row.engagement,
     grading: row.grading,

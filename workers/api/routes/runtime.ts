@@ -11,6 +11,7 @@ import {
   SelectionSchema,
   SelectRequestSchema,
   UpdateRequestSchema,
+  type UpdateResult,
   UpdateResultSchema,
 } from "../../../src/runtime/schema.js";
 import { getSystem, putSystem, type SystemSnapshot } from "../../db/systems";
@@ -105,6 +106,9 @@ type ArmsRpc = Pick<ArmsObject, "select" | "update" | "getDecision" | "arms">;
 const armsOf = (env: Env, system: string, agentType: string, userId: string): ArmsRpc =>
   env.ARMS.getByName(JSON.stringify([system, agentType, userId])) as unknown as ArmsRpc;
 
+/** The system without its config: objects that already have this version need nothing more. */
+const refOf = (system: SystemSnapshot) => ({ name: system.name, version: system.version });
+
 /** Where a decision lives, from its id; refuses ids of another user before any lookup. */
 function decisionHome(system: SystemSnapshot, decisionId: string, userId: string, agentType?: string): string {
   const parsed = parseDecisionId(decisionId);
@@ -138,15 +142,20 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const request = c.req.valid("json");
     const agentType = request.agent_type ?? system.config.agent_type ?? "default";
-    const selection = await armsOf(c.env, system.name, agentType, request.user_id).select(system, { ...request, agent_type: agentType });
-    return c.json(selection, 200);
+    const stub = armsOf(c.env, system.name, agentType, request.user_id);
+    const args = { ...request, agent_type: agentType };
+    const json = (await stub.select(refOf(system), args)) ?? (await stub.select(system, args));
+    // The object answers JSON text: passed through as is, not parsed and serialized again.
+    return c.body(json as string, 200, { "content-type": "application/json" }) as never;
   });
 
   app.openapi(routes.update, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const request = c.req.valid("json");
     const agentType = decisionHome(system, request.decision_id, request.user_id, request.agent_type);
-    const result = await armsOf(c.env, system.name, agentType, request.user_id).update(system, { ...request, agent_type: agentType });
+    const stub = armsOf(c.env, system.name, agentType, request.user_id);
+    const args = { ...request, agent_type: agentType };
+    const result = ((await stub.update(refOf(system), args)) ?? (await stub.update(system, args))) as UpdateResult;
     if (result.code === "decision_not_found") throw new ApiError(404, "unknown_decision", result.error ?? "unknown decision");
     if (result.code === "decision_of_another_user")
       throw new ApiError(403, "decision_of_another_user", result.error ?? "decision of another user");

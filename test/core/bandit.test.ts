@@ -1,0 +1,205 @@
+import { describe, expect, it } from "vitest";
+import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js";
+import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
+import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
+import { probabilityBest, type SelectableArm, selectArm } from "../../src/bandit/thompson.js";
+import { bayesianUpdate } from "../../src/bandit/update.js";
+import { SelectionStrategySchema } from "../../src/runtime/schema.js";
+import { Rng } from "../../src/search/rng.js";
+
+const uniform = (seed: number) => {
+  const rng = Rng.fromSeed(seed);
+  return () => rng.next();
+};
+
+function moments(xs: number[]) {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
+  return { mean, variance };
+}
+
+/** Kolmogorov-Smirnov distance between samples and a CDF. */
+function ks(samples: number[], cdf: (x: number) => number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  let d = 0;
+  sorted.forEach((x, i) => {
+    const f = cdf(x);
+    d = Math.max(d, Math.abs(f - i / sorted.length), Math.abs(f - (i + 1) / sorted.length));
+  });
+  return d;
+}
+
+describe("Beta sampling (Marsaglia-Tsang)", () => {
+  it.each([
+    [2, 5],
+    [0.5, 0.5],
+    [30, 10],
+    [1, 1],
+    [0.2, 3],
+  ])("Beta(%d, %d) has the right mean and variance", (a, b) => {
+    const random = uniform(a * 100 + b);
+    const xs = Array.from({ length: 20000 }, () => betaSample(a, b, random));
+    const { mean, variance } = moments(xs);
+    const expectedMean = a / (a + b);
+    const expectedVar = (a * b) / ((a + b) ** 2 * (a + b + 1));
+    // 20,000 draws: the standard error of the mean is sqrt(var / n).
+    expect(Math.abs(mean - expectedMean)).toBeLessThan(5 * Math.sqrt(expectedVar / 20000));
+    expect(variance / expectedVar).toBeGreaterThan(0.93);
+    expect(variance / expectedVar).toBeLessThan(1.07);
+    for (const x of xs) expect(x >= 0 && x <= 1).toBe(true);
+  });
+
+  it("passes a Kolmogorov-Smirnov test against the exact CDFs it can be checked with", () => {
+    // Beta(1, 1) is uniform; Beta(2, 1) has CDF x^2; Beta(1, 3) has CDF 1 - (1 - x)^3.
+    const random = uniform(11);
+    const n = 10000;
+    const critical = 1.63 / Math.sqrt(n); // 1% level
+    expect(
+      ks(
+        Array.from({ length: n }, () => betaSample(1, 1, random)),
+        (x) => x,
+      ),
+    ).toBeLessThan(critical);
+    expect(
+      ks(
+        Array.from({ length: n }, () => betaSample(2, 1, random)),
+        (x) => x * x,
+      ),
+    ).toBeLessThan(critical);
+    expect(
+      ks(
+        Array.from({ length: n }, () => betaSample(1, 3, random)),
+        (x) => 1 - (1 - x) ** 3,
+      ),
+    ).toBeLessThan(critical);
+  });
+
+  it("draws Gamma(k) with mean and variance k, for shapes below and above 1", () => {
+    for (const k of [0.3, 1, 4.5]) {
+      const random = uniform(k * 10);
+      const { mean, variance } = moments(Array.from({ length: 20000 }, () => gammaSample(k, random)));
+      expect(mean).toBeCloseTo(k, 1);
+      expect(variance / k).toBeGreaterThan(0.9);
+      expect(variance / k).toBeLessThan(1.1);
+    }
+    expect(() => gammaSample(0)).toThrow(/positive/);
+  });
+});
+
+describe("the seed's Bayesian update", () => {
+  it("adds r to alpha and 1 - r to beta, with the mean, average and 95% interval", () => {
+    const u = bayesianUpdate({ alpha: 1, beta: 1, total_pulls: 0, total_reward: 0 }, 0.8);
+    expect(u).toMatchObject({ alpha: 1.8, beta: 1.2, total_pulls: 1, total_reward: 0.8, avg_reward: 0.8 });
+    expect(u.mean_estimate).toBeCloseTo(0.6);
+    const sd = Math.sqrt((1.8 * 1.2) / (3 * 3 * 4));
+    expect(u.confidence_interval.lower).toBeCloseTo(0.6 - 1.96 * sd);
+    expect(u.confidence_interval.upper).toBeCloseTo(Math.min(1, 0.6 + 1.96 * sd));
+    expect(betaInterval(1000, 1)).toMatchObject({ upper: 1 });
+  });
+
+  it("decays old evidence toward the prior when asked", () => {
+    const arm = { alpha: 51, beta: 11, total_pulls: 60, total_reward: 50 };
+    const u = bayesianUpdate(arm, 0, 0.9);
+    expect(u.alpha).toBeCloseTo(1 + 0.9 * 50);
+    expect(u.beta).toBeCloseTo(1 + 0.9 * 10 + 1);
+    expect(u.total_pulls).toBe(61);
+  });
+});
+
+describe("Thompson selection", () => {
+  const arm = (arm_id: string, alpha: number, beta: number, total_pulls = 0): SelectableArm => ({
+    arm_id,
+    alpha,
+    beta,
+    total_pulls,
+    mean_estimate: total_pulls ? alpha / (alpha + beta) : null,
+  });
+
+  it("picks arms in proportion to their probability of being best, and says so", () => {
+    const arms = [arm("a", 30, 70, 98), arm("b", 60, 40, 98), arm("c", 2, 2, 2)];
+    const random = uniform(3);
+    const picks = { a: 0, b: 0, c: 0 } as Record<string, number>;
+    let reported = 0;
+    for (let i = 0; i < 3000; i++) {
+      const r = selectArm(arms, { strategy: null, trafficFloor: 0, random, probabilityDraws: 200 });
+      picks[(arms[r.index] as SelectableArm).arm_id]! += 1;
+      if ((arms[r.index] as SelectableArm).arm_id === "b") reported = r.probability;
+    }
+    const pBest = probabilityBest(arms, 20000, uniform(4));
+    expect(picks.b! / 3000).toBeCloseTo(pBest[1] as number, 1);
+    expect(reported).toBeCloseTo(pBest[1] as number, 1);
+    expect(pBest.reduce((a, b) => a + b, 0)).toBeCloseTo(1);
+  });
+
+  it("adds the exploration bonus to arms with few pulls", () => {
+    const strategy = SelectionStrategySchema.parse({ exploration_bonus: 1, exploration_min_pulls: 5, use_stability: false });
+    const arms = [arm("old", 90, 10, 100), arm("new", 1, 1, 0)];
+    const r = selectArm(arms, { strategy, trafficFloor: 0, random: uniform(5) });
+    // The bonus caps the new arm's sample at 1: it always wins.
+    expect(r.index).toBe(1);
+    expect(r.samples[1]).toBe(1);
+  });
+
+  it("keeps a stable, well-known best arm against a challenger that is not better by the threshold", () => {
+    const strategy = SelectionStrategySchema.parse({
+      stability_confidence_threshold: 0.2,
+      stability_improvement_threshold: 0.1,
+      stability_min_pulls: 10,
+    });
+    const arms = [arm("stable", 700, 300, 1000), arm("challenger", 2, 1, 1)];
+    const random = uniform(6);
+    for (let i = 0; i < 200; i++) expect(selectArm(arms, { strategy, trafficFloor: 0, random }).index).toBe(0);
+  });
+
+  it("gives every arm at least the traffic floor", () => {
+    const arms = [arm("a", 500, 10, 510), arm("b", 10, 500, 510), arm("c", 10, 500, 510)];
+    const random = uniform(7);
+    const counts = [0, 0, 0];
+    let low = 1;
+    for (let i = 0; i < 6000; i++) {
+      const r = selectArm(arms, { strategy: null, trafficFloor: 0.1, random, probabilityDraws: 50 });
+      counts[r.index]! += 1;
+      if (r.index !== 0) low = Math.min(low, r.probability);
+    }
+    expect(counts[1]! / 6000).toBeGreaterThan(0.085);
+    expect(counts[2]! / 6000).toBeGreaterThan(0.085);
+    expect(low).toBeGreaterThanOrEqual(0.1);
+  });
+});
+
+describe("the reward evaluator", () => {
+  it("weights the configured signals, normalizing each, and ignores the rest", () => {
+    const config = RewardEvaluatorSchema.parse({ metrics: { clicked: { weight: 0.6 }, dwell: { weight: 0.4, normalize: false } } });
+    expect(rewardFromSignals(config, { clicked: 1, dwell: 0.5, unrelated: 9 })).toBeCloseTo(0.8);
+    expect(rewardFromSignals(config, { clicked: 5 })).toBe(1);
+    expect(rewardFromSignals(config, { other: 1 })).toBeNull();
+  });
+});
+
+describe("arm evolution", () => {
+  const arms = [
+    { arm_id: "a", params: { threshold: 0.3, limit: 5, mode: "fast" }, mean_estimate: 0.8 },
+    { arm_id: "b", params: { threshold: 0.4, limit: 10, mode: "deep" }, mean_estimate: 0.6 },
+    { arm_id: "c", params: { threshold: 0.2, limit: 8, mode: "fast" }, mean_estimate: 0.2 },
+  ];
+
+  it("infers the space from every arm, not just the first", () => {
+    const space = inferSearchSpace(arms);
+    expect(space.mode).toEqual({ type: "categorical", values: ["fast", "deep"] });
+    expect(space.limit).toMatchObject({ type: "int" });
+    expect(space.threshold).toMatchObject({ type: "float" });
+    expect((space.threshold as { min: number }).min).toBeLessThan(0.2);
+    expect((space.threshold as { max: number }).max).toBeGreaterThan(0.4);
+  });
+
+  it("breeds new templates from the top arms", () => {
+    const templates = evolveArms(arms, { topN: 2, count: 4, seed: 1 });
+    expect(templates).toHaveLength(4);
+    for (const t of templates) {
+      expect(t.arm_id).toMatch(/^evolved_[0-9a-f]{8}$/);
+      expect(Object.keys(t.params).sort()).toEqual(["limit", "mode", "threshold"]);
+      expect(arms.some((a) => JSON.stringify(a.params) === JSON.stringify(t.params))).toBe(false);
+    }
+    expect(evolveArms([], {})).toEqual([]);
+  });
+});
