@@ -118,15 +118,16 @@ describe("Thompson selection", () => {
   it("picks arms in proportion to their probability of being best, and says so", () => {
     const arms = [arm("a", 30, 70, 98), arm("b", 60, 40, 98), arm("c", 2, 2, 2)];
     const random = uniform(3);
-    const picks = { a: 0, b: 0, c: 0 } as Record<string, number>;
+    const picks = new Map<string, number>();
     let reported = 0;
     for (let i = 0; i < 3000; i++) {
       const r = selectArm(arms, { strategy: null, trafficFloor: 0, random, probabilityDraws: 200 });
-      picks[(arms[r.index] as SelectableArm).arm_id]! += 1;
+      const id = (arms[r.index] as SelectableArm).arm_id;
+      picks.set(id, (picks.get(id) ?? 0) + 1);
       if ((arms[r.index] as SelectableArm).arm_id === "b") reported = r.probability;
     }
     const pBest = probabilityBest(arms, 20000, uniform(4));
-    expect(picks.b! / 3000).toBeCloseTo(pBest[1] as number, 1);
+    expect((picks.get("b") ?? 0) / 3000).toBeCloseTo(pBest[1] as number, 1);
     expect(reported).toBeCloseTo(pBest[1] as number, 1);
     expect(pBest.reduce((a, b) => a + b, 0)).toBeCloseTo(1);
   });
@@ -158,11 +159,11 @@ describe("Thompson selection", () => {
     let low = 1;
     for (let i = 0; i < 6000; i++) {
       const r = selectArm(arms, { strategy: null, trafficFloor: 0.1, random, probabilityDraws: 50 });
-      counts[r.index]! += 1;
+      counts[r.index] = (counts[r.index] as number) + 1;
       if (r.index !== 0) low = Math.min(low, r.probability);
     }
-    expect(counts[1]! / 6000).toBeGreaterThan(0.085);
-    expect(counts[2]! / 6000).toBeGreaterThan(0.085);
+    expect((counts[1] as number) / 6000).toBeGreaterThan(0.085);
+    expect((counts[2] as number) / 6000).toBeGreaterThan(0.085);
     expect(low).toBeGreaterThanOrEqual(0.1);
   });
 });
