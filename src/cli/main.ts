@@ -169,8 +169,12 @@ async function optimizeCommand(
     else if (result.success) {
       io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
       io.stdout.write(
-        `${result.target_calls} target calls (${result.failed_calls} failed), seed ${result.seed}, run ${result.optimization_run_id}\n`,
+        `${result.target_calls} target calls (${result.failed_calls} failed, ${result.retries} retries), seed ${result.seed}, run ${result.optimization_run_id}\n`,
       );
+      for (const f of result.failures.slice(0, 10)) {
+        const why = f.reasons.map((r) => `${r.count}x ${r.message}`).join("; ");
+        io.stdout.write(`  test case ${f.test_case_id}: ${f.failures} of ${f.evaluations} failed: ${why}\n`);
+      }
     } else io.stderr.write(`Optimization failed: ${result.error}\n`);
     for (const file of written) if (!flags.json) io.stdout.write(`wrote ${file}\n`);
     if (writeError) {

@@ -53,8 +53,10 @@ function reportMd(report: RunReport): string {
   ];
   if (best) lines.push("```json", JSON.stringify(best.config, null, 2), "```", "");
   lines.push(
-    `${report.generations_run} generations, ${report.configs_generated} candidates, ${report.target_calls} target calls (${report.failed_calls} failed), ` +
-      `${report.cost_usd.toFixed(4)} USD of target cost. Stopped by ${report.stop_reason.replace(/_/g, " ")}.`,
+    `${report.generations_run} generations, ${report.configs_generated} candidates, ` +
+      `${report.target_calls} target calls (${report.failed_calls} failed, ${report.retries} retries), ` +
+      `${report.cost_usd.toFixed(4)} USD of target cost and ${report.evaluation_cost_usd.toFixed(4)} USD of scoring. ` +
+      `Stopped by ${report.stop_reason.replace(/_/g, " ")}.`,
     "",
     "## Generations",
     "",
@@ -72,6 +74,22 @@ function reportMd(report: RunReport): string {
     ]),
     "",
   );
+  if (report.failures.length > 0) {
+    lines.push(
+      "## Failures",
+      "",
+      markdownTable([
+        ["test case", "failed", "of", "why"],
+        ...report.failures.map((f) => [
+          f.test_case_id,
+          String(f.failures),
+          String(f.evaluations),
+          f.reasons.map((r) => `${r.count}x ${r.kind}: ${r.message.replace(/\|/g, "/")}`).join("<br>"),
+        ]),
+      ]),
+      "",
+    );
+  }
   if (report.warnings.length > 0) {
     lines.push("## Warnings", "", ...report.warnings.map((w) => `- \`${w.path}\`: ${w.message}`), "");
   }
@@ -99,6 +117,7 @@ export async function writeOutputs(dir: string, report: RunReport): Promise<stri
         seed: report.seed,
         best: report.best,
         history: report.history,
+        failures: report.failures,
         candidates: report.candidates,
         evaluations: report.evaluations,
       },

@@ -105,9 +105,11 @@ export const MetricSchema = z.looseObject({
 export type MetricConfig = z.output<typeof MetricSchema>;
 
 const AuthSchema = z.object({
-  type: z.enum(["none", "bearer", "api_key", "basic", "oauth"]).default("none"),
+  /** query: the key goes in the URL's query string, as `query_param`. */
+  type: z.enum(["none", "bearer", "api_key", "basic", "query", "oauth"]).default("none"),
   token_env: EnvVarName.optional(),
   header_name: z.string().min(1).optional(),
+  query_param: z.string().min(1).default("key"),
   /** Older spelling of header_name. */
   api_key_header: z.string().min(1).optional(),
   username: z.string().optional(),
@@ -133,6 +135,11 @@ export const ApiSchema = z.object({
         .pipe(z.enum(["GET", "POST", "PUT", "PATCH", "DELETE"]))
         .default("POST"),
       headers: z.record(z.string(), z.string()).default({}),
+      /**
+       * The request body instead of `{...input, ...params}`: any JSON whose strings may hold {{params.x}} and
+       * {{input.x}} (dotted paths). A string that is exactly one placeholder takes the value with its type.
+       */
+      body_template: Json.optional(),
       timeout_seconds: z.number().positive().default(30),
       /** First retry waits about this long (exponential backoff with jitter after that). */
       retry_base_delay_ms: z.number().nonnegative().default(500),
@@ -166,6 +173,26 @@ export const SearchSpaceSchema = z.object({
   templates: z.unknown().optional(),
 });
 
+/** A model service: an OpenAI-compatible HTTP endpoint, or the worker's Workers AI binding. */
+export const ProviderSchema = z.object({
+  provider: z.enum(["openai", "workers-ai"]).default("openai"),
+  /** The full URL: .../v1/chat/completions for a judge, .../v1/embeddings for embeddings. */
+  endpoint: HttpUrl.optional(),
+  model: z.string().min(1),
+  token_env: EnvVarName.optional(),
+  timeout_seconds: z.number().positive().default(60),
+  max_retries: z.int().min(0).max(20).default(3),
+});
+export type ProviderConfig = z.output<typeof ProviderSchema>;
+
+export const JudgeSchema = ProviderSchema.extend({
+  /** What to grade beyond what `expected` states (appended to the default rubric). */
+  rubric: z.string().optional(),
+  /** Ask for a JSON object (response_format); turn off for providers that refuse it. */
+  json_mode: z.boolean().default(true),
+});
+export type JudgeConfig = z.output<typeof JudgeSchema>;
+
 export const EvaluationSchema = z.object({
   test_cases: z
     .object({
@@ -182,10 +209,20 @@ export const EvaluationSchema = z.object({
       /** A .ts, .mts, .js or .mjs file next to the config (the extension may be left out). */
       module: z.string().min(1).optional(),
       function: z.string().min(1).optional(),
+      /** A class in `module`: instantiated once, its `evaluate` method is the evaluator. */
+      class: z.string().min(1).optional(),
+      /** An HTTP evaluator: POST {response, expected, params, metric} answers {score} or {scores}. */
+      url: HttpUrl.optional(),
+      token_env: EnvVarName.optional(),
+      timeout_seconds: z.number().positive().default(30),
     })
     .optional(),
-  judge: z.unknown().optional(),
-  pricing: z.unknown().optional(),
+  /** The LLM judge of `llm_judge` metrics (a metric may override any of it under its own `judge`). */
+  judge: JudgeSchema.optional(),
+  /** The embeddings of `cosine_similarity` metrics; without them the cosine is lexical (TF-IDF). */
+  embeddings: ProviderSchema.optional(),
+  /** Prices (USD per 1K tokens) added to, or replacing, the built-in table: {model: {input, output}}. */
+  pricing: z.record(z.string(), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() })).optional(),
 });
 
 export const ALGORITHMS = ["mab_evolution", "evolution", "random"] as const;
@@ -236,6 +273,8 @@ export const OptimizationSchema = z.object({
       max_retries: z.int().min(0).max(20).default(3),
       /** Stop once this many calls to the target have been made. */
       max_target_calls: z.int().min(1).optional(),
+      /** Stop cleanly once the run's cost (target and judge calls) reaches this many USD. */
+      max_cost_usd: z.number().positive().optional(),
       early_stopping: EarlyStoppingSchema.prefault({}),
     })
     .prefault({}),

@@ -1,20 +1,29 @@
-import type { TestCase } from "../config/schema.js";
+import type { MetricConfig, TestCase } from "../config/schema.js";
 import type { ParamConfig } from "../search/space.js";
 import type { Target, TargetResponse } from "../target/types.js";
 import { type Evaluator, EvaluatorError, runCustomEvaluator } from "./custom.js";
+import { JudgeError } from "./judge.js";
 import type { Corpus } from "./lexical.js";
+import { clamp01, type EvaluationServices } from "./metrics/metric.js";
+import { RuleError } from "./metrics/rules.js";
+import { ProviderError } from "./providers.js";
 import type { PlannedMetric } from "./registry.js";
 
 /** One (config, test case) evaluation, as the results and the output files report it. */
 export interface CaseResult {
   test_case_id: string;
-  /** Σ weight × metric score / Σ weight over the metrics that apply; 0 for a failed call. */
+  /** Σ weight × metric score / Σ weight over the metrics that apply; 0 for a failed case. */
   score: number;
   metrics: Record<string, number | null>;
   success: boolean;
   error: string | null;
+  /** What failed: the call to the team's API, or scoring the answer (judge, embeddings, evaluator, rules). */
+  failure: "target" | "evaluation" | null;
   latency_ms: number;
+  /** What the call to the team's API cost. */
   cost_usd: number;
+  /** What scoring cost (judge and embedding calls), apart from the target's cost. */
+  evaluation_cost_usd: number;
   input_tokens: number | null;
   output_tokens: number | null;
   attempts: number;
@@ -27,6 +36,9 @@ export interface CaseScoring {
   evaluator: Evaluator | null;
   corpus: Corpus;
   resultField?: string;
+  services: EvaluationServices;
+  /** Judges by metric name, for metrics that override evaluation.judge. */
+  judges?: Readonly<Record<string, EvaluationServices["judge"]>>;
 }
 
 const EXCERPT_CHARS = 500;
@@ -43,12 +55,24 @@ export function aggregate(metrics: readonly PlannedMetric[], scores: Record<stri
   return total > 0 ? sum / total : 0;
 }
 
+/**
+ * A custom metric's value as a score: `lower_is_better` values are costs (1 - value, or 1 - value / threshold),
+ * and a threshold on any other metric is the value that scores 1.
+ */
+export function customScore(value: number, options: MetricConfig): number {
+  const threshold = options.threshold;
+  if (options.type === "lower_is_better") return clamp01(threshold ? 1 - value / threshold : 1 - value);
+  return clamp01(threshold ? value / threshold : value);
+}
+
 function result(
   testCase: TestCase,
   response: TargetResponse,
   score: number,
   metrics: Record<string, number | null>,
   error: string | null,
+  failure: CaseResult["failure"],
+  evaluationCost: number,
 ): CaseResult {
   return {
     test_case_id: testCase.id,
@@ -56,8 +80,10 @@ function result(
     metrics,
     success: error === null,
     error,
+    failure,
     latency_ms: Math.round(response.latency_ms * 10) / 10,
     cost_usd: response.cost_usd,
+    evaluation_cost_usd: evaluationCost,
     input_tokens: response.usage?.input_tokens ?? null,
     output_tokens: response.usage?.output_tokens ?? null,
     attempts: response.attempts,
@@ -65,7 +91,7 @@ function result(
   };
 }
 
-/** Call the target and score the answer. A failed call or a failing evaluator scores 0 for this case only. */
+/** Call the target and score the answer. A failed call, judge or evaluator scores 0 for this case only. */
 export async function scoreCase(
   target: Target,
   scoring: CaseScoring,
@@ -75,29 +101,46 @@ export async function scoreCase(
 ): Promise<CaseResult> {
   const response = await target(params, testCase, signal);
   const zeros = Object.fromEntries(scoring.metrics.map((m) => [m.name, 0]));
-  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed");
+  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0);
   const scores: Record<string, number | null> = {};
-  for (const m of scoring.metrics) {
-    if (m.kind === "builtin") {
-      scores[m.name] = m.metric.score({
+  let spent = 0;
+  const spend = (usd: number) => {
+    spent += usd;
+  };
+  try {
+    for (const m of scoring.metrics) {
+      if (m.kind !== "builtin") continue;
+      const judge = scoring.judges?.[m.name];
+      scores[m.name] = await m.metric.score({
         response,
         testCase,
         params,
         options: m.options,
         corpus: scoring.corpus,
+        services: judge !== undefined ? { ...scoring.services, judge } : scoring.services,
+        spend,
         ...(scoring.resultField ? { resultField: scoring.resultField } : {}),
+        ...(signal ? { signal } : {}),
       });
     }
-  }
-  const custom = scoring.metrics.filter((m) => m.kind === "custom").map((m) => m.name);
-  if (custom.length > 0) {
-    if (!scoring.evaluator) return result(testCase, response, 0, zeros, `no custom evaluator for ${custom.join(", ")}`);
-    try {
-      Object.assign(scores, await runCustomEvaluator(scoring.evaluator, custom, response, testCase, params));
-    } catch (error) {
-      if (!(error instanceof EvaluatorError)) throw error;
-      return result(testCase, response, 0, zeros, error.message);
+    const custom = scoring.metrics.filter((m) => m.kind === "custom");
+    if (custom.length > 0) {
+      if (!scoring.evaluator) throw new EvaluatorError(`no custom evaluator for ${custom.map((m) => m.name).join(", ")}`);
+      const values = await runCustomEvaluator(
+        scoring.evaluator,
+        custom.map((m) => m.name),
+        response,
+        testCase,
+        params,
+      );
+      for (const m of custom) scores[m.name] = customScore(values[m.name] as number, m.options);
     }
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    if (error instanceof EvaluatorError || error instanceof JudgeError || error instanceof ProviderError || error instanceof RuleError) {
+      return result(testCase, response, 0, zeros, error.message, "evaluation", spent);
+    }
+    throw error;
   }
-  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null);
+  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null, null, spent);
 }

@@ -8,13 +8,13 @@
  *     number.
  * As in the reference, the style is told by the parameter names (prediction/context: SDK; result/params/metric:
  * core); for other names (or minified code), a function declaring four parameters is core style, fewer SDK style.
- * Either may be async. Scores are clamped to [0, 1]; anything that is not a number is an error for that case.
+ * Either may be async. Anything that is not a number is an error for that case; numbers become scores by the
+ * metric's type and threshold (see customScore in case.ts).
  */
 import type { TestCase } from "../config/schema.js";
 import type { JsonValue } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
 import type { TargetResponse, TokenUsage } from "../target/types.js";
-import { clamp01 } from "./metrics/metric.js";
 
 export interface Prediction {
   result: JsonValue;
@@ -44,12 +44,12 @@ export class EvaluatorError extends Error {}
 
 function toScore(value: unknown, metric: string): number {
   const n = typeof value === "boolean" ? Number(value) : value;
-  if (typeof n !== "number" || Number.isNaN(n)) {
+  if (typeof n !== "number" || !Number.isFinite(n)) {
     throw new EvaluatorError(
-      `custom evaluator returned ${JSON.stringify(value) ?? String(value)} for metric '${metric}', expected a number in [0, 1]`,
+      `custom evaluator returned ${JSON.stringify(value) ?? String(value)} for metric '${metric}', expected a number`,
     );
   }
-  return clamp01(n);
+  return n;
 }
 
 function pick(result: unknown, metric: string): number {
@@ -58,8 +58,8 @@ function pick(result: unknown, metric: string): number {
     const record = result as Record<string, unknown>;
     if (Object.hasOwn(record, metric)) return toScore(record[metric], metric);
     if (Object.hasOwn(record, "score")) return toScore(record.score, metric);
-    const values = Object.values(record).filter((v): v is number => typeof v === "number" && !Number.isNaN(v));
-    if (values.length > 0) return clamp01(values.reduce((a, b) => a + b, 0) / values.length);
+    const values = Object.values(record).filter((v): v is number => typeof v === "number" && Number.isFinite(v));
+    if (values.length > 0) return values.reduce((a, b) => a + b, 0) / values.length;
   }
   return toScore(result, metric);
 }

@@ -1,32 +1,51 @@
 /**
  * Which scorer each configured metric uses. In order:
  *   1. `function: custom` goes to the custom evaluator;
- *   2. a built-in `type` (llm_judge, cost_normalized, cosine_similarity, diversity_score, latency_penalty);
+ *   2. a built-in `type`: the seed's llm_judge, cost_normalized, cosine_similarity, diversity_score,
+ *      latency_penalty; rule metrics (contains, regex, json_valid, json_schema, length, exact_match, similarity);
+ *      the reference's built-in evaluators (text_quality, json_structure, json_validity, code_quality);
  *   3. a built-in name (latency_ms, cost_usd, cost_per_call, success_rate, accuracy): the seed's metrics;
  *      accuracy uses `function` exact_match or similarity, else the custom evaluator when there is one,
  *      else exact_match;
  *   4. anything else (a direction type such as higher_is_better, or none) goes to the custom evaluator, and is an
  *      error when there is none.
- * Every score is in [0, 1] and higher is better: `lower_is_better` metrics are inverted by the scorer itself.
+ * Every built-in score is in [0, 1] and higher is better. For custom-scored metrics, `type: lower_is_better`
+ * means the evaluator reports a cost (score = 1 - value, or 1 - value / threshold with a threshold), and a
+ * `threshold` on a higher_is_better metric is the value that scores 1 (score = value / threshold).
  */
 import type { ConfigIssue } from "../config/issues.js";
 import type { MetricConfig } from "../config/schema.js";
 import { own } from "../json.js";
 import { exactMatchMetric, similarityMetric } from "./metrics/accuracy.js";
-import { lexicalCosineMetric } from "./metrics/cosine.js";
+import { codeQualityMetric } from "./metrics/code-quality.js";
+import { cosineMetric } from "./metrics/cosine.js";
 import { costNormalizedMetric, costUsdMetric } from "./metrics/cost.js";
 import { diversityMetric } from "./metrics/diversity.js";
-import { heuristicJudgeMetric } from "./metrics/judge.js";
+import { jsonStructureMetric, jsonValidityMetric } from "./metrics/json-structure.js";
+import { judgeMetric } from "./metrics/judge.js";
 import { latencyMetric } from "./metrics/latency.js";
 import type { Metric } from "./metrics/metric.js";
+import { containsMetric, jsonSchemaMetric, jsonValidMetric, lengthMetric, regexMetric } from "./metrics/rules.js";
 import { successMetric } from "./metrics/success.js";
+import { textQualityMetric } from "./metrics/text-quality.js";
 
 export const METRIC_TYPES: Readonly<Record<string, Metric>> = {
-  llm_judge: heuristicJudgeMetric,
+  llm_judge: judgeMetric,
   cost_normalized: costNormalizedMetric,
-  cosine_similarity: lexicalCosineMetric,
+  cosine_similarity: cosineMetric,
   diversity_score: diversityMetric,
   latency_penalty: latencyMetric,
+  contains: containsMetric,
+  regex: regexMetric,
+  json_valid: jsonValidMetric,
+  json_schema: jsonSchemaMetric,
+  length: lengthMetric,
+  exact_match: exactMatchMetric,
+  similarity: similarityMetric,
+  text_quality: textQualityMetric,
+  json_structure: jsonStructureMetric,
+  json_validity: jsonValidityMetric,
+  code_quality: codeQualityMetric,
 };
 
 export const METRIC_NAMES: Readonly<Record<string, Metric>> = {

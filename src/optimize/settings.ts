@@ -13,6 +13,8 @@ export interface StudySettings {
   racing: { initialTestCases: number | null; eliminationThreshold: number } | null;
   earlyStopping: { enabled: boolean; patience: number; minImprovement: number; targetScore: number | null };
   maxTargetCalls: number | null;
+  /** Stop once the cost told with the results reaches this (USD). */
+  maxCostUsd: number | null;
   /** Warm start: tried first, in the first generation. */
   initialConfigs: ParamConfig[];
 }
@@ -37,6 +39,7 @@ export function studySettings(optimization: OptimizationConfig, initialConfigs: 
       targetScore: execution.early_stopping.target_score ?? null,
     },
     maxTargetCalls: execution.max_target_calls ?? null,
+    maxCostUsd: execution.max_cost_usd ?? null,
     initialConfigs,
   };
 }

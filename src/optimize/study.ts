@@ -27,7 +27,7 @@ import { SAMPLERS, type Trial } from "./samplers/index.js";
 import type { StudySettings } from "./settings.js";
 import { weightedMean } from "./stats.js";
 
-export type StopReason = "generations" | "no_improvement" | "target_score" | "max_target_calls" | "cancelled";
+export type StopReason = "generations" | "no_improvement" | "target_score" | "max_target_calls" | "max_cost_usd" | "cancelled";
 
 export interface GenerationSummary {
   generation: number;
@@ -79,6 +79,8 @@ export interface StudyState {
   trials: Trial[];
   history: GenerationSummary[];
   calls: number;
+  /** What the evaluations told so far cost (USD), for max_cost_usd. */
+  cost: number;
   noImprovement: number;
   /** Residuals of paired differences from finished races, pooled across generations. */
   residuals: { sumSq: number; dof: number };
@@ -95,6 +97,8 @@ export interface EvaluationResult {
   hash: string;
   testCaseId: string;
   score: number;
+  /** What this evaluation cost (target and scoring calls, USD). */
+  cost?: number;
 }
 
 export function createStudy(options: {
@@ -122,6 +126,7 @@ export function createStudy(options: {
     trials: [],
     history: [],
     calls: 0,
+    cost: 0,
     noImprovement: 0,
     residuals: { sumSq: 0, dof: 0 },
   };
@@ -143,10 +148,11 @@ export function ask(state: StudyState): { state: StudyState; evaluations: Evalua
  */
 export function tell(state: StudyState, results: readonly EvaluationResult[]): StudyState {
   const s = structuredClone(state);
-  for (const { hash, testCaseId, score } of results) {
+  for (const { hash, testCaseId, score, cost } of results) {
     const key = keyOf(hash, testCaseId);
     if (!s.pending[key]) continue;
     delete s.pending[key];
+    if (cost !== undefined && Number.isFinite(cost) && cost > 0) s.cost += cost;
     s.scores[hash] ??= {};
     setScore(s.scores[hash] as CaseScores, testCaseId, Number.isFinite(score) ? score : 0);
   }
@@ -219,6 +225,12 @@ function advance(s: StudyState): Evaluation[] {
     }
     const g = s.current as GenerationState;
     let needed = neededEvaluations(s, g);
+    if (needed.length > 0 && s.settings.maxCostUsd !== null && s.cost >= s.settings.maxCostUsd) {
+      finalizeGeneration(s);
+      s.status = "done";
+      s.stopReason = "max_cost_usd";
+      return [];
+    }
     if (needed.length > 0) {
       const cap = s.settings.maxTargetCalls;
       if (cap !== null) {

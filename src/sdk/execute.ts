@@ -36,6 +36,15 @@ export interface CandidateRecord {
   score: number;
   complete: boolean;
   dropped: boolean;
+  /** Mean of each metric over the test cases it was scored on (metrics that did not apply are left out). */
+  metrics: Record<string, number>;
+}
+
+export interface FailureSummary {
+  test_case_id: string;
+  failures: number;
+  evaluations: number;
+  reasons: { kind: "target" | "evaluation"; message: string; count: number }[];
 }
 
 export type RunEvent =
@@ -75,7 +84,14 @@ export interface RunReport {
   configs_generated: number;
   target_calls: number;
   failed_calls: number;
+  /** Attempts beyond the first, over all calls to the target. */
+  retries: number;
+  /** Which test cases failed, how often and why. */
+  failures: FailureSummary[];
+  /** What the calls to the team's API cost (USD). */
   cost_usd: number;
+  /** What scoring cost: judge and embedding calls (USD). */
+  evaluation_cost_usd: number;
   history: GenerationSummary[];
   candidates: CandidateRecord[];
   evaluations: EvaluationRecord[];
@@ -91,6 +107,40 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
 }
 
+export function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
+  const byCase = new Map<string, FailureSummary>();
+  for (const e of evaluations) {
+    const entry = byCase.get(e.test_case_id) ?? { test_case_id: e.test_case_id, failures: 0, evaluations: 0, reasons: [] };
+    byCase.set(e.test_case_id, entry);
+    entry.evaluations += 1;
+    if (e.success) continue;
+    entry.failures += 1;
+    const message = (e.error ?? "failed").slice(0, 300);
+    const kind = e.failure ?? "target";
+    const reason = entry.reasons.find((r) => r.message === message && r.kind === kind);
+    if (reason) reason.count += 1;
+    else entry.reasons.push({ kind, message, count: 1 });
+  }
+  return [...byCase.values()]
+    .filter((f) => f.failures > 0)
+    .map((f) => ({ ...f, reasons: f.reasons.sort((a, b) => b.count - a.count) }))
+    .sort((a, b) => b.failures - a.failures || a.test_case_id.localeCompare(b.test_case_id));
+}
+
+function metricMeans(evaluations: readonly EvaluationRecord[]): Record<string, number> {
+  const sums = new Map<string, { sum: number; n: number }>();
+  for (const e of evaluations) {
+    for (const [name, value] of Object.entries(e.metrics)) {
+      if (value === null) continue;
+      const entry = sums.get(name) ?? { sum: 0, n: 0 };
+      entry.sum += value;
+      entry.n += 1;
+      sums.set(name, entry);
+    }
+  }
+  return Object.fromEntries([...sums].map(([name, { sum, n }]) => [name, sum / n]));
+}
+
 /** Upper bound on target calls, for progress bars. */
 export function maxCalls(run: PreparedRun): number {
   const { evolution, execution } = run.config.optimization;
@@ -98,11 +148,11 @@ export function maxCalls(run: PreparedRun): number {
   return Math.min(bound, execution.max_target_calls ?? bound);
 }
 
-/** Run `work` over the items, at most `limit` at a time; once `signal` aborts, no new item starts. */
-async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, signal?: AbortSignal): Promise<void> {
+/** Run `work` over the items, at most `limit` at a time; once `stop()` says so, no new item starts. */
+async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>, stop: () => boolean): Promise<void> {
   let next = 0;
   const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length && !signal?.aborted) {
+    while (next < items.length && !stop()) {
       const item = items[next++] as T;
       await work(item);
     }
@@ -136,6 +186,8 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   });
 
   let cancelled = false;
+  let spent = 0;
+  const budget = config.optimization.execution.max_cost_usd ?? Number.POSITIVE_INFINITY;
   let finishedReported = 0;
   let startedReported = -1;
   let callsReported = 0;
@@ -170,7 +222,9 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
         async (e: Evaluation) => {
           const testCase = byId.get(e.testCaseId) as TestCase;
           const outcome = await scoreCase(target, scoring, e.config, testCase, options.signal);
-          results.push({ hash: e.hash, testCaseId: e.testCaseId, score: outcome.score });
+          const cost = outcome.cost_usd + outcome.evaluation_cost_usd;
+          spent += cost;
+          results.push({ hash: e.hash, testCaseId: e.testCaseId, score: outcome.score, cost });
           evaluations.push({ generation: e.generation, candidate: e.hash, params: e.config, ...outcome });
           emit({
             type: "evaluation",
@@ -183,13 +237,18 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
             target_calls: evaluations.length,
           });
         },
-        options.signal,
+        // The budget stops new calls at once, not at the end of the batch.
+        () => options.signal?.aborted === true || spent >= budget,
       );
     } catch (error) {
       if (!options.signal?.aborted) throw error;
     }
     state = tell(state, results);
     cancelled = options.signal?.aborted === true;
+    if (!cancelled && spent >= budget && state.status === "running") {
+      state = finish(state, "max_cost_usd");
+      report();
+    }
   }
   if (cancelled) {
     state = finish(state, "cancelled");
@@ -201,7 +260,10 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   let error: string | null = null;
   if (cancelled) error = "Optimization was cancelled";
   else if (evaluations.length > 0 && failed.length === evaluations.length) {
-    error = `every call to the target failed (${failed.length} calls); first error: ${failed[0]?.error ?? "unknown"}`;
+    const what = failed.every((e) => e.failure === "target") ? "call to the target" : "evaluation";
+    error = `every ${what} failed (${failed.length} calls); first error: ${failed[0]?.error ?? "unknown"}`;
+  } else if (!best && state.stopReason === "max_cost_usd") {
+    error = "the max_cost_usd budget was spent before any config was scored on every test case";
   } else if (!best) error = "no config was scored on every test case (is max_target_calls too low?)";
 
   const result: RunReport = {
@@ -217,7 +279,10 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     configs_generated: state.trials.length,
     target_calls: evaluations.length,
     failed_calls: failed.length,
+    retries: evaluations.reduce((sum, e) => sum + Math.max(0, e.attempts - 1), 0),
+    failures: failureSummary(evaluations),
     cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
+    evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
     history: state.history,
     candidates: state.trials.map((t) => ({
       generation: t.generation,
@@ -226,6 +291,7 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
       score: t.fitness,
       complete: t.complete,
       dropped: t.dropped,
+      metrics: metricMeans(evaluations.filter((e) => e.candidate === t.hash)),
     })),
     evaluations: evaluations.sort(
       (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),

@@ -11,13 +11,16 @@ import { validateConfig } from "../config/validate.js";
 import type { CaseScoring } from "../evaluate/case.js";
 import type { Evaluator } from "../evaluate/custom.js";
 import { expectedReference } from "../evaluate/expected.js";
+import { httpEvaluator } from "../evaluate/http-evaluator.js";
 import { Corpus } from "../evaluate/lexical.js";
+import type { AiBinding } from "../evaluate/providers.js";
 import { planMetrics } from "../evaluate/registry.js";
+import { buildServices } from "../evaluate/services.js";
 import { type JsonValue, own } from "../json.js";
 import { httpTarget } from "../target/http.js";
 import { type LocalFunction, localTarget } from "../target/local.js";
 import { mockTarget } from "../target/mock.js";
-import { priceOf } from "../target/pricing.js";
+import { DEFAULT_PRICES, priceOf } from "../target/pricing.js";
 import { authHeaders, RequestError } from "../target/request.js";
 import type { EnvSource, Target } from "../target/types.js";
 
@@ -26,7 +29,7 @@ export interface PrepareOptions {
   baseDir?: string;
   /** Read a text file (test-case files). Absent: a config naming a file is an error. */
   readText?: (path: string) => Promise<string>;
-  /** Load `custom_evaluator.module`'s `function`; returns null when the module file does not exist. */
+  /** Load the export `custom_evaluator.module` names (its function or class); null when the file does not exist. */
   loadEvaluator?: (module: string, fn: string, baseDir: string) => Promise<Evaluator | null>;
   /** Test cases given by the caller; they replace the config's. */
   testCases?: readonly unknown[];
@@ -34,6 +37,8 @@ export interface PrepareOptions {
   localFunction?: LocalFunction;
   env?: EnvSource;
   fetch?: typeof fetch;
+  /** The worker's Workers AI binding, for `provider: workers-ai` judges and embeddings. */
+  ai?: AiBinding;
   /** Validation only: problems that only matter when calling (missing secrets, missing modules) are warnings. */
   checkOnly?: boolean;
 }
@@ -88,7 +93,8 @@ function advisories(config: Config, testCases: readonly TestCase[], local: boole
   const out: ConfigIssue[] = [];
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     const path = joinPath("evaluation.metrics", name);
-    if (metric.type === "llm_judge" && !config.api.mock_mode && !local) {
+    const ownJudge = (metric as Record<string, unknown>).judge !== undefined;
+    if (metric.type === "llm_judge" && !config.api.mock_mode && !config.evaluation.judge && !ownJudge) {
       out.push({
         path: `${path}.type`,
         message: "llm_judge uses the deterministic heuristic judge (expected's rules) until a judge endpoint is configured",
@@ -109,7 +115,10 @@ function advisories(config: Config, testCases: readonly TestCase[], local: boole
   );
   const model = config.search_space.parameters.model;
   if (costMetric && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
-    const unpriced = model.values.filter((v) => typeof v === "string" && own(config.api.models, v) === undefined && priceOf(v) === null);
+    const prices = { ...DEFAULT_PRICES, ...(config.evaluation.pricing ?? {}) };
+    const unpriced = model.values.filter(
+      (v) => typeof v === "string" && own(config.api.models, v) === undefined && priceOf(v, prices) === null,
+    );
     if (unpriced.length > 0) {
       out.push({
         path: "search_space.parameters.model",
@@ -141,15 +150,22 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   const { testCases, errors: caseErrors } = await loadTestCases(config, options);
   errors.push(...caseErrors);
 
-  const moduleSpec = config.evaluation.custom_evaluator;
-  const declared = moduleSpec?.enabled === true && moduleSpec.module !== undefined && moduleSpec.function !== undefined;
+  const spec = config.evaluation.custom_evaluator;
+  const exportName = spec?.function ?? spec?.class;
+  const declared = spec?.enabled === true && ((spec.module !== undefined && exportName !== undefined) || spec.url !== undefined);
   const plan = planMetrics(config.evaluation.metrics, options.evaluator !== undefined || declared);
   errors.push(...plan.errors);
 
+  const env = options.env ?? {};
   let evaluator: Evaluator | null = options.evaluator ?? null;
-  if (!evaluator && declared && moduleSpec?.module && moduleSpec.function) {
+  if (!evaluator && declared && spec?.url) {
+    evaluator = httpEvaluator(
+      { url: spec.url, token_env: spec.token_env, timeout_seconds: spec.timeout_seconds },
+      { env, ...(options.fetch ? { fetch: options.fetch } : {}) },
+    );
+  } else if (!evaluator && declared && spec?.module && exportName) {
     const needed = plan.customMetrics;
-    const loaded = await loadModule(options, moduleSpec.module, moduleSpec.function);
+    const loaded = await loadModule(options, spec.module, exportName, spec.class !== undefined);
     const path = "evaluation.custom_evaluator.module";
     if (typeof loaded === "function") evaluator = loaded;
     else if (loaded.broken) errors.push({ path, message: loaded.message });
@@ -160,6 +176,24 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     } else {
       warnings.push({ path, message: `${loaded.message} (no metric needs it)` });
     }
+  }
+
+  const prices = { ...DEFAULT_PRICES, ...(config.evaluation.pricing ?? {}) };
+  // Mock mode stays offline: its judge is the mock's own quality, and no provider is called.
+  const built = config.api.mock_mode
+    ? { services: { judge: null, embedder: null }, judges: {}, errors: [] }
+    : buildServices(config.evaluation, {
+        env,
+        prices,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
+        ...(options.ai ? { ai: options.ai } : {}),
+      });
+  errors.push(...built.errors);
+  if (config.api.mock_mode && (config.evaluation.judge || config.evaluation.embeddings)) {
+    warnings.push({
+      path: "evaluation",
+      message: "judge and embeddings are not called in mock mode: the mock's own quality scores llm_judge",
+    });
   }
 
   if (!config.api.mock_mode && !local) {
@@ -176,13 +210,14 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
 
   const space = config.search_space.parameters;
   let target: Target;
-  if (options.localFunction) target = localTarget(options.localFunction, { timeoutSeconds: config.api.request.timeout_seconds });
-  else if (config.api.mock_mode) target = mockTarget({ api: config.api, space });
+  if (options.localFunction) target = localTarget(options.localFunction, { timeoutSeconds: config.api.request.timeout_seconds, prices });
+  else if (config.api.mock_mode) target = mockTarget({ api: config.api, space, prices });
   else {
     target = httpTarget({
       api: config.api,
-      env: options.env ?? {},
+      env,
       maxRetries: config.optimization.execution.max_retries,
+      prices,
       ...(options.fetch ? { fetch: options.fetch } : {}),
     });
   }
@@ -190,25 +225,37 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     metrics: plan.metrics,
     evaluator,
     corpus: corpusOf(testCases),
+    services: built.services,
+    judges: built.judges,
     // The mock answers in its own shape: the real API's response paths don't apply to it.
     ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),
   };
   return { ok: true, run: { config, testCases, scoring, target, warnings } };
 }
 
-async function loadModule(options: PrepareOptions, module: string, fn: string): Promise<Evaluator | { message: string; broken: boolean }> {
+/** The evaluator a module exports: a function, or (`asClass`) a class whose instance's `evaluate` method scores. */
+async function loadModule(
+  options: PrepareOptions,
+  module: string,
+  name: string,
+  asClass: boolean,
+): Promise<Evaluator | { message: string; broken: boolean }> {
   if (!options.loadEvaluator) return { message: `custom evaluator modules cannot be loaded here (${module})`, broken: false };
   const dir = options.baseDir ?? ".";
   try {
-    const loaded = await options.loadEvaluator(module, fn, dir);
-    return (
-      loaded ?? {
+    const loaded = await options.loadEvaluator(module, name, dir);
+    if (!loaded)
+      return {
         message: `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${dir})`,
         broken: false,
-      }
-    );
+      };
+    if (!asClass) return loaded;
+    const instance = new (loaded as unknown as new () => { evaluate?: unknown })();
+    if (typeof instance.evaluate !== "function")
+      return { message: `cannot load ${module}.${name}: its instances have no evaluate method`, broken: true };
+    return (instance.evaluate as Evaluator).bind(instance) as Evaluator;
   } catch (error) {
-    return { message: `cannot load ${module}.${fn}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
+    return { message: `cannot load ${module}.${name}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
   }
 }
 

@@ -12,7 +12,7 @@ import type { GenerationSummary, StopReason } from "../optimize/study.js";
 import type { ParamConfig } from "../search/space.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
-import { executeRun, type RunEvent, type RunReport } from "./execute.js";
+import { executeRun, type FailureSummary, type RunEvent, type RunReport } from "./execute.js";
 import { nodePrepareOptions, readText } from "./node-io.js";
 import { type Prepared, type PreparedRun, prepareRun } from "./prepare.js";
 
@@ -51,7 +51,14 @@ export interface OptimizationSuccess {
   timestamp: string;
   target_calls: number;
   failed_calls: number;
+  /** Retries over all target calls (attempts beyond the first). */
+  retries: number;
+  /** Which test cases failed, how often and why. */
+  failures: FailureSummary[];
+  /** What the calls to the team's API cost (USD). */
   cost_usd: number;
+  /** What scoring cost: judge and embedding calls (USD). */
+  evaluation_cost_usd: number;
   history: GenerationSummary[];
   warnings: string[];
   algorithm: string;
@@ -72,6 +79,7 @@ export interface OptimizationFailure {
   optimization_run_id?: string;
   target_calls?: number;
   failed_calls?: number;
+  failures?: FailureSummary[];
   history?: GenerationSummary[];
   best_config?: ParamConfig | null;
   best_score?: number | null;
@@ -140,6 +148,7 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
       optimization_run_id: report.run_id,
       target_calls: report.target_calls,
       failed_calls: report.failed_calls,
+      failures: report.failures,
       history: report.history,
       best_config: report.best?.config ?? null,
       best_score: report.best?.score ?? null,
@@ -156,7 +165,10 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
     timestamp: report.finished_at,
     target_calls: report.target_calls,
     failed_calls: report.failed_calls,
+    retries: report.retries,
+    failures: report.failures,
     cost_usd: report.cost_usd,
+    evaluation_cost_usd: report.evaluation_cost_usd,
     history: report.history,
     warnings: warningText(report.warnings),
     algorithm: report.algorithm,

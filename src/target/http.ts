@@ -2,9 +2,9 @@ import type { ApiConfig, TestCase } from "../config/schema.js";
 import type { JsonValue } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
 import { extractModel, extractText, extractUsage, getPath } from "./extract.js";
+import { fetchWithRetry, type RetryPolicy, snippet } from "./fetch-retry.js";
 import { costOf, type ModelPrice } from "./pricing.js";
 import { buildRequest, RequestError, redact, secretValues } from "./request.js";
-import { sleep } from "./sleep.js";
 import { type EnvSource, failure, type Target, type TargetResponse } from "./types.js";
 
 export interface HttpTargetOptions {
@@ -20,54 +20,18 @@ export interface HttpTargetOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-const RETRY_AFTER_CAP_MS = 60_000;
-
-/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
-export function retryAfterMs(header: string | null, now = Date.now()): number | null {
-  if (!header) return null;
-  const trimmed = header.trim();
-  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.min(RETRY_AFTER_CAP_MS, Number(trimmed) * 1000);
-  const date = Date.parse(trimmed);
-  if (Number.isNaN(date)) return null;
-  return Math.min(RETRY_AFTER_CAP_MS, Math.max(0, date - now));
-}
-
-/** Exponential backoff with "equal jitter": half the step is fixed, half random. */
-export function backoffMs(attempt: number, baseMs: number, maxMs: number, random: () => number): number {
-  const step = Math.min(maxMs, baseMs * 2 ** attempt);
-  return step / 2 + random() * (step / 2);
-}
-
-function describeFetchError(error: unknown, timeoutSeconds: number, timedOut: boolean): string {
-  if (timedOut) return `timed out after ${timeoutSeconds} s`;
-  if (error instanceof Error) {
-    const cause = (error as Error & { cause?: { code?: string; message?: string } }).cause;
-    const detail = cause?.code ?? cause?.message;
-    return detail && !error.message.includes(detail) ? `${error.message} (${detail})` : error.message;
-  }
-  return String(error);
-}
-
-function parseBody(text: string): JsonValue {
-  try {
-    return JSON.parse(text) as JsonValue;
-  } catch {
-    return text;
-  }
-}
-
-function snippet(text: string, max = 300): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length > max ? `${flat.slice(0, max)}…` : flat;
-}
-
 /** Calls the team's HTTP API: retries with backoff and jitter, honours Retry-After, times out each attempt. */
 export function httpTarget(options: HttpTargetOptions): Target {
   const { api, env, maxRetries } = options;
-  const doFetch = options.fetch ?? fetch;
-  const random = options.random ?? Math.random;
-  const wait = options.sleep ?? sleep;
-  const timeoutMs = api.request.timeout_seconds * 1000;
+  const policy: RetryPolicy = {
+    maxRetries,
+    timeoutSeconds: api.request.timeout_seconds,
+    baseDelayMs: api.request.retry_base_delay_ms,
+    maxDelayMs: api.request.retry_max_delay_ms,
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.random ? { random: options.random } : {}),
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+  };
 
   const call = async (params: ParamConfig, testCase: TestCase, signal?: AbortSignal): Promise<TargetResponse> => {
     let request: ReturnType<typeof buildRequest>;
@@ -77,42 +41,16 @@ export function httpTarget(options: HttpTargetOptions): Target {
       if (error instanceof RequestError) return failure(error.message, { attempts: 0 });
       throw error;
     }
-    let lastError = "no attempt made";
-    let lastStatus: number | null = null;
-    for (let attempt = 0; attempt <= maxRetries; attempt++) {
-      const timeout = AbortSignal.timeout(timeoutMs);
-      const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-      const started = performance.now();
-      let retryDelay: number | null = null;
-      try {
-        const response = await doFetch(request.url, { ...request.init, signal: combined });
-        const text = await response.text();
-        const latency = performance.now() - started;
-        lastStatus = response.status;
-        if (response.status === 429 || response.status >= 500) {
-          lastError = `HTTP ${response.status}: ${snippet(text)}`;
-          retryDelay = retryAfterMs(response.headers.get("retry-after"));
-        } else if (!response.ok) {
-          return failure(`HTTP ${response.status}: ${snippet(text)}`, {
-            status: response.status,
-            body: parseBody(text),
-            latency_ms: latency,
-            attempts: attempt + 1,
-          });
-        } else {
-          return success(api, parseBody(text), response.status, latency, attempt + 1, params, options.prices);
-        }
-      } catch (error) {
-        if (signal?.aborted) throw signal.reason ?? error;
-        lastError = describeFetchError(error, api.request.timeout_seconds, timeout.aborted);
-      }
-      if (attempt < maxRetries) {
-        const delay = retryDelay ?? backoffMs(attempt, api.request.retry_base_delay_ms, api.request.retry_max_delay_ms, random);
-        await wait(delay, signal);
-      }
+    const exchange = await fetchWithRetry(request.url, request.init, policy, signal);
+    if (!exchange.ok) {
+      return failure(exchange.error, {
+        status: exchange.status,
+        body: exchange.body,
+        latency_ms: exchange.latencyMs,
+        attempts: exchange.attempts,
+      });
     }
-    const tries = maxRetries + 1;
-    return failure(`${lastError} (after ${tries} attempt${tries === 1 ? "" : "s"})`, { status: lastStatus, attempts: tries });
+    return success(api, exchange.body, exchange.status, exchange.latencyMs, exchange.attempts, params, options.prices);
   };
   // Whatever a server or the runtime says back, a key never reaches a result, a log line or an error.
   return async (params, testCase, signal) => {

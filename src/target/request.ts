@@ -1,6 +1,7 @@
 import type { ApiConfig, TestCase } from "../config/schema.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
+import { getPath } from "./extract.js";
 import type { EnvSource } from "./types.js";
 
 /** A problem with the request itself (missing secret, no endpoint): retrying cannot help. */
@@ -55,6 +56,10 @@ function base64(text: string): string {
 export function authHeaders(api: ApiConfig, env: EnvSource): Record<string, string> {
   const auth = api.auth;
   switch (auth.type) {
+    case "query":
+      // Checked here so a missing key fails before any call; the key itself goes into the URL.
+      secret(env, auth.token_env ?? "", "api.auth.token_env");
+      return {};
     case "bearer":
       return { authorization: `Bearer ${secret(env, auth.token_env ?? "", "api.auth.token_env")}` };
     case "api_key": {
@@ -77,6 +82,37 @@ function queryValue(value: JsonValue): string | null {
   return String(value);
 }
 
+const PLACEHOLDER = /\{\{\s*(params|input)\.([A-Za-z0-9_.[\]-]+)\s*\}\}/g;
+const WHOLE = /^\{\{\s*(params|input)\.([A-Za-z0-9_.[\]-]+)\s*\}\}$/;
+
+function lookup(source: Record<string, JsonValue>, path: string, where: string): JsonValue {
+  const value = getPath(source, path);
+  if (value === undefined) throw new RequestError(`api.request.body_template: ${where}.${path} is not set`);
+  return value as JsonValue;
+}
+
+/**
+ * Fill a body template: a string that is exactly one placeholder becomes that value with its type (a number
+ * stays a number, a list a list); placeholders inside longer strings are replaced by their text.
+ */
+export function renderTemplate(template: JsonValue, params: ParamConfig, testCase: TestCase): JsonValue {
+  const sources = { params, input: testCase.input } as const;
+  const render = (node: JsonValue): JsonValue => {
+    if (typeof node === "string") {
+      const whole = node.match(WHOLE);
+      if (whole) return lookup(sources[whole[1] as "params" | "input"], whole[2] as string, whole[1] as string);
+      return node.replace(PLACEHOLDER, (_, where: "params" | "input", path: string) => {
+        const value = lookup(sources[where], path, where);
+        return typeof value === "string" ? value : JSON.stringify(value);
+      });
+    }
+    if (Array.isArray(node)) return node.map(render);
+    if (isPlainObject(node)) return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, render(v as JsonValue)]));
+    return node;
+  };
+  return render(template);
+}
+
 export interface BuiltRequest {
   url: string;
   init: { method: string; headers: Record<string, string>; body?: string };
@@ -84,14 +120,18 @@ export interface BuiltRequest {
 
 /** The HTTP request for one (parameters, test case): JSON body, or a query string for GET. */
 export function buildRequest(api: ApiConfig, params: ParamConfig, testCase: TestCase, env: EnvSource): BuiltRequest {
-  const payload = requestPayload(params, testCase);
+  const payload =
+    api.request.body_template === undefined
+      ? requestPayload(params, testCase)
+      : renderTemplate(api.request.body_template, params, testCase);
   const url = new URL(endpointFor(api, params));
+  if (api.auth.type === "query") url.searchParams.set(api.auth.query_param, secret(env, api.auth.token_env ?? "", "api.auth.token_env"));
   const headers: Record<string, string> = { accept: "application/json" };
   for (const [name, value] of Object.entries(api.request.headers)) headers[name.toLowerCase()] = value;
   Object.assign(headers, authHeaders(api, env));
   const method = api.request.method;
   if (method === "GET" || method === "DELETE") {
-    for (const [key, value] of Object.entries(payload)) {
+    for (const [key, value] of Object.entries(isPlainObject(payload) ? payload : {})) {
       const text = queryValue(value);
       if (text !== null) url.searchParams.set(key, text);
     }

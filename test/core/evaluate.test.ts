@@ -30,6 +30,7 @@ function response(partial: Partial<TargetResponse> = {}): TargetResponse {
   };
 }
 
+const NO_SERVICES = { judge: null, embedder: null };
 const targetOf =
   (r: TargetResponse): Target =>
   async () =>
@@ -41,7 +42,7 @@ async function score(spec: Record<string, object>, r = response(), evaluator?: P
   expect(plan.errors).toEqual([]);
   return scoreCase(
     targetOf(r),
-    { metrics: plan.metrics, evaluator: evaluator ?? null, corpus: new Corpus([]) },
+    { metrics: plan.metrics, evaluator: evaluator ?? null, corpus: new Corpus([]), services: NO_SERVICES },
     { temperature: 0.5 },
     testCase,
   );
@@ -120,6 +121,7 @@ describe("metrics", () => {
           .metrics,
         evaluator: null,
         corpus: new Corpus([]),
+        services: NO_SERVICES,
       },
       {},
       { ...testCase, expected: {} },
@@ -198,7 +200,7 @@ describe("custom evaluators", () => {
     });
     expect(throwing).toMatchObject({ score: 0, success: false, error: "custom evaluator failed: model offline" });
     const junk = await score({ a: { weight: 1, function: "custom" } }, response(), () => "great" as never);
-    expect(junk.error).toBe(`custom evaluator returned "great" for metric 'a', expected a number in [0, 1]`);
+    expect(junk.error).toBe(`custom evaluator returned "great" for metric 'a', expected a number`);
   });
 
   it("sends the seed's accuracy to the evaluator when there is one, else uses exact_match", () => {

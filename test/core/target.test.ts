@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ApiSchema, type TestCase } from "../../src/config/schema.js";
 import { extractText, extractUsage } from "../../src/target/extract.js";
-import { backoffMs, httpTarget, retryAfterMs } from "../../src/target/http.js";
+import { backoffMs, retryAfterMs } from "../../src/target/fetch-retry.js";
+import { httpTarget } from "../../src/target/http.js";
 import { mockOptimum, mockResponse, surfaceQuality } from "../../src/target/mock.js";
 import { costOf } from "../../src/target/pricing.js";
 import { chatCompletion, json, startServer } from "../helpers/server.js";

@@ -4,20 +4,25 @@ import { tokenize } from "../lexical.js";
 import { clamp01, type Metric } from "./metric.js";
 
 /**
- * `type: llm_judge`, deterministic heuristic judge. Against the mock target it reads the mock's ground-truth
- * quality (an ideal judge). Otherwise it scores the rules a test case's `expected` states and averages them:
- * contains (share of the words present), answer (present in the text), min_length / max_length (characters),
- * format json (parses). With no rules, a short-answer proxy: some substance (up to 50 words) and a full stop.
+ * `type: llm_judge`. With a judge configured (evaluation.judge, or the metric's own `judge`), an LLM grades the
+ * answer against a rubric built from the test case (src/evaluate/judge.ts). Against the mock target it reads the
+ * mock's ground-truth quality instead: mock mode stays offline and deterministic. Without a judge, a
+ * deterministic heuristic: the share of the rules `expected` states that the answer meets (contains, answer,
+ * min_length / max_length in characters, format json); with no rules, some substance (up to 50 words) and a
+ * full stop.
  */
-export const heuristicJudgeMetric: Metric = {
+export const judgeMetric: Metric = {
   id: "llm_judge",
-  description: "heuristic judge: the mock's quality, else the share of expected's rules the answer meets",
-  score({ response, testCase }) {
+  description: "an LLM judge's 0-10 score mapped to [0, 1]; offline: the mock's quality or expected's rules",
+  async score({ response, testCase, services, spend, signal }) {
     const body = response.body;
     if (isPlainObject(body) && isPlainObject(body.mock) && typeof body.mock.quality === "number") {
       return clamp01(body.mock.quality);
     }
-    return ruleScore(response.text, testCase.expected);
+    if (!services.judge) return ruleScore(response.text, testCase.expected);
+    const verdict = await services.judge(testCase, response.text, signal);
+    spend(verdict.cost_usd);
+    return verdict.score;
   },
 };
 

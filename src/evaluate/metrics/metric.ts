@@ -1,7 +1,15 @@
 import type { MetricConfig, TestCase } from "../../config/schema.js";
 import type { ParamConfig } from "../../search/space.js";
 import type { TargetResponse } from "../../target/types.js";
+import type { Embedder } from "../embeddings.js";
+import type { Judge } from "../judge.js";
 import type { Corpus } from "../lexical.js";
+
+/** Model services a metric may call; absent ones fall back to the documented offline measures. */
+export interface EvaluationServices {
+  judge: Judge | null;
+  embedder: Embedder | null;
+}
 
 export interface MetricInput {
   response: TargetResponse;
@@ -12,13 +20,17 @@ export interface MetricInput {
   /** Term statistics over the run's test cases, for TF-IDF. */
   corpus: Corpus;
   resultField?: string;
+  services: EvaluationServices;
+  /** Record what a judge or embedding call cost (kept apart from the target's cost). */
+  spend: (usd: number) => void;
+  signal?: AbortSignal;
 }
 
 /** A built-in metric: a score in [0, 1] where higher is better, or null when it does not apply to this case. */
 export interface Metric {
   readonly id: string;
   readonly description: string;
-  score(input: MetricInput): number | null;
+  score(input: MetricInput): number | null | Promise<number | null>;
 }
 
 export function clamp01(x: number): number {

@@ -1,0 +1,127 @@
+/**
+ * The model services evaluation calls: chat completions (the judge) and embeddings, over an OpenAI-compatible HTTP
+ * endpoint or the worker's Workers AI binding. Calls retry as target calls do; keys are read from the environment
+ * at call time and scrubbed from every error.
+ */
+import type { ProviderConfig } from "../config/schema.js";
+import { isPlainObject, type JsonValue } from "../json.js";
+import { extractText, extractUsage } from "../target/extract.js";
+import { fetchWithRetry, type RetryPolicy } from "../target/fetch-retry.js";
+import { costOf, type ModelPrice } from "../target/pricing.js";
+import { redact } from "../target/request.js";
+import type { EnvSource, TokenUsage } from "../target/types.js";
+
+/** The Workers AI binding, as much of it as we use. */
+export interface AiBinding {
+  run(model: string, input: Record<string, unknown>): Promise<unknown>;
+}
+
+export interface ProviderDeps {
+  env: EnvSource;
+  fetch?: typeof fetch;
+  ai?: AiBinding;
+  prices?: Readonly<Record<string, ModelPrice>>;
+  random?: () => number;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+}
+
+export class ProviderError extends Error {}
+
+export interface ChatMessage {
+  role: "system" | "user";
+  content: string;
+}
+
+export interface ChatResult {
+  text: string;
+  usage: TokenUsage | null;
+  cost_usd: number;
+  attempts: number;
+}
+
+export interface EmbedResult {
+  vectors: number[][];
+  cost_usd: number;
+}
+
+export interface Provider {
+  chat(messages: ChatMessage[], options?: { json?: boolean; signal?: AbortSignal }): Promise<ChatResult>;
+  embed(texts: string[], signal?: AbortSignal): Promise<EmbedResult>;
+}
+
+export function createProvider(config: ProviderConfig, deps: ProviderDeps, setting: string): Provider {
+  if (config.provider === "workers-ai") return workersAi(config, deps, setting);
+  return openAiCompatible(config, deps, setting);
+}
+
+function openAiCompatible(config: ProviderConfig, deps: ProviderDeps, setting: string): Provider {
+  const endpoint = config.endpoint;
+  if (!endpoint) throw new ProviderError(`${setting}.endpoint is required for provider openai`);
+  const policy: RetryPolicy = {
+    maxRetries: config.max_retries,
+    timeoutSeconds: config.timeout_seconds,
+    baseDelayMs: 500,
+    maxDelayMs: 20_000,
+    ...(deps.fetch ? { fetch: deps.fetch } : {}),
+    ...(deps.random ? { random: deps.random } : {}),
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  };
+  const post = async (body: Record<string, JsonValue>, signal?: AbortSignal) => {
+    const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
+    const secrets: string[] = [];
+    if (config.token_env) {
+      const key = deps.env[config.token_env];
+      if (!key) throw new ProviderError(`environment variable ${config.token_env} is not set (named by ${setting}.token_env)`);
+      headers.authorization = `Bearer ${key}`;
+      secrets.push(key);
+    }
+    const exchange = await fetchWithRetry(endpoint, { method: "POST", headers, body: JSON.stringify(body) }, policy, signal);
+    if (!exchange.ok) throw new ProviderError(`${setting}: ${redact(exchange.error, secrets)}`);
+    return exchange;
+  };
+  return {
+    async chat(messages, options = {}) {
+      const exchange = await post(
+        {
+          model: config.model,
+          temperature: 0,
+          messages: messages as unknown as JsonValue,
+          ...(options.json ? { response_format: { type: "json_object" } } : {}),
+        },
+        options.signal,
+      );
+      const usage = extractUsage(exchange.body);
+      return { text: extractText(exchange.body), usage, cost_usd: costOf(config.model, usage, deps.prices), attempts: exchange.attempts };
+    },
+    async embed(texts, signal) {
+      const exchange = await post({ model: config.model, input: texts }, signal);
+      const data = isPlainObject(exchange.body) && Array.isArray(exchange.body.data) ? exchange.body.data : null;
+      const vectors = data
+        ?.slice()
+        .sort((a, b) => Number(isPlainObject(a) ? a.index : 0) - Number(isPlainObject(b) ? b.index : 0))
+        .map((item) => (isPlainObject(item) && Array.isArray(item.embedding) ? (item.embedding as number[]) : null));
+      if (!vectors || vectors.length !== texts.length || vectors.some((v) => v === null)) {
+        throw new ProviderError(`${setting}: the embeddings response has no data[].embedding for every input`);
+      }
+      return { vectors: vectors as number[][], cost_usd: costOf(config.model, extractUsage(exchange.body), deps.prices) };
+    },
+  };
+}
+
+function workersAi(config: ProviderConfig, deps: ProviderDeps, setting: string): Provider {
+  const ai = deps.ai;
+  if (!ai) throw new ProviderError(`${setting}.provider workers-ai needs the worker's AI binding: it works inside the Convergence worker`);
+  return {
+    async chat(messages) {
+      const out = await ai.run(config.model, { messages });
+      const text = isPlainObject(out) && typeof out.response === "string" ? out.response : extractText(out);
+      return { text, usage: extractUsage(out), cost_usd: 0, attempts: 1 };
+    },
+    async embed(texts) {
+      const out = await ai.run(config.model, { text: texts });
+      const data = isPlainObject(out) && Array.isArray(out.data) ? (out.data as number[][]) : null;
+      if (!data || data.length !== texts.length) throw new ProviderError(`${setting}: Workers AI returned no embedding for every input`);
+      return { vectors: data, cost_usd: 0 };
+    },
+  };
+}
