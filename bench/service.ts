@@ -1,6 +1,6 @@
 /** Start the local service (scripts/start.mjs) on free ports for a benchmark, and stop it by pid. */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -46,10 +46,12 @@ export async function startLocalService(stateDir: string = tmpdir()): Promise<Lo
     url: `http://127.0.0.1:${port}`,
     key,
     stop: async () => {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
+      if (child.exitCode === null) {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        await exited;
+      }
+      rmSync(persist, { recursive: true, force: true });
     },
   };
 }

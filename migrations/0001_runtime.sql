@@ -21,7 +21,8 @@ CREATE TABLE decisions (
   engagement REAL,
   grading REAL,
   reward_source TEXT,
-  rewarded_at TEXT
+  rewarded_at TEXT,
+  update_metadata TEXT
 );
 
 CREATE INDEX decisions_by_system_time ON decisions (system, created_at);

@@ -92,40 +92,100 @@ export function integrate(f: (x: number) => number, lo: number, hi: number, pane
   return total;
 }
 
+/** A posterior and whether the exploration bonus lifts its sample: value = min(1, sample + bonus). */
+export interface Contender {
+  alpha: number;
+  beta: number;
+  boosted: boolean;
+}
+
+interface Prepared {
+  a: number;
+  b: number;
+  lb: number;
+  shift: number;
+  mean: number;
+  sd: number;
+}
+
+function prepare(c: Contender, bonus: number): Prepared {
+  const a = Math.max(c.alpha, 1e-6);
+  const b = Math.max(c.beta, 1e-6);
+  return {
+    a,
+    b,
+    lb: logBeta(a, b),
+    shift: c.boosted ? bonus : 0,
+    mean: a / (a + b),
+    sd: Math.sqrt((a * b) / ((a + b) ** 2 * (a + b + 1))),
+  };
+}
+
+/** P(value < x) for a contender, excluding a boosted one's point mass at 1 (x < 1 here). */
+function below(p: Prepared, x: number): number {
+  return betaCdf(x - p.shift, p.a, p.b, p.lb);
+}
+
 /**
- * P(arm `index` draws the highest sample) under independent Beta posteriors:
- * ∫ f_index(x) Π_{j≠index} F_j(x) dx, over the region where arm `index`'s density lives.
+ * P(contender `index` has the highest value; ties, which only happen at 1, go to the first), for independent
+ * Beta samples where boosted contenders get min(1, sample + bonus): the seed's exploration bonus.
+ *   boosted i:  m_i Π_{boosted j < i} (1 - m_j) + ∫ f_i(x - b) Π_{j≠i} P(value_j < x) dx, with m = P(sample ≥ 1 - b)
+ *   other i:    ∫ f_i(x) Π_{j≠i} P(value_j < x) dx
+ * The integral runs over the region where arm i's density lives, split where another arm's CDF steps sharply,
+ * by composite Gauss-Legendre quadrature.
  */
-export function probabilityOfHighestSample(arms: readonly { alpha: number; beta: number }[], index: number): number {
-  const own = arms[index];
-  if (!own) return 0;
-  if (arms.length === 1) return 1;
-  const a = Math.max(own.alpha, 1e-6);
-  const b = Math.max(own.beta, 1e-6);
-  const mean = a / (a + b);
-  const sd = Math.sqrt((a * b) / ((a + b) ** 2 * (a + b + 1)));
-  const lo = Math.max(0, mean - 10 * sd);
-  const hi = Math.min(1, mean + 10 * sd);
-  const ownLogBeta = logBeta(a, b);
-  const others = arms
-    .filter((_, j) => j !== index)
-    .map((arm) => {
-      const oa = Math.max(arm.alpha, 1e-6);
-      const ob = Math.max(arm.beta, 1e-6);
-      return [oa, ob, logBeta(oa, ob)] as const;
+export function probabilityOfHighestValue(contenders: readonly Contender[], index: number, bonus = 0): number {
+  if (!contenders[index]) return 0;
+  if (contenders.length === 1) return 1;
+  const all = contenders.map((c) => prepare(c, bonus));
+  const own = all[index] as Prepared;
+  const others = all.filter((_, j) => j !== index);
+  const top = own.shift > 0 ? 1 - own.shift : 1;
+  let pointMass = 0;
+  if (own.shift > 0) {
+    pointMass = 1 - betaCdf(1 - own.shift, own.a, own.b, own.lb);
+    all.forEach((p, j) => {
+      if (j < index && p.shift > 0) pointMass *= betaCdf(1 - p.shift, p.a, p.b, p.lb);
     });
-  const value = integrate(
-    (x) => {
-      let product = betaDensity(x, a, b, ownLogBeta);
-      for (const [oa, ob, lb] of others) {
-        if (product < 1e-300) return 0;
-        product *= betaCdf(x, oa, ob, lb);
-      }
-      return product;
-    },
-    lo,
-    hi,
-    4,
+  }
+  // Integrate over the sample s of arm i (value x = s + shift), within its own support and below `top`.
+  const lo = Math.max(0, own.mean - 10 * own.sd);
+  const hi = Math.min(top, own.mean + 10 * own.sd);
+  if (hi <= lo) return Math.min(1, Math.max(0, pointMass));
+  const cuts = new Set([lo, hi]);
+  for (const p of others) {
+    // A concentrated rival's CDF is a step: put panel edges around it so the quadrature does not straddle it.
+    if (p.sd * 64 < hi - lo)
+      for (const k of [-6, -2, 0, 2, 6]) cuts.add(Math.min(hi, Math.max(lo, p.mean + p.shift - own.shift + k * p.sd)));
+  }
+  const edges = [...cuts].sort((x, y) => x - y);
+  let total = 0;
+  for (let e = 0; e + 1 < edges.length; e++) {
+    const from = edges[e] as number;
+    const to = edges[e + 1] as number;
+    if (to - from < 1e-15) continue;
+    total += integrate(
+      (s) => {
+        let product = betaDensity(s, own.a, own.b, own.lb);
+        const x = s + own.shift;
+        for (const p of others) {
+          if (product < 1e-300) return 0;
+          product *= below(p, x);
+        }
+        return product;
+      },
+      from,
+      to,
+      edges.length > 2 ? 2 : 4,
+    );
+  }
+  return Math.min(1, Math.max(0, pointMass + total));
+}
+
+/** P(arm `index` draws the highest sample) under independent Beta posteriors, no bonus. */
+export function probabilityOfHighestSample(arms: readonly { alpha: number; beta: number }[], index: number): number {
+  return probabilityOfHighestValue(
+    arms.map((a) => ({ alpha: a.alpha, beta: a.beta, boosted: false })),
+    index,
   );
-  return Math.min(1, Math.max(0, value));
 }

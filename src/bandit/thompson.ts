@@ -11,7 +11,7 @@
  * decision for offline evaluation.
  */
 import { betaInterval, betaSample, type Uniform } from "./beta.js";
-import { probabilityOfHighestSample } from "./beta-cdf.js";
+import { probabilityOfHighestValue } from "./beta-cdf.js";
 
 export interface SelectableArm {
   arm_id: string;
@@ -37,8 +37,6 @@ export interface SelectionOptions {
   strategy: SelectionStrategy | null;
   trafficFloor: number;
   random?: Uniform;
-  /** Monte Carlo draws for the selection probability when the strategy's rules are in play. */
-  probabilityDraws?: number;
   /** Reuse exact probabilities while the posteriors stay the same. */
   memo?: ProbabilityMemo;
 }
@@ -125,34 +123,44 @@ export function selectArm(arms: readonly SelectableArm[], options: SelectionOpti
   return { index, samples, probability: explore / arms.length + (1 - explore) * ruleProbability(arms, options, index), explored };
 }
 
-/** Whether the strategy's extra rules can change the choice now; if not, the choice is the highest sample. */
-function rulesBite(arms: readonly SelectableArm[], strategy: SelectionStrategy | null): boolean {
-  if (!strategy) return false;
-  const bonus = strategy.exploration_bonus > 0 && arms.some((a) => a.total_pulls < strategy.exploration_min_pulls);
-  if (bonus) return true;
-  if (!strategy.use_stability) return false;
-  let stable: SelectableArm | null = null;
-  for (const arm of arms) {
-    if (arm.total_pulls >= strategy.stability_min_pulls && (stable === null || (arm.mean_estimate ?? 0) > (stable.mean_estimate ?? 0)))
-      stable = arm;
-  }
-  return stable !== null && intervalWidth(stable) < strategy.stability_confidence_threshold;
+/** The arm the stability rule would keep, when it is in play now; else null. */
+function stableIncumbent(arms: readonly SelectableArm[], strategy: SelectionStrategy | null): number | null {
+  if (!strategy?.use_stability) return null;
+  let stable = -1;
+  arms.forEach((arm, i) => {
+    if (arm.total_pulls < strategy.stability_min_pulls) return;
+    if (stable === -1 || (arm.mean_estimate ?? 0) > (arms[stable]?.mean_estimate ?? 0)) stable = i;
+  });
+  if (stable === -1) return null;
+  return intervalWidth(arms[stable] as SelectableArm) < strategy.stability_confidence_threshold ? stable : null;
 }
 
 /**
- * P(the rule picks arm `index`): exact (numerical integration over the Beta posteriors) when the choice is the
- * highest sample, Monte Carlo over the full rule when the exploration bonus or the stability rule is in play.
+ * P(the rule picks arm `index`), exactly, by numerical integration over the Beta posteriors (beta-cdf.ts), the
+ * exploration bonus included. Under the stability rule the kept arm wins unless the highest value belongs to a
+ * challenger whose mean beats it by the threshold: such a challenger is picked with its argmax probability, and
+ * the kept arm with the rest.
  */
 function ruleProbability(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
-  if (!rulesBite(arms, options.strategy)) {
-    const exact = () => probabilityOfHighestSample(arms, index);
-    return options.memo ? options.memo.get(arms, index, exact) : exact();
-  }
-  const random = options.random ?? Math.random;
-  const draws = options.probabilityDraws ?? 256;
-  let wins = 0;
-  for (let i = 0; i < draws; i++) if (choose(arms, draw(arms, options.strategy, random), options.strategy) === index) wins++;
-  return wins / draws;
+  const strategy = options.strategy;
+  const bonus = strategy && strategy.exploration_bonus > 0 ? strategy.exploration_bonus : 0;
+  const contenders = arms.map((a) => ({
+    alpha: a.alpha,
+    beta: a.beta,
+    boosted: bonus > 0 && a.total_pulls < (strategy?.exploration_min_pulls ?? 0),
+  }));
+  const argmaxProbability = (i: number) => {
+    const exact = () => probabilityOfHighestValue(contenders, i, bonus);
+    return options.memo ? options.memo.get(arms, i, exact) : exact();
+  };
+  const kept = stableIncumbent(arms, strategy);
+  if (kept === null) return argmaxProbability(index);
+  const keptMean = arms[kept]?.mean_estimate ?? 0;
+  const threshold = strategy?.stability_improvement_threshold ?? 0;
+  const challengers = arms.map((_, i) => i).filter((i) => i !== kept && (arms[i]?.mean_estimate ?? 0) - keptMean >= threshold);
+  if (challengers.includes(index)) return argmaxProbability(index);
+  if (index !== kept) return 0;
+  return Math.max(0, 1 - challengers.reduce((sum, i) => sum + argmaxProbability(i), 0));
 }
 
 /** P(arm has the highest true mean), by Monte Carlo over the posteriors. */

@@ -117,8 +117,9 @@ export class RuntimeManager {
         arms = await this.activeArms(request.user_id, agentType);
       } catch (error) {
         // The seed's behaviour: without arms, answer with the first default arm rather than fail the request.
+        console.error(`runtime ${this.system}: could not load arms`, error);
         const fallback = this.fallback(agentType);
-        return { ...fallback, metadata: { ...fallback.metadata, error: String(error) } };
+        return { ...fallback, metadata: { ...fallback.metadata, error: "arms could not be loaded" } };
       }
       if (arms.length === 0) return this.fallback(agentType);
       const selection = selectArm(
@@ -169,8 +170,7 @@ export class RuntimeManager {
   /** The reward by the seed's precedence: signals (through the reward evaluator) > reward > engagement > 0.5. */
   private rewardOf(request: UpdateRequest): number {
     if (this.config.reward_evaluator && request.signals && Object.keys(request.signals).length > 0) {
-      const fromSignals = rewardFromSignals(this.config.reward_evaluator, request.signals);
-      if (fromSignals !== null) return fromSignals;
+      return rewardFromSignals(this.config.reward_evaluator, request.signals);
     }
     return clamp01(request.reward ?? request.engagement_score ?? 0.5);
   }

@@ -9,6 +9,11 @@ import { RewardEvaluatorSchema } from "../bandit/reward.js";
 const Json = z.json();
 const Params = z.record(z.string(), Json);
 
+/** Names that travel in URLs and Durable Object keys: letters, digits and `_ . : -`. */
+const NAME = /^[A-Za-z0-9_.:-]+$/;
+export const SystemNameSchema = z.string().min(1).max(200).regex(NAME, "a system name is 1 to 200 letters, digits, '_', '.', ':' or '-'");
+export const AgentTypeSchema = z.string().min(1).max(100).regex(NAME, "an agent type is 1 to 100 letters, digits, '_', '.', ':' or '-'");
+
 export const ArmTemplateSchema = z.object({
   arm_id: z.string().min(1).max(200),
   name: z.string().optional(),
@@ -29,8 +34,8 @@ export const SelectionStrategySchema = z.object({
 export const RuntimeConfigSchema = z
   .object({
     /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
-    system: z.string().min(1).max(200).optional(),
-    agent_type: z.string().min(1).max(100).optional(),
+    system: SystemNameSchema.optional(),
+    agent_type: AgentTypeSchema.optional(),
     /** The seed's field; accepted and unused. */
     min_arms: z.int().min(0).default(1),
     /** How long a worker isolate may serve this config from its cache after it changes. */
@@ -67,7 +72,7 @@ const Score = z.number().min(0).max(1);
 
 export const SelectRequestSchema = z.object({
   user_id: UserId,
-  agent_type: z.string().min(1).max(100).optional(),
+  agent_type: AgentTypeSchema.optional(),
   context: z.record(z.string(), Json).optional(),
 });
 export type SelectRequest = z.output<typeof SelectRequestSchema>;
@@ -75,7 +80,7 @@ export type SelectRequest = z.output<typeof SelectRequestSchema>;
 export const UpdateRequestSchema = z.object({
   user_id: UserId,
   decision_id: z.string().min(1).max(200),
-  agent_type: z.string().min(1).max(100).optional(),
+  agent_type: AgentTypeSchema.optional(),
   reward: Score.optional(),
   signals: z.record(z.string(), z.number()).optional(),
   engagement_score: Score.optional(),

@@ -2,7 +2,8 @@
  * createClient: the runtime functions over HTTP, against a Convergence service. camelCase methods, snake_case data,
  * as the OpenAI SDK does. Errors the service answers become ConvergenceApiError, with the service's code and
  * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
- * (else, in Node, the key of .dev.vars in the working directory, which `npm start` uses).
+ * (else, in Node and for the local service only, the key of .dev.vars in the working directory, which `npm start`
+ * uses).
  */
 
 import type { JsonValue } from "../json.js";
@@ -61,8 +62,10 @@ export function createClient(options: ClientOptions = {}) {
   const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
   let key: Promise<string | null> | null = null;
+  // The dev key of .dev.vars is for the local service only: it is never sent anywhere else.
+  const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/.test(baseUrl);
   const apiKey = () => {
-    key ??= Promise.resolve(options.apiKey ?? env.CONVERGENCE_API_KEY ?? null).then((k) => k ?? devVarsKey());
+    key ??= Promise.resolve(options.apiKey ?? env.CONVERGENCE_API_KEY ?? null).then((k) => k ?? (local ? devVarsKey() : null));
     return key;
   };
 

@@ -89,7 +89,7 @@ async function loadTestCases(config: Config, options: PrepareOptions): Promise<{
 }
 
 /** Things worth knowing before spending calls, that don't make the config wrong. */
-function advisories(config: Config, testCases: readonly TestCase[], local: boolean): ConfigIssue[] {
+function advisories(config: Config, testCases: readonly TestCase[]): ConfigIssue[] {
   const out: ConfigIssue[] = [];
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     const path = joinPath("evaluation.metrics", name);
@@ -206,7 +206,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     }
   }
   if (errors.length > 0) return { ok: false, errors, warnings };
-  warnings.push(...advisories(config, testCases, local));
+  warnings.push(...advisories(config, testCases));
 
   const space = config.search_space.parameters;
   let target: Target;

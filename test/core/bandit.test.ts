@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js";
+import { probabilityOfHighestSample, probabilityOfHighestValue } from "../../src/bandit/beta-cdf.js";
 import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
 import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
 import { probabilityBest, type SelectableArm, selectArm } from "../../src/bandit/thompson.js";
@@ -121,7 +122,7 @@ describe("Thompson selection", () => {
     const picks = new Map<string, number>();
     let reported = 0;
     for (let i = 0; i < 3000; i++) {
-      const r = selectArm(arms, { strategy: null, trafficFloor: 0, random, probabilityDraws: 200 });
+      const r = selectArm(arms, { strategy: null, trafficFloor: 0, random });
       const id = (arms[r.index] as SelectableArm).arm_id;
       picks.set(id, (picks.get(id) ?? 0) + 1);
       if ((arms[r.index] as SelectableArm).arm_id === "b") reported = r.probability;
@@ -158,7 +159,7 @@ describe("Thompson selection", () => {
     const counts = [0, 0, 0];
     let low = 1;
     for (let i = 0; i < 6000; i++) {
-      const r = selectArm(arms, { strategy: null, trafficFloor: 0.1, random, probabilityDraws: 50 });
+      const r = selectArm(arms, { strategy: null, trafficFloor: 0.1, random });
       counts[r.index] = (counts[r.index] as number) + 1;
       if (r.index !== 0) low = Math.min(low, r.probability);
     }
@@ -168,12 +169,92 @@ describe("Thompson selection", () => {
   });
 });
 
+describe("selection probabilities", () => {
+  const arm = (arm_id: string, alpha: number, beta: number, total_pulls: number): SelectableArm => ({
+    arm_id,
+    alpha,
+    beta,
+    total_pulls,
+    mean_estimate: total_pulls ? alpha / (alpha + beta) : null,
+  });
+
+  /** The rule's choice frequencies by simulation, to check the exact figures against. */
+  function simulate(
+    arms: SelectableArm[],
+    strategy: ReturnType<typeof SelectionStrategySchema.parse> | null,
+    draws: number,
+    seed: number,
+  ): number[] {
+    const random = uniform(seed);
+    const counts = arms.map(() => 0);
+    for (let i = 0; i < draws; i++) {
+      const r = selectArm(arms, { strategy, trafficFloor: 0, random });
+      counts[r.index] = (counts[r.index] as number) + 1;
+    }
+    return counts.map((c) => c / draws);
+  }
+
+  const exactAll = (arms: SelectableArm[], strategy: ReturnType<typeof SelectionStrategySchema.parse> | null) => {
+    // selectArm reports the probability of the arm it picked: collect one report per arm.
+    const reported = arms.map(() => Number.NaN);
+    const random = uniform(99);
+    for (let i = 0; i < 4000 && reported.some(Number.isNaN); i++) {
+      const r = selectArm(arms, { strategy, trafficFloor: 0, random });
+      reported[r.index] = r.probability;
+    }
+    return reported;
+  };
+
+  it("are exact with the exploration bonus, including its point mass at 1, and never 0 for a chosen arm", () => {
+    const strategy = SelectionStrategySchema.parse({ exploration_bonus: 0.3, exploration_min_pulls: 5, use_stability: false });
+    const arms = [arm("a", 25, 75, 98), arm("b", 1, 1, 0), arm("c", 2, 3, 3)];
+    const contenders = arms.map((a) => ({ alpha: a.alpha, beta: a.beta, boosted: a.total_pulls < 5 }));
+    const exact = arms.map((_, i) => probabilityOfHighestValue(contenders, i, 0.3));
+    const simulated = simulate(arms, strategy, 60000, 5);
+    exact.forEach((p, i) => {
+      expect(p).toBeGreaterThan(0);
+      expect(Math.abs(p - (simulated[i] as number))).toBeLessThan(0.01);
+    });
+    expect(exact.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    // What selectArm records for the arm it picks is that exact figure.
+    const reported = exactAll(arms, strategy);
+    reported.forEach((p, i) => {
+      if (!Number.isNaN(p)) expect(p).toBeCloseTo(exact[i] as number, 9);
+    });
+  });
+
+  it("are exact under the stability rule", () => {
+    const strategy = SelectionStrategySchema.parse({
+      stability_confidence_threshold: 0.2,
+      stability_improvement_threshold: 0.05,
+      stability_min_pulls: 10,
+    });
+    const arms = [arm("kept", 300, 200, 500), arm("strong", 7, 3, 8), arm("weak", 5, 5, 8)];
+    const simulated = simulate(arms, strategy, 60000, 6);
+    const exact = exactAll(arms, strategy);
+    exact.forEach((p, i) => {
+      if (Number.isNaN(p)) expect(simulated[i]).toBe(0);
+      else expect(Math.abs(p - (simulated[i] as number))).toBeLessThan(0.01);
+    });
+  });
+
+  it("stay accurate beside a very concentrated arm", () => {
+    const arms = [arm("new", 1, 1, 0), arm("sure", 70000, 30000, 100000)];
+    const p0 = probabilityOfHighestSample(arms, 0);
+    const p1 = probabilityOfHighestSample(arms, 1);
+    // P(Uniform > 0.7) = 0.3.
+    expect(p0).toBeCloseTo(0.3, 3);
+    expect(p0 + p1).toBeCloseTo(1, 3);
+  });
+});
+
 describe("the reward evaluator", () => {
-  it("weights the configured signals, normalizing each, and ignores the rest", () => {
+  it("weights the configured signals, normalizing each, counting a missing one as 0, as the seed does", () => {
     const config = RewardEvaluatorSchema.parse({ metrics: { clicked: { weight: 0.6 }, dwell: { weight: 0.4, normalize: false } } });
     expect(rewardFromSignals(config, { clicked: 1, dwell: 0.5, unrelated: 9 })).toBeCloseTo(0.8);
-    expect(rewardFromSignals(config, { clicked: 5 })).toBe(1);
-    expect(rewardFromSignals(config, { other: 1 })).toBeNull();
+    expect(rewardFromSignals(config, { clicked: 5 })).toBeCloseTo(0.6);
+    expect(rewardFromSignals(config, { other: 1 })).toBe(0);
+    expect(rewardFromSignals(RewardEvaluatorSchema.parse({ metrics: { a: { weight: 0 } } }), { a: 1 })).toBe(0);
   });
 });
 

@@ -3,7 +3,7 @@
  * CLI's runtime commands against it.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,11 +24,12 @@ function freePort(): Promise<number> {
 
 let service: ChildProcess | null = null;
 let url = "";
+let persist = "";
 
 beforeAll(async () => {
   const [port, inspector] = [await freePort(), await freePort()];
   url = `http://127.0.0.1:${port}`;
-  const persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
+  persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
   service = spawn(
     process.execPath,
     ["scripts/start.mjs", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persist],
@@ -50,10 +51,12 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  if (!service || service.exitCode !== null) return;
-  const exited = new Promise((resolve) => service?.once("exit", resolve));
-  service.kill("SIGTERM");
-  await exited;
+  if (service && service.exitCode === null) {
+    const exited = new Promise((resolve) => service?.once("exit", resolve));
+    service.kill("SIGTERM");
+    await exited;
+  }
+  if (persist) rmSync(persist, { recursive: true, force: true });
 });
 
 function run(args: string[]) {

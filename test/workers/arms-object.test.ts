@@ -1,6 +1,7 @@
 import { abortAllDurableObjects, listDurableObjectIds, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { ownerTag } from "../../src/runtime/decision-id.js";
 import { ArmsObject } from "../../workers/objects/arms-object";
 import { SCHEMA_VERSION } from "../../workers/objects/arms-schema";
 import { callJson, putSystem, THREE_ARMS } from "./helpers";
@@ -102,6 +103,53 @@ describe("ArmsObject", () => {
     // The app's own reward for the timed-out decision is now a duplicate.
     const after = await callJson("POST", "/v1/systems/timeout/update", { user_id: "ann", decision_id: late.decision_id, reward: 1 });
     expect(after.body).toMatchObject({ duplicate: true, reward: 0 });
+  });
+
+  it("keeps numbering decisions after pruning, so new ones still reach D1", async () => {
+    await putSystem("prune", THREE_ARMS);
+    for (let i = 0; i < 3; i++) await select("prune", "ann");
+    const stub = stubOf("prune", "ann");
+    await runDurableObjectAlarm(stub);
+    // Age everything past the retention: the prune keeps only the newest row.
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE decisions SET created_at = created_at - ?", 31 * 24 * 3600 * 1000);
+    });
+    await runDurableObjectAlarm(stub);
+    // A fresh instance, as after eviction: it must not take its row numbers from what the prune left.
+    await abortAllDurableObjects();
+    const later = await select("prune", "ann");
+    const fresh = stubOf("prune", "ann");
+    expect(await fresh.pendingFlush()).toBe(1);
+    await runDurableObjectAlarm(fresh);
+    expect((await d1Decisions("prune")).map((r) => r.decision_id)).toContain(later.decision_id);
+    expect(new Set((await d1Decisions("prune")).map((r) => r.decision_id)).size).toBe(4);
+  });
+
+  it("does not roll back to an older config a stale worker cache sends", async () => {
+    await putSystem("versions", { default_arms: [{ arm_id: "old" }] });
+    await select("versions", "ann");
+    await putSystem("versions", { default_arms: [{ arm_id: "new" }] });
+    const fresh = await select("versions", "ann");
+    expect(fresh.arm_id).toBe("new");
+    const stub = stubOf("versions", "ann");
+    const stale = JSON.parse((await stub.select({ name: "versions", version: 1 }, { user_id: "ann", agent_type: "default" })) as string);
+    expect(stale.arm_id).toBe("new");
+  });
+
+  it("stores nothing for a user it has never met", async () => {
+    await putSystem("ghosts", THREE_ARMS);
+    const arms = await callJson<{ arms: { total_pulls: number }[] }>("GET", "/v1/systems/ghosts/arms?user_id=ghost");
+    expect(arms.body.arms).toHaveLength(3);
+    expect(arms.body.arms.every((a) => a.total_pulls === 0)).toBe(true);
+    const update = await callJson("POST", "/v1/systems/ghosts/update", {
+      user_id: "ghost",
+      decision_id: `default~${ownerTag("ghosts", "default", "ghost")}~1-x`,
+      reward: 1,
+    });
+    expect(update.status).toBe(404);
+    await runInDurableObject(stubOf("ghosts", "ghost"), (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray()).toEqual([]);
+    });
   });
 
   it("gives existing users new default arms at their next select, and stops choosing removed ones", async () => {

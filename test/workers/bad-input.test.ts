@@ -1,13 +1,21 @@
-import { listDurableObjectIds } from "cloudflare:test";
+import { listDurableObjectIds, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import { ownerTag } from "../../src/runtime/decision-id.js";
 import { app } from "../../workers/api/app";
 import { call, callJson, putSystem, THREE_ARMS } from "./helpers";
 
-async function writes(): Promise<{ systems: number; decisions: number; objects: number }> {
+/** Everything a request could write: D1 rows, Durable Objects, and ann's decisions and rewards not yet flushed. */
+async function writes(): Promise<{ systems: number; decisions: number; objects: number; annPending: number }> {
   const count = async (table: string) =>
     ((await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0) as number;
-  return { systems: await count("systems"), decisions: await count("decisions"), objects: (await listDurableObjectIds(env.ARMS)).length };
+  const ann = env.ARMS.getByName(JSON.stringify(["strict", "default", "ann"]));
+  return {
+    systems: await count("systems"),
+    decisions: await count("decisions"),
+    objects: (await listDurableObjectIds(env.ARMS)).length,
+    annPending: await ann.pendingFlush(),
+  };
 }
 
 let decisionId = "";
@@ -40,7 +48,23 @@ const cases: Case[] = [
     400,
     "invalid_request",
   ],
-  ["a NaN reward", "POST", "/v1/systems/strict/update", { user_id: "ann", decision_id: "DECISION", reward: "NaN" }, 400, "invalid_request"],
+  [
+    "a reward given as text",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "DECISION", reward: "NaN" },
+    400,
+    "invalid_request",
+  ],
+  [
+    "a reward that overflows to Infinity",
+    "POST",
+    "/v1/systems/strict/update",
+    '{"user_id":"ann","decision_id":"x","reward":1e999}',
+    400,
+    "invalid_request",
+  ],
+  ["an agent type with a separator", "POST", "/v1/systems/strict/select", { user_id: "ann", agent_type: "a~b" }, 400, "invalid_request"],
   ["an unknown system (select)", "POST", "/v1/systems/nosuch/select", { user_id: "ann" }, 404, "unknown_system"],
   [
     "an unknown system (update)",
@@ -94,6 +118,23 @@ describe("bad input", () => {
     expect(await writes()).toEqual(before);
     const arms = await callJson<{ arms: { total_pulls: number }[] }>("GET", "/v1/systems/strict/arms?user_id=ann");
     expect(arms.body.arms.every((a) => a.total_pulls === 0)).toBe(true);
+  });
+
+  it("answers 404 for a well-formed decision of a user never seen, and stores nothing for them", async () => {
+    const before = await writes();
+    const forged = `default~${ownerTag("strict", "default", "nobody")}~1-abc`;
+    const response = await callJson<{ error: { code: string } }>("POST", "/v1/systems/strict/update", {
+      user_id: "nobody",
+      decision_id: forged,
+      reward: 1,
+    });
+    expect(response.status).toBe(404);
+    expect(response.body.error.code).toBe("unknown_decision");
+    const after = await writes();
+    expect({ ...after, objects: 0 }).toEqual({ ...before, objects: 0 });
+    await runInDurableObject(env.ARMS.getByName(JSON.stringify(["strict", "default", "nobody"])), (_instance, state) => {
+      expect(state.storage.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'").toArray()).toEqual([]);
+    });
   });
 
   it("names the field in validation details", async () => {

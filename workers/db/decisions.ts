@@ -15,6 +15,8 @@ export interface DecisionRow {
   grading: number | null;
   reward_source: string | null;
   rewarded_at: string | null;
+  /** The update's metadata (JSON), as the app sent it. */
+  update_metadata: string | null;
 }
 
 const COLUMNS = [
@@ -32,12 +34,13 @@ const COLUMNS = [
   "grading",
   "reward_source",
   "rewarded_at",
+  "update_metadata",
 ] as const;
 
-// 14 bound parameters per statement (D1 allows 100); a batch is one round trip and one transaction.
+// 15 bound parameters per statement (D1 allows 100); a batch is one round trip and one transaction.
 const UPSERT = `INSERT INTO decisions (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `?${i + 1}`).join(", ")})
   ON CONFLICT(decision_id) DO UPDATE SET reward = excluded.reward, engagement = excluded.engagement, grading = excluded.grading,
-  reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at`;
+  reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at, update_metadata = excluded.update_metadata`;
 
 export async function writeDecisions(db: D1Database, rows: readonly DecisionRow[]): Promise<void> {
   if (rows.length === 0) return;

@@ -9,6 +9,14 @@ export interface SystemSnapshot {
 }
 
 const cache = new Map<string, { snapshot: SystemSnapshot | null; expires: number }>();
+/** Bounded, so requests for many made-up system names cannot grow an isolate's memory. */
+const CACHE_ENTRIES = 1000;
+
+function remember(name: string, entry: { snapshot: SystemSnapshot | null; expires: number }): void {
+  cache.delete(name);
+  if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+  cache.set(name, entry);
+}
 /** Unknown systems are remembered briefly too, so a misconfigured client cannot hammer D1. */
 const MISS_TTL_MS = 2000;
 
@@ -28,7 +36,7 @@ export async function getSystem(db: D1Database, name: string, now = Date.now()):
   if (cached && cached.expires > now) return cached.snapshot;
   const row = await db.prepare("SELECT name, version, config, updated_at FROM systems WHERE name = ?").bind(name).first<Row>();
   const snapshot = row ? fromRow(row) : null;
-  cache.set(name, { snapshot, expires: now + (snapshot ? snapshot.config.cache_ttl_seconds * 1000 : MISS_TTL_MS) });
+  remember(name, { snapshot, expires: now + (snapshot ? snapshot.config.cache_ttl_seconds * 1000 : MISS_TTL_MS) });
   return snapshot;
 }
 
@@ -43,7 +51,7 @@ export async function putSystem(db: D1Database, name: string, config: RuntimeCon
     .bind(name, JSON.stringify(stored), new Date().toISOString())
     .first<Row>();
   const snapshot = fromRow(row as Row);
-  cache.set(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });
+  remember(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });
   return snapshot;
 }
 

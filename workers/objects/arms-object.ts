@@ -7,6 +7,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { RuntimeManager } from "../../src/runtime/manager.js";
+import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
 import type { ArmView, RuntimeDecision, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
 import type { DecisionRow } from "../db/decisions";
 import { writeDecisions } from "../db/decisions";
@@ -34,13 +35,30 @@ export class ArmsObject extends DurableObject<Env> {
   private storage: SqlRuntimeStorage | null = null;
   private current: { version: number; manager: RuntimeManager } | null = null;
 
+  private schemaReady = false;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.sql = ctx.storage.sql;
-    migrate(ctx.storage);
+  }
+
+  /** Whether this object has ever held data: reads of an unknown user must not create it. */
+  private exists(): boolean {
+    if (!this.schemaReady) {
+      this.schemaReady = this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
+      if (this.schemaReady) migrate(this.ctx.storage);
+    }
+    return this.schemaReady;
+  }
+
+  private ensureSchema(): void {
+    if (this.exists()) return;
+    migrate(this.ctx.storage);
+    this.schemaReady = true;
   }
 
   private meta(key: string): string | null {
+    if (!this.exists()) return null;
     return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
   }
 
@@ -61,6 +79,7 @@ export class ArmsObject extends DurableObject<Env> {
    * worker sends the config only when this object does not have that version yet: null asks for it.
    */
   private bind(ref: SystemRef, agentType: string, userId: string): RuntimeManager | null {
+    this.ensureSchema();
     let identity = this.identity();
     if (!identity) {
       identity = { system: ref.name, agentType, userId };
@@ -70,12 +89,15 @@ export class ArmsObject extends DurableObject<Env> {
     if (identity.system !== ref.name || identity.agentType !== agentType || identity.userId !== userId) {
       throw new Error(`arms object of ${JSON.stringify(identity)} reached for ${JSON.stringify([ref.name, agentType, userId])}`);
     }
-    if (this.current?.version !== ref.version) {
-      let system: SystemSnapshot | null = ref.config ? (ref as SystemSnapshot) : null;
-      if (!system && Number(this.meta("system_version") ?? -1) === ref.version)
-        system = JSON.parse(this.meta("system") as string) as SystemSnapshot;
+    const stored = Number(this.meta("system_version") ?? -1);
+    // A worker whose cache is older than what this object has seen must not roll the config back.
+    const wanted = Math.max(ref.version, stored);
+    if (this.current?.version !== wanted) {
+      let system: SystemSnapshot | null = null;
+      if (wanted === stored) system = JSON.parse(this.meta("system") as string) as SystemSnapshot;
+      else if (ref.config) system = ref as SystemSnapshot;
       if (!system) return null;
-      if (Number(this.meta("system_version") ?? -1) !== ref.version) {
+      if (stored !== system.version) {
         this.setMeta("system", JSON.stringify(system));
         this.setMeta("system_version", String(system.version));
       }
@@ -107,6 +129,19 @@ export class ArmsObject extends DurableObject<Env> {
   }
 
   async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {
+    // A user this object has never served has no decisions: answer without creating anything.
+    if (!this.identity()) {
+      return {
+        success: false,
+        code: "decision_not_found",
+        error: `Decision ${request.decision_id} not found or missing arm_id`,
+        reward: 0,
+        engagement_score: 0,
+        grading_score: null,
+        computed_update: null,
+        duplicate: false,
+      };
+    }
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
     const result = await manager.update(request);
@@ -122,7 +157,9 @@ export class ArmsObject extends DurableObject<Env> {
   }
 
   async arms(system: SystemSnapshot, agentType: string, userId: string): Promise<ArmView[]> {
-    const identity = this.identity() ?? { system: system.name, agentType, userId };
+    const identity = this.identity();
+    // A user not met yet sees the system's arms at their prior, and nothing is stored for the asking.
+    if (!identity) return new RuntimeManager(system.name, system.config, new MemoryRuntimeStorage()).arms({ userId, agentType });
     return this.manager(system, identity).arms({ userId, agentType });
   }
 
@@ -132,6 +169,7 @@ export class ArmsObject extends DurableObject<Env> {
 
   /** Rows still waiting for D1 (tests read this). */
   async pendingFlush(): Promise<number> {
+    if (!this.exists()) return 0;
     const fresh = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM decisions WHERE seq > ?", this.flushedSeq()).one().n as number;
     const rewarded = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM rewarded").one().n as number;
     return fresh + rewarded;
@@ -146,8 +184,10 @@ export class ArmsObject extends DurableObject<Env> {
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
     await this.flush(identity);
+    // The newest row stays, whatever its age: row numbers continue from it, so the outbox mark stays valid.
     this.sql.exec(
-      "DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)",
+      `DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)
+       AND seq < (SELECT MAX(seq) FROM decisions)`,
       now - RETENTION_MS,
       this.flushedSeq(),
     );
@@ -165,7 +205,21 @@ export class ArmsObject extends DurableObject<Env> {
       .toArray();
     const manager = this.manager(system, identity);
     for (const { decision_id } of due) {
-      await manager.update({ user_id: identity.userId, decision_id, agent_type: identity.agentType, reward: default_reward }, "default");
+      const result = await manager.update(
+        { user_id: identity.userId, decision_id, agent_type: identity.agentType, reward: default_reward },
+        "default",
+      );
+      if (!result.success) {
+        // Its arm is gone: close the decision anyway, or the alarm would come back for it forever.
+        this.sql.exec(
+          "UPDATE decisions SET reward = ?, engagement = ?, reward_source = 'default', rewarded_at = ? WHERE decision_id = ?",
+          default_reward,
+          default_reward,
+          now,
+          decision_id,
+        );
+        this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) SELECT seq FROM decisions WHERE decision_id = ?", decision_id);
+      }
     }
   }
 
@@ -214,5 +268,6 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity, arms: readonl
     grading: row.grading,
     reward_source: row.reward_source,
     rewarded_at: row.rewarded_at === null ? null : new Date(row.rewarded_at).toISOString(),
+    update_metadata: row.update_metadata,
   };
 }

@@ -38,6 +38,7 @@ export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
   grading: number | null;
   reward_source: string | null;
   rewarded_at: number | null;
+  update_metadata: string | null;
 }
 
 export class SqlRuntimeStorage implements RuntimeStorage {
@@ -52,7 +53,11 @@ export class SqlRuntimeStorage implements RuntimeStorage {
   ) {}
 
   private nextSeq(): number {
-    this.lastSeq ??= (this.sql.exec<{ s: number }>("SELECT COALESCE(MAX(seq), 0) AS s FROM decisions").one().s as number) ?? 0;
+    // Never below the flushed mark, so a new decision is never taken for one D1 already has.
+    this.lastSeq ??= Math.max(
+      (this.sql.exec<{ s: number }>("SELECT COALESCE(MAX(seq), 0) AS s FROM decisions").one().s as number) ?? 0,
+      Number(this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'flushed_seq'").toArray()[0]?.value ?? 0),
+    );
     this.lastSeq += 1;
     return this.lastSeq;
   }

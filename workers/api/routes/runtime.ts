@@ -5,11 +5,13 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { ownerTag, parseDecisionId } from "../../../src/runtime/decision-id.js";
 import {
+  AgentTypeSchema,
   ArmViewSchema,
   DecisionSchema,
   RuntimeConfigSchema,
   SelectionSchema,
   SelectRequestSchema,
+  SystemNameSchema,
   UpdateRequestSchema,
   type UpdateResult,
   UpdateResultSchema,
@@ -19,10 +21,7 @@ import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
 import { ApiError, errorResponses } from "../errors";
 
-const SystemName = z
-  .string()
-  .regex(/^[A-Za-z0-9_.:-]{1,200}$/, "a system name is 1 to 200 letters, digits, '_', '.', ':' or '-'")
-  .openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
+const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
 
 const SystemParams = z.object({ system: SystemName });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -87,7 +86,7 @@ const routes = {
     summary: "A user's arms: posterior, 95% interval, probability of being best",
     request: {
       params: SystemParams,
-      query: z.object({ user_id: z.string().min(1).max(256), agent_type: z.string().min(1).max(100).optional() }),
+      query: z.object({ user_id: z.string().min(1).max(256), agent_type: AgentTypeSchema.optional() }),
     },
     responses: { 200: json(z.object({ arms: z.array(ArmViewSchema) }), "The arms"), ...errorResponses },
   }),
@@ -121,7 +120,7 @@ function decisionHome(system: SystemSnapshot, decisionId: string, userId: string
     );
   }
   if (parsed.tag !== ownerTag(system.name, parsed.agentType, userId)) {
-    throw new ApiError(403, "decision_of_another_user", `decision '${decisionId}' belongs to another user`);
+    throw new ApiError(403, "decision_of_another_user", `decision '${decisionId}' is not a decision of user '${userId}'`);
   }
   return parsed.agentType;
 }
