@@ -1,6 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -11,6 +10,7 @@ import { prepareFromOptions } from "../../src/sdk/run-optimization.js";
 import { enumerate, type ParamConfig } from "../../src/search/space.js";
 import { mockConfig } from "../helpers/configs.js";
 import { startServer } from "../helpers/server.js";
+import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const SEED_EXAMPLES = join(ROOT, "test/fixtures/seed-examples");
@@ -27,7 +27,7 @@ function cli(args: string[], options: { npx?: boolean; env?: Record<string, stri
 }
 
 function tempConfig(config: unknown, name = "config.yaml", extraFiles: Record<string, string> = {}): string {
-  const dir = mkdtempSync(join(tmpdir(), "convergence-cli-"));
+  const dir = tempDir("cli");
   writeFileSync(join(dir, name), typeof config === "string" ? config : stringify(config));
   for (const [file, content] of Object.entries(extraFiles)) writeFileSync(join(dir, file), content);
   return join(dir, name);
@@ -73,7 +73,7 @@ describe("convergence optimize", () => {
   });
 
   it("prints the best config and score, and writes the output files", () => {
-    const out = mkdtempSync(join(tmpdir(), "convergence-out-"));
+    const out = tempDir("out");
     const run = cli(["optimize", "examples/quickstart.yaml", "--output", out, "--quiet"]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^Best score: 0\.\d{4}\nBest config:\n\{/);

@@ -6,6 +6,7 @@ import { validateConfig } from "../../src/config/validate.js";
 import { nodePrepareOptions } from "../../src/sdk/node-io.js";
 import { prepareRun } from "../../src/sdk/prepare.js";
 import { mockConfig, SEED_BASIC_USAGE, SEED_MINIMAL } from "../helpers/configs.js";
+import { tempDir } from "../helpers/temp.js";
 
 const FIXTURES = join(import.meta.dirname, "../fixtures");
 const SEED_EXAMPLES = join(FIXTURES, "seed-examples");
@@ -291,9 +292,8 @@ describe("test case files", () => {
     ["{test_cases: [...]}", { test_cases: [{ id: "x", input: { q: 1 } }] }],
     ["one object", { id: "x", input: { q: 1 } }],
   ])("reads %s, relative to the config file", async (_label, content) => {
-    const { mkdtempSync, writeFileSync } = await import("node:fs");
-    const { tmpdir } = await import("node:os");
-    const dir = mkdtempSync(join(tmpdir(), "convergence-cases-"));
+    const { writeFileSync } = await import("node:fs");
+    const dir = tempDir("cases");
     writeFileSync(join(dir, "cases.json"), JSON.stringify(content));
     const config = mockConfig();
     const prepared = await prepareRun(
