@@ -72,6 +72,12 @@ export function validateConfig(raw: unknown, context: ValidationContext = {}): V
 
 function checkApi(config: Config, context: ValidationContext, errors: ConfigIssue[], warnings: ConfigIssue[]): void {
   const api = config.api;
+  if (api.request.body_template !== undefined && (api.request.method === "GET" || api.request.method === "DELETE")) {
+    errors.push({
+      path: "api.request.body_template",
+      message: `needs a method with a body (POST, PUT or PATCH), not ${api.request.method}`,
+    });
+  }
   const offline = api.mock_mode || context.localFunction === true;
   if (!offline && !api.endpoint && !api.models) {
     errors.push({ path: "api.endpoint", message: "is required (or api.models, or api.mock_mode: true)" });
@@ -118,6 +124,12 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
   if (auth.type === "basic" && !auth.username && !auth.username_env) {
     errors.push({ path: "api.auth.username", message: "is required for auth.type basic (or username_env)" });
   }
+  if (auth.type === "query" && !auth.token_env) {
+    errors.push({
+      path: "api.auth.token_env",
+      message: "is required for auth.type query: the name of the environment variable that holds the key",
+    });
+  }
   if (auth.type === "oauth") {
     errors.push({
       path: "api.auth.type",
@@ -126,6 +138,16 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
   }
   if (auth.type === "none" && auth.token_env) {
     warnings.push({ path: "api.auth.token_env", message: "is ignored because auth.type is none" });
+  }
+}
+
+function checkProvider(
+  path: string,
+  provider: { provider: string; endpoint?: string | undefined } | undefined,
+  errors: ConfigIssue[],
+): void {
+  if (provider && provider.provider === "openai" && !provider.endpoint) {
+    errors.push({ path: `${path}.endpoint`, message: "is required for provider openai (the full URL of the OpenAI-compatible endpoint)" });
   }
 }
 
@@ -150,11 +172,16 @@ function checkEvaluation(
   }
   const custom = evaluation.custom_evaluator;
   if (custom?.enabled) {
-    if (custom.module && !custom.function)
-      errors.push({ path: "evaluation.custom_evaluator.function", message: "is required with module" });
-    if (custom.function && !custom.module)
-      errors.push({ path: "evaluation.custom_evaluator.module", message: "is required with function" });
+    const path = "evaluation.custom_evaluator";
+    if (custom.module && !custom.function && !custom.class)
+      errors.push({ path: `${path}.function`, message: "is required with module (or class)" });
+    if (custom.function && custom.class) errors.push({ path: `${path}.class`, message: "give either function or class, not both" });
+    if ((custom.function || custom.class) && !custom.module)
+      errors.push({ path: `${path}.module`, message: "is required with function or class" });
+    if (custom.url && custom.module) errors.push({ path: `${path}.url`, message: "give either url or module, not both" });
   }
+  checkProvider("evaluation.judge", evaluation.judge, errors);
+  checkProvider("evaluation.embeddings", evaluation.embeddings, errors);
   const rawEvaluation = raw.evaluation as Record<string, unknown>;
   if (enabled((rawEvaluation.test_cases as Record<string, unknown> | undefined)?.augmentation)) {
     warnings.push({ path: "evaluation.test_cases.augmentation", message: "test-case augmentation is not implemented and is ignored" });

@@ -269,6 +269,31 @@ describe("bad configs", () => {
     );
   });
 
+  it("checks judge, embeddings, evaluator and template settings", () => {
+    const config = mockConfig();
+    const errors = errorsOf({
+      ...config,
+      api: {
+        name: "x",
+        endpoint: "https://api.acme.dev/v1",
+        request: { method: "GET", body_template: { q: "{{input.q}}" } },
+        auth: { type: "query" },
+      },
+      evaluation: {
+        ...config.evaluation,
+        judge: { model: "gpt-4o-mini" },
+        embeddings: { provider: "workers-ai", model: "@cf/baai/bge-base-en-v1.5" },
+        custom_evaluator: { module: "m", function: "f", class: "C" },
+      },
+    });
+    expect(errors.map((e) => e.path).sort()).toEqual([
+      "api.auth.token_env",
+      "api.request.body_template",
+      "evaluation.custom_evaluator.class",
+      "evaluation.judge.endpoint",
+    ]);
+  });
+
   it("refuses an unknown algorithm and accepts genetic as evolution", () => {
     expect(errorsOf(mockConfig({ optimization: { algorithm: "annealing" } }))[0]?.path).toBe("optimization.algorithm");
     expect(validateConfig(mockConfig({ optimization: { algorithm: "genetic" } })).config?.optimization.algorithm).toBe("evolution");

@@ -141,6 +141,69 @@ describe("metrics", () => {
   });
 });
 
+describe("rule metrics and the reference's built-in evaluators", () => {
+  const scoreOf = async (spec: object, text: string, expected: object) => {
+    const plan = planMetrics(metrics({ m: spec }), false);
+    expect(plan.errors).toEqual([]);
+    const r = await scoreCase(
+      targetOf(response({ text })),
+      { metrics: plan.metrics, evaluator: null, corpus: new Corpus([]), services: NO_SERVICES },
+      {},
+      { ...testCase, expected: expected as never },
+    );
+    return r.error ? r.error : r.metrics.m;
+  };
+
+  it("contains: all or any, case-insensitive", async () => {
+    expect(await scoreOf({ type: "contains" }, "tokyo is big", { contains: ["Tokyo", "Japan"] })).toBe(0.5);
+    expect(await scoreOf({ type: "contains", mode: "any" }, "tokyo is big", { contains: ["Tokyo", "Japan"] })).toBe(1);
+    expect(await scoreOf({ type: "contains" }, "anything", {})).toBeNull();
+  });
+
+  it("regex, json_valid and json_schema", async () => {
+    expect(await scoreOf({ type: "regex", pattern: "^\\d{3}$" }, "240", {})).toBe(1);
+    expect(await scoreOf({ type: "regex" }, "about 240 km", { regex: "\\b240\\b" })).toBe(1);
+    expect(await scoreOf({ type: "regex", pattern: "(" }, "x", {})).toMatch(/invalid regex "\(" for test case t/);
+    expect(await scoreOf({ type: "json_valid" }, '```json\n{"a": 1}\n```', {})).toBe(1);
+    expect(await scoreOf({ type: "json_valid" }, "{a: 1}", {})).toBe(0);
+    const schema = { type: "object", required: ["name", "age"], properties: { name: { type: "string" }, age: { type: "integer" } } };
+    expect(await scoreOf({ type: "json_schema" }, '{"name": "Ann", "age": 30}', { json_schema: schema })).toBe(1);
+    // Parses, is an object, has name: 3 checks pass; age is missing and name is not a string: 3 of 5.
+    expect(await scoreOf({ type: "json_schema", schema }, '{"name": 7}', {})).toBeCloseTo(3 / 5);
+  });
+
+  it("length in characters or words, exact_match and similarity as types", async () => {
+    expect(await scoreOf({ type: "length" }, "x".repeat(50), { min_length: 100 })).toBe(0.5);
+    expect(await scoreOf({ type: "length", unit: "words" }, "one two three four", { max_words: 2 })).toBe(0.5);
+    expect(await scoreOf({ type: "exact_match" }, "Tokyo.", { answer: "tokyo" })).toBe(1);
+    expect(await scoreOf({ type: "similarity" }, "Tokio", { answer: "Tokyo" })).toBeCloseTo(0.8);
+  });
+
+  it("text_quality, json_structure, json_validity and code_quality by name", async () => {
+    const prose = "Tokyo is the capital of Japan. It has 14 million people in the city proper.\n\nIt hosted the 2020 Olympics in 2021.";
+    expect(await scoreOf({ type: "text_quality" }, prose, { contains: ["Tokyo"] })).toBeGreaterThan(0.7);
+    expect(await scoreOf({ type: "text_quality" }, "ok", {})).toBe(0);
+    expect(
+      await scoreOf({ type: "json_structure" }, '{"id": 1, "name": "x"}', { required_fields: ["id", "name"], field_types: { id: "int" } }),
+    ).toBe(1);
+    expect(await scoreOf({ type: "json_validity" }, "[1, 2]", {})).toBe(1);
+    const good =
+      "```ts\n// sum a list\nexport function sum(xs: number[]): number {\n  let total = 0;\n  for (const x of xs) total += x;\n  return total;\n}\n```";
+    const broken = "function sum(xs) { for (const x of xs { return x; }";
+    const goodScore = (await scoreOf({ type: "code_quality" }, good, { contains: ["function", "return"], min_lines: 3 })) as number;
+    expect(goodScore).toBeGreaterThan(0.9);
+    expect((await scoreOf({ type: "code_quality" }, broken, { contains: ["function", "return"] })) as number).toBeLessThan(goodScore - 0.2);
+  });
+
+  it("turns a lower_is_better custom value into a score, with and without a threshold", async () => {
+    const { customScore } = await import("../../src/evaluate/case.js");
+    expect(customScore(0.2, { weight: 1, type: "lower_is_better" })).toBeCloseTo(0.8);
+    expect(customScore(1.5, { weight: 1, type: "lower_is_better", threshold: 3 })).toBeCloseTo(0.5);
+    expect(customScore(4, { weight: 1, type: "higher_is_better", threshold: 8 })).toBeCloseTo(0.5);
+    expect(customScore(7, { weight: 1 })).toBe(1);
+  });
+});
+
 describe("custom evaluators", () => {
   it("calls an SDK-style evaluator once per case and picks each metric from its dict", async () => {
     let calls = 0;

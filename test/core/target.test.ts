@@ -109,6 +109,31 @@ describe("requests", () => {
     expect(echoed.error).not.toContain("sk-marker-7f3a");
   });
 
+  it("fills a body template, keeping types, and puts a query-string key in the URL", async () => {
+    const server = await serve((_req, res) => json(res, 200, chatCompletion("ok")));
+    const target = httpTarget({
+      api: api(server.url, {
+        auth: { type: "query", token_env: "Q_KEY", query_param: "api_key" },
+        request: {
+          body_template: {
+            contents: [{ parts: [{ text: "{{input.messages.0.content}}" }] }],
+            generationConfig: { temperature: "{{params.temperature}}", note: "t={{params.temperature}}" },
+          },
+        },
+      }),
+      env: { Q_KEY: "q-1" },
+      maxRetries: 0,
+    });
+    await target({ temperature: 0.4 }, testCase);
+    expect(JSON.parse(server.requests[0]?.body ?? "")).toEqual({
+      contents: [{ parts: [{ text: "Hi" }] }],
+      generationConfig: { temperature: 0.4, note: "t=0.4" },
+    });
+    expect(new URL(server.requests[0]?.url ?? "", server.url).searchParams.get("api_key")).toBe("q-1");
+    const missing = await target({}, testCase);
+    expect(missing.error).toBe("api.request.body_template: params.temperature is not set");
+  });
+
   it("fails without calling when the key's variable is not set, and never puts the key in the error", async () => {
     const server = await serve((_req, res) => json(res, 200, {}));
     const target = httpTarget({ api: api(server.url, { auth: { type: "bearer", token_env: "ABSENT_KEY" } }), env: {}, maxRetries: 3 });
