@@ -21,7 +21,8 @@ function paramNames(report: RunReport): string[] {
 
 function experimentsCsv(report: RunReport): string {
   const names = paramNames(report);
-  const header = ["generation", "candidate", "score", "complete", "dropped", ...names];
+  const metrics = [...new Set(report.candidates.flatMap((c) => Object.keys(c.metrics)))];
+  const header = ["generation", "candidate", "score", "complete", "dropped", ...names, ...metrics.map((m) => `metric:${m}`)];
   const rows = report.candidates.map((c) => [
     c.generation,
     c.candidate,
@@ -29,6 +30,7 @@ function experimentsCsv(report: RunReport): string {
     c.complete,
     c.dropped,
     ...names.map((n) => c.params[n]),
+    ...metrics.map((m) => c.metrics[m]?.toFixed(6) ?? ""),
   ]);
   return csv([header, ...rows]);
 }

@@ -9,6 +9,7 @@ import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { ConfigInput } from "../config/schema.js";
 import type { Evaluator } from "../evaluate/custom.js";
 import type { GenerationSummary, StopReason } from "../optimize/study.js";
+import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
@@ -44,6 +45,8 @@ export interface OptimizationSuccess {
   success: true;
   best_config: ParamConfig;
   best_score: number;
+  /** The best config's mean score per metric, over the test cases each applied to. */
+  best_metrics: Record<string, number>;
   configs_generated: number;
   configs_saved: number;
   optimization_run_id: string;
@@ -158,6 +161,8 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
     success: true,
     best_config: report.best.config,
     best_score: report.best.score,
+    best_metrics:
+      report.candidates.find((c) => c.complete && hashConfig(c.params) === hashConfig(report.best?.config ?? {}))?.metrics ?? {},
     configs_generated: report.configs_generated,
     configs_saved: report.candidates.length,
     optimization_run_id: report.run_id,

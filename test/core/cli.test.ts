@@ -85,7 +85,9 @@ describe("convergence optimize", () => {
     expect(details.evaluations.length).toBeGreaterThan(0);
     expect(details.evaluations[0]).toMatchObject({ test_case_id: expect.any(String), score: expect.any(Number), success: true });
     const csv = readFileSync(join(out, "experiments.csv"), "utf8").split("\n");
-    expect(csv[0]).toBe("generation,candidate,score,complete,dropped,model,temperature,top_p,max_tokens");
+    expect(csv[0]).toBe(
+      "generation,candidate,score,complete,dropped,model,temperature,top_p,max_tokens,metric:quality,metric:latency,metric:cost",
+    );
     expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(/# Optimization report: quickstart/);
   });
 

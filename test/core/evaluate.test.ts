@@ -275,3 +275,53 @@ describe("custom evaluators", () => {
     );
   });
 });
+
+describe("providers and bundled evaluators", () => {
+  it("judges and embeds through a Workers AI binding", async () => {
+    const { createProvider } = await import("../../src/evaluate/providers.js");
+    const { createJudge } = await import("../../src/evaluate/judge.js");
+    const { createEmbedder } = await import("../../src/evaluate/embeddings.js");
+    const calls: { model: string; input: Record<string, unknown> }[] = [];
+    const ai = {
+      run: async (model: string, input: Record<string, unknown>) => {
+        calls.push({ model, input });
+        if ("text" in input) return { data: (input.text as string[]).map((t) => [t.length, 1]) };
+        return { response: 'Sure: {"score": 8, "reason": "good"}' };
+      },
+    };
+    const config = { provider: "workers-ai" as const, model: "@cf/meta/llama-3.1-8b-instruct", timeout_seconds: 30, max_retries: 0 };
+    const judge = createJudge({ ...config, json_mode: true }, createProvider(config, { env: {}, ai }, "evaluation.judge"));
+    const verdict = await judge(testCase, "Tokyo is the capital of Japan.");
+    expect(verdict).toMatchObject({ score: 0.8, reason: "good", cached: false });
+    expect((await judge(testCase, "Tokyo is the capital of Japan.")).cached).toBe(true);
+    const embed = createEmbedder(
+      "@cf/baai/bge-base-en-v1.5",
+      createProvider({ ...config, model: "@cf/baai/bge-base-en-v1.5" }, { env: {}, ai }, "evaluation.embeddings"),
+    );
+    expect((await embed(["ab", "abcd"])).vectors).toEqual([
+      [2, 1],
+      [4, 1],
+    ]);
+    expect(calls.map((c) => c.model)).toEqual(["@cf/meta/llama-3.1-8b-instruct", "@cf/baai/bge-base-en-v1.5"]);
+    expect(() => createProvider(config, { env: {} }, "evaluation.judge")).toThrow(/needs the worker's AI binding/);
+  });
+
+  it("parses judges' replies robustly", async () => {
+    const { parseVerdict } = await import("../../src/evaluate/judge.js");
+    expect(parseVerdict('{"score": 7, "reason": "ok"}')).toEqual({ score: 7, reason: "ok" });
+    expect(parseVerdict('```json\n{"score": "9", "reason": "fine"}\n```')).toEqual({ score: 9, reason: "fine" });
+    expect(parseVerdict("I would give it 6/10 overall.")?.score).toBe(6);
+    expect(parseVerdict("Score: 12")?.score).toBe(10);
+    expect(parseVerdict("no idea")).toBeNull();
+  });
+
+  it("finds bundled evaluators by module and function name", async () => {
+    const { registryLoader } = await import("../../src/evaluate/evaluator-registry.js");
+    const { EVALUATORS } = await import("../../workers/evaluators/index.js");
+    const load = registryLoader(EVALUATORS);
+    const fn = await load("text_checks", "score_completeness");
+    expect(typeof fn).toBe("function");
+    expect(await load("nothing_here", "x")).toBeNull();
+    await expect(load("text_checks", "missing")).rejects.toThrow(/the bundled module 'text_checks' has no 'missing'/);
+  });
+});

@@ -33,6 +33,8 @@ describe("runOptimization", () => {
     expect(result.configs_generated).toBe(6 * result.generations_run);
     expect(result.history).toHaveLength(result.generations_run);
     expect(result.history.reduce((sum, h) => sum + h.calls, 0)).toBe(result.target_calls);
+    expect(Object.keys(result.best_metrics)).toEqual(["quality"]);
+    expect(result.best_metrics.quality).toBeCloseTo(result.best_score, 9);
   });
 
   it("runs both configs of the seed document in mock mode", async () => {
