@@ -1,9 +1,27 @@
 import type { ArmsObject } from "./objects/arms-object";
+import type { RunCoordinator } from "./objects/run-coordinator";
+
+/** A message of the evaluations queue: which run, which (candidate, test case). Never the config or the answer. */
+export interface EvaluationMessage {
+  run_id: string;
+  key: string;
+}
+
+/** A message of the control queue: a system whose scheduled re-optimization is due. */
+export interface ControlMessage {
+  kind: "reoptimize";
+  system: string;
+}
 
 /** The bindings this worker declares in wrangler.toml (and the secret it reads). */
 export interface Env {
   DB: D1Database;
   ARMS: DurableObjectNamespace<ArmsObject>;
+  RUNS: DurableObjectNamespace<RunCoordinator>;
+  EVALUATIONS: Queue<EvaluationMessage>;
+  CONTROL: Queue<ControlMessage>;
+  /** Workers AI, when the deployment binds it (for `provider: workers-ai` judges and embeddings). */
+  AI?: unknown;
   /** One API key, or several separated by commas. Without it every /v1 call is refused. */
   CONVERGENCE_API_KEY?: string;
 }

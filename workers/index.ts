@@ -1,8 +1,18 @@
 import { app } from "./api/app";
-import type { Env } from "./env";
+import type { ControlMessage, Env, EvaluationMessage } from "./env";
+import { consumeEvaluations } from "./queue/evaluations";
+import { consumeControl, enqueueDue } from "./runs/schedule";
 
 export { ArmsObject } from "./objects/arms-object";
+export { RunCoordinator } from "./objects/run-coordinator";
 
 export default {
   fetch: app.fetch,
-} satisfies ExportedHandler<Env>;
+  async queue(batch, env) {
+    if (batch.queue.startsWith("convergence-control")) await consumeControl(batch as MessageBatch<ControlMessage>, env);
+    else await consumeEvaluations(batch as MessageBatch<EvaluationMessage>, env);
+  },
+  async scheduled(_controller, env) {
+    await enqueueDue(env);
+  },
+} satisfies ExportedHandler<Env, EvaluationMessage | ControlMessage>;

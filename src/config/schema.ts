@@ -124,6 +124,14 @@ export const ApiSchema = z.object({
   name: z.string().min(1, "must not be empty"),
   description: z.string().optional(),
   endpoint: HttpUrl.optional(),
+  /**
+   * In the worker: call this service binding (another Worker of the same account) instead of the public internet.
+   * The endpoint's path and query are kept; its host only names the request.
+   */
+  service: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]*$/, "must be the name of a service binding, like TEAM_API")
+    .optional(),
   /** A registry of endpoints chosen by the `model` parameter (the seed's Azure example). */
   models: z.record(z.string(), z.object({ endpoint: HttpUrl, description: z.string().optional() })).optional(),
   auth: AuthSchema.prefault({}),

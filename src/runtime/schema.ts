@@ -19,6 +19,8 @@ export const ArmTemplateSchema = z.object({
   name: z.string().optional(),
   params: Params.default({}),
   description: z.string().optional(),
+  /** Where the arm came from when an optimization run promoted it. */
+  source: z.object({ run_id: z.string(), score: z.number() }).optional(),
 });
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
 
@@ -51,6 +53,19 @@ export const RuntimeConfigSchema = z
     traffic_floor: z.number().min(0).max(1).default(0),
     /** Discount of old evidence per update (1: none, the seed's behaviour; 0.99: recent rewards weigh more). */
     reward_decay: z.number().gt(0).max(1).default(1),
+    /**
+     * Re-optimize on a schedule: every `every` (like 6h or 1d), run `config` (an optimization config, test cases
+     * inline), warm-started from the last run's best configs and this system's best arms, and promote its best
+     * `promote.top_k` configs as arms when it succeeds.
+     */
+    reoptimize: z
+      .object({
+        every: z.string().regex(/^\d+(m|h|d)$/, "a duration like 30m, 6h or 1d"),
+        config: z.record(z.string(), Json),
+        promote: z.object({ top_k: z.int().min(1).max(20).default(3) }).prefault({}),
+      })
+      .nullable()
+      .default(null),
     /** Reward applied to a decision left without one for reward_timeout_seconds (both or neither). */
     default_reward: z.number().min(0).max(1).nullable().default(null),
     reward_timeout_seconds: z.int().min(1).nullable().default(null),

@@ -160,6 +160,64 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   await Promise.all(workers);
 }
 
+/** The report of a finished study: the same for a run in process and one coordinated by a Durable Object. */
+export function assembleReport(args: {
+  runId: string;
+  apiName: string;
+  seed: number;
+  startedAt: Date;
+  finishedAt?: Date;
+  state: StudyState;
+  evaluations: EvaluationRecord[];
+  warnings: ConfigIssue[];
+  cancelled: boolean;
+}): RunReport {
+  const { state, evaluations } = args;
+  const best = bestOf(state);
+  const failed = evaluations.filter((e) => !e.success);
+  let error: string | null = null;
+  if (args.cancelled) error = "Optimization was cancelled";
+  else if (evaluations.length > 0 && failed.length === evaluations.length) {
+    const what = failed.every((e) => e.failure === "target") ? "call to the target" : "evaluation";
+    error = `every ${what} failed (${failed.length} calls); first error: ${failed[0]?.error ?? "unknown"}`;
+  } else if (!best && state.stopReason === "max_cost_usd") {
+    error = "the max_cost_usd budget was spent before any config was scored on every test case";
+  } else if (!best) error = "no config was scored on every test case (is max_target_calls too low?)";
+  return {
+    run_id: args.runId,
+    api_name: args.apiName,
+    algorithm: state.settings.algorithm,
+    seed: args.seed,
+    started_at: args.startedAt.toISOString(),
+    finished_at: (args.finishedAt ?? new Date()).toISOString(),
+    stop_reason: state.stopReason ?? "generations",
+    best: best ? { config: best.config, score: best.score } : null,
+    generations_run: state.history.length,
+    configs_generated: state.trials.length,
+    target_calls: evaluations.length,
+    failed_calls: failed.length,
+    retries: evaluations.reduce((sum, e) => sum + Math.max(0, e.attempts - 1), 0),
+    failures: failureSummary(evaluations),
+    cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
+    evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
+    history: state.history,
+    candidates: state.trials.map((t) => ({
+      generation: t.generation,
+      candidate: t.hash,
+      params: state.configs[t.hash] as ParamConfig,
+      score: t.fitness,
+      complete: t.complete,
+      dropped: t.dropped,
+      metrics: metricMeans(evaluations.filter((e) => e.candidate === t.hash)),
+    })),
+    evaluations: [...evaluations].sort(
+      (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
+    ),
+    warnings: args.warnings,
+    error,
+  };
+}
+
 export async function executeRun(run: PreparedRun, options: ExecuteOptions): Promise<RunReport> {
   const { config, testCases, scoring, target } = run;
   const emit = (event: RunEvent) => {
@@ -255,54 +313,20 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     report();
   }
 
-  const best = bestOf(state);
-  const failed = evaluations.filter((e) => !e.success);
-  let error: string | null = null;
-  if (cancelled) error = "Optimization was cancelled";
-  else if (evaluations.length > 0 && failed.length === evaluations.length) {
-    const what = failed.every((e) => e.failure === "target") ? "call to the target" : "evaluation";
-    error = `every ${what} failed (${failed.length} calls); first error: ${failed[0]?.error ?? "unknown"}`;
-  } else if (!best && state.stopReason === "max_cost_usd") {
-    error = "the max_cost_usd budget was spent before any config was scored on every test case";
-  } else if (!best) error = "no config was scored on every test case (is max_target_calls too low?)";
-
-  const result: RunReport = {
-    run_id: options.runId,
-    api_name: config.api.name,
-    algorithm: settings.algorithm,
+  const result = assembleReport({
+    runId: options.runId,
+    apiName: config.api.name,
     seed: options.seed,
-    started_at: startedAt.toISOString(),
-    finished_at: new Date().toISOString(),
-    stop_reason: state.stopReason ?? "generations",
-    best: best ? { config: best.config, score: best.score } : null,
-    generations_run: state.history.length,
-    configs_generated: state.trials.length,
-    target_calls: evaluations.length,
-    failed_calls: failed.length,
-    retries: evaluations.reduce((sum, e) => sum + Math.max(0, e.attempts - 1), 0),
-    failures: failureSummary(evaluations),
-    cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
-    evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
-    history: state.history,
-    candidates: state.trials.map((t) => ({
-      generation: t.generation,
-      candidate: t.hash,
-      params: state.configs[t.hash] as ParamConfig,
-      score: t.fitness,
-      complete: t.complete,
-      dropped: t.dropped,
-      metrics: metricMeans(evaluations.filter((e) => e.candidate === t.hash)),
-    })),
-    evaluations: evaluations.sort(
-      (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
-    ),
+    startedAt,
+    state,
+    evaluations,
     warnings: run.warnings,
-    error,
-  };
+    cancelled,
+  });
   emit({
     type: "run_finished",
-    success: error === null,
-    best_score: best?.score ?? null,
+    success: result.error === null,
+    best_score: result.best?.score ?? null,
     target_calls: result.target_calls,
     stop_reason: result.stop_reason,
   });

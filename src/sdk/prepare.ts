@@ -39,6 +39,8 @@ export interface PrepareOptions {
   fetch?: typeof fetch;
   /** The worker's Workers AI binding, for `provider: workers-ai` judges and embeddings. */
   ai?: AiBinding;
+  /** The worker's service bindings, for `api.service`. */
+  serviceBindings?: Readonly<Record<string, { fetch: typeof fetch } | undefined>>;
   /** Validation only: problems that only matter when calling (missing secrets, missing modules) are warnings. */
   checkOnly?: boolean;
 }
@@ -196,6 +198,19 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     });
   }
 
+  let targetFetch = options.fetch;
+  if (config.api.service && !config.api.mock_mode && !local) {
+    const binding = options.serviceBindings?.[config.api.service];
+    if (binding && typeof binding.fetch === "function") targetFetch = ((url, init) => binding.fetch(url, init)) as typeof fetch;
+    else {
+      errors.push({
+        path: "api.service",
+        message: options.serviceBindings
+          ? `this worker has no service binding named ${config.api.service} (add it under [[services]] in wrangler.toml)`
+          : `service bindings exist only inside the worker: run this config on the service (--server), or use api.endpoint`,
+      });
+    }
+  }
   if (!config.api.mock_mode && !local) {
     try {
       authHeaders(config.api, options.env ?? {});
@@ -218,7 +233,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
       env,
       maxRetries: config.optimization.execution.max_retries,
       prices,
-      ...(options.fetch ? { fetch: options.fetch } : {}),
+      ...(targetFetch ? { fetch: targetFetch } : {}),
     });
   }
   const scoring: CaseScoring = {

@@ -52,7 +52,7 @@ export function localTarget(fn: LocalFunction, options: { timeoutSeconds: number
         latency_ms: performance.now() - started,
       });
     } finally {
-      clearTimeout(timer);
+      if (timer !== undefined) clearTimeout(timer);
       if (onAbort) signal?.removeEventListener("abort", onAbort);
     }
   };

@@ -4,10 +4,19 @@ import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { requireApiKey } from "./auth";
 import { ApiError, errorResponse, onError, validationHook } from "./errors";
+import { runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
 
-/** Bodies above this are refused with 413 before they are parsed. */
-export const MAX_BODY_BYTES = 256 * 1024;
+/** Bodies above these are refused with 413 before they are parsed: runtime calls are small, a run's config carries its test cases. */
+export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 4 * 1024 * 1024 } as const;
+
+const limit = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError(413, "body_too_large", `request bodies here are limited to ${maxSize / 1024} KiB`);
+    },
+  });
 
 export const app = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
 
@@ -17,17 +26,12 @@ app.notFound((c) => errorResponse(c, 404, "not_found", `no route ${c.req.method}
 app.get("/healthz", (c) => c.json({ ok: true, service: "convergence", version: VERSION }));
 
 app.use("/v1/*", requireApiKey);
-app.use(
-  "/v1/*",
-  bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: () => {
-      throw new ApiError(413, "body_too_large", `request bodies are limited to ${MAX_BODY_BYTES / 1024} KiB`);
-    },
-  }),
-);
+app.use("/v1/systems/*", limit(MAX_BODY_BYTES.runtime));
+app.use("/v1/runs", limit(MAX_BODY_BYTES.runs));
+app.use("/v1/runs/*", limit(MAX_BODY_BYTES.runtime));
 
 /** Authenticated and does nothing else: the baseline of the runtime benchmark. */
 app.get("/v1/ping", (c) => c.json({ ok: true }));
 
 runtimeRoutes(app);
+runRoutes(app);

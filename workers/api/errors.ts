@@ -36,6 +36,7 @@ export const errorResponses = Object.fromEntries(
     [400, "Malformed or invalid request"],
     [401, "Missing or wrong API key"],
     [404, "Unknown system, decision or route"],
+    [409, "Not in a state that allows this"],
     [413, "Body too large"],
   ].map(([status, description]) => [
     status,

@@ -31,11 +31,16 @@ function fromRow(row: Row): SystemSnapshot {
   return { name: row.name, version: row.version, config: RuntimeConfigSchema.parse(JSON.parse(row.config)), updated_at: row.updated_at };
 }
 
+/** The system as D1 has it now, bypassing the cache (for read-modify-write). */
+export async function readSystem(db: D1Database, name: string): Promise<SystemSnapshot | null> {
+  const row = await db.prepare("SELECT name, version, config, updated_at FROM systems WHERE name = ?").bind(name).first<Row>();
+  return row ? fromRow(row) : null;
+}
+
 export async function getSystem(db: D1Database, name: string, now = Date.now()): Promise<SystemSnapshot | null> {
   const cached = cache.get(name);
   if (cached && cached.expires > now) return cached.snapshot;
-  const row = await db.prepare("SELECT name, version, config, updated_at FROM systems WHERE name = ?").bind(name).first<Row>();
-  const snapshot = row ? fromRow(row) : null;
+  const snapshot = await readSystem(db, name);
   remember(name, { snapshot, expires: now + (snapshot ? snapshot.config.cache_ttl_seconds * 1000 : MISS_TTL_MS) });
   return snapshot;
 }
@@ -58,4 +63,12 @@ export async function putSystem(db: D1Database, name: string, config: RuntimeCon
 /** Forget cached systems (tests). */
 export function clearSystemCache(): void {
   cache.clear();
+}
+
+/** Every system with a re-optimization schedule. */
+export async function scheduledSystems(db: D1Database): Promise<SystemSnapshot[]> {
+  const { results } = await db
+    .prepare("SELECT name, version, config, updated_at FROM systems WHERE json_extract(config, '$.reoptimize') IS NOT NULL")
+    .all<Row>();
+  return results.map(fromRow).filter((s) => s.config.reoptimize !== null);
 }

@@ -17,7 +17,8 @@ import type { SystemSnapshot } from "../db/systems";
 export type SystemRef = Pick<SystemSnapshot, "name" | "version"> & Partial<Pick<SystemSnapshot, "config" | "updated_at">>;
 
 import type { Env } from "../env";
-import { migrate } from "./arms-schema";
+import { migrateArms } from "./arms-schema";
+import { readMeta, writeMeta } from "./schema";
 import { type DecisionRecordRow, type Identity, SqlRuntimeStorage, toDecision } from "./sql-storage";
 
 /** How long decisions wait in the outbox before a flush: batches instead of a D1 write per request. */
@@ -46,24 +47,23 @@ export class ArmsObject extends DurableObject<Env> {
   private exists(): boolean {
     if (!this.schemaReady) {
       this.schemaReady = this.sql.exec("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'meta'").toArray().length > 0;
-      if (this.schemaReady) migrate(this.ctx.storage);
+      if (this.schemaReady) migrateArms(this.ctx.storage);
     }
     return this.schemaReady;
   }
 
   private ensureSchema(): void {
     if (this.exists()) return;
-    migrate(this.ctx.storage);
+    migrateArms(this.ctx.storage);
     this.schemaReady = true;
   }
 
   private meta(key: string): string | null {
-    if (!this.exists()) return null;
-    return this.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = ?", key).toArray()[0]?.value ?? null;
+    return this.exists() ? readMeta(this.sql, key) : null;
   }
 
   private setMeta(key: string, value: string): void {
-    this.sql.exec("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value", key, value);
+    writeMeta(this.sql, key, value);
   }
 
   private identity(): Identity | null {

@@ -4,9 +4,10 @@
  * decision's id carries its row number, so it is found by primary key. `snapshot` holds the arms' posteriors at
  * decision time compactly, as [arm_id, alpha, beta, sampled value] rows.
  *
- * Versioned: each step runs once, in order, inside a transaction, and the
- * version is stored with the data, so an object created by an older deployment upgrades itself on first use.
+ * Versioned (see schema.ts).
  */
+import { migrate } from "./schema";
+
 const STEPS: readonly string[] = [
   `CREATE TABLE arms (
      arm_id TEXT PRIMARY KEY,
@@ -42,18 +43,6 @@ const STEPS: readonly string[] = [
 
 export const SCHEMA_VERSION = STEPS.length;
 
-export function migrate(storage: DurableObjectStorage): void {
-  const sql = storage.sql;
-  sql.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
-  const row = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'schema_version'").toArray()[0];
-  const current = row ? Number(row.value) : 0;
-  for (let version = current; version < STEPS.length; version++) {
-    storage.transactionSync(() => {
-      sql.exec(STEPS[version] as string);
-      sql.exec(
-        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        String(version + 1),
-      );
-    });
-  }
+export function migrateArms(storage: DurableObjectStorage): void {
+  migrate(storage, STEPS);
 }

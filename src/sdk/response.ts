@@ -1,0 +1,113 @@
+/**
+ * The seed's response object, for a run in process and a run in the worker alike: `{success, best_config,
+ * best_score, configs_generated, configs_saved, optimization_run_id, generations_run, timestamp}` on success,
+ * `{success: false, error, configs_generated: 0, configs_saved: 0}` otherwise, plus what users of an optimizer
+ * need next (calls, failures, costs, history, warnings, seed, why it stopped).
+ */
+import type { ConfigIssue } from "../config/issues.js";
+import type { GenerationSummary, StopReason } from "../optimize/study.js";
+import { hashConfig } from "../search/hash.js";
+import type { ParamConfig } from "../search/space.js";
+import type { FailureSummary, RunReport } from "./execute.js";
+
+export interface OptimizationSuccess {
+  success: true;
+  best_config: ParamConfig;
+  best_score: number;
+  /** The best config's mean score per metric, over the test cases each applied to. */
+  best_metrics: Record<string, number>;
+  configs_generated: number;
+  configs_saved: number;
+  optimization_run_id: string;
+  generations_run: number;
+  timestamp: string;
+  target_calls: number;
+  failed_calls: number;
+  /** Retries over all target calls (attempts beyond the first). */
+  retries: number;
+  /** Which test cases failed, how often and why. */
+  failures: FailureSummary[];
+  /** What the calls to the team's API cost (USD). */
+  cost_usd: number;
+  /** What scoring cost: judge and embedding calls (USD). */
+  evaluation_cost_usd: number;
+  history: GenerationSummary[];
+  warnings: string[];
+  algorithm: string;
+  seed: number;
+  stop_reason: StopReason;
+  /** Never set on success; declared so `result.error` reads without narrowing. */
+  error?: undefined;
+}
+
+export interface OptimizationFailure {
+  success: false;
+  error: string;
+  configs_generated: 0;
+  configs_saved: 0;
+  /** Each problem with its path, when the config was at fault. */
+  errors?: ConfigIssue[];
+  warnings?: string[];
+  optimization_run_id?: string;
+  target_calls?: number;
+  failed_calls?: number;
+  failures?: FailureSummary[];
+  history?: GenerationSummary[];
+  best_config?: ParamConfig | null;
+  best_score?: number | null;
+}
+
+export type OptimizationResult = OptimizationSuccess | OptimizationFailure;
+
+export function fail(error: string, extra: Partial<OptimizationFailure> = {}): OptimizationFailure {
+  return { success: false, error, configs_generated: 0, configs_saved: 0, ...extra };
+}
+
+export function newRunId(apiName: string, now = new Date()): string {
+  const hex = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, "0")).join("");
+  return `${apiName}_${Math.floor(now.getTime() / 1000)}_${hex}`;
+}
+
+export function randomSeed(): number {
+  return crypto.getRandomValues(new Uint32Array(1))[0] as number;
+}
+
+export const warningText = (issues: readonly ConfigIssue[]) => issues.map((w) => (w.path ? `${w.path}: ${w.message}` : w.message));
+
+export function toSeedResponse(report: RunReport): OptimizationResult {
+  if (report.error !== null || !report.best) {
+    return fail(report.error ?? "no result", {
+      warnings: warningText(report.warnings),
+      optimization_run_id: report.run_id,
+      target_calls: report.target_calls,
+      failed_calls: report.failed_calls,
+      failures: report.failures,
+      history: report.history,
+      best_config: report.best?.config ?? null,
+      best_score: report.best?.score ?? null,
+    });
+  }
+  return {
+    success: true,
+    best_config: report.best.config,
+    best_score: report.best.score,
+    best_metrics:
+      report.candidates.find((c) => c.complete && hashConfig(c.params) === hashConfig(report.best?.config ?? {}))?.metrics ?? {},
+    configs_generated: report.configs_generated,
+    configs_saved: report.candidates.length,
+    optimization_run_id: report.run_id,
+    generations_run: report.generations_run,
+    timestamp: report.finished_at,
+    target_calls: report.target_calls,
+    failed_calls: report.failed_calls,
+    retries: report.retries,
+    failures: report.failures,
+    cost_usd: report.cost_usd,
+    evaluation_cost_usd: report.evaluation_cost_usd,
+    history: report.history,
+    warnings: warningText(report.warnings),
+    algorithm: report.algorithm,
+    seed: report.seed,
+    stop_reason: report.stop_reason,
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The optimization-run routes of DESIGN.md: start (a JSON or YAML config), list, read, cancel, promote.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { parseConfigText } from "../../../src/config/parse.js";
+import { AgentTypeSchema, SystemNameSchema } from "../../../src/runtime/schema.js";
+import { promote } from "../../db/promote";
+import { getRunRow, listRuns } from "../../db/runs";
+import type { Env } from "../../env";
+import { runOf, startRun } from "../../runs/start";
+import { ApiError, errorResponses } from "../errors";
+
+const RunId = z
+  .string()
+  .regex(/^[A-Za-z0-9_.-]{1,120}$/, "not a run id")
+  .openapi({ param: { name: "run_id", in: "path" } });
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const RunViewSchema = z.looseObject({ run_id: z.string(), status: z.string() }).openapi("Run");
+
+const routes = {
+  list: createRoute({
+    method: "get",
+    path: "/v1/runs",
+    summary: "Recent runs, newest first",
+    request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), system: SystemNameSchema.optional() }) },
+    responses: { 200: json(z.object({ runs: z.array(z.looseObject({})) }), "Runs"), ...errorResponses },
+  }),
+  get: createRoute({
+    method: "get",
+    path: "/v1/runs/{run_id}",
+    summary: "A run: status, progress, per-generation history, and when finished the seed's response object",
+    request: { params: z.object({ run_id: RunId }) },
+    responses: { 200: json(RunViewSchema, "The run"), ...errorResponses },
+  }),
+  cancel: createRoute({
+    method: "post",
+    path: "/v1/runs/{run_id}/cancel",
+    summary: "Stop a run: nothing more is called",
+    request: { params: z.object({ run_id: RunId }) },
+    responses: { 200: json(RunViewSchema, "The cancelled run"), ...errorResponses },
+  }),
+  promote: createRoute({
+    method: "post",
+    path: "/v1/runs/{run_id}/promote",
+    summary: "Add a finished run's best configs as arms of a system",
+    request: {
+      params: z.object({ run_id: RunId }),
+      body: {
+        required: true,
+        content: {
+          "application/json": {
+            schema: z.object({
+              system: SystemNameSchema,
+              agent_type: AgentTypeSchema.optional(),
+              top_k: z.int().min(1).max(20).default(3),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      200: json(z.object({ system: z.string(), version: z.number(), added: z.array(z.string()) }), "The arms added"),
+      ...errorResponses,
+    },
+  }),
+};
+
+async function requireRun(env: Env, runId: string) {
+  const row = await getRunRow(env.DB, runId);
+  if (!row) throw new ApiError(404, "unknown_run", `no run '${runId}'`);
+  return row;
+}
+
+export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
+  // Declared by hand: the body is a config in JSON or in YAML (content-type application/yaml).
+  app.post("/v1/runs", async (c) => {
+    const type = c.req.header("content-type") ?? "";
+    const text = await c.req.text();
+    const yaml = /yaml/i.test(type);
+    if (!yaml && !/json/i.test(type)) {
+      throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
+    }
+    const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body");
+    if (parsed.errors.length > 0)
+      throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
+    const seedText = c.req.query("seed");
+    const seed = seedText === undefined ? undefined : Number(seedText);
+    if (seed !== undefined && !Number.isSafeInteger(seed))
+      throw new ApiError(400, "invalid_request", `seed must be an integer, got '${seedText}'`);
+    const started = await startRun(c.env, parsed.value, seed === undefined ? {} : { seed });
+    if (!started.ok) {
+      throw new ApiError(
+        400,
+        "invalid_config",
+        started.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "),
+        started.errors,
+      );
+    }
+    return c.json(started.view, 202);
+  });
+
+  app.openapi(routes.list, async (c) => {
+    const { limit, system } = c.req.valid("query");
+    const rows = await listRuns(c.env.DB, limit, system);
+    return c.json(
+      { runs: rows.map(({ result: _result, ...row }) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) },
+      200,
+    );
+  });
+
+  app.openapi(routes.get, async (c) => {
+    const { run_id } = c.req.valid("param");
+    await requireRun(c.env, run_id);
+    return c.json(await runOf(c.env, run_id).view(), 200);
+  });
+
+  app.openapi(routes.cancel, async (c) => {
+    const { run_id } = c.req.valid("param");
+    await requireRun(c.env, run_id);
+    return c.json(await runOf(c.env, run_id).cancel(), 200);
+  });
+
+  app.openapi(routes.promote, async (c) => {
+    const { run_id } = c.req.valid("param");
+    const row = await requireRun(c.env, run_id);
+    if (row.status !== "succeeded")
+      throw new ApiError(409, "run_not_succeeded", `run '${run_id}' is ${row.status}: only a succeeded run can be promoted`);
+    const request = c.req.valid("json");
+    const { results } = await c.env.DB.prepare("SELECT params, score, complete FROM candidates WHERE run_id = ?")
+      .bind(run_id)
+      .all<{ params: string; score: number; complete: number }>();
+    const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
+    const promoted = await promote(
+      c.env.DB,
+      { system: request.system, top_k: request.top_k, ...(request.agent_type ? { agent_type: request.agent_type } : {}) },
+      run_id,
+      candidates,
+    );
+    return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
+  });
+}

@@ -1,0 +1,172 @@
+/** Optimization runs in D1: the run row (status, progress, result), its candidates and its evaluations. */
+import type { CandidateRecord, EvaluationRecord } from "../../src/sdk/execute.js";
+import type { OptimizationResult } from "../../src/sdk/response.js";
+
+export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
+
+export interface RunRow {
+  run_id: string;
+  api_name: string;
+  status: RunStatus;
+  algorithm: string;
+  seed: number;
+  trigger: "api" | "schedule";
+  system: string | null;
+  created_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  best_score: number | null;
+  best_config: string | null;
+  target_calls: number;
+  generations_run: number;
+  result: string | null;
+  error: string | null;
+}
+
+const EXCERPT_CHARS = 300;
+
+export async function insertRun(
+  db: D1Database,
+  run: Pick<RunRow, "run_id" | "api_name" | "algorithm" | "seed" | "trigger" | "system">,
+): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .prepare(
+      `INSERT INTO runs (run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at)
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+    )
+    .bind(run.run_id, run.api_name, run.algorithm, run.seed, run.trigger, run.system, now, now)
+    .run();
+}
+
+export interface Progress {
+  status: RunStatus;
+  target_calls: number;
+  generations_run: number;
+  best_score: number | null;
+  best_config: unknown;
+}
+
+function progressStatement(db: D1Database, runId: string, p: Progress): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE runs SET status = ?, target_calls = ?, generations_run = ?, best_score = ?, best_config = ?, updated_at = ?
+       WHERE run_id = ?`,
+    )
+    .bind(
+      p.status,
+      p.target_calls,
+      p.generations_run,
+      p.best_score,
+      p.best_config === null ? null : JSON.stringify(p.best_config),
+      new Date().toISOString(),
+      runId,
+    );
+}
+
+function evaluationStatements(db: D1Database, runId: string, records: readonly EvaluationRecord[]): D1PreparedStatement[] {
+  const statement = db.prepare(
+    `INSERT INTO evaluations (run_id, hash, test_case_id, generation, score, success, failure, error, metrics, latency_ms, cost_usd,
+       evaluation_cost_usd, attempts, response_excerpt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+     ON CONFLICT(run_id, hash, test_case_id) DO NOTHING`,
+  );
+  return records.map((e) =>
+    statement.bind(
+      runId,
+      e.candidate,
+      e.test_case_id,
+      e.generation,
+      e.score,
+      e.success ? 1 : 0,
+      e.failure,
+      e.error,
+      JSON.stringify(e.metrics),
+      e.latency_ms,
+      e.cost_usd,
+      e.evaluation_cost_usd,
+      e.attempts,
+      e.response_excerpt.slice(0, EXCERPT_CHARS),
+    ),
+  );
+}
+
+/** One round of a run: its evaluations (each (candidate, test case) once) and the run's progress, in one batch. */
+export async function writeRound(db: D1Database, runId: string, records: readonly EvaluationRecord[], progress: Progress): Promise<void> {
+  await db.batch([...evaluationStatements(db, runId, records), progressStatement(db, runId, progress)]);
+}
+
+export async function finishRun(
+  db: D1Database,
+  runId: string,
+  status: RunStatus,
+  result: OptimizationResult,
+  candidates: readonly CandidateRecord[],
+): Promise<void> {
+  const now = new Date().toISOString();
+  const candidate = db.prepare(
+    `INSERT INTO candidates (run_id, generation, position, hash, params, score, complete, dropped, metrics)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id, generation, position) DO NOTHING`,
+  );
+  const positions = new Map<number, number>();
+  const rows = candidates.map((c) => {
+    const position = positions.get(c.generation) ?? 0;
+    positions.set(c.generation, position + 1);
+    return candidate.bind(
+      runId,
+      c.generation,
+      position,
+      c.candidate,
+      JSON.stringify(c.params),
+      c.score,
+      c.complete ? 1 : 0,
+      c.dropped ? 1 : 0,
+      JSON.stringify(c.metrics),
+    );
+  });
+  const run = db
+    .prepare(
+      `UPDATE runs SET status = ?, finished_at = ?, updated_at = ?, result = ?, error = ?, best_score = ?, best_config = ?,
+       target_calls = ?, generations_run = ? WHERE run_id = ?`,
+    )
+    .bind(
+      status,
+      now,
+      now,
+      JSON.stringify(result),
+      result.success ? null : result.error,
+      result.success ? result.best_score : (result.best_score ?? null),
+      result.success ? JSON.stringify(result.best_config) : result.best_config ? JSON.stringify(result.best_config) : null,
+      result.target_calls ?? 0,
+      result.success ? result.generations_run : (result.history?.length ?? 0),
+      runId,
+    );
+  // D1 batches are transactions: candidates in chunks, the run row last.
+  for (let i = 0; i < rows.length; i += 200) await db.batch(rows.slice(i, i + 200));
+  await db.batch([run]);
+}
+
+export async function listRuns(db: D1Database, limit: number, system?: string): Promise<RunRow[]> {
+  const query = system
+    ? db.prepare("SELECT * FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT ?").bind(system, limit)
+    : db.prepare("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?").bind(limit);
+  return (await query.all<RunRow>()).results;
+}
+
+export async function getRunRow(db: D1Database, runId: string): Promise<RunRow | null> {
+  return db.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<RunRow>();
+}
+
+/** The best distinct fully scored configs of a run, best first. */
+export async function bestConfigs(
+  db: D1Database,
+  runId: string,
+  limit: number,
+): Promise<{ params: Record<string, unknown>; score: number }[]> {
+  const { results } = await db
+    .prepare(
+      "SELECT hash, params, MAX(score) AS score FROM candidates WHERE run_id = ? AND complete = 1 GROUP BY hash ORDER BY score DESC LIMIT ?",
+    )
+    .bind(runId, limit)
+    .all<{ hash: string; params: string; score: number }>();
+  return results.map((r) => ({ params: JSON.parse(r.params), score: r.score }));
+}

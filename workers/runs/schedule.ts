@@ -1,0 +1,88 @@
+/**
+ * Scheduled re-optimization. The cron handler enqueues the systems whose `reoptimize.every` has passed since their
+ * last scheduled run; the control consumer starts each run, warm-started from the last run's best configs and
+ * the system's best runtime arms, to promote its winners when it succeeds.
+ */
+import type { ParamConfig } from "../../src/search/space.js";
+import { bestConfigs } from "../db/runs";
+import { readSystem, type SystemSnapshot, scheduledSystems } from "../db/systems";
+import type { ControlMessage, Env } from "../env";
+import { startRun } from "./start";
+
+export function durationMs(every: string): number {
+  const match = every.match(/^(\d+)(m|h|d)$/);
+  if (!match) throw new Error(`not a duration: ${every}`);
+  const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "m" | "h" | "d"];
+  return Number(match[1]) * unit;
+}
+
+async function lastScheduledRun(db: D1Database, system: string): Promise<{ run_id: string; created_at: string; status: string } | null> {
+  return db
+    .prepare("SELECT run_id, created_at, status FROM runs WHERE system = ? AND trigger = 'schedule' ORDER BY created_at DESC LIMIT 1")
+    .bind(system)
+    .first();
+}
+
+function due(system: SystemSnapshot, last: { created_at: string } | null, now: number): boolean {
+  if (!system.config.reoptimize) return false;
+  return last === null || Date.parse(last.created_at) + durationMs(system.config.reoptimize.every) <= now;
+}
+
+/** The cron trigger: enqueue every system whose re-optimization is due. */
+export async function enqueueDue(env: Env, now = Date.now()): Promise<string[]> {
+  const systems = await scheduledSystems(env.DB);
+  const names: string[] = [];
+  for (const system of systems) if (due(system, await lastScheduledRun(env.DB, system.name), now)) names.push(system.name);
+  if (names.length > 0) await env.CONTROL.sendBatch(names.map((system) => ({ body: { kind: "reoptimize" as const, system } })));
+  return names;
+}
+
+/** The params of the system's arms with the best mean reward in the decision log. */
+async function bestArms(db: D1Database, system: SystemSnapshot, limit: number): Promise<ParamConfig[]> {
+  const { results } = await db
+    .prepare(
+      "SELECT arm_id, AVG(reward) AS mean, COUNT(reward) AS n FROM decisions WHERE system = ? AND reward IS NOT NULL GROUP BY arm_id HAVING n >= 5 ORDER BY mean DESC LIMIT ?",
+    )
+    .bind(system.name, limit)
+    .all<{ arm_id: string }>();
+  return results
+    .map((r) => system.config.default_arms.find((a) => a.arm_id === r.arm_id)?.params)
+    .filter((p): p is ParamConfig => p !== undefined);
+}
+
+/** The control consumer: start the scheduled run of a system, unless one started within the period already. */
+export async function startScheduled(env: Env, message: ControlMessage, now = Date.now()): Promise<string | null> {
+  const system = await readSystem(env.DB, message.system);
+  if (!system?.config.reoptimize) return null;
+  const last = await lastScheduledRun(env.DB, system.name);
+  if (!due(system, last, now)) return null;
+  const previous = last ? await bestConfigs(env.DB, last.run_id, 5) : [];
+  const arms = await bestArms(env.DB, system, 3);
+  const started = await startRun(env, system.config.reoptimize.config, {
+    trigger: "schedule",
+    system: system.name,
+    initialConfigs: [...previous.map((c) => c.params as ParamConfig), ...arms],
+    promote: {
+      system: system.name,
+      ...(system.config.agent_type ? { agent_type: system.config.agent_type } : {}),
+      top_k: system.config.reoptimize.promote.top_k,
+    },
+  });
+  if (!started.ok) {
+    console.error(`scheduled re-optimization of ${system.name}: invalid config`, started.errors);
+    return null;
+  }
+  return started.view.run_id;
+}
+
+export async function consumeControl(batch: MessageBatch<ControlMessage>, env: Env): Promise<void> {
+  for (const message of batch.messages) {
+    try {
+      await startScheduled(env, message.body);
+      message.ack();
+    } catch (error) {
+      console.error("scheduled run failed to start, will retry", error instanceof Error ? error.message : String(error));
+      message.retry();
+    }
+  }
+}

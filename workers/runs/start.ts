@@ -1,0 +1,58 @@
+/** Starting a run in the worker: validate with the SDK's validator, record it in D1, hand it to its coordinator. */
+import type { ConfigIssue } from "../../src/config/issues.js";
+import { newRunId, randomSeed } from "../../src/sdk/response.js";
+import type { ParamConfig } from "../../src/search/space.js";
+import { insertRun } from "../db/runs";
+import type { Env } from "../env";
+import type { RunCoordinator, RunSpec, RunView } from "../objects/run-coordinator";
+import { prepareInWorker } from "./prepare";
+
+/** The RPC surface of RunCoordinator, named plainly (the generated stub types of recursive JSON are too deep). */
+export type RunRpc = Pick<RunCoordinator, "start" | "claim" | "report" | "cancel" | "view" | "config">;
+
+export const runOf = (env: Env, runId: string): RunRpc => env.RUNS.getByName(runId) as unknown as RunRpc;
+
+export interface StartOptions {
+  seed?: number;
+  trigger?: RunSpec["trigger"];
+  system?: string | null;
+  initialConfigs?: ParamConfig[];
+  promote?: RunSpec["promote"];
+}
+
+/** Refuses a bad config with every problem (nothing recorded, nothing enqueued); else starts the run. */
+export async function startRun(
+  env: Env,
+  raw: unknown,
+  options: StartOptions = {},
+): Promise<{ ok: true; view: RunView } | { ok: false; errors: ConfigIssue[] }> {
+  const prepared = await prepareInWorker(env, raw);
+  if (!prepared.ok) return { ok: false, errors: prepared.errors };
+  const { config } = prepared.run;
+  const seed = options.seed ?? config.optimization.seed ?? randomSeed();
+  // The run id names a Durable Object and travels in URLs: keep it to safe characters.
+  const runId = newRunId(config.api.name.replace(/[^A-Za-z0-9_.-]+/g, "-").slice(0, 60));
+  const space = Object.keys(config.search_space.parameters);
+  const initial = (options.initialConfigs ?? [])
+    .filter((c) => space.every((name) => Object.hasOwn(c, name)))
+    .map((c) => Object.fromEntries(space.map((name) => [name, c[name] ?? null])) as ParamConfig);
+  await insertRun(env.DB, {
+    run_id: runId,
+    api_name: config.api.name,
+    algorithm: config.optimization.algorithm,
+    seed,
+    trigger: options.trigger ?? "api",
+    system: options.system ?? null,
+  });
+  const view = await runOf(env, runId).start({
+    run_id: runId,
+    config: raw,
+    seed,
+    trigger: options.trigger ?? "api",
+    system: options.system ?? null,
+    initial_configs: initial,
+    promote: options.promote ?? null,
+    created_at: new Date().toISOString(),
+  });
+  return { ok: true, view };
+}
