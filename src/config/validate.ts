@@ -1,4 +1,5 @@
-import { isPlainObject, own } from "../json.js";
+import { isPlainObject, type JsonValue, own } from "../json.js";
+import { templatePlaceholders } from "../target/request.js";
 import { type ConfigIssue, fromZodIssues } from "./issues.js";
 import { type Config, ConfigSchema } from "./schema.js";
 import { unknownKeys } from "./unknown-keys.js";
@@ -77,6 +78,22 @@ function checkApi(config: Config, context: ValidationContext, errors: ConfigIssu
       path: "api.request.body_template",
       message: `needs a method with a body (POST, PUT or PATCH), not ${api.request.method}`,
     });
+  }
+  const template = api.request.body_template;
+  if (template !== undefined && (template === null || typeof template !== "object")) {
+    errors.push({ path: "api.request.body_template", message: "must be a JSON object or list (the request body), not a single value" });
+  } else if (template !== undefined) {
+    const names = Object.keys(config.search_space.parameters);
+    for (const [source, path] of templatePlaceholders(template as JsonValue)) {
+      if (source !== "params") continue;
+      const known = names.some((n) => path === n || path.startsWith(`${n}.`) || path.startsWith(`${n}[`));
+      if (!known) {
+        errors.push({
+          path: "api.request.body_template",
+          message: `{{params.${path}}} names no parameter of search_space.parameters (${names.join(", ")})`,
+        });
+      }
+    }
   }
   const offline = api.mock_mode || context.localFunction === true;
   if (!offline && !api.endpoint && !api.models) {

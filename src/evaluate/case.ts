@@ -1,5 +1,6 @@
 import type { MetricConfig, TestCase } from "../config/schema.js";
 import type { ParamConfig } from "../search/space.js";
+import { redact } from "../target/secrets.js";
 import type { Target, TargetResponse } from "../target/types.js";
 import { type Evaluator, EvaluatorError, runCustomEvaluator } from "./custom.js";
 import { JudgeError } from "./judge.js";
@@ -39,6 +40,10 @@ export interface CaseScoring {
   services: EvaluationServices;
   /** Judges by metric name, for metrics that override evaluation.judge. */
   judges?: Readonly<Record<string, EvaluationServices["judge"]>>;
+  /** Every form of every secret of the run: scrubbed from all a case keeps (errors, the answer excerpt). */
+  secrets?: readonly string[];
+  /** Names the custom evaluator in its errors, like `groq_responses.score_groq_response`. */
+  evaluatorLabel?: string;
 }
 
 const EXCERPT_CHARS = 500;
@@ -73,13 +78,14 @@ function result(
   error: string | null,
   failure: CaseResult["failure"],
   evaluationCost: number,
+  secrets: readonly string[],
 ): CaseResult {
   return {
     test_case_id: testCase.id,
     score,
     metrics,
     success: error === null,
-    error,
+    error: error === null ? null : redact(error, secrets),
     failure,
     latency_ms: Math.round(response.latency_ms * 10) / 10,
     cost_usd: response.cost_usd,
@@ -87,7 +93,7 @@ function result(
     input_tokens: response.usage?.input_tokens ?? null,
     output_tokens: response.usage?.output_tokens ?? null,
     attempts: response.attempts,
-    response_excerpt: response.text.slice(0, EXCERPT_CHARS),
+    response_excerpt: redact(response.text, secrets).slice(0, EXCERPT_CHARS),
   };
 }
 
@@ -100,8 +106,9 @@ export async function scoreCase(
   signal?: AbortSignal,
 ): Promise<CaseResult> {
   const response = await target(params, testCase, signal);
+  const secrets = scoring.secrets ?? [];
   const zeros = Object.fromEntries(scoring.metrics.map((m) => [m.name, 0]));
-  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0);
+  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0, secrets);
   const scores: Record<string, number | null> = {};
   let spent = 0;
   const spend = (usd: number) => {
@@ -132,15 +139,16 @@ export async function scoreCase(
         response,
         testCase,
         params,
+        scoring.evaluatorLabel,
       );
       for (const m of custom) scores[m.name] = customScore(values[m.name] as number, m.options);
     }
   } catch (error) {
     if (signal?.aborted) throw error;
     if (error instanceof EvaluatorError || error instanceof JudgeError || error instanceof ProviderError || error instanceof RuleError) {
-      return result(testCase, response, 0, zeros, error.message, "evaluation", spent);
+      return result(testCase, response, 0, zeros, error.message, "evaluation", spent, secrets);
     }
     throw error;
   }
-  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null, null, spent);
+  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null, null, spent, secrets);
 }

@@ -88,6 +88,21 @@ export function evaluatorStyle(fn: Evaluator): "sdk" | "core" {
   return fn.length >= 4 ? "core" : "sdk";
 }
 
+/**
+ * A class evaluator's `evaluate` method as a function whose parameter names still tell its convention (a bound
+ * method hides them).
+ */
+export function methodEvaluator(instance: object, method: Evaluator): Evaluator {
+  if (evaluatorStyle(method) === "core") {
+    return function core(result: JsonValue, expected: JsonValue, params: ParamConfig, metric: string) {
+      return (method as CoreEvaluator).call(instance, result, expected, params, metric);
+    };
+  }
+  return function sdk(prediction: Prediction, expected: JsonValue, context: EvaluatorContext) {
+    return (method as SdkEvaluator).call(instance, prediction, expected, context);
+  };
+}
+
 /** Scores of the custom metrics for one test case. */
 export async function runCustomEvaluator(
   evaluator: Evaluator,
@@ -95,6 +110,7 @@ export async function runCustomEvaluator(
   response: TargetResponse,
   testCase: TestCase,
   params: ParamConfig,
+  label?: string,
 ): Promise<Record<string, number>> {
   const scores: Record<string, number> = {};
   try {
@@ -122,6 +138,8 @@ export async function runCustomEvaluator(
     return scores;
   } catch (error) {
     if (error instanceof EvaluatorError) throw error;
-    throw new EvaluatorError(`custom evaluator failed: ${error instanceof Error ? error.message : String(error)}`);
+    throw new EvaluatorError(
+      `custom evaluator${label ? ` ${label}` : ""} failed: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
 }

@@ -11,7 +11,8 @@ export function vectorCosine(a: readonly number[], b: readonly number[]): number
     na += (a[i] as number) ** 2;
     nb += (b[i] as number) ** 2;
   }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
+  // Rounding can leave |cos| a hair above 1.
+  return na === 0 || nb === 0 ? 0 : Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb)));
 }
 
 export function createEmbedder(model: string, provider: Provider) {
@@ -25,10 +26,10 @@ export function createEmbedder(model: string, provider: Provider) {
       const call = provider.embed(missing, signal);
       missing.forEach((text, i) => {
         const key = fnv1a64(`${model}\u0000${text}`);
-        cache.set(
-          key,
-          call.then((r) => r.vectors[i] as number[]),
-        );
+        const vector = call.then((r) => r.vectors[i] as number[]);
+        // Whoever awaits it sees a failure; an entry nobody awaits must not crash the process as unhandled.
+        vector.catch(() => {});
+        cache.set(key, vector);
       });
       try {
         cost = (await call).cost_usd;

@@ -7,7 +7,7 @@
 import type { JsonValue } from "../json.js";
 import { isPlainObject } from "../json.js";
 import { fetchWithRetry } from "../target/fetch-retry.js";
-import { redact } from "../target/request.js";
+import { redact } from "../target/secrets.js";
 import type { EnvSource } from "../target/types.js";
 import { EvaluatorError, type SdkEvaluator } from "./custom.js";
 
@@ -17,7 +17,10 @@ export interface HttpEvaluatorConfig {
   timeout_seconds: number;
 }
 
-export function httpEvaluator(config: HttpEvaluatorConfig, deps: { env: EnvSource; fetch?: typeof fetch }): SdkEvaluator {
+export function httpEvaluator(
+  config: HttpEvaluatorConfig,
+  deps: { env: EnvSource; fetch?: typeof fetch; secrets?: readonly string[] },
+): SdkEvaluator {
   const evaluator: SdkEvaluator = async (prediction, expected, context) => {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     const secrets: string[] = [];
@@ -58,7 +61,9 @@ export function httpEvaluator(config: HttpEvaluatorConfig, deps: { env: EnvSourc
     const answer = exchange.body;
     if (isPlainObject(answer) && isPlainObject(answer.scores)) return answer.scores as Record<string, number>;
     if (isPlainObject(answer) && typeof answer.score === "number") return answer.score;
-    throw new EvaluatorError(`HTTP evaluator ${config.url} answered ${JSON.stringify(answer).slice(0, 120)}: expected {score} or {scores}`);
+    throw new EvaluatorError(
+      `HTTP evaluator ${config.url} answered ${redact(JSON.stringify(answer), secrets).slice(0, 120)}: expected {score} or {scores}`,
+    );
   };
   return evaluator;
 }

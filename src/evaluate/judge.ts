@@ -42,6 +42,9 @@ function inputText(input: Record<string, JsonValue>): string {
   return JSON.stringify(input);
 }
 
+/** A runaway answer would make every judge call slow and costly (or overflow the judge's context). */
+const MAX_ANSWER_CHARS = 8000;
+
 /** The rubric prompt for one test case and one answer. */
 export function judgePrompt(testCase: TestCase, answer: string, rubric?: string): ChatMessage[] {
   const expected = testCase.expected;
@@ -58,7 +61,11 @@ export function judgePrompt(testCase: TestCase, answer: string, rubric?: string)
   if (requirements.length === 0) requirements.push("It answers the task correctly, completely and clearly.");
   const sections = [`## Task\n${inputText(testCase.input)}`, `## Requirements\n${requirements.map((r) => `- ${r}`).join("\n")}`];
   if (rubric) sections.push(`## Rubric\n${rubric}`);
-  sections.push(`## Answer to grade\n${answer}`);
+  const shown =
+    answer.length > MAX_ANSWER_CHARS
+      ? `${answer.slice(0, MAX_ANSWER_CHARS)}\n[... ${answer.length - MAX_ANSWER_CHARS} more characters not shown]`
+      : answer;
+  sections.push(`## Answer to grade\n${shown}`);
   return [
     { role: "system", content: SYSTEM },
     { role: "user", content: sections.join("\n\n") },
@@ -84,7 +91,9 @@ export function parseVerdict(reply: string): { score: number; reason: string } |
 }
 
 function clampScore(score: number): number {
-  return Math.min(10, Math.max(0, score));
+  // Judges told "0 to 10" still sometimes answer a fraction like 0.85: that is 8.5, not a near-zero grade.
+  const tenths = score > 0 && score < 1 ? score * 10 : score;
+  return Math.min(10, Math.max(0, tenths));
 }
 
 export class JudgeError extends Error {}

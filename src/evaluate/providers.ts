@@ -6,9 +6,10 @@
 import type { ProviderConfig } from "../config/schema.js";
 import { isPlainObject, type JsonValue } from "../json.js";
 import { extractText, extractUsage } from "../target/extract.js";
-import { fetchWithRetry, type RetryPolicy } from "../target/fetch-retry.js";
+import { backoffMs, fetchWithRetry, type RetryPolicy } from "../target/fetch-retry.js";
 import { costOf, type ModelPrice } from "../target/pricing.js";
-import { redact } from "../target/request.js";
+import { redact } from "../target/secrets.js";
+import { sleep } from "../target/sleep.js";
 import type { EnvSource, TokenUsage } from "../target/types.js";
 
 /** The Workers AI binding, as much of it as we use. */
@@ -23,6 +24,8 @@ export interface ProviderDeps {
   prices?: Readonly<Record<string, ModelPrice>>;
   random?: () => number;
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Every form of every secret of the run: scrubbed from what the provider says. */
+  secrets?: readonly string[];
 }
 
 export class ProviderError extends Error {}
@@ -65,17 +68,22 @@ function openAiCompatible(config: ProviderConfig, deps: ProviderDeps, setting: s
     ...(deps.fetch ? { fetch: deps.fetch } : {}),
     ...(deps.random ? { random: deps.random } : {}),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    secrets: deps.secrets ?? [],
   };
   const post = async (body: Record<string, JsonValue>, signal?: AbortSignal) => {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
-    const secrets: string[] = [];
     if (config.token_env) {
       const key = deps.env[config.token_env];
       if (!key) throw new ProviderError(`environment variable ${config.token_env} is not set (named by ${setting}.token_env)`);
       headers.authorization = `Bearer ${key}`;
-      secrets.push(key);
     }
-    const exchange = await fetchWithRetry(endpoint, { method: "POST", headers, body: JSON.stringify(body) }, policy, signal);
+    const secrets = [...(deps.secrets ?? []), ...(headers.authorization ? [headers.authorization.slice(7)] : [])];
+    const exchange = await fetchWithRetry(
+      endpoint,
+      { method: "POST", headers, body: JSON.stringify(body) },
+      { ...policy, secrets },
+      signal,
+    );
     if (!exchange.ok) throw new ProviderError(`${setting}: ${redact(exchange.error, secrets)}`);
     return exchange;
   };
@@ -99,11 +107,11 @@ function openAiCompatible(config: ProviderConfig, deps: ProviderDeps, setting: s
       const vectors = data
         ?.slice()
         .sort((a, b) => Number(isPlainObject(a) ? a.index : 0) - Number(isPlainObject(b) ? b.index : 0))
-        .map((item) => (isPlainObject(item) && Array.isArray(item.embedding) ? (item.embedding as number[]) : null));
-      if (!vectors || vectors.length !== texts.length || vectors.some((v) => v === null)) {
-        throw new ProviderError(`${setting}: the embeddings response has no data[].embedding for every input`);
-      }
-      return { vectors: vectors as number[][], cost_usd: costOf(config.model, extractUsage(exchange.body), deps.prices) };
+        .map((item) => (isPlainObject(item) ? item.embedding : null));
+      return {
+        vectors: checkVectors(vectors ?? null, texts.length, setting),
+        cost_usd: costOf(config.model, extractUsage(exchange.body), deps.prices),
+      };
     },
   };
 }
@@ -111,17 +119,46 @@ function openAiCompatible(config: ProviderConfig, deps: ProviderDeps, setting: s
 function workersAi(config: ProviderConfig, deps: ProviderDeps, setting: string): Provider {
   const ai = deps.ai;
   if (!ai) throw new ProviderError(`${setting}.provider workers-ai needs the worker's AI binding: it works inside the Convergence worker`);
+  const wait = deps.sleep ?? sleep;
+  const random = deps.random ?? Math.random;
+  /** Workers AI fails transiently (capacity, timeouts): retried with backoff like any other call. */
+  const run = async (input: Record<string, unknown>): Promise<unknown> => {
+    let last: unknown;
+    for (let attempt = 0; attempt <= config.max_retries; attempt++) {
+      try {
+        return await ai.run(config.model, input);
+      } catch (error) {
+        last = error;
+        if (attempt < config.max_retries) await wait(backoffMs(attempt, 500, 20_000, random));
+      }
+    }
+    const message = last instanceof Error ? last.message : String(last);
+    throw new ProviderError(
+      `${setting}: Workers AI ${config.model} failed after ${config.max_retries + 1} attempts: ${redact(message, deps.secrets ?? [])}`,
+    );
+  };
   return {
     async chat(messages) {
-      const out = await ai.run(config.model, { messages });
+      const out = await run({ messages });
       const text = isPlainObject(out) && typeof out.response === "string" ? out.response : extractText(out);
       return { text, usage: extractUsage(out), cost_usd: 0, attempts: 1 };
     },
     async embed(texts) {
-      const out = await ai.run(config.model, { text: texts });
-      const data = isPlainObject(out) && Array.isArray(out.data) ? (out.data as number[][]) : null;
-      if (!data || data.length !== texts.length) throw new ProviderError(`${setting}: Workers AI returned no embedding for every input`);
-      return { vectors: data, cost_usd: 0 };
+      const out = await run({ text: texts });
+      const data = isPlainObject(out) && Array.isArray(out.data) ? out.data : null;
+      return { vectors: checkVectors(data, texts.length, setting), cost_usd: 0 };
     },
   };
+}
+
+/** Embeddings must be one vector of finite numbers per input, all of one length. */
+export function checkVectors(data: readonly unknown[] | null, count: number, setting: string): number[][] {
+  if (!data || data.length !== count) throw new ProviderError(`${setting}: the embeddings response has no vector for every input`);
+  const length = Array.isArray(data[0]) ? data[0].length : 0;
+  for (const v of data) {
+    if (!Array.isArray(v) || v.length !== length || length === 0 || !v.every((x) => typeof x === "number" && Number.isFinite(x))) {
+      throw new ProviderError(`${setting}: the embeddings response has a vector that is not ${length} finite numbers`);
+    }
+  }
+  return data as number[][];
 }

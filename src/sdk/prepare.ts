@@ -9,19 +9,20 @@ import type { Config, TestCase } from "../config/schema.js";
 import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
 import { validateConfig } from "../config/validate.js";
 import type { CaseScoring } from "../evaluate/case.js";
-import type { Evaluator } from "../evaluate/custom.js";
+import { type Evaluator, methodEvaluator } from "../evaluate/custom.js";
 import { expectedReference } from "../evaluate/expected.js";
 import { httpEvaluator } from "../evaluate/http-evaluator.js";
 import { Corpus } from "../evaluate/lexical.js";
 import type { AiBinding } from "../evaluate/providers.js";
 import { planMetrics } from "../evaluate/registry.js";
 import { buildServices } from "../evaluate/services.js";
-import { type JsonValue, own } from "../json.js";
+import { isPlainObject, type JsonValue, own } from "../json.js";
 import { httpTarget } from "../target/http.js";
 import { type LocalFunction, localTarget } from "../target/local.js";
 import { mockTarget } from "../target/mock.js";
 import { DEFAULT_PRICES, priceOf } from "../target/pricing.js";
 import { authHeaders, RequestError } from "../target/request.js";
+import { secretForms } from "../target/secrets.js";
 import type { EnvSource, Target } from "../target/types.js";
 
 export interface PrepareOptions {
@@ -115,18 +116,39 @@ function advisories(config: Config, testCases: readonly TestCase[]): ConfigIssue
   const costMetric = Object.entries(config.evaluation.metrics).some(
     ([name, m]) => m.type === "cost_normalized" || name === "cost_usd" || name === "cost_per_call",
   );
+  const budget = config.optimization.execution.max_cost_usd !== undefined;
   const model = config.search_space.parameters.model;
-  if (costMetric && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
+  if ((costMetric || budget) && model && (model.type === "categorical" || model.type === "discrete") && !config.api.mock_mode) {
     const prices = { ...DEFAULT_PRICES, ...(config.evaluation.pricing ?? {}) };
     const unpriced = model.values.filter(
       (v) => typeof v === "string" && own(config.api.models, v) === undefined && priceOf(v, prices) === null,
     );
     if (unpriced.length > 0) {
+      const counts = budget ? "count as free (also against max_cost_usd)" : "count as free";
       out.push({
         path: "search_space.parameters.model",
-        message: `no price known for ${unpriced.join(", ")}: their calls count as free unless the response names a priced model`,
+        message: `no price known for ${unpriced.join(", ")}: their calls ${counts} unless the response names a priced model (add them under evaluation.pricing)`,
       });
     }
+  }
+  return out;
+}
+
+/** Keys the judge, embeddings and HTTP evaluator read: a missing one fails before any call is spent, not per case. */
+function missingServiceKeys(config: Config, env: EnvSource): ConfigIssue[] {
+  const settings: [string, unknown][] = [
+    ["evaluation.judge", config.evaluation.judge],
+    ["evaluation.embeddings", config.evaluation.embeddings],
+    ["evaluation.custom_evaluator", config.evaluation.custom_evaluator?.enabled ? config.evaluation.custom_evaluator : undefined],
+  ];
+  for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
+    settings.push([`${joinPath("evaluation.metrics", name)}.judge`, (metric as Record<string, unknown>).judge]);
+  }
+  const out: ConfigIssue[] = [];
+  for (const [path, setting] of settings) {
+    if (!isPlainObject(setting) || typeof setting.token_env !== "string" || setting.token_env === "") continue;
+    if (setting.provider === "workers-ai") continue;
+    if (!env[setting.token_env]) out.push({ path: `${path}.token_env`, message: `environment variable ${setting.token_env} is not set` });
   }
   return out;
 }
@@ -159,11 +181,12 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   errors.push(...plan.errors);
 
   const env = options.env ?? {};
+  const secrets = secretForms(config, env);
   let evaluator: Evaluator | null = options.evaluator ?? null;
   if (!evaluator && declared && spec?.url) {
     evaluator = httpEvaluator(
       { url: spec.url, token_env: spec.token_env, timeout_seconds: spec.timeout_seconds },
-      { env, ...(options.fetch ? { fetch: options.fetch } : {}) },
+      { env, secrets, ...(options.fetch ? { fetch: options.fetch } : {}) },
     );
   } else if (!evaluator && declared && spec?.module && exportName) {
     const needed = plan.customMetrics;
@@ -187,10 +210,14 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     : buildServices(config.evaluation, {
         env,
         prices,
+        secrets,
         ...(options.fetch ? { fetch: options.fetch } : {}),
         ...(options.ai ? { ai: options.ai } : {}),
       });
   errors.push(...built.errors);
+  if (!config.api.mock_mode) {
+    for (const missing of missingServiceKeys(config, env)) (options.checkOnly ? warnings : errors).push(missing);
+  }
   if (config.api.mock_mode && (config.evaluation.judge || config.evaluation.embeddings)) {
     warnings.push({
       path: "evaluation",
@@ -233,6 +260,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
       env,
       maxRetries: config.optimization.execution.max_retries,
       prices,
+      secrets,
       ...(targetFetch ? { fetch: targetFetch } : {}),
     });
   }
@@ -242,6 +270,8 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     corpus: corpusOf(testCases),
     services: built.services,
     judges: built.judges,
+    secrets,
+    ...(declared && spec?.module && exportName ? { evaluatorLabel: `${spec.module}.${exportName}` } : {}),
     // The mock answers in its own shape: the real API's response paths don't apply to it.
     ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),
   };
@@ -268,7 +298,7 @@ async function loadModule(
     const instance = new (loaded as unknown as new () => { evaluate?: unknown })();
     if (typeof instance.evaluate !== "function")
       return { message: `cannot load ${module}.${name}: its instances have no evaluate method`, broken: true };
-    return (instance.evaluate as Evaluator).bind(instance) as Evaluator;
+    return methodEvaluator(instance, instance.evaluate as Evaluator);
   } catch (error) {
     return { message: `cannot load ${module}.${name}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
   }

@@ -51,7 +51,11 @@ export interface OptimizationFailure {
   optimization_run_id?: string;
   target_calls?: number;
   failed_calls?: number;
+  retries?: number;
   failures?: FailureSummary[];
+  /** What the run spent before it failed: calls made are billed whether or not the run completes. */
+  cost_usd?: number;
+  evaluation_cost_usd?: number;
   history?: GenerationSummary[];
   best_config?: ParamConfig | null;
   best_score?: number | null;
@@ -81,7 +85,10 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
       optimization_run_id: report.run_id,
       target_calls: report.target_calls,
       failed_calls: report.failed_calls,
+      retries: report.retries,
       failures: report.failures,
+      cost_usd: report.cost_usd,
+      evaluation_cost_usd: report.evaluation_cost_usd,
       history: report.history,
       best_config: report.best?.config ?? null,
       best_score: report.best?.score ?? null,

@@ -4,7 +4,7 @@
  * warnings, the seed and why it stopped.
  */
 import { existsSync, statSync } from "node:fs";
-import { type ConfigIssue, describeIssues } from "../config/issues.js";
+import { describeIssues } from "../config/issues.js";
 import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { ConfigInput } from "../config/schema.js";
 import type { Evaluator } from "../evaluate/custom.js";

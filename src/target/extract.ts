@@ -15,7 +15,7 @@ export function getPath(value: unknown, path: string): unknown {
   let current: unknown = value;
   for (const step of steps) {
     if (Array.isArray(current) && /^\d+$/.test(step)) current = current[Number(step)];
-    else if (isPlainObject(current)) current = current[step];
+    else if (isPlainObject(current) && Object.hasOwn(current, step)) current = current[step];
     else return undefined;
   }
   return current;

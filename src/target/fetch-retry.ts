@@ -5,6 +5,7 @@
  * signal) propagates as a throw; every other failure comes back as a value.
  */
 import type { JsonValue } from "../json.js";
+import { redact } from "./secrets.js";
 import { sleep } from "./sleep.js";
 
 export interface RetryPolicy {
@@ -18,6 +19,8 @@ export interface RetryPolicy {
   random?: () => number;
   /** How a retry waits; tests record the delays instead. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Scrubbed from what the server says before anything is cut short, so no part of a key survives. */
+  secrets?: readonly string[];
 }
 
 export type Exchange =
@@ -85,7 +88,7 @@ export async function fetchWithRetry(
     let retryDelay: number | null = null;
     try {
       const response = await doFetch(url, { ...init, signal: combined });
-      const text = await response.text();
+      const text = redact(await response.text(), policy.secrets ?? []);
       latency = performance.now() - started;
       lastStatus = response.status;
       lastBody = parseBody(text);
@@ -97,7 +100,7 @@ export async function fetchWithRetry(
       retryDelay = retryAfterMs(response.headers.get("retry-after"));
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error;
-      lastError = describeFetchError(error, policy.timeoutSeconds, timeout.aborted);
+      lastError = redact(describeFetchError(error, policy.timeoutSeconds, timeout.aborted), policy.secrets ?? []);
     }
     if (attempt < policy.maxRetries) await wait(retryDelay ?? backoffMs(attempt, policy.baseDelayMs, policy.maxDelayMs, random), signal);
   }

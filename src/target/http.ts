@@ -4,7 +4,8 @@ import type { ParamConfig } from "../search/space.js";
 import { extractModel, extractText, extractUsage, getPath } from "./extract.js";
 import { fetchWithRetry, type RetryPolicy, snippet } from "./fetch-retry.js";
 import { costOf, type ModelPrice } from "./pricing.js";
-import { buildRequest, RequestError, redact, secretValues } from "./request.js";
+import { buildRequest, RequestError } from "./request.js";
+import { apiSecretForms, redact } from "./secrets.js";
 import { type EnvSource, failure, type Target, type TargetResponse } from "./types.js";
 
 export interface HttpTargetOptions {
@@ -18,11 +19,14 @@ export interface HttpTargetOptions {
   random?: () => number;
   /** How a retry waits; tests record the delays instead. */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** Every form of every secret of the run (see secrets.ts): never in an answer text or an error. */
+  secrets?: readonly string[];
 }
 
 /** Calls the team's HTTP API: retries with backoff and jitter, honours Retry-After, times out each attempt. */
 export function httpTarget(options: HttpTargetOptions): Target {
   const { api, env, maxRetries } = options;
+  const secrets = options.secrets ?? apiSecretForms(api, env);
   const policy: RetryPolicy = {
     maxRetries,
     timeoutSeconds: api.request.timeout_seconds,
@@ -31,6 +35,7 @@ export function httpTarget(options: HttpTargetOptions): Target {
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(options.random ? { random: options.random } : {}),
     ...(options.sleep ? { sleep: options.sleep } : {}),
+    secrets,
   };
 
   const call = async (params: ParamConfig, testCase: TestCase, signal?: AbortSignal): Promise<TargetResponse> => {
@@ -55,7 +60,6 @@ export function httpTarget(options: HttpTargetOptions): Target {
   // Whatever a server or the runtime says back, a key never reaches a result, a log line or an error.
   return async (params, testCase, signal) => {
     const response = await call(params, testCase, signal);
-    const secrets = secretValues(api, env);
     if (secrets.length === 0) return response;
     return { ...response, text: redact(response.text, secrets), error: response.error === null ? null : redact(response.error, secrets) };
   };

@@ -2,6 +2,7 @@ import type { ApiConfig, TestCase } from "../config/schema.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
 import { getPath } from "./extract.js";
+import { base64 } from "./secrets.js";
 import type { EnvSource } from "./types.js";
 
 /** A problem with the request itself (missing secret, no endpoint): retrying cannot help. */
@@ -31,25 +32,6 @@ function secret(env: EnvSource, name: string, setting: string): string {
     throw new RequestError(`environment variable ${name} (named by ${setting}) holds a control character such as a newline`);
   }
   return value;
-}
-
-/** The secret values a config's auth reads, to scrub from any message that could quote them. */
-export function secretValues(api: ApiConfig, env: EnvSource): string[] {
-  const names = [api.auth.token_env, api.auth.password_env, api.auth.username_env].filter((n): n is string => Boolean(n));
-  return names.map((n) => env[n]).filter((v): v is string => typeof v === "string" && v.length >= 4);
-}
-
-export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const value of secrets) out = out.split(value).join("[redacted]");
-  return out;
-}
-
-function base64(text: string): string {
-  const bytes = new TextEncoder().encode(text);
-  let binary = "";
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 /** Auth headers, read from the environment now: secrets are never stored in configs, results or logs. */
@@ -84,6 +66,18 @@ function queryValue(value: JsonValue): string | null {
 
 const PLACEHOLDER = /\{\{\s*(params|input)\.([A-Za-z0-9_.[\]-]+)\s*\}\}/g;
 const WHOLE = /^\{\{\s*(params|input)\.([A-Za-z0-9_.[\]-]+)\s*\}\}$/;
+
+/** Every `{{params.x}}` / `{{input.x}}` a template names, as [source, path]. */
+export function templatePlaceholders(template: JsonValue): ["params" | "input", string][] {
+  const found: ["params" | "input", string][] = [];
+  const visit = (node: JsonValue): void => {
+    if (typeof node === "string") for (const m of node.matchAll(PLACEHOLDER)) found.push([m[1] as "params" | "input", m[2] as string]);
+    else if (Array.isArray(node)) for (const item of node) visit(item);
+    else if (isPlainObject(node)) for (const item of Object.values(node)) visit(item as JsonValue);
+  };
+  visit(template);
+  return found;
+}
 
 function lookup(source: Record<string, JsonValue>, path: string, where: string): JsonValue {
   const value = getPath(source, path);

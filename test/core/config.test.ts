@@ -294,6 +294,20 @@ describe("bad configs", () => {
     ]);
   });
 
+  it("refuses a body template that is a single value or names a parameter the search space lacks", () => {
+    const api = (body_template: unknown) => ({ name: "x", endpoint: "https://api.acme.dev/v1", request: { body_template } });
+    expect(errorsOf(mockConfig({ api: api("{{params.model}}") }))).toEqual([
+      { path: "api.request.body_template", message: expect.stringMatching(/must be a JSON object or list/) },
+    ]);
+    expect(errorsOf(mockConfig({ api: api({ model: "{{params.model}}", t: "{{params.temprature}}" }) }))).toEqual([
+      {
+        path: "api.request.body_template",
+        message: "{{params.temprature}} names no parameter of search_space.parameters (model, temperature, max_tokens)",
+      },
+    ]);
+    expect(errorsOf(mockConfig({ api: api({ model: "{{params.model}}", q: "{{input.anything}}" }) }))).toEqual([]);
+  });
+
   it("refuses an unknown algorithm and accepts genetic as evolution", () => {
     expect(errorsOf(mockConfig({ optimization: { algorithm: "annealing" } }))[0]?.path).toBe("optimization.algorithm");
     expect(validateConfig(mockConfig({ optimization: { algorithm: "genetic" } })).config?.optimization.algorithm).toBe("evolution");

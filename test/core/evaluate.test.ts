@@ -306,12 +306,80 @@ describe("providers and bundled evaluators", () => {
     expect(() => createProvider(config, { env: {} }, "evaluation.judge")).toThrow(/needs the worker's AI binding/);
   });
 
+  it("retries a failing Workers AI call with backoff, then names the model and the attempts", async () => {
+    const { createProvider } = await import("../../src/evaluate/providers.js");
+    let calls = 0;
+    const flaky = {
+      run: async () => {
+        calls += 1;
+        if (calls <= 2) throw new Error("3040: capacity temporarily exceeded");
+        return { response: '{"score": 6, "reason": "ok"}' };
+      },
+    };
+    const delays: number[] = [];
+    const deps = { env: {}, ai: flaky, sleep: async (ms: number) => void delays.push(ms), random: () => 0.5 };
+    const config = { provider: "workers-ai" as const, model: "@cf/meta/llama-3.1-8b-instruct", timeout_seconds: 30, max_retries: 3 };
+    const reply = await createProvider(config, deps, "evaluation.judge").chat([{ role: "user", content: "grade" }]);
+    expect(reply.text).toContain('"score": 6');
+    expect(calls).toBe(3);
+    expect(delays).toHaveLength(2);
+    expect(delays[1]).toBeGreaterThan(delays[0] as number);
+
+    const down = { run: async () => Promise.reject(new Error("5007: no such model, key sk-SECRET-99 rejected")) };
+    const provider = createProvider({ ...config, max_retries: 1 }, { ...deps, ai: down, secrets: ["sk-SECRET-99"] }, "evaluation.judge");
+    const failure = provider.chat([{ role: "user", content: "grade" }]);
+    await expect(failure).rejects.toThrow(/^evaluation\.judge: Workers AI @cf\/meta\/llama-3\.1-8b-instruct failed after 2 attempts: 5007/);
+    await expect(failure).rejects.toThrow(/\[redacted\] rejected$/);
+    const wrongShape = { run: async () => ({ data: [[1, 2]] }) };
+    const embeddings = createProvider(config, { ...deps, ai: wrongShape }, "evaluation.embeddings");
+    await expect(embeddings.embed(["a", "b"])).rejects.toThrow(/evaluation\.embeddings/);
+  });
+
+  it("fails the callers, never the process, when an embedding call fails", async () => {
+    const { createEmbedder } = await import("../../src/evaluate/embeddings.js");
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on("unhandledRejection", onUnhandled);
+    try {
+      let calls = 0;
+      const provider = {
+        chat: async () => Promise.reject(new Error("unused")),
+        embed: async (texts: string[]) => {
+          calls += 1;
+          if (calls === 1) throw new Error("HTTP 503");
+          return { vectors: texts.map((t) => [t.length, 1]), cost_usd: 0 };
+        },
+      };
+      const embed = createEmbedder("m", provider);
+      await expect(embed(["one", "three"])).rejects.toThrow("HTTP 503");
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+      // The failure is not cached: the same texts are embedded again on the next call.
+      expect((await embed(["one", "three"])).vectors).toEqual([
+        [3, 1],
+        [5, 1],
+      ]);
+    } finally {
+      process.off("unhandledRejection", onUnhandled);
+    }
+  });
+
+  it("caps a runaway answer in the judge's prompt", async () => {
+    const { judgePrompt } = await import("../../src/evaluate/judge.js");
+    const prompt = judgePrompt(testCase, "x".repeat(50_000))[1]?.content ?? "";
+    expect(prompt.length).toBeLessThan(9_000);
+    expect(prompt).toContain("[... 42000 more characters not shown]");
+  });
+
   it("parses judges' replies robustly", async () => {
     const { parseVerdict } = await import("../../src/evaluate/judge.js");
     expect(parseVerdict('{"score": 7, "reason": "ok"}')).toEqual({ score: 7, reason: "ok" });
     expect(parseVerdict('```json\n{"score": "9", "reason": "fine"}\n```')).toEqual({ score: 9, reason: "fine" });
     expect(parseVerdict("I would give it 6/10 overall.")?.score).toBe(6);
     expect(parseVerdict("Score: 12")?.score).toBe(10);
+    // A fraction from a judge told "0 to 10" means the same grade on a 0-1 scale.
+    expect(parseVerdict('{"score": 0.85, "reason": "good"}')?.score).toBeCloseTo(8.5);
+    expect(parseVerdict('{"score": 1, "reason": "poor"}')?.score).toBe(1);
     expect(parseVerdict("no idea")).toBeNull();
   });
 

@@ -71,6 +71,10 @@ afterEach(async () => {
   provider = null;
 });
 
+function chatReply(content: string) {
+  return { choices: [{ message: { role: "assistant", content } }], usage: { prompt_tokens: 5, completion_tokens: 5 } };
+}
+
 function ok(result: OptimizationResult) {
   if (!result.success) throw new Error(result.error);
   return result;
@@ -141,6 +145,25 @@ describe("an optimization against real model services", () => {
     expect(result.target_calls).toBeLessThan(full.target_calls);
   });
 
+  it("holds max_cost_usd with mab_evolution's racing too", async () => {
+    provider = await startProvider();
+    const racing = (execution: object) =>
+      config(provider as ProviderDouble, { execution }) as ReturnType<typeof config> & { optimization: Record<string, unknown> };
+    const fullConfig = racing({});
+    fullConfig.optimization.algorithm = "mab_evolution";
+    const full = ok(await runOptimization({ configDict: fullConfig, env }));
+    // Racing scores every config of a generation on the first cases before any on all of them: the budget must
+    // outlast the first generation for a config to be complete.
+    const budget = (full.cost_usd + full.evaluation_cost_usd) * 0.6;
+    const capped = racing({ max_cost_usd: budget });
+    capped.optimization.algorithm = "mab_evolution";
+    const result = ok(await runOptimization({ configDict: capped, env }));
+    expect(result.stop_reason).toBe("max_cost_usd");
+    const perCall = (full.cost_usd + full.evaluation_cost_usd) / full.target_calls;
+    expect(result.cost_usd + result.evaluation_cost_usd).toBeLessThan(budget + 4 * perCall * 3);
+    expect(result.target_calls).toBeLessThan(full.target_calls);
+  });
+
   it("fails a case, not the run, when the judge fails, and says so", async () => {
     provider = await startProvider();
     const broken = config(provider, { evaluation: { judge: { endpoint: `${provider.url}/v1/nowhere`, model: "x", max_retries: 0 } } });
@@ -181,6 +204,11 @@ describe("custom evaluators", () => {
       "a class",
       "fit.js",
       "export class Scorer { constructor() { this.value = 0.75; } evaluate(prediction, expected, context) { return this.value; } }\n",
+    ],
+    [
+      "a class, core style",
+      "fit.js",
+      "export class Scorer { constructor() { this.value = 0.75; } evaluate(result, expected, params, metric) { return metric === 'fit' && result.choices ? this.value : 0; } }\n",
     ],
   ])("loads a module evaluator: %s", async (_label, file, source) => {
     provider = await startProvider();
@@ -235,6 +263,52 @@ describe("custom evaluators", () => {
 });
 
 describe("secrets", () => {
+  it.each([
+    ["a query-string key", { type: "query", token_env: "TARGET_MARK", query_param: "key" }],
+    ["basic auth", { type: "basic", username: "team", password_env: "TARGET_MARK" }],
+    ["a bearer key", { type: "bearer", token_env: "TARGET_MARK" }],
+  ])("keeps the target's key (%s) and the judge's own key out of every result", async (_label, auth) => {
+    const targetKey = "tk Q+ry/9=MARK";
+    const judgeKey = "jk-JUDGE/MARK+2";
+    const { base64 } = await import("../../src/target/secrets.js");
+    const forms = [targetKey, encodeURIComponent(targetKey), "tk+Q%2Bry%2F9%3DMARK", base64(`team:${targetKey}`), judgeKey];
+    let n = 0;
+    // Both servers quote back everything they were sent: the URL, the authorization header, the body.
+    const target = await startServer((req, res) => {
+      n += 1;
+      const echo = `${req.url} ${req.headers.authorization ?? ""}`;
+      if (n % 3 === 0) return json(res, 401, { error: `invalid credentials ${echo}` });
+      json(res, 200, { choices: [{ message: { content: `echo ${echo}` } }], usage: { prompt_tokens: 5, completion_tokens: 5 } });
+    });
+    const judge = await startServer((req, res) =>
+      n % 2 === 0
+        ? json(res, 500, { error: `judge refused ${req.headers.authorization}` })
+        : json(res, 200, chatReply(`{"score": 7, "reason": "auth was ${req.headers.authorization}"}`)),
+    );
+    try {
+      const result = await runOptimization({
+        configDict: {
+          api: { name: "echo", endpoint: target.url, auth, request: { retry_base_delay_ms: 1, retry_max_delay_ms: 2 } },
+          search_space: { parameters: { t: { type: "float", min: 0, max: 1, step: 0.5 } } },
+          evaluation: {
+            test_cases: { inline: CASES },
+            judge: { endpoint: judge.url, model: "m", token_env: "JUDGE_MARK", max_retries: 0 },
+            metrics: { q: { type: "llm_judge", weight: 1 } },
+          },
+          optimization: { seed: 1, evolution: { population_size: 3, generations: 2 }, execution: { max_retries: 1 } },
+        },
+        env: { TARGET_MARK: targetKey, JUDGE_MARK: judgeKey },
+      });
+      const text = JSON.stringify(result);
+      for (const form of forms) expect(text).not.toContain(form);
+      expect(text).toContain("[redacted]");
+      expect(result.target_calls).toBeGreaterThan(0);
+    } finally {
+      await target.close();
+      await judge.close();
+    }
+  });
+
   it("never lets a key appear in a result, an output file, a log line or an error", async () => {
     const marker = "sk-MARKER-7d1e9c";
     // A target that quotes the key it was sent in every error, and sometimes in its answers.

@@ -232,6 +232,8 @@ describe("responses", () => {
     );
     expect(extractText({ data: { answers: [{ text: "deep" }] } }, "data.answers[0].text")).toBe("deep");
     expect(extractText({ output: responses.output }, "output")).toBe("from responses");
+    // A result_field path only walks the response's own fields, never an object's prototype.
+    expect(extractText({ text: "plain" }, "constructor.name")).toBe("plain");
   });
 
   it("honours success_field and error_field", async () => {
