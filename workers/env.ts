@@ -22,6 +22,8 @@ export interface Env {
   CONTROL: Queue<ControlMessage>;
   /** Workers AI, when the deployment binds it (for `provider: workers-ai` judges and embeddings). */
   AI?: unknown;
+  /** Seconds between the run watchdog's checks, and how long a sent evaluation may go unclaimed (default 30). */
+  RUN_WATCHDOG_SECONDS?: string;
   /** One API key, or several separated by commas. Without it every /v1 call is refused. */
   CONVERGENCE_API_KEY?: string;
 }

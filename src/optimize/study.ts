@@ -27,7 +27,15 @@ import { SAMPLERS, type Trial } from "./samplers/index.js";
 import type { StudySettings } from "./settings.js";
 import { weightedMean } from "./stats.js";
 
-export type StopReason = "generations" | "no_improvement" | "target_score" | "max_target_calls" | "max_cost_usd" | "cancelled";
+export type StopReason =
+  | "generations"
+  | "no_improvement"
+  | "target_score"
+  | "max_target_calls"
+  | "max_cost_usd"
+  | "cancelled"
+  /** Not one evaluation of a whole round succeeded: the target (or the judge) is down or misconfigured. */
+  | "all_failed";
 
 export interface GenerationSummary {
   generation: number;

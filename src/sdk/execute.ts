@@ -141,6 +141,14 @@ function metricMeans(evaluations: readonly EvaluationRecord[]): Record<string, n
   return Object.fromEntries([...sums].map(([name, { sum, n }]) => [name, sum / n]));
 }
 
+/**
+ * Whether a run should stop because nothing works: no evaluation has succeeded after a whole round. Going on
+ * would only spend calls (and the user's time) on an unreachable or misconfigured target.
+ */
+export function nothingWorks(evaluations: readonly Pick<EvaluationRecord, "success">[]): boolean {
+  return evaluations.length > 0 && evaluations.every((e) => !e.success);
+}
+
 /** Upper bound on target calls, for progress bars. */
 export function maxCalls(run: PreparedRun): number {
   const { evolution, execution } = run.config.optimization;
@@ -303,8 +311,8 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     }
     state = tell(state, results);
     cancelled = options.signal?.aborted === true;
-    if (!cancelled && spent >= budget && state.status === "running") {
-      state = finish(state, "max_cost_usd");
+    if (!cancelled && state.status === "running" && (spent >= budget || nothingWorks(evaluations))) {
+      state = finish(state, spent >= budget ? "max_cost_usd" : "all_failed");
       report();
     }
   }

@@ -45,6 +45,16 @@ export function backoffMs(attempt: number, baseMs: number, maxMs: number, random
   return step / 2 + random() * (step / 2);
 }
 
+/** The URL a failed connection was to, without its query (which can hold a key). */
+function where(url: string): string {
+  try {
+    const parsed = new URL(url);
+    return `${parsed.origin}${parsed.pathname}`;
+  } catch {
+    return "the endpoint";
+  }
+}
+
 function describeFetchError(error: unknown, timeoutSeconds: number, timedOut: boolean): string {
   if (timedOut) return `timed out after ${timeoutSeconds} s`;
   if (error instanceof Error) {
@@ -100,7 +110,7 @@ export async function fetchWithRetry(
       retryDelay = retryAfterMs(response.headers.get("retry-after"));
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error;
-      lastError = redact(describeFetchError(error, policy.timeoutSeconds, timeout.aborted), policy.secrets ?? []);
+      lastError = redact(`${where(url)}: ${describeFetchError(error, policy.timeoutSeconds, timeout.aborted)}`, policy.secrets ?? []);
     }
     if (attempt < policy.maxRetries) await wait(retryDelay ?? backoffMs(attempt, policy.baseDelayMs, policy.maxDelayMs, random), signal);
   }

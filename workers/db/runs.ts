@@ -145,6 +145,15 @@ export async function finishRun(
   await db.batch([run]);
 }
 
+/** A run that could not start: failed, with why (its coordinator never ran it). */
+export async function markFailed(db: D1Database, runId: string, error: string): Promise<void> {
+  const now = new Date().toISOString();
+  await db
+    .prepare("UPDATE runs SET status = 'failed', error = ?, finished_at = ?, updated_at = ? WHERE run_id = ?")
+    .bind(error, now, now, runId)
+    .run();
+}
+
 export async function listRuns(db: D1Database, limit: number, system?: string): Promise<RunRow[]> {
   const query = system
     ? db.prepare("SELECT * FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT ?").bind(system, limit)

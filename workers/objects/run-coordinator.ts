@@ -11,17 +11,22 @@ import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
-import { assembleReport, type EvaluationRecord } from "../../src/sdk/execute.js";
+import { assembleReport, type EvaluationRecord, nothingWorks } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { promote } from "../db/promote";
 import { finishRun, type RunStatus, writeRound } from "../db/runs";
 import type { Env, EvaluationMessage } from "../env";
+import { evaluationBoundMs } from "../runs/evaluation-bound";
 import { prepareInWorker } from "../runs/prepare";
 import { migrate, readMeta, writeMeta } from "./schema";
 
-/** A message not reported this long after it was sent is sent again. */
-export const LOST_AFTER_MS = 60_000;
+/**
+ * How often the watchdog looks, and how long a sent message may wait for a consumer to claim it before it is
+ * sent again (a restart loses what the queue held; a delivery can be lost). A claimed evaluation is given the
+ * run's evaluation bound instead (see evaluationBoundMs). The RUN_WATCHDOG_SECONDS var overrides the default.
+ */
+export const WATCHDOG_MS = 30_000;
 /** After this many sends without a report, the evaluation counts as failed. */
 export const MAX_SENDS = 5;
 
@@ -36,10 +41,11 @@ const STEPS: readonly string[] = [
      params TEXT NOT NULL,
      status TEXT NOT NULL,
      sends INTEGER NOT NULL DEFAULT 0,
-     sent_at INTEGER
+     sent_at INTEGER,
+     claimed_at INTEGER
    );
    CREATE INDEX tasks_by_status ON tasks (status, sent_at);
-   CREATE TABLE results (key TEXT PRIMARY KEY, round INTEGER NOT NULL, record TEXT NOT NULL);`,
+   CREATE TABLE results (key TEXT PRIMARY KEY, round INTEGER NOT NULL, cost REAL NOT NULL, record TEXT NOT NULL);`,
 ];
 
 /** What a run is: stored once at start, read by consumers to evaluate. */
@@ -81,11 +87,23 @@ interface TaskRow extends Record<string, SqlStorageValue> {
   status: string;
   sends: number;
   sent_at: number | null;
+  claimed_at: number | null;
 }
 
 export class RunCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private stateCache: StudyState | null = null;
+  /**
+   * Advancing awaits D1, and a Durable Object takes other calls meanwhile: the study is told and asked by one
+   * step at a time, in order, or a round could be told twice.
+   */
+  private steps: Promise<unknown> = Promise.resolve();
+
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.steps.then(step);
+    this.steps = next.catch(() => {});
+    return next;
+  }
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -139,11 +157,14 @@ export class RunCoordinator extends DurableObject<Env> {
     });
     writeMeta(this.sql, "spec", JSON.stringify(spec));
     writeMeta(this.sql, "parallel", String(config.optimization.execution.parallel_workers));
+    writeMeta(this.sql, "evaluation_bound_ms", String(evaluationBoundMs(config)));
+    const budget = config.optimization.execution.max_cost_usd;
+    if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
     writeMeta(this.sql, "api_name", config.api.name);
     writeMeta(this.sql, "warnings", JSON.stringify(prepared.run.warnings));
     this.saveState(state);
     this.setStatus("running");
-    await this.advance();
+    await this.serially(() => this.advance());
     return this.view();
   }
 
@@ -157,31 +178,45 @@ export class RunCoordinator extends DurableObject<Env> {
     if (this.status() !== "running") return null;
     const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ? AND status = 'sent'", key).toArray()[0];
     if (!task) return null;
+    // A redelivered message claims again: the report is kept once, whichever consumer sends it first.
+    this.sql.exec("UPDATE tasks SET claimed_at = ? WHERE key = ?", Date.now(), key);
     return { params: JSON.parse(task.params) as ParamConfig, test_case_id: task.test_case_id };
   }
 
   /** A consumer's result. Kept once per (candidate, test case): a repeated report changes nothing. */
   async report(key: string, result: CaseResult): Promise<void> {
-    if (this.status() !== "running") return;
+    if (this.record(key, result)) await this.serially(() => this.advance());
+  }
+
+  /** Keep a result unless the run has one for this key already (or no longer runs); true when kept. */
+  private record(key: string, result: CaseResult): boolean {
+    if (this.status() !== "running") return false;
     const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ?", key).toArray()[0];
-    if (!task || task.status === "done") return;
+    if (!task || task.status === "done") return false;
     const record: EvaluationRecord = {
       generation: task.generation,
       candidate: task.hash,
       params: JSON.parse(task.params) as ParamConfig,
       ...result,
     };
-    this.sql.exec("INSERT OR IGNORE INTO results (key, round, record) VALUES (?, ?, ?)", key, task.round, JSON.stringify(record));
+    this.sql.exec(
+      "INSERT OR IGNORE INTO results (key, round, cost, record) VALUES (?, ?, ?, ?)",
+      key,
+      task.round,
+      result.cost_usd + result.evaluation_cost_usd,
+      JSON.stringify(record),
+    );
     this.sql.exec("UPDATE tasks SET status = 'done' WHERE key = ?", key);
-    await this.advance();
+    return true;
   }
 
   async cancel(): Promise<RunView> {
-    if (this.status() === "running") {
+    await this.serially(async () => {
+      if (this.status() !== "running") return;
       this.saveState(finish(this.state(), "cancelled"));
       this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
       await this.conclude(true);
-    }
+    });
     return this.view();
   }
 
@@ -221,12 +256,29 @@ export class RunCoordinator extends DurableObject<Env> {
     return rows.map((r) => JSON.parse(r.record) as EvaluationRecord);
   }
 
+  private count(query: string): number {
+    return this.sql.exec<{ n: number }>(query).one().n as number;
+  }
+
+  /** max_cost_usd, as the in-process executor holds it: no new call once it is spent, then the run ends. */
+  private overBudget(): boolean {
+    const budget = readMeta(this.sql, "max_cost_usd");
+    if (budget === null) return false;
+    const spent = this.sql.exec<{ spent: number | null }>("SELECT SUM(cost) AS spent FROM results").one().spent ?? 0;
+    return spent >= Number(budget);
+  }
+
   /** Tell the study a finished round, ask for the next, send what may be sent; conclude when the study is done. */
   private async advance(): Promise<void> {
     for (;;) {
       if (this.status() !== "running") return;
-      const open = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status != 'done'").one().n as number;
-      if (open > 0) return this.dispatch();
+      const overBudget = this.overBudget();
+      if (this.count("SELECT COUNT(*) AS n FROM tasks WHERE status != 'done'") > 0) {
+        if (!overBudget) return this.dispatch();
+        if (this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'") > 0) return;
+        // The budget is spent: what was not sent never will be, and the round is told what came in.
+        this.sql.exec("DELETE FROM tasks WHERE status = 'waiting'");
+      }
       let state = this.state();
       const round = this.round();
       const finished = this.records(round);
@@ -243,11 +295,15 @@ export class RunCoordinator extends DurableObject<Env> {
         const best = bestOf(state);
         await writeRound(this.env.DB, (this.spec() as RunSpec).run_id, finished, {
           status: "running",
-          target_calls: this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM results").one().n as number,
+          target_calls: this.count("SELECT COUNT(*) AS n FROM results"),
           generations_run: state.history.length,
           best_score: best?.score ?? null,
           best_config: best?.config ?? null,
         });
+      }
+      if (state.status === "running" && (overBudget || nothingWorks(this.records()))) {
+        this.saveState(finish(state, overBudget ? "max_cost_usd" : "all_failed"));
+        return this.conclude(false);
       }
       const asked = ask(state);
       this.saveState(asked.state);
@@ -283,7 +339,12 @@ export class RunCoordinator extends DurableObject<Env> {
       await this.send(waiting);
     }
     const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + LOST_AFTER_MS);
+    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + this.watchdogMs());
+  }
+
+  private watchdogMs(): number {
+    const seconds = Number(this.env.RUN_WATCHDOG_SECONDS);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : WATCHDOG_MS;
   }
 
   private async send(tasks: readonly TaskRow[]): Promise<void> {
@@ -291,7 +352,9 @@ export class RunCoordinator extends DurableObject<Env> {
     const runId = (this.spec() as RunSpec).run_id;
     const now = Date.now();
     // Marked first: a consumer may claim before sendBatch returns. Should the send fail, the watchdog resends.
-    for (const t of tasks) this.sql.exec("UPDATE tasks SET status = 'sent', sends = sends + 1, sent_at = ? WHERE key = ?", now, t.key);
+    for (const t of tasks) {
+      this.sql.exec("UPDATE tasks SET status = 'sent', sends = sends + 1, sent_at = ?, claimed_at = NULL WHERE key = ?", now, t.key);
+    }
     for (let i = 0; i < tasks.length; i += 100) {
       const messages: MessageSendRequest<EvaluationMessage>[] = tasks
         .slice(i, i + 100)
@@ -300,11 +363,26 @@ export class RunCoordinator extends DurableObject<Env> {
     }
   }
 
-  /** The watchdog: messages not reported in time are sent again; too many sends count as a failed evaluation. */
+  /**
+   * The watchdog: a message no consumer claimed in time, or an evaluation claimed but not reported within the
+   * run's evaluation bound, is sent again; too many sends count as a failed evaluation.
+   */
   override async alarm(): Promise<void> {
+    await this.serially(() => this.watch());
+  }
+
+  private async watch(): Promise<void> {
     if (this.status() !== "running") return;
     const now = Date.now();
-    const lost = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE status = 'sent' AND sent_at <= ?", now - LOST_AFTER_MS).toArray();
+    const bound = Number(readMeta(this.sql, "evaluation_bound_ms") ?? 600_000);
+    const lost = this.sql
+      .exec<TaskRow>(
+        `SELECT * FROM tasks WHERE status = 'sent'
+           AND ((claimed_at IS NULL AND sent_at <= ?) OR (claimed_at IS NOT NULL AND claimed_at <= ?))`,
+        now - this.watchdogMs(),
+        now - bound,
+      )
+      .toArray();
     const resend: TaskRow[] = [];
     for (const task of lost) {
       if (task.sends < MAX_SENDS) {
@@ -326,11 +404,12 @@ export class RunCoordinator extends DurableObject<Env> {
         attempts: 0,
         response_excerpt: "",
       };
-      await this.report(task.key, failed);
+      this.record(task.key, failed);
     }
     await this.send(resend);
-    await this.dispatch();
-    if ((await this.ctx.storage.getAlarm()) === null && this.status() === "running") await this.ctx.storage.setAlarm(now + LOST_AFTER_MS);
+    await this.advance();
+    // Set again explicitly: inside its own handler the alarm that is running may still read as set.
+    if (this.status() === "running") await this.ctx.storage.setAlarm(Date.now() + this.watchdogMs());
   }
 
   private async conclude(cancelled: boolean): Promise<void> {

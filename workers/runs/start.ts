@@ -2,7 +2,7 @@
 import type { ConfigIssue } from "../../src/config/issues.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
-import { insertRun } from "../db/runs";
+import { insertRun, markFailed } from "../db/runs";
 import type { Env } from "../env";
 import type { RunCoordinator, RunSpec, RunView } from "../objects/run-coordinator";
 import { prepareInWorker } from "./prepare";
@@ -44,15 +44,21 @@ export async function startRun(
     trigger: options.trigger ?? "api",
     system: options.system ?? null,
   });
-  const view = await runOf(env, runId).start({
-    run_id: runId,
-    config: raw,
-    seed,
-    trigger: options.trigger ?? "api",
-    system: options.system ?? null,
-    initial_configs: initial,
-    promote: options.promote ?? null,
-    created_at: new Date().toISOString(),
-  });
-  return { ok: true, view };
+  try {
+    const view = await runOf(env, runId).start({
+      run_id: runId,
+      config: raw,
+      seed,
+      trigger: options.trigger ?? "api",
+      system: options.system ?? null,
+      initial_configs: initial,
+      promote: options.promote ?? null,
+      created_at: new Date().toISOString(),
+    });
+    return { ok: true, view };
+  } catch (error) {
+    // Not left "queued" forever: the run is recorded as failed, and the caller hears why.
+    await markFailed(env.DB, runId, `the run could not start: ${error instanceof Error ? error.message : String(error)}`);
+    throw error;
+  }
 }

@@ -1,0 +1,366 @@
+/**
+ * Optimization runs in the worker: the routes, the RunCoordinator and the evaluations queue working together, as
+ * in production (the pool delivers queue messages to the worker's queue handler).
+ */
+import {
+  createExecutionContext,
+  createScheduledController,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { executeRun } from "../../src/sdk/execute.js";
+import { prepareRun } from "../../src/sdk/prepare.js";
+import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
+import worker from "../../workers/index";
+import { MAX_SENDS, type RunCoordinator, type RunView } from "../../workers/objects/run-coordinator";
+import { call, callJson, KEY } from "./helpers";
+
+const CASES = [
+  { id: "capital", input: { messages: [{ role: "user", content: "What is the capital of Japan?" }] }, expected: { contains: ["Tokyo"] } },
+  { id: "math", input: { messages: [{ role: "user", content: "80 km/h for 3 hours?" }] }, expected: { contains: ["240"] } },
+];
+
+function mockRun(overrides: { api?: object; optimization?: object; execution?: object } = {}) {
+  return {
+    api: { name: "runs_test", mock_mode: true, ...overrides.api },
+    search_space: {
+      parameters: {
+        model: { type: "categorical", values: ["mock-small", "mock-medium", "mock-large"] },
+        temperature: { type: "float", min: 0, max: 1.5, step: 0.05 },
+      },
+    },
+    evaluation: {
+      test_cases: { inline: CASES },
+      metrics: { quality: { type: "llm_judge", weight: 0.8 }, cost: { type: "cost_normalized", weight: 0.2, budget_per_call: 0.01 } },
+    },
+    optimization: {
+      algorithm: "evolution",
+      seed: 11,
+      evolution: { population_size: 6, generations: 4 },
+      ...overrides.optimization,
+      execution: { parallel_workers: 4, early_stopping: { enabled: false }, ...overrides.execution },
+    },
+  };
+}
+
+async function submit(config: unknown, query = ""): Promise<RunView> {
+  const started = await callJson<RunView>("POST", `/v1/runs${query}`, config);
+  if (started.status !== 202) throw new Error(`POST /v1/runs: ${started.status} ${JSON.stringify(started.body)}`);
+  return started.body;
+}
+
+async function finished(runId: string, timeoutMs = 30_000): Promise<RunView> {
+  const start = Date.now();
+  for (;;) {
+    const { body } = await callJson<RunView>("GET", `/v1/runs/${runId}`);
+    if (body.status !== "running" && body.status !== "queued") return body;
+    if (Date.now() - start > timeoutMs) throw new Error(`run ${runId} still ${body.status} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+const coordinator = (runId: string) => env.RUNS.getByName(runId) as unknown as DurableObjectStub<RunCoordinator>;
+
+async function evaluationRows(runId: string) {
+  const { results } = await env.DB.prepare("SELECT hash, test_case_id FROM evaluations WHERE run_id = ?")
+    .bind(runId)
+    .all<{ hash: string; test_case_id: string }>();
+  return results;
+}
+
+function success(result: OptimizationResult | null) {
+  if (!result?.success) throw new Error(`the run did not succeed: ${result?.error}`);
+  return result;
+}
+
+describe("POST /v1/runs", () => {
+  it("runs a config through the queue to the same best config and score as the in-process SDK", async () => {
+    const config = mockRun();
+    const view = await submit(config);
+    expect(view).toMatchObject({ status: "running", algorithm: "evolution", seed: 11, api_name: "runs_test" });
+    const done = await finished(view.run_id);
+    expect(done.status).toBe("succeeded");
+    const remote = success(done.result);
+
+    const prepared = await prepareRun(config);
+    if (!prepared.ok) throw new Error("the test config is invalid");
+    const local = toSeedResponse(await executeRun(prepared.run, { runId: "local", seed: 11 }));
+    if (!local.success) throw new Error(local.error);
+    expect(remote.best_config).toEqual(local.best_config);
+    expect(remote.best_score).toBe(local.best_score);
+    expect(remote.target_calls).toBe(local.target_calls);
+    expect(remote.history.map((h) => h.best)).toEqual(local.history.map((h) => h.best));
+    expect(done.progress).toMatchObject({ generation: 4, generations: 4, in_flight: 0, target_calls: local.target_calls });
+
+    // D1 holds the run, every (candidate, test case) once, and the candidates.
+    const rows = await evaluationRows(view.run_id);
+    expect(rows).toHaveLength(local.target_calls);
+    const row = await env.DB.prepare("SELECT status, best_score, target_calls FROM runs WHERE run_id = ?").bind(view.run_id).first();
+    expect(row).toEqual({ status: "succeeded", best_score: local.best_score, target_calls: local.target_calls });
+    const listed = await callJson<{ runs: { run_id: string; status: string }[] }>("GET", "/v1/runs?limit=5");
+    expect(listed.body.runs.find((r) => r.run_id === view.run_id)?.status).toBe("succeeded");
+  });
+
+  it("takes a YAML config and a seed in the query", async () => {
+    const yaml = [
+      "api: { name: yaml_run, mock_mode: true }",
+      "search_space:",
+      "  parameters:",
+      "    temperature: { type: float, min: 0, max: 1, step: 0.1 }",
+      "evaluation:",
+      "  test_cases:",
+      "    inline:",
+      "      - { id: a, input: { prompt: alpha } }",
+      "  metrics:",
+      "    quality: { type: llm_judge, weight: 1 }",
+      "optimization:",
+      "  evolution: { population_size: 4, generations: 2 }",
+    ].join("\n");
+    const response = await call("POST", "/v1/runs?seed=5", yaml, { "content-type": "application/yaml" });
+    expect(response.status).toBe(202);
+    const view = (await response.json()) as RunView;
+    expect(view.seed).toBe(5);
+    expect((await finished(view.run_id)).status).toBe("succeeded");
+  });
+
+  it("refuses an invalid config with 400, every problem named, and nothing recorded or enqueued", async () => {
+    const before = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
+    const sent: unknown[] = [];
+    const spy = {
+      ...env,
+      EVALUATIONS: { send: async (m: unknown) => void sent.push(m), sendBatch: async (m: unknown) => void sent.push(m) },
+    };
+    const bad = mockRun();
+    (bad.search_space.parameters.temperature as { min: number }).min = 2;
+    delete (bad.evaluation as { metrics?: unknown }).metrics;
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request("http://convergence.test/v1/runs", {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify(bad),
+      }),
+      spy as typeof env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { error: { code: string; message: string; details: { path: string }[] } };
+    expect(body.error.code).toBe("invalid_config");
+    expect(body.error.details.map((d) => d.path).sort()).toEqual(["evaluation.metrics", "search_space.parameters.temperature.max"]);
+    expect(sent).toEqual([]);
+    const after = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
+    expect(after?.n).toBe(before?.n);
+
+    for (const [body, type, code] of [
+      ["{not json", "application/json", "malformed_json"],
+      ["a: [1", "application/yaml", "malformed_yaml"],
+      ["x=1", "text/plain", "unsupported_media_type"],
+    ] as const) {
+      const refused = await call("POST", "/v1/runs", body, { "content-type": type });
+      expect(((await refused.json()) as { error: { code: string } }).error.code).toBe(code);
+    }
+    expect((await call("POST", "/v1/runs?seed=abc", mockRun())).status).toBe(400);
+    expect((await callJson("GET", "/v1/runs/no_such_run")).status).toBe(404);
+  });
+
+  it("ends a run against an unreachable target with success: false and the reason", async () => {
+    const view = await submit(
+      mockRun({
+        api: { mock_mode: false, endpoint: "http://127.0.0.1:9/v1/chat/completions", request: { timeout_seconds: 2 } },
+        execution: { max_retries: 0 },
+      }),
+    );
+    const done = await finished(view.run_id);
+    expect(done.status).toBe("failed");
+    // It stops after the first generation: not one call got through, so more would only cost time.
+    expect(done.result).toMatchObject({ success: false, target_calls: 12 });
+    expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*127\.0\.0\.1:9/);
+    const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?").bind(view.run_id).first<{ error: string }>();
+    expect(row).toMatchObject({ status: "failed", error: done.result?.error });
+  });
+});
+
+describe("the coordinator", () => {
+  it("keeps one result per (candidate, test case) when messages are delivered twice, and resends lost ones", async () => {
+    const view = await submit(
+      mockRun({ api: { mock_latency_ms: 300 }, optimization: { evolution: { population_size: 4, generations: 2 } } }),
+    );
+    const stub = coordinator(view.run_id);
+    // Pretend every message in flight was lost long ago: the watchdog sends them all again while the
+    // originals are still being evaluated, so each is evaluated and reported twice.
+    const resent = await runInDurableObject(stub, async (_instance, state) => {
+      state.storage.sql.exec("UPDATE tasks SET sent_at = 0, claimed_at = NULL WHERE status = 'sent'");
+      return state.storage.sql.exec<{ key: string }>("SELECT key FROM tasks WHERE status = 'sent'").toArray().length;
+    });
+    expect(resent).toBeGreaterThan(0);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const sends = await runInDurableObject(
+      stub,
+      (_instance, state) => state.storage.sql.exec<{ sends: number }>("SELECT MAX(sends) AS sends FROM tasks").one().sends,
+    );
+    expect(sends).toBe(2);
+    const done = await finished(view.run_id);
+    const result = success(done.result);
+    const rows = await evaluationRows(view.run_id);
+    expect(new Set(rows.map((r) => `${r.hash}|${r.test_case_id}`)).size).toBe(rows.length);
+    expect(rows).toHaveLength(result.target_calls);
+  });
+
+  it("counts an evaluation sent too many times without a report as failed, and goes on", async () => {
+    const view = await submit(
+      mockRun({ api: { mock_latency_ms: 400 }, optimization: { evolution: { population_size: 4, generations: 2 } } }),
+    );
+    const stub = coordinator(view.run_id);
+    const key = await runInDurableObject(stub, async (_instance, state) => {
+      const task = state.storage.sql.exec<{ key: string }>("SELECT key FROM tasks WHERE status = 'sent' LIMIT 1").one();
+      state.storage.sql.exec("UPDATE tasks SET sends = ?, sent_at = 0, claimed_at = NULL WHERE key = ?", MAX_SENDS, task.key);
+      return task.key;
+    });
+    await runDurableObjectAlarm(stub);
+    const done = await finished(view.run_id);
+    const result = success(done.result);
+    expect(result.failed_calls).toBe(1);
+    expect(result.failures[0]?.reasons[0]?.message).toBe(`the evaluation was sent ${MAX_SENDS} times without a report`);
+    expect(key).toContain("|");
+  });
+
+  it("keeps at most parallel_workers evaluations in flight", async () => {
+    const view = await submit(mockRun({ api: { mock_latency_ms: 200 }, execution: { parallel_workers: 2 } }));
+    const stub = coordinator(view.run_id);
+    let most = 0;
+    for (let i = 0; i < 20; i++) {
+      const inFlight = await runInDurableObject(
+        stub,
+        (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'").one().n,
+      );
+      most = Math.max(most, inFlight);
+      await new Promise((resolve) => setTimeout(resolve, 30));
+    }
+    expect(most).toBe(2);
+    await call("POST", `/v1/runs/${view.run_id}/cancel`);
+  });
+
+  it("cancels a run: nothing more is evaluated, and the result says so", async () => {
+    const view = await submit(mockRun({ api: { mock_latency_ms: 100 } }));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const cancelled = await callJson<RunView>("POST", `/v1/runs/${view.run_id}/cancel`);
+    expect(cancelled.status).toBe(200);
+    expect(cancelled.body.status).toBe("cancelled");
+    expect(cancelled.body.result).toMatchObject({ success: false, error: "Optimization was cancelled" });
+    const calls = cancelled.body.progress.target_calls;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    const later = (await callJson<RunView>("GET", `/v1/runs/${view.run_id}`)).body;
+    expect(later.progress.target_calls).toBe(calls);
+    expect(later.progress.in_flight).toBe(0);
+    expect(await runDurableObjectAlarm(coordinator(view.run_id))).toBe(false);
+    // Cancelling again changes nothing.
+    expect((await callJson<RunView>("POST", `/v1/runs/${view.run_id}/cancel`)).body.status).toBe("cancelled");
+  });
+
+  it("stops at max_cost_usd as the in-process run does", async () => {
+    const config = mockRun({ execution: { max_cost_usd: 0.0005 } });
+    const view = await submit(config);
+    const done = await finished(view.run_id);
+    const prepared = await prepareRun(config);
+    if (!prepared.ok) throw new Error("the test config is invalid");
+    const local = toSeedResponse(await executeRun(prepared.run, { runId: "local", seed: 11 }));
+    expect(done.result?.success ? done.result.stop_reason : done.result?.error).toBe(local.success ? local.stop_reason : local.error);
+    expect(local.success && local.stop_reason).toBe("max_cost_usd");
+  });
+});
+
+describe("promotion", () => {
+  it("adds a succeeded run's best distinct configs as arms that name the run, once", async () => {
+    const view = await submit(mockRun());
+    const done = await finished(view.run_id);
+    const result = success(done.result);
+    const promoted = await callJson<{ system: string; version: number; added: string[] }>("POST", `/v1/runs/${view.run_id}/promote`, {
+      system: "promoted_system",
+      top_k: 3,
+    });
+    expect(promoted.status).toBe(200);
+    expect(promoted.body.added).toHaveLength(3);
+    const system = await callJson<{
+      config: { default_arms: { arm_id: string; params: unknown; source?: { run_id: string; score: number } }[] };
+    }>("GET", "/v1/systems/promoted_system");
+    const arms = system.body.config.default_arms;
+    expect(arms.map((a) => a.arm_id)).toEqual(promoted.body.added);
+    expect(arms[0]).toMatchObject({ params: result.best_config, source: { run_id: view.run_id, score: result.best_score } });
+    const again = await callJson<{ added: string[] }>("POST", `/v1/runs/${view.run_id}/promote`, { system: "promoted_system", top_k: 3 });
+    expect(again.body.added).toEqual([]);
+    // The arms serve selections at once.
+    const selected = await callJson<{ arm_id: string }>("POST", "/v1/systems/promoted_system/select", { user_id: "u1" });
+    expect(promoted.body.added).toContain(selected.body.arm_id);
+  });
+
+  it("refuses to promote a run that did not succeed, or with a bad request", async () => {
+    const view = await submit(mockRun({ api: { mock_latency_ms: 200 } }));
+    await call("POST", `/v1/runs/${view.run_id}/cancel`);
+    const refused = await callJson<{ error: { code: string } }>("POST", `/v1/runs/${view.run_id}/promote`, { system: "s1" });
+    expect(refused).toMatchObject({ status: 409, body: { error: { code: "run_not_succeeded" } } });
+    const bad = await callJson<{ error: { code: string } }>("POST", `/v1/runs/${view.run_id}/promote`, { system: "no spaces", top_k: 0 });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("scheduled re-optimization", () => {
+  it("starts due runs from the cron trigger, warm-starts them, and promotes their winners", async () => {
+    const reoptimize = { every: "1h", config: mockRun(), promote: { top_k: 2 } };
+    const put = await call("PUT", "/v1/systems/scheduled_system", {
+      default_arms: [{ arm_id: "manual", name: "Manual", params: { model: "mock-small", temperature: 0.9 } }],
+      reoptimize,
+    });
+    expect(put.status).toBe(200);
+
+    const cron = async () => {
+      const ctx = createExecutionContext();
+      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/15 * * * *" }), env, ctx);
+      await waitOnExecutionContext(ctx);
+    };
+    const runsOf = async () =>
+      (await callJson<{ runs: { run_id: string; status: string; trigger: string }[] }>("GET", "/v1/runs?system=scheduled_system")).body
+        .runs;
+
+    await cron();
+    let runs: Awaited<ReturnType<typeof runsOf>> = [];
+    for (let i = 0; i < 200 && runs.length === 0; i++) {
+      runs = await runsOf();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(runs).toHaveLength(1);
+    expect(runs[0]?.trigger).toBe("schedule");
+    const first = await finished(runs[0]?.run_id as string);
+    const best = success(first.result);
+    const system = await callJson<{ config: { default_arms: { arm_id: string; source?: { run_id: string } }[] } }>(
+      "GET",
+      "/v1/systems/scheduled_system",
+    );
+    const promoted = system.body.config.default_arms.filter((a) => a.source?.run_id === first.run_id);
+    expect(promoted).toHaveLength(2);
+
+    // Within the hour, the cron starts nothing more.
+    await cron();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await runsOf()).toHaveLength(1);
+
+    // An hour on, the next run's first generation starts from the previous best config.
+    await env.DB.prepare("UPDATE runs SET created_at = ? WHERE run_id = ?")
+      .bind(new Date(Date.now() - 2 * 3_600_000).toISOString(), first.run_id)
+      .run();
+    await cron();
+    for (let i = 0; i < 200 && runs.length < 2; i++) {
+      runs = await runsOf();
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect(runs).toHaveLength(2);
+    const second = await finished(runs.find((r) => r.run_id !== first.run_id)?.run_id as string);
+    const { results } = await env.DB.prepare("SELECT params FROM candidates WHERE run_id = ? AND generation = 0")
+      .bind(second.run_id)
+      .all<{ params: string }>();
+    expect(results.map((r) => JSON.parse(r.params))).toContainEqual(best.best_config);
+  });
+});
