@@ -143,7 +143,7 @@ describe("POST /v1/runs", () => {
         headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
         body: JSON.stringify(bad),
       }),
-      spy as typeof env,
+      spy as unknown as typeof env,
       ctx,
     );
     await waitOnExecutionContext(ctx);
