@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // npm start: the Convergence service on this machine, offline. Applies the D1 migrations, runs `wrangler dev` on
 // 127.0.0.1, and prints the URL and the dev key (from .dev.vars, created from .dev.vars.example when missing).
-//   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port 9229]
+//   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port 9229] [--var NAME:VALUE ...]
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -15,6 +15,8 @@ const { values } = parseArgs({
     port: { type: "string", default: process.env.PORT ?? "8787" },
     "persist-to": { type: "string" },
     "inspector-port": { type: "string", default: "9229" },
+    // Worker vars for this session, like RUN_WATCHDOG_SECONDS:5 (passed to wrangler dev as --var).
+    var: { type: "string", multiple: true, default: [] },
   },
 });
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
@@ -51,6 +53,7 @@ const dev = spawn(
     "--log-level",
     "warn",
     ...persist,
+    ...values.var.flatMap((v) => ["--var", v]),
   ],
   { cwd: root, env, stdio: ["ignore", "inherit", "inherit"] },
 );

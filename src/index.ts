@@ -21,6 +21,14 @@ export {
   type StudyState,
   tell,
 } from "./optimize/study.js";
+export {
+  type PromoteRequest,
+  type PromoteResult,
+  type RunStatus,
+  type RunSummary,
+  type RunView,
+  RunViewSchema,
+} from "./runs/schema.js";
 export { RuntimeManager } from "./runtime/manager.js";
 export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
 export type {
@@ -36,6 +44,7 @@ export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.j
 export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
 export type { RunEvent, RunReport } from "./sdk/execute.js";
 export { prepareRun } from "./sdk/prepare.js";
+export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {
   type OptimizationFailure,
   type OptimizationResult,

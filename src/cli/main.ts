@@ -12,17 +12,21 @@ import { isPlainObject } from "../json.js";
 import { executeRun } from "../sdk/execute.js";
 import { nodePrepareOptions } from "../sdk/node-io.js";
 import { prepareRun } from "../sdk/prepare.js";
+import { runOnServer } from "../sdk/remote.js";
+import type { OptimizationResult } from "../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../sdk/run-optimization.js";
 import { VERSION } from "../version.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
+import { RUNS_USAGE, RunsUsageError, runsCommand } from "./runs.js";
 import { RUNTIME_USAGE, RuntimeUsageError, runtimeCommand } from "./runtime.js";
 
 export const USAGE = `convergence ${VERSION}: tune an API's parameters against test cases and metrics
 
 Usage:
-  convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet]
+  convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet] [--server URL]
   convergence validate CONFIG [--json]
+  convergence runs list|show|cancel|promote ...                 (see convergence runs --help)
   convergence runtime configure|select|update|arms SYSTEM ...   (see convergence runtime --help)
   convergence --version | --help
 
@@ -31,6 +35,8 @@ optimize   run an optimization in-process and print the best config and score
            --seed N       override optimization.seed (same seed, same run)
            --json         print the result as JSON on stdout
            --quiet        no progress on stderr
+           --server URL   run it on a Convergence service instead (key: CONVERGENCE_API_KEY); the progress
+                          and the result are the same, and the run goes on if this command is stopped
 validate   check a config (or a test-case file) and print every problem
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage or bad config.
@@ -165,17 +171,7 @@ async function optimizeCommand(
         writeError = `could not write ${flags.output}: ${(error as Error).message}`;
       }
     }
-    if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    else if (result.success) {
-      io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
-      io.stdout.write(
-        `${result.target_calls} target calls (${result.failed_calls} failed, ${result.retries} retries), seed ${result.seed}, run ${result.optimization_run_id}\n`,
-      );
-      for (const f of result.failures.slice(0, 10)) {
-        const why = f.reasons.map((r) => `${r.count}x ${r.message}`).join("; ");
-        io.stdout.write(`  test case ${f.test_case_id}: ${f.failures} of ${f.evaluations} failed: ${why}\n`);
-      }
-    } else io.stderr.write(`Optimization failed: ${result.error}\n`);
+    printResult(result, flags.json, io);
     for (const file of written) if (!flags.json) io.stdout.write(`wrote ${file}\n`);
     if (writeError) {
       io.stderr.write(`convergence: ${writeError}\n`);
@@ -185,6 +181,53 @@ async function optimizeCommand(
   } finally {
     process.off("SIGINT", onSigint);
   }
+}
+
+function printResult(result: OptimizationResult, json: boolean, io: Io): void {
+  if (json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  else if (result.success) {
+    io.stdout.write(`Best score: ${result.best_score.toFixed(4)}\nBest config:\n${JSON.stringify(result.best_config, null, 2)}\n`);
+    io.stdout.write(
+      `${result.target_calls} target calls (${result.failed_calls} failed, ${result.retries} retries), seed ${result.seed}, run ${result.optimization_run_id}\n`,
+    );
+    for (const f of result.failures.slice(0, 10)) {
+      const why = f.reasons.map((r) => `${r.count}x ${r.message}`).join("; ");
+      io.stdout.write(`  test case ${f.test_case_id}: ${f.failures} of ${f.evaluations} failed: ${why}\n`);
+    }
+  } else io.stderr.write(`Optimization failed: ${result.error}\n`);
+}
+
+/** `optimize --server URL`: the run goes to the service; this command follows it (stopping it leaves it running). */
+async function optimizeOnServer(
+  path: string,
+  flags: { json: boolean; seed?: number | undefined; quiet: boolean; server: string },
+  io: Io,
+): Promise<number> {
+  const read = readConfig(path);
+  if (read.errors.length > 0) {
+    io.stderr.write(`${path}: invalid config\n`);
+    printIssues(io.stderr, "error:  ", read.errors);
+    return 2;
+  }
+  const progress = new Progress(io.stderr);
+  const result = await runOnServer(read.value, {
+    server: { url: flags.server },
+    ...nodePrepareOptions(path),
+    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+    onEvent: (event) => {
+      if (flags.quiet) return;
+      if (event.type === "run_started") io.stderr.write(`run ${event.run_id} on ${flags.server}\n`);
+      progress.handle(event);
+    },
+  });
+  if (!result.success && result.errors && result.errors.length > 0) {
+    if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    io.stderr.write(`${path}: invalid config\n`);
+    printIssues(io.stderr, "error:  ", result.errors);
+    return 2;
+  }
+  printResult(result, flags.json, io);
+  return result.success ? 0 : 1;
 }
 
 /** Make sure the output folder can be written before spending any call; a message when it cannot. */
@@ -200,20 +243,30 @@ async function prepareOutputDir(dir: string): Promise<string | null> {
   }
 }
 
-export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
-  if (argv[0] === "runtime") {
-    if (argv.includes("--help") || argv.includes("-h") || argv.length === 1) {
-      io.stdout.write(RUNTIME_USAGE);
-      return argv.length === 1 ? 2 : 0;
-    }
-    try {
-      return await runtimeCommand(argv.slice(1), io);
-    } catch (error) {
-      const usage = error instanceof RuntimeUsageError || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
-      io.stderr.write(`convergence: ${(error as Error).message}\n${usage ? `\n${RUNTIME_USAGE}` : ""}`);
-      return usage || (error as { code?: string }).code === "ENOENT" ? 2 : 1;
-    }
+/** `convergence runtime ...` and `convergence runs ...`: service commands with their own usage text. */
+async function serviceCommand(
+  argv: readonly string[],
+  io: Io,
+  usageText: string,
+  UsageClass: new (...args: never[]) => Error,
+  command: (args: readonly string[], io: Io) => Promise<number>,
+): Promise<number> {
+  if (argv.includes("--help") || argv.includes("-h") || argv.length === 1) {
+    io.stdout.write(usageText);
+    return argv.length === 1 ? 2 : 0;
   }
+  try {
+    return await command(argv.slice(1), io);
+  } catch (error) {
+    const usage = error instanceof UsageClass || (error as { code?: string }).code?.startsWith("ERR_PARSE_ARGS");
+    io.stderr.write(`convergence: ${(error as Error).message}\n${usage ? `\n${usageText}` : ""}`);
+    return usage || (error as { code?: string }).code === "ENOENT" ? 2 : 1;
+  }
+}
+
+export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  if (argv[0] === "runtime") return serviceCommand(argv, io, RUNTIME_USAGE, RuntimeUsageError, runtimeCommand);
+  if (argv[0] === "runs") return serviceCommand(argv, io, RUNS_USAGE, RunsUsageError, runsCommand);
   try {
     const { values, positionals } = parseArgs({
       args: [...argv],
@@ -223,6 +276,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
         output: { type: "string", short: "o" },
         seed: { type: "string" },
         quiet: { type: "boolean", short: "q", default: false },
+        server: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
         version: { type: "boolean", short: "v", default: false },
       },
@@ -241,6 +295,15 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     if (!config) throw new UsageError(`${command} needs a CONFIG file`);
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
     if (command === "validate") return await validateCommand(config, values.json, io);
+    if (values.server !== undefined) {
+      if (values.output)
+        throw new UsageError("--output writes a run's files in-process: with --server, use `convergence runs show RUN_ID --json`");
+      return await optimizeOnServer(
+        config,
+        { json: values.json, quiet: values.quiet, seed: parseSeed(values.seed), server: values.server },
+        io,
+      );
+    }
     return await optimizeCommand(
       config,
       { json: values.json, quiet: values.quiet, seed: parseSeed(values.seed), ...(values.output ? { output: values.output } : {}) },

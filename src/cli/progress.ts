@@ -31,6 +31,7 @@ export class Progress {
         this.draw(true);
         break;
       case "evaluation":
+      case "progress":
         this.calls = event.target_calls;
         this.draw(false);
         break;

@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { JsonValue } from "../json.js";
 import type { RuntimeConfigInput } from "../runtime/schema.js";
-import { ConvergenceApiError, createClient } from "../sdk/client.js";
+import { createClient } from "../sdk/client.js";
+import { reportApiError } from "./api-error.js";
 import type { Io } from "./main.js";
 
 export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running service
@@ -104,10 +105,6 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
         throw new RuntimeUsageError(`unknown runtime action '${action}'`);
     }
   } catch (error) {
-    if (!(error instanceof ConvergenceApiError)) throw error;
-    const hint = error.code === "unreachable" ? " (is the service running? `npm start`)" : "";
-    io.stderr.write(`convergence: ${error.message}${hint}\n`);
-    for (const d of error.details) io.stderr.write(`  ${d.path}: ${d.message}\n`);
-    return error.status >= 400 && error.status < 500 ? 2 : 1;
+    return reportApiError(error, io);
   }
 }

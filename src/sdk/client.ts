@@ -7,6 +7,7 @@
  */
 
 import type { JsonValue } from "../json.js";
+import type { PromoteRequest, PromoteResult, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
 import type { ArmView, RuntimeConfigInput, RuntimeDecision, RuntimeSelection, UpdateResult } from "../runtime/schema.js";
 
 export const LOCAL_URL = "http://127.0.0.1:8787";
@@ -74,9 +75,11 @@ export function createClient(options: ClientOptions = {}) {
     const token = await apiKey();
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
+    if (typeof body === "string") headers["content-type"] = "application/yaml";
     let response: Response;
     try {
-      response = await doFetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+      const payload = typeof body === "string" ? body : JSON.stringify(body);
+      response = await doFetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: payload } : {}) });
     } catch (error) {
       throw new ConvergenceApiError(
         0,
@@ -105,6 +108,7 @@ export function createClient(options: ClientOptions = {}) {
   }
 
   const system = (name: string) => `/v1/systems/${encodeURIComponent(name)}`;
+  const run = (runId: string) => `/v1/runs/${encodeURIComponent(runId)}`;
   const query = (params: Record<string, string | undefined>) =>
     new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined)).toString();
 
@@ -150,6 +154,22 @@ export function createClient(options: ClientOptions = {}) {
       (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`))
         .arms,
     ping: () => request<{ ok: boolean }>("GET", "/v1/ping"),
+    /** Start an optimization run: the config as an object, or as YAML text. */
+    startRun: (config: Record<string, unknown> | string, args: { seed?: number } = {}) =>
+      request<RunView>("POST", `/v1/runs${args.seed === undefined ? "" : `?${query({ seed: String(args.seed) })}`}`, config),
+    getRun: (runId: string) => request<RunView>("GET", run(runId)),
+    listRuns: async (args: { limit?: number; system?: string } = {}) =>
+      (await request<{ runs: RunSummary[] }>("GET", `/v1/runs?${query({ limit: args.limit?.toString(), system: args.system })}`)).runs,
+    /** A page of a run's evaluations (each (candidate, test case) once). */
+    runEvaluations: async (runId: string, args: { limit?: number; offset?: number } = {}) =>
+      (
+        await request<{ evaluations: RunEvaluation[] }>(
+          "GET",
+          `${run(runId)}/evaluations?${query({ limit: args.limit?.toString(), offset: args.offset?.toString() })}`,
+        )
+      ).evaluations,
+    cancelRun: (runId: string) => request<RunView>("POST", `${run(runId)}/cancel`, {}),
+    promoteRun: (runId: string, args: PromoteRequest) => request<PromoteResult>("POST", `${run(runId)}/promote`, args),
   };
 }
 

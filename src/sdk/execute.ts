@@ -58,6 +58,8 @@ export type RunEvent =
       max_calls: number;
     }
   | { type: "generation_started"; generation: number }
+  /** A run on the service reports its calls so far when polled, not one event per evaluation. */
+  | { type: "progress"; target_calls: number }
   | {
       type: "evaluation";
       generation: number;

@@ -62,31 +62,39 @@ export function resolvePath(baseDir: string, path: string): string {
   return base === "" ? path : `${base}/${path}`;
 }
 
+/** The test cases of a file (a list, {test_cases: [...]}, or one test case), not yet checked. */
+export async function readTestCaseFile(
+  path: string,
+  readText: PrepareOptions["readText"],
+): Promise<{ list: unknown[]; errors: [] } | { list: null; errors: ConfigIssue[] }> {
+  const where = "evaluation.test_cases.path";
+  if (!readText) return { list: null, errors: [{ path: where, message: "test-case files cannot be read here: inline the test cases" }] };
+  let text: string;
+  try {
+    text = await readText(path);
+  } catch {
+    return { list: null, errors: [{ path: where, message: `test case file not found: ${path}` }] };
+  }
+  const format: ConfigFormat = formatFromName(path) ?? "yaml";
+  const parsed = parseConfigText(text, format, path);
+  if (parsed.errors.length > 0) return { list: null, errors: parsed.errors.map((e) => ({ path: where, message: e.message })) };
+  const list = testCaseList(parsed.value);
+  if (!list) {
+    return {
+      list: null,
+      errors: [{ path: where, message: `${path} holds neither a list of test cases, {test_cases: [...]}, nor one test case` }],
+    };
+  }
+  return { list, errors: [] };
+}
+
 async function loadTestCases(config: Config, options: PrepareOptions): Promise<{ testCases: TestCase[]; errors: ConfigIssue[] }> {
   if (options.testCases) return normalizeTestCases(options.testCases, "testCases");
   const source = config.evaluation.test_cases;
   if (source?.path) {
-    const path = resolvePath(options.baseDir ?? ".", source.path);
-    const where = "evaluation.test_cases.path";
-    if (!options.readText)
-      return { testCases: [], errors: [{ path: where, message: "test-case files cannot be read here: inline the test cases" }] };
-    let text: string;
-    try {
-      text = await options.readText(path);
-    } catch {
-      return { testCases: [], errors: [{ path: where, message: `test case file not found: ${path}` }] };
-    }
-    const format: ConfigFormat = formatFromName(path) ?? "yaml";
-    const parsed = parseConfigText(text, format, path);
-    if (parsed.errors.length > 0) return { testCases: [], errors: parsed.errors.map((e) => ({ path: where, message: e.message })) };
-    const list = testCaseList(parsed.value);
-    if (!list) {
-      return {
-        testCases: [],
-        errors: [{ path: where, message: `${path} holds neither a list of test cases, {test_cases: [...]}, nor one test case` }],
-      };
-    }
-    return normalizeTestCases(list, source.path);
+    const read = await readTestCaseFile(resolvePath(options.baseDir ?? ".", source.path), options.readText);
+    if (!read.list) return { testCases: [], errors: read.errors };
+    return normalizeTestCases(read.list, source.path);
   }
   return normalizeTestCases(source?.inline ?? [], "evaluation.test_cases.inline");
 }

@@ -13,6 +13,7 @@ import type { EnvSource } from "../target/types.js";
 import { executeRun, type RunEvent } from "./execute.js";
 import { nodePrepareOptions, readText } from "./node-io.js";
 import { type Prepared, type PreparedRun, prepareRun } from "./prepare.js";
+import { runOnServer, type ServerOptions } from "./remote.js";
 import { fail, newRunId, type OptimizationResult, randomSeed, toSeedResponse, warningText } from "./response.js";
 
 export type { OptimizationFailure, OptimizationResult, OptimizationSuccess } from "./response.js";
@@ -40,6 +41,11 @@ export interface RunOptimizationOptions {
   fetch?: typeof fetch;
   /** Where a configDict's relative paths resolve (default: the working directory). */
   baseDir?: string;
+  /**
+   * Run on a Convergence service instead of in this process: the service calls the target, so its secrets are
+   * the worker's. Progress events and the result are the same.
+   */
+  server?: ServerOptions;
 }
 
 /** Load and prepare the config named by the options; the errors carry the seed's messages. */
@@ -77,12 +83,43 @@ export async function prepareFromOptions(options: RunOptimizationOptions): Promi
   });
 }
 
+async function runOptimizationOnServer(options: RunOptimizationOptions, server: ServerOptions): Promise<OptimizationResult> {
+  if (options.evaluator || options.localFunction) {
+    return fail(
+      "evaluator and localFunction run in this process: on a server, use a bundled evaluator module or custom_evaluator.url, and api.endpoint",
+    );
+  }
+  const given = [options.configDict, options.yamlPath, options.config].filter((v) => v !== undefined).length;
+  if (given !== 1)
+    return fail(given === 0 ? "Must provide either config_dict or yaml_path" : "Provide only one of config_dict or yaml_path, not both");
+  let raw: unknown = options.configDict ?? options.config;
+  let baseDir = options.baseDir ?? ".";
+  if (options.yamlPath !== undefined) {
+    if (!existsSync(options.yamlPath) || statSync(options.yamlPath).isDirectory())
+      return fail(`Config file not found: ${options.yamlPath}`);
+    const parsed = parseConfigText(await readText(options.yamlPath), formatFromName(options.yamlPath) ?? "yaml", options.yamlPath);
+    if (parsed.errors.length > 0) return fail(`Config validation failed: ${describeIssues(parsed.errors)}`, { errors: parsed.errors });
+    raw = parsed.value;
+    baseDir = nodePrepareOptions(options.yamlPath).baseDir ?? ".";
+  }
+  return runOnServer(raw, {
+    server,
+    baseDir,
+    readText,
+    ...(options.testCases ? { testCases: options.testCases } : {}),
+    ...(options.seed !== undefined ? { seed: options.seed } : {}),
+    ...(options.onEvent ? { onEvent: options.onEvent } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+}
+
 export function seedFor(run: PreparedRun, override?: number): number {
   return override ?? run.config.optimization.seed ?? randomSeed();
 }
 
 export async function runOptimization(options: RunOptimizationOptions): Promise<OptimizationResult> {
   try {
+    if (options.server) return await runOptimizationOnServer(options, options.server);
     const prepared = await prepareFromOptions(options);
     if (!prepared.ok) {
       if ("argumentError" in prepared) return fail(prepared.argumentError);

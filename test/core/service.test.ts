@@ -3,12 +3,15 @@
  * CLI's runtime commands against it.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { createClient, runOptimization } from "../../src/index.js";
+import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -25,18 +28,25 @@ function freePort(): Promise<number> {
 let service: ChildProcess | null = null;
 let url = "";
 let persist = "";
+let ports: [number, number] = [0, 0];
 
-beforeAll(async () => {
-  const [port, inspector] = [await freePort(), await freePort()];
-  url = `http://127.0.0.1:${port}`;
-  persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
+/** npm start on this test's ports and folder; the watchdog looks every 3 s so the restart test is quick. */
+async function startService(): Promise<void> {
+  const [port, inspector] = ports;
   service = spawn(
     process.execPath,
-    ["scripts/start.mjs", "--port", String(port), "--inspector-port", String(inspector), "--persist-to", persist],
-    {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
-    },
+    [
+      "scripts/start.mjs",
+      "--port",
+      String(port),
+      "--inspector-port",
+      String(inspector),
+      "--persist-to",
+      persist,
+      "--var",
+      "RUN_WATCHDOG_SECONDS:3",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
   service.stdout?.on("data", (chunk) => (output += chunk));
@@ -48,14 +58,26 @@ beforeAll(async () => {
   }
   expect(output).toContain(`Convergence is running at ${url}`);
   expect(output).toMatch(/API key \(from \.dev\.vars\): \S+/);
-}, 90_000);
+}
 
-afterAll(async () => {
+async function stopService(): Promise<void> {
   if (service && service.exitCode === null) {
     const exited = new Promise((resolve) => service?.once("exit", resolve));
     service.kill("SIGTERM");
     await exited;
   }
+  service = null;
+}
+
+beforeAll(async () => {
+  ports = [await freePort(), await freePort()];
+  url = `http://127.0.0.1:${ports[0]}`;
+  persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
+  await startService();
+}, 90_000);
+
+afterAll(async () => {
+  await stopService();
   if (persist) rmSync(persist, { recursive: true, force: true });
 });
 
@@ -121,4 +143,110 @@ describe("npm start", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/reward: Too big: expected number to be <=1/);
   });
+});
+
+/** examples/quickstart.yaml with another algorithm: the config the Done-when runs both ways. */
+function quickstart(algorithm: string): Record<string, unknown> {
+  const config = parse(readFileSync(join(ROOT, "examples/quickstart.yaml"), "utf8")) as { optimization: Record<string, unknown> };
+  config.optimization.algorithm = algorithm;
+  return config;
+}
+
+describe("optimization runs on npm start", () => {
+  it("ends an evolution run with the same best config and score as the in-process SDK with the same seed", async () => {
+    const config = quickstart("evolution");
+    const events: string[] = [];
+    const remote = await runOptimization({
+      configDict: config,
+      seed: 7,
+      server: { url, pollMs: 100 },
+      onEvent: (e) => events.push(e.type),
+    });
+    const local = await runOptimization({ configDict: config, seed: 7 });
+    if (!remote.success || !local.success) throw new Error(`${remote.error ?? ""} ${local.error ?? ""}`);
+    expect(remote.best_config).toEqual(local.best_config);
+    expect(remote.best_score).toBe(local.best_score);
+    expect(remote.target_calls).toBe(local.target_calls);
+    expect(remote.seed).toBe(7);
+    expect(events[0]).toBe("run_started");
+    expect(events).toContain("generation_finished");
+    expect(events.at(-1)).toBe("run_finished");
+  });
+
+  it("runs the quickstart with the CLI's --server, lists it, shows it and promotes its best configs", () => {
+    const optimized = run(["bin/convergence.js", "optimize", "examples/quickstart.yaml", "--server", url]);
+    expect(optimized.stderr).toMatch(/^run quickstart_\d+_[0-9a-f]+ on http/m);
+    expect(optimized.stderr).toMatch(/Optimizing with mab_evolution: up to 12 generations of 12 candidates over 3 test cases/);
+    expect(optimized.stdout).toMatch(/^Best score: 0\.\d{4}$/m);
+    expect(optimized.code).toBe(0);
+    const runId = optimized.stdout.match(/run (quickstart_\d+_[0-9a-f]+)/)?.[1] as string;
+
+    const listed = run(["bin/convergence.js", "runs", "list", "--server", url]);
+    expect(listed.stdout).toContain(`${runId}  succeeded`);
+    const shown = JSON.parse(run(["bin/convergence.js", "runs", "show", runId, "--server", url, "--json"]).stdout);
+    expect(shown).toMatchObject({ run_id: runId, status: "succeeded", result: { success: true, algorithm: "mab_evolution" } });
+    const promoted = run(["bin/convergence.js", "runs", "promote", runId, "--system", "quickstart_arms", "--top-k", "3", "--server", url]);
+    expect(JSON.parse(promoted.stdout)).toMatchObject({ system: "quickstart_arms", version: 1, added: expect.any(Array) });
+    expect(JSON.parse(promoted.stdout).added).toHaveLength(3);
+
+    const missing = run(["bin/convergence.js", "runs", "show", "no_such_run", "--server", url]);
+    expect(missing).toMatchObject({ code: 2, stderr: "convergence: no run 'no_such_run'\n" });
+  });
+
+  it("refuses an invalid config before anything runs, naming each problem", () => {
+    const dir = tempDir("server-config");
+    const bad = quickstart("evolution") as { search_space: { parameters: Record<string, unknown> } };
+    bad.search_space.parameters.temperature = { type: "continuous", min: 2, max: 1 };
+    writeFileSync(join(dir, "bad.json"), JSON.stringify(bad));
+    const refused = run(["bin/convergence.js", "optimize", join(dir, "bad.json"), "--server", url]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain("search_space.parameters.temperature");
+    expect(refused.stdout).toBe("");
+  });
+
+  it("resumes a run after the service is stopped mid-run, with no (candidate, test case) evaluated twice", async () => {
+    const config = {
+      api: { name: "restart", mock_mode: true, mock_latency_ms: 300 },
+      search_space: {
+        parameters: {
+          model: { type: "categorical", values: ["mock-small", "mock-medium", "mock-large"] },
+          temperature: { type: "float", min: 0, max: 1.5, step: 0.05 },
+        },
+      },
+      evaluation: {
+        test_cases: { inline: ["alpha", "beta", "gamma"].map((w) => ({ id: w, input: { prompt: w } })) },
+        metrics: { quality: { type: "llm_judge", weight: 1 } },
+      },
+      optimization: {
+        algorithm: "evolution",
+        seed: 3,
+        evolution: { population_size: 8, generations: 4 },
+        execution: { parallel_workers: 4, early_stopping: { enabled: false } },
+      },
+    };
+    const client = createClient({ baseUrl: url });
+    const started = await client.startRun(config);
+    let view = started;
+    while (view.progress.target_calls < 20) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      view = await client.getRun(started.run_id);
+    }
+    const callsAtStop = view.progress.target_calls;
+    await stopService();
+    await startService();
+    const deadline = Date.now() + 120_000;
+    while (view.status === "running" && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      view = await client.getRun(started.run_id);
+    }
+    expect(view.status).toBe("succeeded");
+    expect(view.progress.target_calls).toBeGreaterThan(callsAtStop);
+    const evaluations = await client.runEvaluations(started.run_id, { limit: 1000 });
+    const keys = evaluations.map((e) => `${e.candidate}|${e.test_case_id}`);
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(keys).toHaveLength(view.result?.target_calls ?? -1);
+    // The interruption changes nothing about the outcome.
+    const local = await runOptimization({ configDict: config });
+    expect(view.result).toMatchObject({ best_config: local.best_config, best_score: local.best_score });
+  }, 180_000);
 });

@@ -1,8 +1,8 @@
 /** Optimization runs in D1: the run row (status, progress, result), its candidates and its evaluations. */
+
+import type { RunEvaluation, RunStatus } from "../../src/runs/schema.js";
 import type { CandidateRecord, EvaluationRecord } from "../../src/sdk/execute.js";
 import type { OptimizationResult } from "../../src/sdk/response.js";
-
-export type RunStatus = "queued" | "running" | "succeeded" | "failed" | "cancelled";
 
 export interface RunRow {
   run_id: string;
@@ -178,4 +178,34 @@ export async function bestConfigs(
     .bind(runId, limit)
     .all<{ hash: string; params: string; score: number }>();
   return results.map((r) => ({ params: JSON.parse(r.params), score: r.score }));
+}
+
+interface EvaluationRow {
+  hash: string;
+  test_case_id: string;
+  generation: number;
+  score: number;
+  success: number;
+  failure: "target" | "evaluation" | null;
+  error: string | null;
+  metrics: string;
+  latency_ms: number;
+  cost_usd: number;
+  evaluation_cost_usd: number;
+  attempts: number;
+  response_excerpt: string;
+}
+
+/** A page of a run's evaluations, in the order they were written. */
+export async function listEvaluations(db: D1Database, runId: string, limit: number, offset: number): Promise<RunEvaluation[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM evaluations WHERE run_id = ? ORDER BY rowid LIMIT ? OFFSET ?")
+    .bind(runId, limit, offset)
+    .all<EvaluationRow>();
+  return results.map(({ hash, success, metrics, ...row }) => ({
+    ...row,
+    candidate: hash,
+    success: success === 1,
+    metrics: JSON.parse(metrics) as RunEvaluation["metrics"],
+  }));
 }

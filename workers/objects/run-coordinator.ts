@@ -11,11 +11,12 @@ import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
-import { assembleReport, type EvaluationRecord, nothingWorks } from "../../src/sdk/execute.js";
+import type { RunStatus, RunView } from "../../src/runs/schema.js";
+import { assembleReport, type EvaluationRecord, maxCalls, nothingWorks } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { promote } from "../db/promote";
-import { finishRun, type RunStatus, writeRound } from "../db/runs";
+import { finishRun, writeRound } from "../db/runs";
 import type { Env, EvaluationMessage } from "../env";
 import { evaluationBoundMs } from "../runs/evaluation-bound";
 import { prepareInWorker } from "../runs/prepare";
@@ -61,20 +62,6 @@ export interface RunSpec {
   /** Promote the best configs as arms of a system when the run succeeds. */
   promote: { system: string; agent_type?: string; top_k: number } | null;
   created_at: string;
-}
-
-export interface RunView {
-  run_id: string;
-  status: RunStatus;
-  api_name: string;
-  algorithm: string;
-  seed: number;
-  system: string | null;
-  created_at: string;
-  progress: { generation: number; generations: number; target_calls: number; in_flight: number; best_score: number | null };
-  history: StudyState["history"];
-  /** The seed's response object, once the run has finished. */
-  result: OptimizationResult | null;
 }
 
 interface TaskRow extends Record<string, SqlStorageValue> {
@@ -158,6 +145,7 @@ export class RunCoordinator extends DurableObject<Env> {
     writeMeta(this.sql, "spec", JSON.stringify(spec));
     writeMeta(this.sql, "parallel", String(config.optimization.execution.parallel_workers));
     writeMeta(this.sql, "evaluation_bound_ms", String(evaluationBoundMs(config)));
+    writeMeta(this.sql, "shape", JSON.stringify({ test_cases: testCases.length, max_calls: maxCalls(prepared.run) }));
     const budget = config.optimization.execution.max_cost_usd;
     if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
     writeMeta(this.sql, "api_name", config.api.name);
@@ -239,6 +227,8 @@ export class RunCoordinator extends DurableObject<Env> {
       progress: {
         generation: Math.max(0, state.generation + 1),
         generations: state.settings.generations,
+        population_size: state.settings.populationSize,
+        ...(JSON.parse(readMeta(this.sql, "shape") ?? "{}") as { test_cases: number; max_calls: number }),
         target_calls: calls,
         in_flight: inFlight,
         best_score: bestOf(state)?.score ?? null,

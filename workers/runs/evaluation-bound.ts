@@ -5,7 +5,7 @@
  */
 import type { Config } from "../../src/config/schema.js";
 
-const MARGIN_MS = 30_000;
+const MARGIN_MS = 10_000;
 const CAP_MS = 15 * 60_000;
 
 function callsMs(timeoutSeconds: number, retries: number, maxDelayMs: number): number {

@@ -1,10 +1,11 @@
 /** Starting a run in the worker: validate with the SDK's validator, record it in D1, hand it to its coordinator. */
 import type { ConfigIssue } from "../../src/config/issues.js";
+import type { RunView } from "../../src/runs/schema.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { insertRun, markFailed } from "../db/runs";
 import type { Env } from "../env";
-import type { RunCoordinator, RunSpec, RunView } from "../objects/run-coordinator";
+import type { RunCoordinator, RunSpec } from "../objects/run-coordinator";
 import { prepareInWorker } from "./prepare";
 
 /** The RPC surface of RunCoordinator, named plainly (the generated stub types of recursive JSON are too deep). */

@@ -1,21 +1,27 @@
 /**
- * The optimization-run routes of DESIGN.md: start (a JSON or YAML config), list, read, cancel, promote.
+ * The optimization-run routes of DESIGN.md: start (a JSON or YAML config), list, read, its evaluations, cancel,
+ * promote.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { parseConfigText } from "../../../src/config/parse.js";
-import { AgentTypeSchema, SystemNameSchema } from "../../../src/runtime/schema.js";
+import {
+  PromoteRequestSchema,
+  PromoteResultSchema,
+  RunEvaluationSchema,
+  RunIdSchema,
+  RunSummarySchema,
+  RunViewSchema,
+} from "../../../src/runs/schema.js";
+import { SystemNameSchema } from "../../../src/runtime/schema.js";
 import { promote } from "../../db/promote";
-import { getRunRow, listRuns } from "../../db/runs";
+import { getRunRow, listEvaluations, listRuns } from "../../db/runs";
 import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
 import { ApiError, errorResponses } from "../errors";
 
-const RunId = z
-  .string()
-  .regex(/^[A-Za-z0-9_.-]{1,120}$/, "not a run id")
-  .openapi({ param: { name: "run_id", in: "path" } });
+const RunId = RunIdSchema.openapi({ param: { name: "run_id", in: "path" } });
 const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
-const RunViewSchema = z.looseObject({ run_id: z.string(), status: z.string() }).openapi("Run");
+const Run = RunViewSchema.openapi("Run");
 
 const routes = {
   list: createRoute({
@@ -23,21 +29,31 @@ const routes = {
     path: "/v1/runs",
     summary: "Recent runs, newest first",
     request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), system: SystemNameSchema.optional() }) },
-    responses: { 200: json(z.object({ runs: z.array(z.looseObject({})) }), "Runs"), ...errorResponses },
+    responses: { 200: json(z.object({ runs: z.array(RunSummarySchema) }), "Runs"), ...errorResponses },
   }),
   get: createRoute({
     method: "get",
     path: "/v1/runs/{run_id}",
     summary: "A run: status, progress, per-generation history, and when finished the seed's response object",
     request: { params: z.object({ run_id: RunId }) },
-    responses: { 200: json(RunViewSchema, "The run"), ...errorResponses },
+    responses: { 200: json(Run, "The run"), ...errorResponses },
+  }),
+  evaluations: createRoute({
+    method: "get",
+    path: "/v1/runs/{run_id}/evaluations",
+    summary: "A page of the run's (candidate, test case) evaluations, each once, in the order they finished",
+    request: {
+      params: z.object({ run_id: RunId }),
+      query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(200), offset: z.coerce.number().int().min(0).default(0) }),
+    },
+    responses: { 200: json(z.object({ evaluations: z.array(RunEvaluationSchema) }), "Evaluations"), ...errorResponses },
   }),
   cancel: createRoute({
     method: "post",
     path: "/v1/runs/{run_id}/cancel",
     summary: "Stop a run: nothing more is called",
     request: { params: z.object({ run_id: RunId }) },
-    responses: { 200: json(RunViewSchema, "The cancelled run"), ...errorResponses },
+    responses: { 200: json(Run, "The cancelled run"), ...errorResponses },
   }),
   promote: createRoute({
     method: "post",
@@ -48,18 +64,12 @@ const routes = {
       body: {
         required: true,
         content: {
-          "application/json": {
-            schema: z.object({
-              system: SystemNameSchema,
-              agent_type: AgentTypeSchema.optional(),
-              top_k: z.int().min(1).max(20).default(3),
-            }),
-          },
+          "application/json": { schema: PromoteRequestSchema },
         },
       },
     },
     responses: {
-      200: json(z.object({ system: z.string(), version: z.number(), added: z.array(z.string()) }), "The arms added"),
+      200: json(PromoteResultSchema, "The arms added"),
       ...errorResponses,
     },
   }),
@@ -112,6 +122,13 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const { run_id } = c.req.valid("param");
     await requireRun(c.env, run_id);
     return c.json(await runOf(c.env, run_id).view(), 200);
+  });
+
+  app.openapi(routes.evaluations, async (c) => {
+    const { run_id } = c.req.valid("param");
+    const { limit, offset } = c.req.valid("query");
+    await requireRun(c.env, run_id);
+    return c.json({ evaluations: await listEvaluations(c.env.DB, run_id, limit, offset) }, 200);
   });
 
   app.openapi(routes.cancel, async (c) => {

@@ -1,0 +1,11 @@
+import { ConvergenceApiError } from "../sdk/client.js";
+import type { Io } from "./main.js";
+
+/** A service's refusal as the CLI shows it: the message and each problem; exit 2 for a 4xx, else 1. */
+export function reportApiError(error: unknown, io: Io): number {
+  if (!(error instanceof ConvergenceApiError)) throw error;
+  const hint = error.code === "unreachable" ? " (is the service running? `npm start`)" : "";
+  io.stderr.write(`convergence: ${error.message}${hint}\n`);
+  for (const d of error.details) io.stderr.write(`  ${d.path}: ${d.message}\n`);
+  return error.status >= 400 && error.status < 500 ? 2 : 1;
+}
