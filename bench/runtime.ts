@@ -58,7 +58,7 @@ function line(round: string, r: Row): void {
 }
 
 async function pass(stateDir: string, label: string): Promise<void> {
-  const service = await startLocalService(stateDir);
+  const service = await startLocalService({ stateDir });
   const headers = { authorization: `Bearer ${service.key}`, "content-type": "application/json" };
   try {
     const put = await fetch(`${service.url}/v1/systems/bench`, { method: "PUT", headers, body: JSON.stringify({ default_arms: ARMS }) });

@@ -1,84 +1,33 @@
 /**
  * The local service as a user runs it: `npm start` (scripts/start.mjs), then the README's runtime demo and the
- * CLI's runtime commands against it.
+ * CLI's runtime commands against it; optimization runs on it (the same result as in process, the CLI's --server
+ * and runs commands, a restart in the middle of a run).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { type LocalService, startLocalService } from "../../bench/service.js";
 import { createClient, runOptimization } from "../../src/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-let service: ChildProcess | null = null;
+let service: LocalService;
 let url = "";
-let persist = "";
-let ports: [number, number] = [0, 0];
-
-/** npm start on this test's ports and folder; the watchdog looks every 3 s so the restart test is quick. */
-async function startService(): Promise<void> {
-  const [port, inspector] = ports;
-  service = spawn(
-    process.execPath,
-    [
-      "scripts/start.mjs",
-      "--port",
-      String(port),
-      "--inspector-port",
-      String(inspector),
-      "--persist-to",
-      persist,
-      "--var",
-      "RUN_WATCHDOG_SECONDS:3",
-    ],
-    { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
-  );
-  let output = "";
-  service.stdout?.on("data", (chunk) => (output += chunk));
-  service.stderr?.on("data", (chunk) => (output += chunk));
-  const started = Date.now();
-  while (!output.includes("Convergence is running at")) {
-    if (Date.now() - started > 60_000 || service.exitCode !== null) throw new Error(`the service did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  expect(output).toContain(`Convergence is running at ${url}`);
-  expect(output).toMatch(/API key \(from \.dev\.vars\): \S+/);
-}
-
-async function stopService(): Promise<void> {
-  if (service && service.exitCode === null) {
-    const exited = new Promise((resolve) => service?.once("exit", resolve));
-    service.kill("SIGTERM");
-    await exited;
-  }
-  service = null;
-}
 
 beforeAll(async () => {
-  ports = [await freePort(), await freePort()];
-  url = `http://127.0.0.1:${ports[0]}`;
-  persist = mkdtempSync(join(tmpdir(), "convergence-service-"));
-  await startService();
+  // The watchdog looks every 3 s, so the restart test does not wait long for the messages the stop lost.
+  service = await startLocalService({ vars: ["RUN_WATCHDOG_SECONDS:3"] });
+  url = service.url;
+  expect(service.output()).toContain(`Convergence is running at ${url}`);
+  expect(service.output()).toMatch(/API key \(from \.dev\.vars\): \S+/);
 }, 90_000);
 
 afterAll(async () => {
-  await stopService();
-  if (persist) rmSync(persist, { recursive: true, force: true });
+  await service?.stop();
 });
 
 function run(args: string[]) {
@@ -232,8 +181,8 @@ describe("optimization runs on npm start", () => {
       view = await client.getRun(started.run_id);
     }
     const callsAtStop = view.progress.target_calls;
-    await stopService();
-    await startService();
+    await service.stop({ keepState: true });
+    await service.restart();
     const deadline = Date.now() + 120_000;
     while (view.status === "running" && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 250));

@@ -64,6 +64,12 @@ export interface RunSpec {
   created_at: string;
 }
 
+/** What a consumer needs to evaluate one (candidate, test case). */
+export interface Claim {
+  params: ParamConfig;
+  test_case_id: string;
+}
+
 interface TaskRow extends Record<string, SqlStorageValue> {
   key: string;
   round: number;
@@ -161,19 +167,24 @@ export class RunCoordinator extends DurableObject<Env> {
     return this.spec()?.config ?? null;
   }
 
-  /** What a consumer needs to evaluate a task, or null when the run no longer wants it (cancelled, done). */
-  async claim(key: string): Promise<{ params: ParamConfig; test_case_id: string } | null> {
-    if (this.status() !== "running") return null;
-    const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ? AND status = 'sent'", key).toArray()[0];
-    if (!task) return null;
-    // A redelivered message claims again: the report is kept once, whichever consumer sends it first.
-    this.sql.exec("UPDATE tasks SET claimed_at = ? WHERE key = ?", Date.now(), key);
-    return { params: JSON.parse(task.params) as ParamConfig, test_case_id: task.test_case_id };
+  /** What consumers need to evaluate tasks, each null when the run no longer wants it (cancelled, done). */
+  async claim(keys: string[]): Promise<(Claim | null)[]> {
+    if (this.status() !== "running") return keys.map(() => null);
+    const now = Date.now();
+    return keys.map((key) => {
+      const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ? AND status = 'sent'", key).toArray()[0];
+      if (!task) return null;
+      // A redelivered message claims again: the report is kept once, whichever consumer sends it first.
+      this.sql.exec("UPDATE tasks SET claimed_at = ? WHERE key = ?", now, key);
+      return { params: JSON.parse(task.params) as ParamConfig, test_case_id: task.test_case_id };
+    });
   }
 
-  /** A consumer's result. Kept once per (candidate, test case): a repeated report changes nothing. */
-  async report(key: string, result: CaseResult): Promise<void> {
-    if (this.record(key, result)) await this.serially(() => this.advance());
+  /** Consumers' results. Kept once per (candidate, test case): a repeated report changes nothing. */
+  async report(results: { key: string; result: CaseResult }[]): Promise<void> {
+    let kept = false;
+    for (const { key, result } of results) kept = this.record(key, result) || kept;
+    if (kept) await this.serially(() => this.advance());
   }
 
   /** Keep a result unless the run has one for this key already (or no longer runs); true when kept. */

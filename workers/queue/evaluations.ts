@@ -4,7 +4,7 @@
  * the SDK's own target and scoring code, and reports the result. Failures of the team's API are results, not
  * errors; only an unreachable coordinator makes the message retry (then the dead-letter queue).
  */
-import { scoreCase } from "../../src/evaluate/case.js";
+import { type CaseResult, scoreCase } from "../../src/evaluate/case.js";
 import type { PreparedRun } from "../../src/sdk/prepare.js";
 import type { Env, EvaluationMessage } from "../env";
 import { prepareInWorker } from "../runs/prepare";
@@ -29,33 +29,79 @@ async function preparedRun(env: Env, runId: string, run: RunRpc): Promise<Prepar
   return entry;
 }
 
-/** At most this many evaluations at once per invocation: a Worker has 6 simultaneous outbound connections. */
-const CONCURRENCY = 6;
+/**
+ * A Worker invocation has 6 simultaneous outbound connections; more fetches wait for one, and their timeouts would
+ * run while they wait. Evaluations that call out take one of these slots; mock-mode ones (no network) do not.
+ */
+const CONNECTIONS = 6;
 
-export async function consumeEvaluations(batch: MessageBatch<EvaluationMessage>, env: Env): Promise<void> {
-  let next = 0;
-  const work = async () => {
-    while (next < batch.messages.length) {
-      const message = batch.messages[next++] as Message<EvaluationMessage>;
-      try {
-        const { run_id, key } = message.body;
-        const run = runOf(env, run_id);
-        const task = await run.claim(key);
-        if (!task) {
-          message.ack();
-          continue;
-        }
-        const { target, scoring, testCases } = await preparedRun(env, run_id, run);
-        const testCase = testCases.find((t) => t.id === task.test_case_id);
-        if (!testCase) throw new Error(`run ${run_id} has no test case ${task.test_case_id}`);
-        const result = await scoreCase(target, scoring, task.params, testCase);
-        await run.report(key, result);
-        message.ack();
-      } catch (error) {
-        console.error("evaluation failed, will retry", error instanceof Error ? error.message : String(error));
-        message.retry();
-      }
+function slots(size: number) {
+  let free = size;
+  const waiting: (() => void)[] = [];
+  return async <T>(work: () => Promise<T>): Promise<T> => {
+    if (free > 0) free -= 1;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else free += 1;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, batch.messages.length) }, work));
+}
+
+/**
+ * One run's messages of a batch: claimed together, evaluated at once, reported together (two calls to its
+ * coordinator instead of two per message). Returns the messages to retry.
+ */
+async function consumeRun(
+  env: Env,
+  runId: string,
+  messages: Message<EvaluationMessage>[],
+  connection: ReturnType<typeof slots>,
+): Promise<Message<EvaluationMessage>[]> {
+  const run = runOf(env, runId);
+  const claims = await run.claim(messages.map((m) => m.body.key));
+  const { config, target, scoring, testCases } = await preparedRun(env, runId, run);
+  const results: { key: string; result: CaseResult }[] = [];
+  const failed: Message<EvaluationMessage>[] = [];
+  await Promise.all(
+    messages.map(async (message, i) => {
+      const task = claims[i];
+      if (!task) return;
+      try {
+        const testCase = testCases.find((t) => t.id === task.test_case_id);
+        if (!testCase) throw new Error(`run ${runId} has no test case ${task.test_case_id}`);
+        const score = () => scoreCase(target, scoring, task.params, testCase);
+        results.push({ key: message.body.key, result: config.api.mock_mode ? await score() : await connection(score) });
+      } catch (error) {
+        console.error(
+          `evaluation ${message.body.key} of run ${runId} failed, will retry:`,
+          error instanceof Error ? error.message : String(error),
+        );
+        failed.push(message);
+      }
+    }),
+  );
+  if (results.length > 0) await run.report(results);
+  return failed;
+}
+
+export async function consumeEvaluations(batch: MessageBatch<EvaluationMessage>, env: Env): Promise<void> {
+  const connection = slots(CONNECTIONS);
+  const byRun = new Map<string, Message<EvaluationMessage>[]>();
+  for (const message of batch.messages) byRun.set(message.body.run_id, [...(byRun.get(message.body.run_id) ?? []), message]);
+  await Promise.all(
+    [...byRun].map(async ([runId, messages]) => {
+      try {
+        const failed = new Set(await consumeRun(env, runId, messages, connection));
+        for (const message of messages) failed.has(message) ? message.retry() : message.ack();
+      } catch (error) {
+        // The coordinator could not be reached: the run's messages come back later; reports are idempotent.
+        console.error(`run ${runId} could not be reached, will retry:`, error instanceof Error ? error.message : String(error));
+        for (const message of messages) message.retry();
+      }
+    }),
+  );
 }
