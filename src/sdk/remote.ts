@@ -152,7 +152,7 @@ export async function runOnServer(raw: unknown, options: RemoteRunOptions): Prom
     success: result.success,
     best_score: result.best_score ?? null,
     target_calls: result.target_calls ?? view.progress.target_calls,
-    stop_reason: result.success ? result.stop_reason : view.status === "cancelled" ? "cancelled" : "failed",
+    stop_reason: result.stop_reason ?? view.status,
   });
   return result;
 }

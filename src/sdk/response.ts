@@ -57,6 +57,8 @@ export interface OptimizationFailure {
   cost_usd?: number;
   evaluation_cost_usd?: number;
   history?: GenerationSummary[];
+  /** Why the run ended (all_failed: not one evaluation of its first round succeeded). */
+  stop_reason?: string;
   best_config?: ParamConfig | null;
   best_score?: number | null;
 }
@@ -90,6 +92,7 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
       cost_usd: report.cost_usd,
       evaluation_cost_usd: report.evaluation_cost_usd,
       history: report.history,
+      stop_reason: report.stop_reason,
       best_config: report.best?.config ?? null,
       best_score: report.best?.score ?? null,
     });

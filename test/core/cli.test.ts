@@ -231,4 +231,22 @@ describe("bad input", () => {
     expect(cli(["--help"]).stdout).toMatch(/^convergence \d+\.\d+\.\d+/);
     expect(existsSync(join(ROOT, "dist/src/index.js"))).toBe(true);
   });
+
+  it("rejects bad usage of the service commands with exit 2, before calling anything", () => {
+    const output = cli(["optimize", "examples/quickstart.yaml", "--server", "http://127.0.0.1:9", "--output", "out"]);
+    expect(output).toMatchObject({ code: 2 });
+    expect(output.stderr).toMatch(/--output writes a run's files in-process/);
+    expect(cli(["runs"]).code).toBe(2);
+    expect(cli(["runs", "--help"]).stdout).toMatch(/convergence runs list/);
+    expect(cli(["runs", "launch"]).stderr).toMatch(/unknown runs action 'launch'/);
+    expect(cli(["runs", "show"]).stderr).toMatch(/runs show needs a RUN_ID/);
+    expect(cli(["runs", "promote", "r1"]).stderr).toMatch(/runs promote needs --system S/);
+    const limit = cli(["runs", "list", "--limit", "-3"]);
+    expect(limit.code).toBe(2);
+    const unreachable = cli(["runs", "list", "--server", "http://127.0.0.1:9"]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toMatch(
+      /^convergence: cannot reach Convergence at http:\/\/127\.0\.0\.1:9: .*\(is the service running\? `npm start`\)/,
+    );
+  });
 });

@@ -101,6 +101,13 @@ describe("POST /v1/runs", () => {
     expect(rows).toHaveLength(local.target_calls);
     const row = await env.DB.prepare("SELECT status, best_score, target_calls FROM runs WHERE run_id = ?").bind(view.run_id).first();
     expect(row).toEqual({ status: "succeeded", best_score: local.best_score, target_calls: local.target_calls });
+    const page = await callJson<{ evaluations: { candidate: string; test_case_id: string; success: boolean; metrics: object }[] }>(
+      "GET",
+      `/v1/runs/${view.run_id}/evaluations?limit=5&offset=2`,
+    );
+    expect(page.body.evaluations).toHaveLength(5);
+    expect(page.body.evaluations[0]).toMatchObject({ success: true, metrics: { quality: expect.any(Number) } });
+    expect((await callJson("GET", `/v1/runs/${view.run_id}/evaluations?limit=0`)).status).toBe(400);
     const listed = await callJson<{ runs: { run_id: string; status: string }[] }>("GET", "/v1/runs?limit=5");
     expect(listed.body.runs.find((r) => r.run_id === view.run_id)?.status).toBe("succeeded");
   });
@@ -178,7 +185,7 @@ describe("POST /v1/runs", () => {
     const done = await finished(view.run_id);
     expect(done.status).toBe("failed");
     // It stops after the first generation: not one call got through, so more would only cost time.
-    expect(done.result).toMatchObject({ success: false, target_calls: 12 });
+    expect(done.result).toMatchObject({ success: false, target_calls: 12, stop_reason: "all_failed" });
     expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*127\.0\.0\.1:9/);
     const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?").bind(view.run_id).first<{ error: string }>();
     expect(row).toMatchObject({ status: "failed", error: done.result?.error });
