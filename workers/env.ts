@@ -11,6 +11,8 @@ export interface EvaluationMessage {
 export interface ControlMessage {
   kind: "reoptimize";
   system: string;
+  /** When the cron trigger fired (ms): the run's period is reckoned from it. */
+  scheduled_time: number;
 }
 
 /** The bindings this worker declares in wrangler.toml (and the secret it reads). */
@@ -24,6 +26,8 @@ export interface Env {
   AI?: unknown;
   /** Seconds between the run watchdog's checks, and how long a sent evaluation may go unclaimed (default 30). */
   RUN_WATCHDOG_SECONDS?: string;
+  /** When set, the only secrets a run's `token_env` may name (comma-separated); see workers/runs/prepare.ts. */
+  RUN_SECRET_NAMES?: string;
   /** One API key, or several separated by commas. Without it every /v1 call is refused. */
   CONVERGENCE_API_KEY?: string;
 }

@@ -12,7 +12,7 @@ export default {
     if (batch.queue.startsWith("convergence-control")) await consumeControl(batch as MessageBatch<ControlMessage>, env);
     else await consumeEvaluations(batch as MessageBatch<EvaluationMessage>, env);
   },
-  async scheduled(_controller, env, _ctx) {
-    await enqueueDue(env);
+  async scheduled(controller, env, _ctx) {
+    await enqueueDue(env, controller.scheduledTime);
   },
 } satisfies ExportedHandler<Env, EvaluationMessage | ControlMessage>;

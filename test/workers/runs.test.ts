@@ -72,6 +72,17 @@ async function evaluationRows(runId: string) {
   return results;
 }
 
+async function inProcess(config: unknown) {
+  const prepared = await prepareRun(config);
+  if (!prepared.ok) throw new Error("the test config is invalid");
+  return success(toSeedResponse(await executeRun(prepared.run, { runId: "local", seed: 11 })));
+}
+
+async function evaluationCosts(runId: string): Promise<number[]> {
+  const { results } = await env.DB.prepare("SELECT cost_usd FROM evaluations WHERE run_id = ?").bind(runId).all<{ cost_usd: number }>();
+  return results.map((r) => r.cost_usd);
+}
+
 function success(result: OptimizationResult | null) {
   if (!result?.success) throw new Error(`the run did not succeed: ${result?.error}`);
   return result;
@@ -175,6 +186,22 @@ describe("POST /v1/runs", () => {
     expect((await callJson("GET", "/v1/runs/no_such_run")).status).toBe(404);
   });
 
+  it("never lets a config read Convergence's own secrets, and refuses a run too large for one coordinator", async () => {
+    const leaky = mockRun({
+      api: { mock_mode: false, endpoint: "https://collector.example/v1", auth: { type: "bearer", token_env: "CONVERGENCE_API_KEY" } },
+    });
+    const refused = await callJson<{ error: { code: string; details: { path: string; message: string }[] } }>("POST", "/v1/runs", leaky);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details).toContainEqual({
+      path: "api.auth",
+      message: "environment variable CONVERGENCE_API_KEY is not set (named by api.auth.token_env)",
+    });
+    const huge = mockRun({ optimization: { evolution: { population_size: 500, generations: 50 } } });
+    const tooLarge = await callJson<{ error: { message: string } }>("POST", "/v1/runs", huge);
+    expect(tooLarge.status).toBe(400);
+    expect(tooLarge.body.error.message).toMatch(/a run on the service makes at most 20000 target calls/);
+  });
+
   it("ends a run against an unreachable target with success: false and the reason", async () => {
     const view = await submit(
       mockRun({
@@ -194,9 +221,8 @@ describe("POST /v1/runs", () => {
 
 describe("the coordinator", () => {
   it("keeps one result per (candidate, test case) when messages are delivered twice, and resends lost ones", async () => {
-    const view = await submit(
-      mockRun({ api: { mock_latency_ms: 300 }, optimization: { evolution: { population_size: 4, generations: 2 } } }),
-    );
+    const config = mockRun({ api: { mock_latency_ms: 300 }, optimization: { evolution: { population_size: 4, generations: 2 } } });
+    const view = await submit(config);
     const stub = coordinator(view.run_id);
     // Pretend every message in flight was lost long ago: the watchdog sends them all again while the
     // originals are still being evaluated, so each is evaluated and reported twice.
@@ -213,9 +239,11 @@ describe("the coordinator", () => {
     expect(sends).toBe(2);
     const done = await finished(view.run_id);
     const result = success(done.result);
-    const rows = await evaluationRows(view.run_id);
-    expect(new Set(rows.map((r) => `${r.hash}|${r.test_case_id}`)).size).toBe(rows.length);
-    expect(rows).toHaveLength(result.target_calls);
+    // Every evaluation ran twice, and the run is the one that ran each once: same calls, same scores, same best.
+    const local = await inProcess(config);
+    expect(result).toMatchObject({ target_calls: local.target_calls, best_config: local.best_config, best_score: local.best_score });
+    expect(result.history.map((h) => h.mean)).toEqual(local.history.map((h) => h.mean));
+    expect(await evaluationRows(view.run_id)).toHaveLength(local.target_calls);
   });
 
   it("counts an evaluation sent too many times without a report as failed, and goes on", async () => {
@@ -223,17 +251,15 @@ describe("the coordinator", () => {
       mockRun({ api: { mock_latency_ms: 400 }, optimization: { evolution: { population_size: 4, generations: 2 } } }),
     );
     const stub = coordinator(view.run_id);
-    const key = await runInDurableObject(stub, async (_instance, state) => {
+    await runInDurableObject(stub, async (_instance, state) => {
       const task = state.storage.sql.exec<{ key: string }>("SELECT key FROM tasks WHERE status = 'sent' LIMIT 1").one();
       state.storage.sql.exec("UPDATE tasks SET sends = ?, sent_at = 0, claimed_at = NULL WHERE key = ?", MAX_SENDS, task.key);
-      return task.key;
     });
     await runDurableObjectAlarm(stub);
     const done = await finished(view.run_id);
     const result = success(done.result);
     expect(result.failed_calls).toBe(1);
     expect(result.failures[0]?.reasons[0]?.message).toBe(`the evaluation was sent ${MAX_SENDS} times without a report`);
-    expect(key).toContain("|");
   });
 
   it("keeps at most parallel_workers evaluations in flight", async () => {
@@ -265,6 +291,10 @@ describe("the coordinator", () => {
     expect(later.progress.target_calls).toBe(calls);
     expect(later.progress.in_flight).toBe(0);
     expect(await runDurableObjectAlarm(coordinator(view.run_id))).toBe(false);
+    // Messages still queued are dropped: the coordinator hands out nothing more.
+    const rpc = coordinator(view.run_id) as unknown as { claim(keys: string[]): Promise<unknown[]> };
+    const keys = (await evaluationRows(view.run_id)).map((r) => `${r.hash}|${r.test_case_id}`);
+    expect(await rpc.claim([...keys.slice(0, 3), "nohash|capital"])).toEqual([null, null, null, null]);
     // Cancelling again changes nothing.
     expect((await callJson<RunView>("POST", `/v1/runs/${view.run_id}/cancel`)).body.status).toBe("cancelled");
   });
@@ -278,6 +308,24 @@ describe("the coordinator", () => {
     const local = toSeedResponse(await executeRun(prepared.run, { runId: "local", seed: 11 }));
     expect(done.result?.success ? done.result.stop_reason : done.result?.error).toBe(local.success ? local.stop_reason : local.error);
     expect(local.success && local.stop_reason).toBe("max_cost_usd");
+    const remote = success(done.result);
+    // No new call once the budget is spent: at most the calls in flight (parallel_workers 4) pass it.
+    const perCall = Math.max(...(await evaluationCosts(view.run_id)));
+    expect(remote.cost_usd).toBeGreaterThanOrEqual(0.0005);
+    expect(remote.cost_usd).toBeLessThanOrEqual(0.0005 + 4 * perCall);
+  });
+
+  it("shows a run whose coordinator never started it from what D1 knows, instead of failing", async () => {
+    await env.DB.prepare(
+      `INSERT INTO runs (run_id, api_name, status, algorithm, seed, trigger, created_at, updated_at, error)
+       VALUES ('never_started', 'x', 'failed', 'evolution', 1, 'api', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'the run could not start: queue down')`,
+    ).run();
+    const shown = await callJson<RunView>("GET", "/v1/runs/never_started");
+    expect(shown).toMatchObject({
+      status: 200,
+      body: { status: "failed", result: { success: false, error: "the run could not start: queue down" } },
+    });
+    expect((await callJson<RunView>("POST", "/v1/runs/never_started/cancel")).body.status).toBe("failed");
   });
 });
 
@@ -305,6 +353,26 @@ describe("promotion", () => {
     expect(promoted.body.added).toContain(selected.body.arm_id);
   });
 
+  it("creates a system of the requested agent type, and refuses one that serves another", async () => {
+    const view = await submit(mockRun());
+    await finished(view.run_id);
+    const created = await callJson<{ version: number }>("POST", `/v1/runs/${view.run_id}/promote`, {
+      system: "chat_system",
+      agent_type: "chat",
+      top_k: 2,
+    });
+    expect(created).toMatchObject({ status: 200, body: { version: 1 } });
+    expect((await callJson<{ config: { agent_type: string } }>("GET", "/v1/systems/chat_system")).body.config.agent_type).toBe("chat");
+    const other = await callJson<{ error: { code: string; message: string } }>("POST", `/v1/runs/${view.run_id}/promote`, {
+      system: "chat_system",
+      agent_type: "search",
+    });
+    expect(other).toMatchObject({
+      status: 409,
+      body: { error: { code: "promotion_refused", message: "system 'chat_system' serves agent type 'chat', not 'search'" } },
+    });
+  });
+
   it("refuses to promote a run that did not succeed, or with a bad request", async () => {
     const view = await submit(mockRun({ api: { mock_latency_ms: 200 } }));
     await call("POST", `/v1/runs/${view.run_id}/cancel`);
@@ -324,9 +392,9 @@ describe("scheduled re-optimization", () => {
     });
     expect(put.status).toBe(200);
 
-    const cron = async () => {
+    const cron = async (scheduledTime = Date.now()) => {
       const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron: "*/15 * * * *" }), env, ctx);
+      await worker.scheduled(createScheduledController({ scheduledTime, cron: "*/15 * * * *" }), env, ctx);
       await waitOnExecutionContext(ctx);
     };
     const runsOf = async () =>
@@ -355,11 +423,14 @@ describe("scheduled re-optimization", () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(await runsOf()).toHaveLength(1);
 
+    // Users rewarded the hand-made arm well.
+    const decision = env.DB.prepare(
+      `INSERT INTO decisions (decision_id, system, agent_type, user_id, arm_id, params, context, created_at, reward)
+       VALUES (?, 'scheduled_system', 'default', 'u', 'manual', '{}', '{}', ?, 1)`,
+    );
+    await env.DB.batch(Array.from({ length: 6 }, (_, i) => decision.bind(`d${i}`, new Date().toISOString())));
     // An hour on, the next run's first generation starts from the previous best config.
-    await env.DB.prepare("UPDATE runs SET created_at = ? WHERE run_id = ?")
-      .bind(new Date(Date.now() - 2 * 3_600_000).toISOString(), first.run_id)
-      .run();
-    await cron();
+    await cron(Date.now() + 2 * 3_600_000);
     for (let i = 0; i < 200 && runs.length < 2; i++) {
       runs = await runsOf();
       await new Promise((resolve) => setTimeout(resolve, 25));
@@ -369,6 +440,16 @@ describe("scheduled re-optimization", () => {
     const { results } = await env.DB.prepare("SELECT params FROM candidates WHERE run_id = ? AND generation = 0")
       .bind(second.run_id)
       .all<{ params: string }>();
-    expect(results.map((r) => JSON.parse(r.params))).toContainEqual(best.best_config);
+    const generation0 = results.map((r) => JSON.parse(r.params));
+    expect(generation0).toContainEqual(best.best_config);
+    // The arm users rewarded best (the hand-made one here) is tried too.
+    expect(generation0).toContainEqual({ model: "mock-small", temperature: 0.9 });
+    // The second run's winners replace the first's; the hand-made arm stays.
+    const arms = (
+      await callJson<{ config: { default_arms: { arm_id: string; source?: { run_id: string } }[] } }>("GET", "/v1/systems/scheduled_system")
+    ).body.config.default_arms;
+    expect(arms.filter((a) => a.source).every((a) => a.source?.run_id === second.run_id)).toBe(true);
+    expect(arms.filter((a) => a.source)).toHaveLength(2);
+    expect(arms.map((a) => a.arm_id)).toContain("manual");
   });
 });

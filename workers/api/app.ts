@@ -7,8 +7,11 @@ import { ApiError, errorResponse, onError, validationHook } from "./errors";
 import { runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
 
-/** Bodies above these are refused with 413 before they are parsed: runtime calls are small, a run's config carries its test cases. */
-export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 4 * 1024 * 1024 } as const;
+/**
+ * Bodies above these are refused with 413 before they are parsed: runtime calls are small; a run's config carries
+ * its test cases, and its coordinator keeps it in one SQLite row (at most 2 MB).
+ */
+export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 1024 * 1024 } as const;
 
 const limit = (maxSize: number) =>
   bodyLimit({

@@ -6,13 +6,21 @@ import type { ArmTemplateInput } from "../../src/runtime/schema.js";
 import { RuntimeConfigSchema } from "../../src/runtime/schema.js";
 import type { CandidateRecord } from "../../src/sdk/execute.js";
 import { hashConfig } from "../../src/search/hash.js";
-import { putSystem, readSystem, type SystemSnapshot } from "./systems";
+import { putSystemIfVersion, readSystem, type SystemSnapshot } from "./systems";
 
 export interface PromoteRequest {
   system: string;
   agent_type?: string;
   top_k: number;
+  /** Scheduled runs: the arms earlier runs promoted make way for this run's (hand-made arms stay). */
+  replace_promoted?: boolean;
 }
+
+/** The system refuses these arms: the caller's request is at fault, retrying changes nothing. */
+export class PromoteError extends Error {}
+
+const MAX_ARMS = 100;
+const ATTEMPTS = 5;
 
 /** The best `topK` distinct fully scored configs, best first. */
 export function bestDistinct(candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[], topK: number) {
@@ -36,22 +44,40 @@ export async function promote(
   candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[],
 ): Promise<{ system: SystemSnapshot; added: string[] }> {
   const chosen = bestDistinct(candidates, request.top_k);
-  const current = await readSystem(db, request.system);
-  const config = current?.config ?? RuntimeConfigSchema.parse(request.agent_type ? { agent_type: request.agent_type } : {});
-  const arms: ArmTemplateInput[] = [...config.default_arms];
-  const added: string[] = [];
-  chosen.forEach((c, rank) => {
-    const armId = `opt_${hashConfig(c.params).slice(0, 10)}`;
-    if (arms.some((a) => a.arm_id === armId)) return;
-    added.push(armId);
-    arms.push({
-      arm_id: armId,
-      name: `#${rank + 1} of run ${runId}`,
-      params: c.params,
-      description: `promoted from optimization run ${runId} with score ${c.score.toFixed(4)}`,
-      source: { run_id: runId, score: c.score },
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const current = await readSystem(db, request.system);
+    const agentType = current?.config.agent_type ?? "default";
+    if (current && request.agent_type !== undefined && request.agent_type !== agentType) {
+      throw new PromoteError(`system '${request.system}' serves agent type '${agentType}', not '${request.agent_type}'`);
+    }
+    const config = current?.config ?? RuntimeConfigSchema.parse(request.agent_type ? { agent_type: request.agent_type } : {});
+    const before = new Set(config.default_arms.map((a) => a.arm_id));
+    const arms: ArmTemplateInput[] = request.replace_promoted ? config.default_arms.filter((a) => !a.source) : [...config.default_arms];
+    const added: string[] = [];
+    chosen.forEach((c, rank) => {
+      const armId = `opt_${hashConfig(c.params).slice(0, 10)}`;
+      if (arms.some((a) => a.arm_id === armId)) return;
+      if (!before.has(armId)) added.push(armId);
+      arms.push({
+        arm_id: armId,
+        name: `#${rank + 1} of run ${runId}`,
+        params: c.params,
+        description: `promoted from optimization run ${runId} with score ${c.score.toFixed(4)}`,
+        source: { run_id: runId, score: c.score },
+      });
     });
-  });
-  const system = await putSystem(db, request.system, RuntimeConfigSchema.parse({ ...config, default_arms: arms }));
-  return { system, added };
+    if (arms.length > MAX_ARMS) {
+      throw new PromoteError(
+        `system '${request.system}' would have ${arms.length} arms, and a system holds at most ${MAX_ARMS}: remove some, or promote fewer`,
+      );
+    }
+    const system = await putSystemIfVersion(
+      db,
+      request.system,
+      RuntimeConfigSchema.parse({ ...config, default_arms: arms }),
+      current?.version ?? 0,
+    );
+    if (system) return { system, added };
+  }
+  throw new PromoteError(`system '${request.system}' kept changing while the arms were added: try again`);
 }

@@ -1,8 +1,7 @@
 /** Optimization runs in D1: the run row (status, progress, result), its candidates and its evaluations. */
-
-import type { RunEvaluation, RunStatus } from "../../src/runs/schema.js";
+import type { RunEvaluation, RunStatus, RunView } from "../../src/runs/schema.js";
 import type { CandidateRecord, EvaluationRecord } from "../../src/sdk/execute.js";
-import type { OptimizationResult } from "../../src/sdk/response.js";
+import { fail, type OptimizationResult } from "../../src/sdk/response.js";
 
 export interface RunRow {
   run_id: string;
@@ -25,18 +24,20 @@ export interface RunRow {
 
 const EXCERPT_CHARS = 300;
 
+/** Record a new run; false when a run of that id exists already (nothing is written then). */
 export async function insertRun(
   db: D1Database,
   run: Pick<RunRow, "run_id" | "api_name" | "algorithm" | "seed" | "trigger" | "system">,
-): Promise<void> {
+): Promise<boolean> {
   const now = new Date().toISOString();
-  await db
+  const result = await db
     .prepare(
       `INSERT INTO runs (run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at)
-       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)`,
+       VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) ON CONFLICT(run_id) DO NOTHING`,
     )
     .bind(run.run_id, run.api_name, run.algorithm, run.seed, run.trigger, run.system, now, now)
     .run();
+  return result.meta.changes > 0;
 }
 
 export interface Progress {
@@ -90,9 +91,16 @@ function evaluationStatements(db: D1Database, runId: string, records: readonly E
   );
 }
 
-/** One round of a run: its evaluations (each (candidate, test case) once) and the run's progress, in one batch. */
+/** Statements per D1 batch: a batch is one transaction, and a round of a large run has thousands of rows. */
+const BATCH = 100;
+
+/**
+ * One round of a run: its evaluations (each (candidate, test case) once, so writing a round again changes
+ * nothing) in batches, then the run's progress.
+ */
 export async function writeRound(db: D1Database, runId: string, records: readonly EvaluationRecord[], progress: Progress): Promise<void> {
-  await db.batch([...evaluationStatements(db, runId, records), progressStatement(db, runId, progress)]);
+  const statements = [...evaluationStatements(db, runId, records), progressStatement(db, runId, progress)];
+  for (let i = 0; i < statements.length; i += BATCH) await db.batch(statements.slice(i, i + BATCH));
 }
 
 export async function finishRun(
@@ -141,7 +149,7 @@ export async function finishRun(
       runId,
     );
   // D1 batches are transactions: candidates in chunks, the run row last.
-  for (let i = 0; i < rows.length; i += 200) await db.batch(rows.slice(i, i + 200));
+  for (let i = 0; i < rows.length; i += BATCH) await db.batch(rows.slice(i, i + BATCH));
   await db.batch([run]);
 }
 
@@ -154,11 +162,39 @@ export async function markFailed(db: D1Database, runId: string, error: string): 
     .run();
 }
 
-export async function listRuns(db: D1Database, limit: number, system?: string): Promise<RunRow[]> {
+/** Every column but the result (which can be large), newest first. */
+export async function listRuns(db: D1Database, limit: number, system?: string): Promise<Omit<RunRow, "result">[]> {
+  const columns = `run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at, finished_at, best_score,
+    best_config, target_calls, generations_run, error`;
   const query = system
-    ? db.prepare("SELECT * FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT ?").bind(system, limit)
-    : db.prepare("SELECT * FROM runs ORDER BY created_at DESC LIMIT ?").bind(limit);
-  return (await query.all<RunRow>()).results;
+    ? db.prepare(`SELECT ${columns} FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT ?`).bind(system, limit)
+    : db.prepare(`SELECT ${columns} FROM runs ORDER BY created_at DESC LIMIT ?`).bind(limit);
+  return (await query.all<Omit<RunRow, "result">>()).results;
+}
+
+/** The view of a run its coordinator never started (it failed before): what D1 knows. */
+export function viewOfRow(row: RunRow): RunView {
+  return {
+    run_id: row.run_id,
+    status: row.status,
+    api_name: row.api_name,
+    algorithm: row.algorithm,
+    seed: row.seed,
+    system: row.system,
+    created_at: row.created_at,
+    progress: {
+      generation: 0,
+      generations: 0,
+      population_size: 0,
+      test_cases: 0,
+      max_calls: 0,
+      target_calls: row.target_calls,
+      in_flight: 0,
+      best_score: row.best_score,
+    },
+    history: [],
+    result: row.result ? (JSON.parse(row.result) as OptimizationResult) : row.error ? fail(row.error) : null,
+  };
 }
 
 export async function getRunRow(db: D1Database, runId: string): Promise<RunRow | null> {

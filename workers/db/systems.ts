@@ -60,6 +60,40 @@ export async function putSystem(db: D1Database, name: string, config: RuntimeCon
   return snapshot;
 }
 
+/**
+ * Write the system only if it is still at `version` (0: if it does not exist yet), for read-modify-write
+ * without losing a concurrent change; null when it changed meanwhile.
+ */
+export async function putSystemIfVersion(
+  db: D1Database,
+  name: string,
+  config: RuntimeConfig,
+  version: number,
+): Promise<SystemSnapshot | null> {
+  const stored = JSON.stringify({ ...config, system: name });
+  const now = new Date().toISOString();
+  const row =
+    version === 0
+      ? await db
+          .prepare(
+            `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
+             ON CONFLICT(name) DO NOTHING RETURNING name, version, config, updated_at`,
+          )
+          .bind(name, stored, now)
+          .first<Row>()
+      : await db
+          .prepare(
+            `UPDATE systems SET config = ?2, version = version + 1, updated_at = ?3 WHERE name = ?1 AND version = ?4
+             RETURNING name, version, config, updated_at`,
+          )
+          .bind(name, stored, now, version)
+          .first<Row>();
+  if (!row) return null;
+  const snapshot = fromRow(row);
+  remember(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });
+  return snapshot;
+}
+
 /** Forget cached systems (tests). */
 export function clearSystemCache(): void {
   cache.clear();

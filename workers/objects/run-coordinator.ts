@@ -5,17 +5,18 @@
  * scoring code as the SDK, and report back; a report is kept once per (candidate, test case), so a redelivered
  * message changes nothing. When a round is in, the study is told and asked for the next. An alarm watches for
  * messages that went missing (a restart, a lost delivery) and sends them again. Cancelling stops the sending,
- * and consumers drop the run's messages.
+ * and consumers drop the run's messages. When the run ends its results are published to D1 (and its winners
+ * promoted); until that has succeeded, the alarm keeps retrying it.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
 import type { RunStatus, RunView } from "../../src/runs/schema.js";
-import { assembleReport, type EvaluationRecord, maxCalls, nothingWorks } from "../../src/sdk/execute.js";
+import { assembleReport, type EvaluationRecord, maxCalls } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
-import { promote } from "../db/promote";
+import { PromoteError, type PromoteRequest, promote } from "../db/promote";
 import { finishRun, writeRound } from "../db/runs";
 import type { Env, EvaluationMessage } from "../env";
 import { evaluationBoundMs } from "../runs/evaluation-bound";
@@ -59,8 +60,8 @@ export interface RunSpec {
   system: string | null;
   /** Warm start: configs the first generation tries. */
   initial_configs: ParamConfig[];
-  /** Promote the best configs as arms of a system when the run succeeds. */
-  promote: { system: string; agent_type?: string; top_k: number } | null;
+  /** Promote the best configs as arms of a system when the run succeeds (scheduled runs replace earlier winners). */
+  promote: PromoteRequest | null;
   created_at: string;
 }
 
@@ -87,8 +88,8 @@ export class RunCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private stateCache: StudyState | null = null;
   /**
-   * Advancing awaits D1, and a Durable Object takes other calls meanwhile: the study is told and asked by one
-   * step at a time, in order, or a round could be told twice.
+   * Advancing awaits D1 and the queue, and a Durable Object takes other calls meanwhile: the study is told and
+   * asked by one step at a time, in order, or a round could be told twice.
    */
   private steps: Promise<unknown> = Promise.resolve();
 
@@ -117,6 +118,10 @@ export class RunCoordinator extends DurableObject<Env> {
     writeMeta(this.sql, "status", status);
   }
 
+  private number(key: string): number {
+    return Number(readMeta(this.sql, key) ?? 0);
+  }
+
   private state(): StudyState {
     this.stateCache ??= JSON.parse(
       this.sql.exec<{ state: string }>("SELECT state FROM study WHERE id = 1").one().state as string,
@@ -132,13 +137,22 @@ export class RunCoordinator extends DurableObject<Env> {
     );
   }
 
-  private round(): number {
-    return Number(readMeta(this.sql, "round") ?? 0);
+  private count(query: string): number {
+    return this.sql.exec<{ n: number }>(query).one().n as number;
   }
 
-  /** Start the run (once: starting it again changes nothing). */
+  private watchdogMs(): number {
+    const seconds = Number(this.env.RUN_WATCHDOG_SECONDS);
+    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : WATCHDOG_MS;
+  }
+
+  private armWatchdog(): Promise<void> {
+    return this.ctx.storage.setAlarm(Date.now() + this.watchdogMs());
+  }
+
+  /** Start the run (once: starting it again changes nothing). Throws only when it could not be started at all. */
   async start(spec: RunSpec): Promise<RunView> {
-    if (this.spec()) return this.view();
+    if (this.spec()) return this.view() as Promise<RunView>;
     const prepared = await prepareInWorker(this.env, spec.config);
     if (!prepared.ok) throw new Error(`invalid config: ${prepared.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
     const { config, testCases } = prepared.run;
@@ -148,18 +162,26 @@ export class RunCoordinator extends DurableObject<Env> {
       testCases,
       seed: spec.seed,
     });
-    writeMeta(this.sql, "spec", JSON.stringify(spec));
-    writeMeta(this.sql, "parallel", String(config.optimization.execution.parallel_workers));
-    writeMeta(this.sql, "evaluation_bound_ms", String(evaluationBoundMs(config)));
-    writeMeta(this.sql, "shape", JSON.stringify({ test_cases: testCases.length, max_calls: maxCalls(prepared.run) }));
-    const budget = config.optimization.execution.max_cost_usd;
-    if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
-    writeMeta(this.sql, "api_name", config.api.name);
-    writeMeta(this.sql, "warnings", JSON.stringify(prepared.run.warnings));
-    this.saveState(state);
-    this.setStatus("running");
-    await this.serially(() => this.advance());
-    return this.view();
+    this.ctx.storage.transactionSync(() => {
+      writeMeta(this.sql, "spec", JSON.stringify(spec));
+      writeMeta(this.sql, "parallel", String(config.optimization.execution.parallel_workers));
+      writeMeta(this.sql, "evaluation_bound_ms", String(evaluationBoundMs(config)));
+      writeMeta(this.sql, "shape", JSON.stringify({ test_cases: testCases.length, max_calls: maxCalls(prepared.run) }));
+      const budget = config.optimization.execution.max_cost_usd;
+      if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
+      writeMeta(this.sql, "api_name", config.api.name);
+      writeMeta(this.sql, "warnings", JSON.stringify(prepared.run.warnings));
+      this.saveState(state);
+      this.setStatus("running");
+    });
+    // From here on the watchdog owns the run: whatever fails below (a queue send), it retries.
+    await this.armWatchdog();
+    try {
+      await this.serially(() => this.advance());
+    } catch (error) {
+      console.error(`run ${spec.run_id}: first round not sent yet, the watchdog retries:`, error instanceof Error ? error.message : error);
+    }
+    return this.view() as Promise<RunView>;
   }
 
   /** The run's config, for consumers to prepare its target and scoring (once per isolate). */
@@ -180,11 +202,13 @@ export class RunCoordinator extends DurableObject<Env> {
     });
   }
 
-  /** Consumers' results. Kept once per (candidate, test case): a repeated report changes nothing. */
+  /**
+   * Consumers' results. Kept once per (candidate, test case): a repeated report changes nothing. The run is
+   * advanced even then, so a report retried after a failed advance (D1 down) moves the run on.
+   */
   async report(results: { key: string; result: CaseResult }[]): Promise<void> {
-    let kept = false;
-    for (const { key, result } of results) kept = this.record(key, result) || kept;
-    if (kept) await this.serially(() => this.advance());
+    for (const { key, result } of results) this.record(key, result);
+    await this.serially(() => this.advance());
   }
 
   /** Keep a result unless the run has one for this key already (or no longer runs); true when kept. */
@@ -198,34 +222,42 @@ export class RunCoordinator extends DurableObject<Env> {
       params: JSON.parse(task.params) as ParamConfig,
       ...result,
     };
-    this.sql.exec(
-      "INSERT OR IGNORE INTO results (key, round, cost, record) VALUES (?, ?, ?, ?)",
-      key,
-      task.round,
-      result.cost_usd + result.evaluation_cost_usd,
-      JSON.stringify(record),
-    );
-    this.sql.exec("UPDATE tasks SET status = 'done' WHERE key = ?", key);
+    this.ctx.storage.transactionSync(() => {
+      this.sql.exec(
+        "INSERT OR IGNORE INTO results (key, round, cost, record) VALUES (?, ?, ?, ?)",
+        key,
+        task.round,
+        result.cost_usd + result.evaluation_cost_usd,
+        JSON.stringify(record),
+      );
+      this.sql.exec("UPDATE tasks SET status = 'done' WHERE key = ?", key);
+      // Running totals: the budget and the nothing-works check must not re-read every result on every report.
+      writeMeta(this.sql, "spent", String(this.number("spent") + result.cost_usd + result.evaluation_cost_usd));
+      writeMeta(this.sql, "results", String(this.number("results") + 1));
+      if (result.success) writeMeta(this.sql, "successes", String(this.number("successes") + 1));
+    });
     return true;
   }
 
-  async cancel(): Promise<RunView> {
+  /** Stop: nothing more is sent, what is queued is dropped, and what came in of this round counts (as in process). */
+  async cancel(): Promise<RunView | null> {
     await this.serially(async () => {
       if (this.status() !== "running") return;
-      this.saveState(finish(this.state(), "cancelled"));
+      let state = this.state();
+      const finished = this.records(this.number("round"));
+      if (finished.length > 0 && Object.keys(state.pending).length > 0) state = tell(state, finished.map(toResult));
+      this.saveState(finish(state, "cancelled"));
       this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
       await this.conclude(true);
     });
     return this.view();
   }
 
-  /** The run as GET /v1/runs/{id} shows it. */
-  async view(): Promise<RunView> {
+  /** The run as GET /v1/runs/{id} shows it; null when it was never started here. */
+  async view(): Promise<RunView | null> {
     const spec = this.spec();
-    if (!spec) throw new Error("no such run");
+    if (!spec) return null;
     const state = this.state();
-    const inFlight = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'").one().n as number;
-    const calls = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM results").one().n as number;
     const result = readMeta(this.sql, "result");
     return {
       run_id: spec.run_id,
@@ -240,8 +272,8 @@ export class RunCoordinator extends DurableObject<Env> {
         generations: state.settings.generations,
         population_size: state.settings.populationSize,
         ...(JSON.parse(readMeta(this.sql, "shape") ?? "{}") as { test_cases: number; max_calls: number }),
-        target_calls: calls,
-        in_flight: inFlight,
+        target_calls: this.number("results"),
+        in_flight: this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'"),
         best_score: bestOf(state)?.score ?? null,
       },
       history: state.history,
@@ -257,16 +289,10 @@ export class RunCoordinator extends DurableObject<Env> {
     return rows.map((r) => JSON.parse(r.record) as EvaluationRecord);
   }
 
-  private count(query: string): number {
-    return this.sql.exec<{ n: number }>(query).one().n as number;
-  }
-
   /** max_cost_usd, as the in-process executor holds it: no new call once it is spent, then the run ends. */
   private overBudget(): boolean {
     const budget = readMeta(this.sql, "max_cost_usd");
-    if (budget === null) return false;
-    const spent = this.sql.exec<{ spent: number | null }>("SELECT SUM(cost) AS spent FROM results").one().spent ?? 0;
-    return spent >= Number(budget);
+    return budget !== null && this.number("spent") >= Number(budget);
   }
 
   /** Tell the study a finished round, ask for the next, send what may be sent; conclude when the study is done. */
@@ -281,39 +307,37 @@ export class RunCoordinator extends DurableObject<Env> {
         this.sql.exec("DELETE FROM tasks WHERE status = 'waiting'");
       }
       let state = this.state();
-      const round = this.round();
+      const round = this.number("round");
       const finished = this.records(round);
       if (finished.length > 0 && Object.keys(state.pending).length > 0) {
-        state = tell(
-          state,
-          finished.map((r) => ({
-            hash: r.candidate,
-            testCaseId: r.test_case_id,
-            score: r.score,
-            cost: r.cost_usd + r.evaluation_cost_usd,
-          })),
-        );
+        state = tell(state, finished.map(toResult));
         const best = bestOf(state);
+        // Before the told state is saved: should the write fail, the next advance tells the same round again.
         await writeRound(this.env.DB, (this.spec() as RunSpec).run_id, finished, {
           status: "running",
-          target_calls: this.count("SELECT COUNT(*) AS n FROM results"),
+          target_calls: this.number("results"),
           generations_run: state.history.length,
           best_score: best?.score ?? null,
           best_config: best?.config ?? null,
         });
+        this.saveState(state);
       }
-      if (state.status === "running" && (overBudget || nothingWorks(this.records()))) {
+      const nothingWorks = this.number("results") > 0 && this.number("successes") === 0;
+      if (state.status === "running" && (overBudget || nothingWorks)) {
         this.saveState(finish(state, overBudget ? "max_cost_usd" : "all_failed"));
         return this.conclude(false);
       }
       const asked = ask(state);
-      this.saveState(asked.state);
+      const next = round + 1;
+      this.ctx.storage.transactionSync(() => {
+        this.saveState(asked.state);
+        if (asked.evaluations.length === 0) return;
+        writeMeta(this.sql, "round", String(next));
+        this.sql.exec("DELETE FROM tasks WHERE status = 'done'");
+        for (const e of asked.evaluations) this.addTask(next, e);
+      });
       if (asked.state.status === "done") return this.conclude(false);
       if (asked.evaluations.length === 0) continue;
-      const next = round + 1;
-      writeMeta(this.sql, "round", String(next));
-      this.sql.exec("DELETE FROM tasks WHERE status = 'done'");
-      for (const e of asked.evaluations) this.addTask(next, e);
       return this.dispatch();
     }
   }
@@ -330,22 +354,13 @@ export class RunCoordinator extends DurableObject<Env> {
     );
   }
 
-  /** Send waiting tasks while fewer than parallel_workers are in flight; keep the watchdog alarm set. */
+  /** Send waiting tasks while fewer than parallel_workers are in flight. */
   private async dispatch(): Promise<void> {
-    const parallel = Number(readMeta(this.sql, "parallel") ?? 5);
-    const inFlight = this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'").one().n as number;
-    const room = parallel - inFlight;
-    if (room > 0) {
-      const waiting = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE status = 'waiting' ORDER BY rowid LIMIT ?", room).toArray();
-      await this.send(waiting);
-    }
-    const alarm = await this.ctx.storage.getAlarm();
-    if (alarm === null) await this.ctx.storage.setAlarm(Date.now() + this.watchdogMs());
-  }
-
-  private watchdogMs(): number {
-    const seconds = Number(this.env.RUN_WATCHDOG_SECONDS);
-    return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : WATCHDOG_MS;
+    const parallel = this.number("parallel") || 5;
+    const room = parallel - this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'");
+    if (room <= 0) return;
+    const waiting = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE status = 'waiting' ORDER BY rowid LIMIT ?", room).toArray();
+    await this.send(waiting);
   }
 
   private async send(tasks: readonly TaskRow[]): Promise<void> {
@@ -353,9 +368,11 @@ export class RunCoordinator extends DurableObject<Env> {
     const runId = (this.spec() as RunSpec).run_id;
     const now = Date.now();
     // Marked first: a consumer may claim before sendBatch returns. Should the send fail, the watchdog resends.
-    for (const t of tasks) {
-      this.sql.exec("UPDATE tasks SET status = 'sent', sends = sends + 1, sent_at = ?, claimed_at = NULL WHERE key = ?", now, t.key);
-    }
+    this.ctx.storage.transactionSync(() => {
+      for (const t of tasks) {
+        this.sql.exec("UPDATE tasks SET status = 'sent', sends = sends + 1, sent_at = ?, claimed_at = NULL WHERE key = ?", now, t.key);
+      }
+    });
     for (let i = 0; i < tasks.length; i += 100) {
       const messages: MessageSendRequest<EvaluationMessage>[] = tasks
         .slice(i, i + 100)
@@ -366,72 +383,80 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /**
    * The watchdog: a message no consumer claimed in time, or an evaluation claimed but not reported within the
-   * run's evaluation bound, is sent again; too many sends count as a failed evaluation.
+   * run's evaluation bound, is sent again; too many sends count as a failed evaluation. A finished run whose
+   * results are not yet in D1 is published again.
    */
   override async alarm(): Promise<void> {
     await this.serially(() => this.watch());
   }
 
   private async watch(): Promise<void> {
+    if (readMeta(this.sql, "published") === "0") {
+      await this.armWatchdog();
+      await this.publish();
+      return;
+    }
     if (this.status() !== "running") return;
+    // Armed first: should anything below throw, the watchdog still comes back.
+    await this.armWatchdog();
     const now = Date.now();
-    const bound = Number(readMeta(this.sql, "evaluation_bound_ms") ?? 600_000);
     const lost = this.sql
       .exec<TaskRow>(
         `SELECT * FROM tasks WHERE status = 'sent'
            AND ((claimed_at IS NULL AND sent_at <= ?) OR (claimed_at IS NOT NULL AND claimed_at <= ?))`,
         now - this.watchdogMs(),
-        now - bound,
+        now - this.number("evaluation_bound_ms"),
       )
       .toArray();
     const resend: TaskRow[] = [];
     for (const task of lost) {
-      if (task.sends < MAX_SENDS) {
+      if (this.overBudget()) {
+        // No new call once the budget is spent: a lost evaluation is given up, and the round ends without it.
+        this.sql.exec("DELETE FROM tasks WHERE key = ?", task.key);
+      } else if (task.sends < MAX_SENDS) {
         resend.push(task);
-        continue;
+      } else {
+        this.record(task.key, lostResult(task));
       }
-      const failed: CaseResult = {
-        test_case_id: task.test_case_id,
-        score: 0,
-        metrics: {},
-        success: false,
-        error: `the evaluation was sent ${task.sends} times without a report`,
-        failure: "evaluation",
-        latency_ms: 0,
-        cost_usd: 0,
-        evaluation_cost_usd: 0,
-        input_tokens: null,
-        output_tokens: null,
-        attempts: 0,
-        response_excerpt: "",
-      };
-      this.record(task.key, failed);
     }
     await this.send(resend);
     await this.advance();
-    // Set again explicitly: inside its own handler the alarm that is running may still read as set.
-    if (this.status() === "running") await this.ctx.storage.setAlarm(Date.now() + this.watchdogMs());
   }
 
+  /** The run ended: keep its result and status, then publish them. */
   private async conclude(cancelled: boolean): Promise<void> {
     const spec = this.spec() as RunSpec;
-    const state = this.state();
-    const report = assembleReport({
+    const result = toSeedResponse(this.runReport(spec, cancelled));
+    const status: RunStatus = cancelled ? "cancelled" : result.success ? "succeeded" : "failed";
+    this.ctx.storage.transactionSync(() => {
+      writeMeta(this.sql, "result", JSON.stringify(result));
+      writeMeta(this.sql, "published", "0");
+      this.setStatus(status);
+    });
+    await this.armWatchdog();
+    await this.publish();
+  }
+
+  private runReport(spec: RunSpec, cancelled: boolean) {
+    return assembleReport({
       runId: spec.run_id,
       apiName: readMeta(this.sql, "api_name") ?? "",
       seed: spec.seed,
       startedAt: new Date(spec.created_at),
-      state,
+      state: this.state(),
       evaluations: this.records(),
       warnings: JSON.parse(readMeta(this.sql, "warnings") ?? "[]"),
       cancelled,
     });
-    const result = toSeedResponse(report);
-    const status: RunStatus = cancelled ? "cancelled" : result.success ? "succeeded" : "failed";
-    writeMeta(this.sql, "result", JSON.stringify(result));
-    this.setStatus(status);
-    await this.ctx.storage.deleteAlarm();
-    await writeRound(this.env.DB, spec.run_id, this.records(this.round()), {
+  }
+
+  /** The finished run into D1, its winners promoted: every write idempotent, retried by the alarm until done. */
+  private async publish(): Promise<void> {
+    const spec = this.spec() as RunSpec;
+    const status = this.status();
+    const result = JSON.parse(readMeta(this.sql, "result") as string) as OptimizationResult;
+    const report = this.runReport(spec, status === "cancelled");
+    await writeRound(this.env.DB, spec.run_id, this.records(this.number("round")), {
       status,
       target_calls: report.target_calls,
       generations_run: report.generations_run,
@@ -439,6 +464,38 @@ export class RunCoordinator extends DurableObject<Env> {
       best_config: report.best?.config ?? null,
     });
     await finishRun(this.env.DB, spec.run_id, status, result, report.candidates);
-    if (status === "succeeded" && spec.promote) await promote(this.env.DB, spec.promote, spec.run_id, report.candidates);
+    if (status === "succeeded" && spec.promote) {
+      try {
+        await promote(this.env.DB, spec.promote, spec.run_id, report.candidates);
+      } catch (error) {
+        if (!(error instanceof PromoteError)) throw error;
+        // Not retried: the system refuses these arms (too many, another agent type); the run itself stands.
+        console.error(`run ${spec.run_id}: could not promote to ${spec.promote.system}: ${error.message}`);
+      }
+    }
+    writeMeta(this.sql, "published", "1");
+    await this.ctx.storage.deleteAlarm();
   }
+}
+
+function toResult(r: EvaluationRecord) {
+  return { hash: r.candidate, testCaseId: r.test_case_id, score: r.score, cost: r.cost_usd + r.evaluation_cost_usd };
+}
+
+function lostResult(task: TaskRow): CaseResult {
+  return {
+    test_case_id: task.test_case_id,
+    score: 0,
+    metrics: {},
+    success: false,
+    error: `the evaluation was sent ${task.sends} times without a report`,
+    failure: "evaluation",
+    latency_ms: 0,
+    cost_usd: 0,
+    evaluation_cost_usd: 0,
+    input_tokens: null,
+    output_tokens: null,
+    attempts: 0,
+    response_excerpt: "",
+  };
 }

@@ -7,17 +7,20 @@
 import { type CaseResult, scoreCase } from "../../src/evaluate/case.js";
 import type { PreparedRun } from "../../src/sdk/prepare.js";
 import type { Env, EvaluationMessage } from "../env";
+import type { Claim } from "../objects/run-coordinator";
 import { prepareInWorker } from "../runs/prepare";
 import { type RunRpc, runOf } from "../runs/start";
 
 /** Prepared runs of this isolate (their targets, judges and caches), by run id. Bounded. */
-const prepared = new Map<string, Promise<PreparedRun>>();
+const prepared = new Map<string, Promise<PreparedRun | null>>();
 const PREPARED_RUNS = 20;
 
-async function preparedRun(env: Env, runId: string, run: RunRpc): Promise<PreparedRun> {
+/** The run's target and scoring, or null when no such run was ever started (its messages are dropped). */
+async function preparedRun(env: Env, runId: string, run: RunRpc): Promise<PreparedRun | null> {
   let entry = prepared.get(runId);
   if (!entry) {
     entry = run.config().then(async (config) => {
+      if (config === null) return null;
       const result = await prepareInWorker(env, config);
       if (!result.ok) throw new Error(`run ${runId}: its config no longer validates: ${result.errors.map((e) => e.message).join("; ")}`);
       return result.run;
@@ -52,8 +55,10 @@ function slots(size: number) {
 }
 
 /**
- * One run's messages of a batch: claimed together, evaluated at once, reported together (two calls to its
- * coordinator instead of two per message). Returns the messages to retry.
+ * One run's messages of a batch. Mock-mode runs (no network) are claimed, evaluated and reported together: two
+ * calls to the coordinator for the batch. Runs that call out are claimed and reported one evaluation at a time,
+ * as a connection frees up, so the coordinator's watchdog never counts the wait for a connection as a lost
+ * evaluation. Returns the messages to retry.
  */
 async function consumeRun(
   env: Env,
@@ -62,29 +67,46 @@ async function consumeRun(
   connection: ReturnType<typeof slots>,
 ): Promise<Message<EvaluationMessage>[]> {
   const run = runOf(env, runId);
-  const claims = await run.claim(messages.map((m) => m.body.key));
-  const { config, target, scoring, testCases } = await preparedRun(env, runId, run);
-  const results: { key: string; result: CaseResult }[] = [];
+  const ready = await preparedRun(env, runId, run);
+  if (!ready) return [];
+  const { config, target, scoring, testCases } = ready;
   const failed: Message<EvaluationMessage>[] = [];
+  const evaluate = async (message: Message<EvaluationMessage>, task: Claim): Promise<CaseResult | null> => {
+    try {
+      const testCase = testCases.find((t) => t.id === task.test_case_id);
+      if (!testCase) throw new Error(`run ${runId} has no test case ${task.test_case_id}`);
+      return await scoreCase(target, scoring, task.params, testCase);
+    } catch (error) {
+      console.error(
+        `evaluation ${message.body.key} of run ${runId} failed, will retry:`,
+        error instanceof Error ? error.message : String(error),
+      );
+      failed.push(message);
+      return null;
+    }
+  };
+  if (config.api.mock_mode) {
+    const claims = await run.claim(messages.map((m) => m.body.key));
+    const results: { key: string; result: CaseResult }[] = [];
+    await Promise.all(
+      messages.map(async (message, i) => {
+        const task = claims[i];
+        const result = task ? await evaluate(message, task) : null;
+        if (result) results.push({ key: message.body.key, result });
+      }),
+    );
+    if (results.length > 0) await run.report(results);
+    return failed;
+  }
   await Promise.all(
-    messages.map(async (message, i) => {
-      const task = claims[i];
-      if (!task) return;
-      try {
-        const testCase = testCases.find((t) => t.id === task.test_case_id);
-        if (!testCase) throw new Error(`run ${runId} has no test case ${task.test_case_id}`);
-        const score = () => scoreCase(target, scoring, task.params, testCase);
-        results.push({ key: message.body.key, result: config.api.mock_mode ? await score() : await connection(score) });
-      } catch (error) {
-        console.error(
-          `evaluation ${message.body.key} of run ${runId} failed, will retry:`,
-          error instanceof Error ? error.message : String(error),
-        );
-        failed.push(message);
-      }
-    }),
+    messages.map((message) =>
+      connection(async () => {
+        const [task] = await run.claim([message.body.key]);
+        const result = task ? await evaluate(message, task) : null;
+        if (result) await run.report([{ key: message.body.key, result }]);
+      }),
+    ),
   );
-  if (results.length > 0) await run.report(results);
   return failed;
 }
 

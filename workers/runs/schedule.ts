@@ -23,9 +23,18 @@ async function lastScheduledRun(db: D1Database, system: string): Promise<{ run_i
     .first();
 }
 
+/**
+ * Re-optimization runs once per period of `every`, counted from the Unix epoch (1h: once per clock hour), so the
+ * run of a period has a name of its own and cannot start twice.
+ */
+function periodOf(every: string, time: number): number {
+  return Math.floor(time / durationMs(every));
+}
+
 function due(system: SystemSnapshot, last: { created_at: string } | null, now: number): boolean {
-  if (!system.config.reoptimize) return false;
-  return last === null || Date.parse(last.created_at) + durationMs(system.config.reoptimize.every) <= now;
+  const every = system.config.reoptimize?.every;
+  if (!every) return false;
+  return last === null || periodOf(every, Date.parse(last.created_at)) < periodOf(every, now);
 }
 
 /** The cron trigger: enqueue every system whose re-optimization is due. */
@@ -33,7 +42,9 @@ export async function enqueueDue(env: Env, now = Date.now()): Promise<string[]> 
   const systems = await scheduledSystems(env.DB);
   const names: string[] = [];
   for (const system of systems) if (due(system, await lastScheduledRun(env.DB, system.name), now)) names.push(system.name);
-  if (names.length > 0) await env.CONTROL.sendBatch(names.map((system) => ({ body: { kind: "reoptimize" as const, system } })));
+  if (names.length > 0) {
+    await env.CONTROL.sendBatch(names.map((system) => ({ body: { kind: "reoptimize" as const, system, scheduled_time: now } })));
+  }
   return names;
 }
 
@@ -50,15 +61,21 @@ async function bestArms(db: D1Database, system: SystemSnapshot, limit: number): 
     .filter((p): p is ParamConfig => p !== undefined);
 }
 
-/** The control consumer: start the scheduled run of a system, unless one started within the period already. */
-export async function startScheduled(env: Env, message: ControlMessage, now = Date.now()): Promise<string | null> {
+/**
+ * The control consumer: start the scheduled run of a system, unless one started within the period already or
+ * the last one is still going. The run is named by the system and the period, so two messages for the same
+ * period (a redelivery, two cron ticks) start one run.
+ */
+export async function startScheduled(env: Env, message: ControlMessage, now = message.scheduled_time): Promise<string | null> {
   const system = await readSystem(env.DB, message.system);
   if (!system?.config.reoptimize) return null;
   const last = await lastScheduledRun(env.DB, system.name);
-  if (!due(system, last, now)) return null;
+  if (!due(system, last, now) || last?.status === "running" || last?.status === "queued") return null;
+  const period = periodOf(system.config.reoptimize.every, now);
   const previous = last ? await bestConfigs(env.DB, last.run_id, 5) : [];
   const arms = await bestArms(env.DB, system, 3);
   const started = await startRun(env, system.config.reoptimize.config, {
+    runId: `${system.name.replace(/[^A-Za-z0-9_.-]/g, "-")}.scheduled.${period}`,
     trigger: "schedule",
     system: system.name,
     initialConfigs: [...previous.map((c) => c.params as ParamConfig), ...arms],
@@ -66,13 +83,15 @@ export async function startScheduled(env: Env, message: ControlMessage, now = Da
       system: system.name,
       ...(system.config.agent_type ? { agent_type: system.config.agent_type } : {}),
       top_k: system.config.reoptimize.promote.top_k,
+      // Each scheduled run's winners replace the last one's, so the system does not grow without end.
+      replace_promoted: true,
     },
   });
   if (!started.ok) {
     console.error(`scheduled re-optimization of ${system.name}: invalid config`, started.errors);
     return null;
   }
-  return started.view.run_id;
+  return started.started ? (started.view?.run_id ?? null) : null;
 }
 
 export async function consumeControl(batch: MessageBatch<ControlMessage>, env: Env): Promise<void> {

@@ -1,6 +1,7 @@
 /** Starting a run in the worker: validate with the SDK's validator, record it in D1, hand it to its coordinator. */
 import type { ConfigIssue } from "../../src/config/issues.js";
 import type { RunView } from "../../src/runs/schema.js";
+import { maxCalls } from "../../src/sdk/execute.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { insertRun, markFailed } from "../db/runs";
@@ -13,7 +14,12 @@ export type RunRpc = Pick<RunCoordinator, "start" | "claim" | "report" | "cancel
 
 export const runOf = (env: Env, runId: string): RunRpc => env.RUNS.getByName(runId) as unknown as RunRpc;
 
+/** The optimizer state of a run grows by about 50 bytes a call, and a Durable Object row holds 2 MB. */
+export const MAX_RUN_CALLS = 20_000;
+
 export interface StartOptions {
+  /** A run id of the caller's: starting the same id twice starts one run (scheduled runs are named by period). */
+  runId?: string;
   seed?: number;
   trigger?: RunSpec["trigger"];
   system?: string | null;
@@ -26,18 +32,30 @@ export async function startRun(
   env: Env,
   raw: unknown,
   options: StartOptions = {},
-): Promise<{ ok: true; view: RunView } | { ok: false; errors: ConfigIssue[] }> {
+): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[] }> {
   const prepared = await prepareInWorker(env, raw);
   if (!prepared.ok) return { ok: false, errors: prepared.errors };
+  const calls = maxCalls(prepared.run);
+  if (calls > MAX_RUN_CALLS) {
+    return {
+      ok: false,
+      errors: [
+        {
+          path: "optimization.evolution",
+          message: `a run on the service makes at most ${MAX_RUN_CALLS} target calls (its optimizer state lives in one Durable Object row); population_size x generations x test cases is ${calls}: lower one, or set execution.max_target_calls`,
+        },
+      ],
+    };
+  }
   const { config } = prepared.run;
   const seed = options.seed ?? config.optimization.seed ?? randomSeed();
   // The run id names a Durable Object and travels in URLs: keep it to safe characters.
-  const runId = newRunId(config.api.name.replace(/[^A-Za-z0-9_.-]+/g, "-").slice(0, 60));
+  const runId = options.runId ?? newRunId(config.api.name.replace(/[^A-Za-z0-9_.-]+/g, "-").slice(0, 60));
   const space = Object.keys(config.search_space.parameters);
   const initial = (options.initialConfigs ?? [])
     .filter((c) => space.every((name) => Object.hasOwn(c, name)))
     .map((c) => Object.fromEntries(space.map((name) => [name, c[name] ?? null])) as ParamConfig);
-  await insertRun(env.DB, {
+  const inserted = await insertRun(env.DB, {
     run_id: runId,
     api_name: config.api.name,
     algorithm: config.optimization.algorithm,
@@ -45,6 +63,7 @@ export async function startRun(
     trigger: options.trigger ?? "api",
     system: options.system ?? null,
   });
+  if (!inserted) return { ok: true, view: await runOf(env, runId).view(), started: false };
   try {
     const view = await runOf(env, runId).start({
       run_id: runId,
@@ -56,7 +75,7 @@ export async function startRun(
       promote: options.promote ?? null,
       created_at: new Date().toISOString(),
     });
-    return { ok: true, view };
+    return { ok: true, view, started: true };
   } catch (error) {
     // Not left "queued" forever: the run is recorded as failed, and the caller hears why.
     await markFailed(env.DB, runId, `the run could not start: ${error instanceof Error ? error.message : String(error)}`);

@@ -13,8 +13,8 @@ import {
   RunViewSchema,
 } from "../../../src/runs/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
-import { promote } from "../../db/promote";
-import { getRunRow, listEvaluations, listRuns } from "../../db/runs";
+import { PromoteError, promote } from "../../db/promote";
+import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
 import { ApiError, errorResponses } from "../errors";
@@ -112,16 +112,13 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   app.openapi(routes.list, async (c) => {
     const { limit, system } = c.req.valid("query");
     const rows = await listRuns(c.env.DB, limit, system);
-    return c.json(
-      { runs: rows.map(({ result: _result, ...row }) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) },
-      200,
-    );
+    return c.json({ runs: rows.map((row) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) }, 200);
   });
 
   app.openapi(routes.get, async (c) => {
     const { run_id } = c.req.valid("param");
-    await requireRun(c.env, run_id);
-    return c.json(await runOf(c.env, run_id).view(), 200);
+    const row = await requireRun(c.env, run_id);
+    return c.json((await runOf(c.env, run_id).view()) ?? viewOfRow(row), 200);
   });
 
   app.openapi(routes.evaluations, async (c) => {
@@ -133,8 +130,8 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
 
   app.openapi(routes.cancel, async (c) => {
     const { run_id } = c.req.valid("param");
-    await requireRun(c.env, run_id);
-    return c.json(await runOf(c.env, run_id).cancel(), 200);
+    const row = await requireRun(c.env, run_id);
+    return c.json((await runOf(c.env, run_id).cancel()) ?? viewOfRow(row), 200);
   });
 
   app.openapi(routes.promote, async (c) => {
@@ -147,12 +144,18 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
       .bind(run_id)
       .all<{ params: string; score: number; complete: number }>();
     const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
-    const promoted = await promote(
-      c.env.DB,
-      { system: request.system, top_k: request.top_k, ...(request.agent_type ? { agent_type: request.agent_type } : {}) },
-      run_id,
-      candidates,
-    );
+    let promoted: Awaited<ReturnType<typeof promote>>;
+    try {
+      promoted = await promote(
+        c.env.DB,
+        { system: request.system, top_k: request.top_k, ...(request.agent_type ? { agent_type: request.agent_type } : {}) },
+        run_id,
+        candidates,
+      );
+    } catch (error) {
+      if (error instanceof PromoteError) throw new ApiError(409, "promotion_refused", error.message);
+      throw error;
+    }
     return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
   });
 }
