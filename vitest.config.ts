@@ -23,6 +23,14 @@ export default defineConfig({
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
               bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir), CONVERGENCE_API_KEY: "test-key-1, test-key-2" },
+              // Another Worker of the team's, for `api.service`: it echoes the temperature it was asked for.
+              serviceBindings: {
+                TEAM_API: async (request: Request) => {
+                  const body = (await request.json()) as { temperature?: number };
+                  const answer = `temperature ${body.temperature} from ${new URL(request.url).pathname}`;
+                  return Response.json({ choices: [{ message: { content: answer } }], usage: { prompt_tokens: 3, completion_tokens: 5 } });
+                },
+              },
             },
           })),
         ],

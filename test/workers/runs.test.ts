@@ -202,6 +202,28 @@ describe("POST /v1/runs", () => {
     expect(tooLarge.body.error.message).toMatch(/a run on the service makes at most 20000 target calls/);
   });
 
+  it("calls another Worker through a service binding (api.service)", async () => {
+    const config = {
+      api: { name: "team", endpoint: "https://team-api.internal/v1/answer", service: "TEAM_API" },
+      search_space: { parameters: { temperature: { type: "float", min: 0, max: 1, step: 0.5 } } },
+      evaluation: {
+        test_cases: { inline: [{ id: "a", input: { prompt: "hi" }, expected: { contains: ["temperature 1 from /v1/answer"] } }] },
+        metrics: { hit: { type: "contains", weight: 1 } },
+      },
+      optimization: { seed: 2, evolution: { population_size: 3, generations: 2 } },
+    };
+    const done = await finished((await submit(config)).run_id);
+    expect(success(done.result)).toMatchObject({ best_score: 1, best_config: { temperature: 1 } });
+    const missing = await callJson<{ error: { details: { path: string; message: string }[] } }>("POST", "/v1/runs", {
+      ...config,
+      api: { ...config.api, service: "NO_SUCH_API" },
+    });
+    expect(missing.body.error.details).toContainEqual({
+      path: "api.service",
+      message: "this worker has no service binding named NO_SUCH_API (add it under [[services]] in wrangler.toml)",
+    });
+  });
+
   it("ends a run against an unreachable target with success: false and the reason", async () => {
     const view = await submit(
       mockRun({
