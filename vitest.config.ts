@@ -17,6 +17,14 @@ export default defineConfig({
         },
       },
       {
+        test: {
+          name: "browser",
+          environment: "node",
+          include: ["test/browser/**/*.test.ts"],
+          testTimeout: 60_000,
+        },
+      },
+      {
         plugins: [
           cloudflareTest(async () => ({
             main: "./workers/index.ts",

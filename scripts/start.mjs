@@ -22,6 +22,9 @@ const { values } = parseArgs({
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const persist = values["persist-to"] ? ["--persist-to", values["persist-to"]] : [];
 
+// The dashboard's third-party files, in case `npm install` ran before they were vendored.
+spawnSync(process.execPath, [join(root, "scripts/vendor-assets.mjs")], { cwd: root, stdio: "inherit" });
+
 const devVars = join(root, ".dev.vars");
 if (!existsSync(devVars)) copyFileSync(join(root, ".dev.vars.example"), devVars);
 const key = readFileSync(devVars, "utf8").match(/^\s*CONVERGENCE_API_KEY\s*=\s*"?([^"#\s,]+)/m)?.[1];

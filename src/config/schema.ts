@@ -4,10 +4,10 @@
  * aliases (float/int, choices, genetic) so the rest of the code sees one shape.
  */
 import { z } from "zod";
-import type { JsonValue } from "../json.js";
+import { JsonSchema, type JsonValue } from "../json.js";
 import type { Parameter } from "../search/space.js";
 
-const Json = z.json() as z.ZodType<JsonValue>;
+const Json = JsonSchema;
 
 /** token_env and friends name a variable; a pasted secret (with dashes, spaces, dots) is refused here. */
 export const EnvVarName = z

@@ -3,6 +3,7 @@
  * client and the worker alike, and the API description.
  */
 import { z } from "zod";
+import { JsonSchema } from "../json.js";
 import { AgentTypeSchema, SystemNameSchema } from "../runtime/schema.js";
 import type { OptimizationResult } from "../sdk/response.js";
 
@@ -45,6 +46,8 @@ export const RunViewSchema = z.object({
     best_score: z.number().nullable(),
   }),
   history: z.array(GenerationSummarySchema),
+  /** Target calls over time: one point per finished round, in ms since the run started. */
+  timeline: z.array(z.object({ elapsed_ms: z.number(), target_calls: z.int() })),
   /** The seed's response object, once the run has finished. */
   result: z.looseObject({ success: z.boolean() }).nullable(),
 });
@@ -61,7 +64,7 @@ export const RunSummarySchema = z.looseObject({
   created_at: z.string(),
   finished_at: z.string().nullable(),
   best_score: z.number().nullable(),
-  best_config: z.record(z.string(), z.json()).nullable(),
+  best_config: z.record(z.string(), JsonSchema).nullable(),
   target_calls: z.int(),
   generations_run: z.int(),
   error: z.string().nullable(),
@@ -101,3 +104,17 @@ export const RunEvaluationSchema = z.object({
   response_excerpt: z.string(),
 });
 export type RunEvaluation = z.infer<typeof RunEvaluationSchema>;
+
+/** A candidate config of a run, live while it runs: its fitness so far (on the test cases it has been scored on). */
+export const RunCandidateSchema = z.object({
+  generation: z.int(),
+  candidate: z.string(),
+  params: z.record(z.string(), JsonSchema),
+  /** The weighted mean over the test cases scored so far. */
+  score: z.number(),
+  /** Scored on every test case (only complete candidates can be the best). */
+  complete: z.boolean(),
+  /** Raced out: left before every test case, its score an estimate. */
+  dropped: z.boolean(),
+});
+export type RunCandidate = z.infer<typeof RunCandidateSchema>;

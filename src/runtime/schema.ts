@@ -5,8 +5,9 @@
  */
 import { z } from "zod";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
+import { JsonSchema } from "../json.js";
 
-const Json = z.json();
+const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
 
 /** Names that travel in URLs and Durable Object keys: letters, digits and `_ . : -`. */
@@ -23,6 +24,7 @@ export const ArmTemplateSchema = z.object({
   source: z.object({ run_id: z.string(), score: z.number() }).optional(),
 });
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
+export type ArmTemplateConfig = z.output<typeof ArmTemplateSchema>;
 
 export const SelectionStrategySchema = z.object({
   exploration_bonus: z.number().min(0).max(1).default(0),
@@ -185,3 +187,59 @@ export const ArmViewSchema = z.object({
   active: z.boolean(),
 });
 export type ArmView = z.output<typeof ArmViewSchema>;
+
+/** A system as the list of systems shows it. */
+export const SystemListItemSchema = z.object({
+  system: z.string(),
+  version: z.int(),
+  agent_type: z.string(),
+  arms: z.int(),
+  updated_at: z.string(),
+});
+export type SystemListItem = z.output<typeof SystemListItemSchema>;
+
+/**
+ * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)
+ * posterior over its mean reward (fractional rewards count fractionally).
+ */
+export const ArmSummarySchema = z.object({
+  arm_id: z.string(),
+  name: z.string().nullable(),
+  params: Params,
+  /** The optimization run it was promoted from. */
+  source: z.object({ run_id: z.string(), score: z.number() }).nullable(),
+  /** Selections of it. */
+  pulls: z.int(),
+  /** Selections that got a reward. */
+  rewarded: z.int(),
+  reward_sum: z.number(),
+  alpha: z.number(),
+  beta: z.number(),
+  mean: z.number(),
+  confidence_interval: Interval,
+  /** The probability that its mean reward is the highest of the system's arms, under these posteriors. */
+  probability_best: z.number(),
+});
+export type ArmSummary = z.output<typeof ArmSummarySchema>;
+
+export const RecentDecisionSchema = z.object({
+  decision_id: z.string(),
+  user_id: z.string(),
+  agent_type: z.string(),
+  arm_id: z.string(),
+  selection_probability: z.number().nullable(),
+  created_at: z.string(),
+  reward: z.number().nullable(),
+});
+
+export const SystemSummarySchema = z.object({
+  system: z.string(),
+  version: z.int(),
+  agent_type: z.string(),
+  updated_at: z.string(),
+  arms: z.array(ArmSummarySchema),
+  recent_decisions: z.array(RecentDecisionSchema),
+  /** The optimization runs its arms came from, and its scheduled runs, newest first. */
+  run_ids: z.array(z.string()),
+});
+export type SystemSummary = z.output<typeof SystemSummarySchema>;

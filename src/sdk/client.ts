@@ -7,8 +7,16 @@
  */
 
 import type { JsonValue } from "../json.js";
-import type { PromoteRequest, PromoteResult, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
-import type { ArmView, RuntimeConfigInput, RuntimeDecision, RuntimeSelection, UpdateResult } from "../runtime/schema.js";
+import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
+import type {
+  ArmView,
+  RuntimeConfigInput,
+  RuntimeDecision,
+  RuntimeSelection,
+  SystemListItem,
+  SystemSummary,
+  UpdateResult,
+} from "../runtime/schema.js";
 
 export const LOCAL_URL = "http://127.0.0.1:8787";
 
@@ -116,6 +124,9 @@ export function createClient(options: ClientOptions = {}) {
     baseUrl,
     configureSystem: (name: string, config: RuntimeConfigInput) => request<SystemRecord>("PUT", system(name), config),
     getSystem: (name: string) => request<SystemRecord>("GET", system(name)),
+    listSystems: async () => (await request<{ systems: SystemListItem[] }>("GET", "/v1/systems")).systems,
+    /** Each arm across all users (posterior, interval, P(best), pulls), recent decisions, the runs its arms came from. */
+    systemSummary: (name: string) => request<SystemSummary>("GET", `${system(name)}/summary`),
     select: (name: string, args: { userId: string; agentType?: string; context?: Record<string, JsonValue> }) =>
       request<RuntimeSelection>("POST", `${system(name)}/select`, {
         user_id: args.userId,
@@ -168,6 +179,7 @@ export function createClient(options: ClientOptions = {}) {
           `${run(runId)}/evaluations?${query({ limit: args.limit?.toString(), offset: args.offset?.toString() })}`,
         )
       ).evaluations,
+    runCandidates: async (runId: string) => (await request<{ candidates: RunCandidate[] }>("GET", `${run(runId)}/candidates`)).candidates,
     cancelRun: (runId: string) => request<RunView>("POST", `${run(runId)}/cancel`, {}),
     promoteRun: (runId: string, args: PromoteRequest) => request<PromoteResult>("POST", `${run(runId)}/promote`, args),
   };

@@ -1,11 +1,14 @@
-import { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { requireApiKey } from "./auth";
+import { docsPage } from "./docs";
 import { ApiError, errorResponse, onError, validationHook } from "./errors";
+import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
+import { systemRoutes } from "./routes/systems";
 
 /**
  * Bodies above these are refused with 413 before they are parsed: runtime calls are small; a run's config carries
@@ -34,7 +37,18 @@ app.use("/v1/runs", limit(MAX_BODY_BYTES.runs));
 app.use("/v1/runs/*", limit(MAX_BODY_BYTES.runtime));
 
 /** Authenticated and does nothing else: the baseline of the runtime benchmark. */
-app.get("/v1/ping", (c) => c.json({ ok: true }));
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/v1/ping",
+    summary: "Check the API key (does nothing else)",
+    responses: { 200: { description: "The key is good", content: { "application/json": { schema: z.object({ ok: z.boolean() }) } } } },
+  }),
+  (c) => c.json({ ok: true }, 200),
+);
 
+systemRoutes(app);
 runtimeRoutes(app);
 runRoutes(app);
+describeApi(app);
+app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT))));

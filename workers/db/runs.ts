@@ -193,6 +193,7 @@ export function viewOfRow(row: RunRow): RunView {
       best_score: row.best_score,
     },
     history: [],
+    timeline: [],
     result: row.result ? (JSON.parse(row.result) as OptimizationResult) : row.error ? fail(row.error) : null,
   };
 }
@@ -232,12 +233,18 @@ interface EvaluationRow {
   response_excerpt: string;
 }
 
-/** A page of a run's evaluations, in the order they were written. */
-export async function listEvaluations(db: D1Database, runId: string, limit: number, offset: number): Promise<RunEvaluation[]> {
-  const { results } = await db
-    .prepare("SELECT * FROM evaluations WHERE run_id = ? ORDER BY rowid LIMIT ? OFFSET ?")
-    .bind(runId, limit, offset)
-    .all<EvaluationRow>();
+/** A page of a run's evaluations (of one candidate, when given), in the order they were written. */
+export async function listEvaluations(
+  db: D1Database,
+  runId: string,
+  page: { limit: number; offset: number; candidate?: string | undefined },
+): Promise<RunEvaluation[]> {
+  const query = page.candidate
+    ? db
+        .prepare("SELECT * FROM evaluations WHERE run_id = ? AND hash = ? ORDER BY rowid LIMIT ? OFFSET ?")
+        .bind(runId, page.candidate, page.limit, page.offset)
+    : db.prepare("SELECT * FROM evaluations WHERE run_id = ? ORDER BY rowid LIMIT ? OFFSET ?").bind(runId, page.limit, page.offset);
+  const { results } = await query.all<EvaluationRow>();
   return results.map(({ hash, success, metrics, ...row }) => ({
     ...row,
     candidate: hash,

@@ -1,5 +1,5 @@
 /** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
-import { type RuntimeConfig, RuntimeConfigSchema } from "../../src/runtime/schema.js";
+import { type RuntimeConfig, RuntimeConfigSchema, type SystemListItem } from "../../src/runtime/schema.js";
 
 export interface SystemSnapshot {
   name: string;
@@ -105,4 +105,16 @@ export async function scheduledSystems(db: D1Database): Promise<SystemSnapshot[]
     .prepare("SELECT name, version, config, updated_at FROM systems WHERE json_extract(config, '$.reoptimize') IS NOT NULL")
     .all<Row>();
   return results.map(fromRow).filter((s) => s.config.reoptimize !== null);
+}
+
+/** Every system, most recently changed first. */
+export async function listSystems(db: D1Database): Promise<SystemListItem[]> {
+  const { results } = await db
+    .prepare(
+      `SELECT name AS system, version, COALESCE(json_extract(config, '$.agent_type'), 'default') AS agent_type,
+         json_array_length(config, '$.default_arms') AS arms, updated_at
+       FROM systems ORDER BY updated_at DESC LIMIT 500`,
+    )
+    .all<SystemListItem>();
+  return results;
 }

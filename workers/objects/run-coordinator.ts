@@ -12,7 +12,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
-import type { RunStatus, RunView } from "../../src/runs/schema.js";
+import type { RunCandidate, RunStatus, RunView } from "../../src/runs/schema.js";
 import { assembleReport, type EvaluationRecord, maxCalls } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
@@ -48,6 +48,8 @@ const STEPS: readonly string[] = [
    );
    CREATE INDEX tasks_by_status ON tasks (status, sent_at);
    CREATE TABLE results (key TEXT PRIMARY KEY, round INTEGER NOT NULL, cost REAL NOT NULL, record TEXT NOT NULL);`,
+  // Target calls over time, a point per told round (the dashboard's chart).
+  "CREATE TABLE timeline (elapsed_ms INTEGER NOT NULL, target_calls INTEGER NOT NULL);",
 ];
 
 /** What a run is: stored once at start, read by consumers to evaluate. */
@@ -277,8 +279,25 @@ export class RunCoordinator extends DurableObject<Env> {
         best_score: bestOf(state)?.score ?? null,
       },
       history: state.history,
+      timeline: this.sql
+        .exec<{ elapsed_ms: number; target_calls: number }>("SELECT elapsed_ms, target_calls FROM timeline ORDER BY rowid")
+        .toArray(),
       result: result ? (JSON.parse(result) as OptimizationResult) : null,
     };
+  }
+
+  /** Every candidate scored so far, with its params: the live view of the dashboard's parameter charts. */
+  async candidates(): Promise<RunCandidate[]> {
+    if (!this.spec()) return [];
+    const state = this.state();
+    return state.trials.map((t) => ({
+      generation: t.generation,
+      candidate: t.hash,
+      params: state.configs[t.hash] as ParamConfig,
+      score: t.fitness,
+      complete: t.complete,
+      dropped: t.dropped,
+    }));
   }
 
   private records(round?: number): EvaluationRecord[] {
@@ -320,7 +339,14 @@ export class RunCoordinator extends DurableObject<Env> {
           best_score: best?.score ?? null,
           best_config: best?.config ?? null,
         });
-        this.saveState(state);
+        this.ctx.storage.transactionSync(() => {
+          this.saveState(state);
+          this.sql.exec(
+            "INSERT INTO timeline (elapsed_ms, target_calls) VALUES (?, ?)",
+            Date.now() - Date.parse((this.spec() as RunSpec).created_at),
+            this.number("results"),
+          );
+        });
       }
       const nothingWorks = this.number("results") > 0 && this.number("successes") === 0;
       if (state.status === "running" && (overBudget || nothingWorks)) {

@@ -7,6 +7,7 @@ import { parseConfigText } from "../../../src/config/parse.js";
 import {
   PromoteRequestSchema,
   PromoteResultSchema,
+  RunCandidateSchema,
   RunEvaluationSchema,
   RunIdSchema,
   RunSummarySchema,
@@ -44,9 +45,24 @@ const routes = {
     summary: "A page of the run's (candidate, test case) evaluations, each once, in the order they finished",
     request: {
       params: z.object({ run_id: RunId }),
-      query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(200), offset: z.coerce.number().int().min(0).default(0) }),
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(1000).default(200),
+        offset: z.coerce.number().int().min(0).default(0),
+        /** Only this candidate's (its hash, as `candidate` in the evaluations and candidates). */
+        candidate: z
+          .string()
+          .regex(/^[0-9a-f]{1,64}$/, "a candidate hash")
+          .optional(),
+      }),
     },
     responses: { 200: json(z.object({ evaluations: z.array(RunEvaluationSchema) }), "Evaluations"), ...errorResponses },
+  }),
+  candidates: createRoute({
+    method: "get",
+    path: "/v1/runs/{run_id}/candidates",
+    summary: "Every candidate config scored so far, with its score (live while the run goes)",
+    request: { params: z.object({ run_id: RunId }) },
+    responses: { 200: json(z.object({ candidates: z.array(RunCandidateSchema) }), "Candidates"), ...errorResponses },
   }),
   cancel: createRoute({
     method: "post",
@@ -123,9 +139,14 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
 
   app.openapi(routes.evaluations, async (c) => {
     const { run_id } = c.req.valid("param");
-    const { limit, offset } = c.req.valid("query");
     await requireRun(c.env, run_id);
-    return c.json({ evaluations: await listEvaluations(c.env.DB, run_id, limit, offset) }, 200);
+    return c.json({ evaluations: await listEvaluations(c.env.DB, run_id, c.req.valid("query")) }, 200);
+  });
+
+  app.openapi(routes.candidates, async (c) => {
+    const { run_id } = c.req.valid("param");
+    await requireRun(c.env, run_id);
+    return c.json({ candidates: await runOf(c.env, run_id).candidates() }, 200);
   });
 
   app.openapi(routes.cancel, async (c) => {

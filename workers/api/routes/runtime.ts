@@ -92,7 +92,7 @@ const routes = {
   }),
 };
 
-async function requireSystem(env: Env, name: string): Promise<SystemSnapshot> {
+export async function requireSystem(env: Env, name: string): Promise<SystemSnapshot> {
   const system = await getSystem(env.DB, name);
   if (!system) throw new ApiError(404, "unknown_system", `no system named '${name}': create it with PUT /v1/systems/${name}`);
   return system;

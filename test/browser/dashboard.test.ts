@@ -1,0 +1,112 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium (headless, offline flags) driven by playwright-core, against
+ * the local service (`npm start`) after a mock optimization. Screenshots go to test-artifacts/.
+ */
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { type LocalService, startLocalService } from "../../bench/service.js";
+import { createClient, runOptimization } from "../../src/index.js";
+import { tempDir } from "../helpers/temp.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const CHROMIUM = "/usr/bin/chromium";
+const ARTIFACTS = join(ROOT, "test-artifacts");
+// Without these, Chromium reaches for the network (updates, sync, QUIC probes), which is closed here.
+const FLAGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+let service: LocalService;
+let browser: BrowserContext;
+let page: Page;
+let runId = "";
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
+  service = await startLocalService();
+  const config = parse(readFileSync(join(ROOT, "examples/quickstart.yaml"), "utf8"));
+  const result = await runOptimization({ configDict: config, server: { url: service.url, apiKey: service.key, pollMs: 100 } });
+  if (!result.success) throw new Error(result.error);
+  runId = result.optimization_run_id;
+  const client = createClient({ baseUrl: service.url, apiKey: service.key });
+  await client.promoteRun(runId, { system: "dashboard_demo", top_k: 3 });
+  // Some traffic, the first arm rewarded most, until the decision log (flushed in batches) shows it.
+  for (let i = 0; i < 60; i++) {
+    const selection = await client.select("dashboard_demo", { userId: `user_${i % 6}` });
+    const rate = selection.arm_id.startsWith("opt_bf") ? 0.9 : 0.4;
+    await client.update("dashboard_demo", {
+      userId: `user_${i % 6}`,
+      decisionId: selection.decision_id,
+      reward: i % 10 < rate * 10 ? 1 : 0,
+    });
+  }
+  // launchPersistentContext is playwright's way to pass a fresh --user-data-dir.
+  browser = await chromium.launchPersistentContext(tempDir("chromium-profile"), {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: FLAGS,
+    viewport: { width: 1280, height: 900 },
+  });
+  page = await browser.newPage();
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  mkdirSync(ARTIFACTS, { recursive: true });
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await service?.stop();
+});
+
+describe("the dashboard", () => {
+  it("asks for the API key, and keeps it out of the URL", async () => {
+    await page.goto(`${service.url}/`);
+    await page.fill("input[name=key]", "not-the-key");
+    await page.click("button[type=submit]");
+    await page.waitForSelector("text=That key was refused.");
+    await page.fill("input[name=key]", service.key);
+    await page.click("button[type=submit]");
+    await page.waitForSelector(`a[href="#/runs/${runId}"]`);
+    expect(page.url()).not.toContain(service.key);
+  });
+
+  it("shows a run: the score chart, calls over time, the best config as YAML, per-test-case scores and parameter charts", async () => {
+    await page.click(`a[href="#/runs/${runId}"]`);
+    await page.waitForSelector("#score-chart canvas");
+    await page.waitForSelector("#calls-chart canvas");
+    const best = await page.textContent("#best-config");
+    expect(best).toMatch(/^model: mock-\w+$/m);
+    expect(best).toMatch(/^temperature: [\d.]+$/m);
+    expect(await page.locator("#per-case tr").count()).toBe(4);
+    expect(await page.locator(".scatters canvas").count()).toBe(4);
+    expect(await page.textContent("#best-score")).toMatch(/^0\.\d{4}$/);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-run.png"), fullPage: true });
+  });
+
+  it("shows a system: its arms with posterior mean, interval, P(best) and the run they came from", async () => {
+    await page.goto(`${service.url}/#/systems/dashboard_demo`);
+    await page.waitForSelector("#arms");
+    // The decision log reaches D1 in batches a few seconds later: reload until it has.
+    for (let i = 0; i < 40 && (await page.locator("#decisions tr").count()) === 0; i++) {
+      await page.waitForTimeout(500);
+      await page.reload();
+      await page.waitForSelector("#arms");
+    }
+    expect(await page.locator("#decisions tr").count()).toBe(21);
+    expect(await page.locator("#arms tr").count()).toBe(4);
+    expect(await page.locator(`#arms a[href="#/runs/${runId}"]`).count()).toBe(3);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-system.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,64 @@
+/**
+ * GET /openapi.json: the API description, generated from the same zod schemas that validate the requests. The
+ * one route declared by hand (POST /v1/runs, whose body is JSON or YAML) is described here.
+ */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "@hono/zod-openapi";
+import { JsonSchema } from "../../src/json.js";
+import { RunViewSchema } from "../../src/runs/schema.js";
+import { VERSION } from "../../src/version.js";
+import type { Env } from "../env";
+import { errorResponses } from "./errors";
+
+export const OPENAPI_PATH = "/openapi.json";
+
+export const OPENAPI_DOCUMENT = {
+  openapi: "3.0.3",
+  info: {
+    title: "Convergence",
+    version: VERSION,
+    description:
+      "Optimization runs that tune an API's parameters, and a Thompson-sampling runtime loop that keeps tuning them per user. Every /v1 route needs Authorization: Bearer <key>. Errors are {error: {code, message, details}}.",
+  },
+  security: [{ apiKey: [] }],
+};
+
+export function describeApi(app: OpenAPIHono<{ Bindings: Env }>): void {
+  // JSON values are recursive: named once, every use refers to the one definition (and generation terminates).
+  // Naming the shared instance marks the instance itself (see zod-to-openapi's handling of z.json()).
+  (JsonSchema as unknown as { openapi(name: string): unknown }).openapi("Json");
+  app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", {
+    type: "http",
+    scheme: "bearer",
+    description: "A key of the Worker secret CONVERGENCE_API_KEY",
+  });
+  app.openAPIRegistry.registerPath({
+    method: "post",
+    path: "/v1/runs",
+    summary: "Start an optimization run",
+    description:
+      "The body is an optimization config (the SDK's format: api, search_space, evaluation, optimization) as JSON or as YAML. Test cases must be inline. Answers 202 with the run; 400 with every problem of the config, and nothing started.",
+    request: {
+      query: z.object({
+        seed: z
+          .string()
+          .regex(/^-?\d+$/)
+          .optional()
+          .openapi({ description: "overrides optimization.seed" }),
+      }),
+      body: {
+        required: true,
+        content: {
+          "application/json": { schema: z.looseObject({}).openapi({ description: "the config" }) },
+          "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
+        },
+      },
+    },
+    responses: {
+      202: { description: "The run, started", content: { "application/json": { schema: RunViewSchema } } },
+      415: { description: "Neither JSON nor YAML", content: errorResponses[400]?.content ?? {} },
+      ...errorResponses,
+    },
+  });
+  app.doc(OPENAPI_PATH, OPENAPI_DOCUMENT);
+}

@@ -1,0 +1,57 @@
+/** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { SystemListItemSchema, SystemNameSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
+import { summarizeArms } from "../../../src/runtime/summary.js";
+import { armTallies, recentDecisions } from "../../db/decisions";
+import { listSystems } from "../../db/systems";
+import type { Env } from "../../env";
+import { errorResponses } from "../errors";
+import { requireSystem } from "./runtime";
+
+const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+const RECENT_DECISIONS = 20;
+
+const routes = {
+  list: createRoute({
+    method: "get",
+    path: "/v1/systems",
+    summary: "Every system, most recently changed first",
+    responses: { 200: json(z.object({ systems: z.array(SystemListItemSchema) }), "Systems"), ...errorResponses },
+  }),
+  summary: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}/summary",
+    summary:
+      "Each arm across all users (posterior mean, 95% interval, probability of being best, pulls), recent decisions, and the runs its arms came from",
+    request: { params: z.object({ system: SystemNameSchema.openapi({ param: { name: "system", in: "path" } }) }) },
+    responses: { 200: json(SystemSummarySchema.openapi("SystemSummary"), "The summary"), ...errorResponses },
+  }),
+};
+
+export function systemRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
+  app.openapi(routes.list, async (c) => c.json({ systems: await listSystems(c.env.DB) }, 200));
+
+  app.openapi(routes.summary, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const [tallies, recent, scheduled] = await Promise.all([
+      armTallies(c.env.DB, system.name),
+      recentDecisions(c.env.DB, system.name, RECENT_DECISIONS),
+      c.env.DB.prepare("SELECT run_id FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT 20")
+        .bind(system.name)
+        .all<{ run_id: string }>(),
+    ]);
+    const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));
+    return c.json(
+      {
+        system: system.name,
+        version: system.version,
+        agent_type: system.config.agent_type ?? "default",
+        updated_at: system.updated_at,
+        arms: summarizeArms(system.config.default_arms, tallies),
+        recent_decisions: recent,
+        run_ids: [...new Set([...scheduled.results.map((r) => r.run_id), ...fromArms])],
+      },
+      200,
+    );
+  });
+}

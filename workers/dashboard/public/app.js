@@ -1,0 +1,454 @@
+// The Convergence dashboard: a page of the worker that reads the /v1 API with the key the user signs in with
+// (kept in this browser session, never in a URL). Pages by location hash: #/runs, #/runs/{id}, #/systems,
+// #/systems/{name}. Charts are uPlot (served by the worker from /vendor, no CDN).
+/* global uPlot */
+
+const KEY = "convergence.api_key";
+const POLL_MS = 1500;
+const main = document.getElementById("main");
+let timer = null;
+let charts = [];
+
+/** An element, its attributes and children; text is always text (never parsed as HTML). */
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name.startsWith("on")) el.addEventListener(name.slice(2), value);
+    else el.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) el.append(child);
+  return el;
+}
+
+const fmt = (x, digits = 4) => (x === null || x === undefined ? "–" : Number(x).toFixed(digits));
+const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "–");
+const badge = (status) => h("span", { class: `badge ${status}` }, status);
+
+class SignedOut extends Error {}
+
+async function api(path, init = {}) {
+  const key = sessionStorage.getItem(KEY);
+  if (!key) throw new SignedOut();
+  const response = await fetch(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } });
+  if (response.status === 401) {
+    sessionStorage.removeItem(KEY);
+    throw new SignedOut();
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
+  return body;
+}
+
+function clear() {
+  clearTimeout(timer);
+  timer = null;
+  for (const chart of charts) chart.destroy();
+  charts = [];
+}
+
+function show(...nodes) {
+  main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
+}
+
+function signIn(message) {
+  clear();
+  document.getElementById("nav").hidden = true;
+  const input = h("input", { type: "password", name: "key", autocomplete: "off", placeholder: "API key", required: true });
+  const error = h("p", { class: "error" }, message ?? "");
+  const form = h(
+    "form",
+    {
+      class: "sign-in",
+      onsubmit: async (event) => {
+        event.preventDefault();
+        sessionStorage.setItem(KEY, input.value.trim());
+        try {
+          await api("/v1/ping");
+          route();
+        } catch (e) {
+          error.textContent = e instanceof SignedOut ? "That key was refused." : e.message;
+        }
+      },
+    },
+    h("h1", {}, "Sign in"),
+    h(
+      "p",
+      { class: "muted" },
+      "With a key of the service (CONVERGENCE_API_KEY; `npm start` prints the local one). It stays in this browser tab.",
+    ),
+    input,
+    h("button", { type: "submit" }, "Sign in"),
+    error,
+  );
+  show(form);
+  input.focus();
+}
+
+// ---------- charts ----------
+
+function lineChart(target, title, xLabel, series, data, width) {
+  const opts = {
+    title,
+    width,
+    height: 240,
+    scales: { x: { time: false } },
+    axes: [{ label: xLabel }, {}],
+    series: [{ label: xLabel }, ...series],
+  };
+  charts.push(new uPlot(opts, data, target));
+}
+
+const COLORS = ["#2f5fa7", "#a46a1f", "#2f7d4f", "#a7322f"];
+
+/** One chart per parameter: each scored candidate's value against its score (categorical values by index). */
+function scatter(target, name, candidates, width) {
+  const values = candidates.map((c) => c.params[name]);
+  const numeric = values.every((v) => typeof v === "number");
+  const categories = numeric ? [] : [...new Set(values.map((v) => JSON.stringify(v)))];
+  const points = candidates
+    .map((c) => [numeric ? c.params[name] : categories.indexOf(JSON.stringify(c.params[name])), c.score, c.complete])
+    .sort((a, b) => a[0] - b[0]);
+  const full = points.map((p) => (p[2] ? p[1] : null));
+  const partial = points.map((p) => (p[2] ? null : p[1]));
+  const dots = (color) => ({ stroke: color, fill: color, paths: () => null, points: { show: true, size: 7, fill: color } });
+  const opts = {
+    title: name,
+    width,
+    height: 200,
+    scales: { x: { time: false, ...(numeric ? {} : { range: [-0.5, categories.length - 0.5] }) } },
+    axes: [
+      numeric
+        ? { label: name }
+        : { label: name, splits: () => categories.map((_, i) => i), values: () => categories.map((c) => JSON.parse(c)) },
+      { label: "score" },
+    ],
+    series: [{ label: name }, { label: "scored on every test case", ...dots(COLORS[0]) }, { label: "raced out", ...dots("#b7bdc7") }],
+    legend: { show: false },
+  };
+  charts.push(new uPlot(opts, [points.map((p) => p[0]), full, partial], target));
+}
+
+// ---------- pages ----------
+
+async function runsPage() {
+  const { runs } = await api("/v1/runs?limit=100");
+  const rows = runs.map((r) =>
+    h(
+      "tr",
+      {},
+      h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(r.run_id)}` }, r.run_id)),
+      h("td", {}, badge(r.status)),
+      h("td", { class: "num" }, fmt(r.best_score)),
+      h("td", { class: "num" }, String(r.target_calls)),
+      h("td", {}, r.algorithm),
+      h("td", {}, r.system ? h("a", { href: `#/systems/${encodeURIComponent(r.system)}` }, r.system) : "–"),
+      h("td", {}, when(r.created_at)),
+    ),
+  );
+  show(
+    h("h1", {}, "Runs"),
+    runs.length === 0
+      ? h("p", { class: "muted" }, "No runs yet: `npx convergence optimize examples/quickstart.yaml --server URL`, or POST /v1/runs.")
+      : h(
+          "div",
+          { class: "card" },
+          h(
+            "table",
+            {},
+            h(
+              "tr",
+              {},
+              ["run", "status", "best score", "target calls", "algorithm", "system", "started"].map((t) =>
+                h("th", { class: t === "best score" || t === "target calls" ? "num" : null }, t),
+              ),
+            ),
+            rows,
+          ),
+        ),
+  );
+  if (runs.some((r) => r.status === "running" || r.status === "queued")) timer = setTimeout(route, POLL_MS * 2);
+}
+
+/** A flat config as YAML, ready to paste into search_space defaults or a runtime arm. */
+function yaml(config) {
+  return Object.entries(config)
+    .map(([k, v]) => {
+      const text =
+        typeof v === "string" && /^[A-Za-z][\w.\-/ ]*$/.test(v) && !/^(true|false|null|yes|no)$/i.test(v) ? v : JSON.stringify(v);
+      return `${k}: ${text}`;
+    })
+    .join("\n");
+}
+
+async function runPage(runId) {
+  const id = encodeURIComponent(runId);
+  const [run, { candidates }] = await Promise.all([api(`/v1/runs/${id}`), api(`/v1/runs/${id}/candidates`)]);
+  const best = candidates.filter((c) => c.complete).sort((a, b) => b.score - a.score)[0] ?? null;
+  const perCase = best ? (await api(`/v1/runs/${id}/evaluations?candidate=${best.candidate}&limit=1000`)).evaluations : [];
+  const p = run.progress;
+  const result = run.result;
+  const width = Math.min(560, main.clientWidth - 64);
+
+  const scoreChart = h("div", { id: "score-chart" });
+  const callsChart = h("div", { id: "calls-chart" });
+  const scatters = h("div", { class: "scatters" });
+  const copy = h(
+    "button",
+    {
+      type: "button",
+      onclick: async (event) => {
+        await navigator.clipboard?.writeText(yaml(best.params));
+        event.target.textContent = "Copied";
+      },
+    },
+    "Copy",
+  );
+  const metrics = [...new Set(perCase.flatMap((e) => Object.keys(e.metrics)))];
+  show(
+    h("div", { class: "head" }, h("h1", {}, run.run_id), badge(run.status)),
+    h(
+      "div",
+      { class: "facts" },
+      h("span", {}, "generation ", h("b", {}, `${Math.min(p.generation, p.generations)} / ${p.generations}`)),
+      h("span", {}, "target calls ", h("b", {}, `${p.target_calls} / ${p.max_calls}`)),
+      h("span", {}, "in flight ", h("b", {}, String(p.in_flight))),
+      h("span", {}, "best score ", h("b", { id: "best-score" }, fmt(p.best_score))),
+      h("span", { class: "muted" }, `${run.api_name} · ${run.algorithm} · seed ${run.seed} · started ${when(run.created_at)}`),
+    ),
+    result && !result.success ? h("p", { class: "error" }, result.error) : null,
+    h(
+      "div",
+      { class: "cards" },
+      h("div", { class: "card" }, scoreChart),
+      h("div", { class: "card" }, callsChart),
+      h(
+        "div",
+        { class: "card" },
+        h("div", { class: "head" }, h("h2", {}, "Best config"), best ? copy : null),
+        best
+          ? h("pre", { id: "best-config" }, yaml(best.params))
+          : h("p", { class: "muted" }, "No config has been scored on every test case yet."),
+        best
+          ? h("p", { class: "muted" }, `score ${fmt(best.score)} · candidate ${best.candidate} · generation ${best.generation + 1}`)
+          : null,
+      ),
+      h(
+        "div",
+        { class: "card" },
+        h("h2", {}, "Best config per test case"),
+        perCase.length === 0
+          ? h("p", { class: "muted" }, "–")
+          : h(
+              "table",
+              { id: "per-case" },
+              h(
+                "tr",
+                {},
+                h("th", {}, "test case"),
+                h("th", { class: "num" }, "score"),
+                metrics.map((m) => h("th", { class: "num" }, m)),
+                h("th", {}, ""),
+              ),
+              perCase.map((e) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, e.test_case_id),
+                  h("td", { class: "num" }, fmt(e.score)),
+                  metrics.map((m) => h("td", { class: "num" }, fmt(e.metrics[m], 3))),
+                  h("td", { class: "error" }, e.error ?? ""),
+                ),
+              ),
+            ),
+      ),
+      h("div", { class: "card wide" }, h("h2", {}, "Parameters against score"), scatters),
+    ),
+  );
+  const generations = run.history.map((g) => g.generation + 1);
+  lineChart(
+    scoreChart,
+    "Score per generation",
+    "generation",
+    [
+      { label: "best", stroke: COLORS[0], width: 2 },
+      { label: "mean", stroke: COLORS[1], width: 2 },
+    ],
+    [generations, run.history.map((g) => g.best), run.history.map((g) => g.mean)],
+    width,
+  );
+  lineChart(
+    callsChart,
+    "Target calls over time",
+    "seconds",
+    [{ label: "target calls", stroke: COLORS[2], width: 2 }],
+    [run.timeline.map((t) => t.elapsed_ms / 1000), run.timeline.map((t) => t.target_calls)],
+    width,
+  );
+  const names = candidates.length > 0 ? Object.keys(candidates[0].params) : [];
+  for (const name of names) {
+    const box = h("div", {});
+    scatters.append(box);
+    scatter(box, name, candidates, 340);
+  }
+  if (run.status === "running" || run.status === "queued") timer = setTimeout(route, POLL_MS);
+}
+
+async function systemsPage() {
+  const { systems } = await api("/v1/systems");
+  show(
+    h("h1", {}, "Systems"),
+    systems.length === 0
+      ? h("p", { class: "muted" }, "No systems yet: PUT /v1/systems/{name}, or promote a run's best configs.")
+      : h(
+          "div",
+          { class: "card" },
+          h(
+            "table",
+            {},
+            h(
+              "tr",
+              {},
+              ["system", "agent type", "arms", "version", "changed"].map((t) => h("th", {}, t)),
+            ),
+            systems.map((s) =>
+              h(
+                "tr",
+                {},
+                h("td", {}, h("a", { href: `#/systems/${encodeURIComponent(s.system)}` }, s.system)),
+                h("td", {}, s.agent_type),
+                h("td", {}, String(s.arms)),
+                h("td", {}, String(s.version)),
+                h("td", {}, when(s.updated_at)),
+              ),
+            ),
+          ),
+        ),
+  );
+}
+
+function interval(arm) {
+  const { lower, upper } = arm.confidence_interval;
+  return h(
+    "div",
+    { class: "bar", title: `95% interval ${fmt(lower, 3)} to ${fmt(upper, 3)}` },
+    h("span", { style: `left:${lower * 100}%;right:${(1 - upper) * 100}%` }),
+    h("i", { style: `left:${arm.mean * 100}%` }),
+  );
+}
+
+async function systemPage(name) {
+  const s = await api(`/v1/systems/${encodeURIComponent(name)}/summary`);
+  show(
+    h("div", { class: "head" }, h("h1", {}, s.system), h("span", { class: "muted" }, `agent type ${s.agent_type} · version ${s.version}`)),
+    h(
+      "div",
+      { class: "cards" },
+      h(
+        "div",
+        { class: "card wide" },
+        h("h2", {}, "Arms, across all users"),
+        h(
+          "table",
+          { id: "arms" },
+          h(
+            "tr",
+            {},
+            h("th", {}, "arm"),
+            h("th", {}, "params"),
+            h("th", { class: "num" }, "pulls"),
+            h("th", { class: "num" }, "mean"),
+            h("th", {}, "95% interval"),
+            h("th", { class: "num" }, "P(best)"),
+            h("th", {}, "from run"),
+          ),
+          s.arms.map((a) =>
+            h(
+              "tr",
+              {},
+              h("td", {}, a.arm_id),
+              h(
+                "td",
+                {},
+                h(
+                  "code",
+                  {},
+                  Object.entries(a.params)
+                    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
+                    .join(", "),
+                ),
+              ),
+              h("td", { class: "num" }, String(a.pulls)),
+              h("td", { class: "num" }, fmt(a.mean, 3)),
+              h("td", {}, interval(a)),
+              h("td", { class: "num" }, `${(a.probability_best * 100).toFixed(1)}%`),
+              h("td", {}, a.source ? h("a", { href: `#/runs/${encodeURIComponent(a.source.run_id)}` }, a.source.run_id) : "–"),
+            ),
+          ),
+        ),
+      ),
+      h(
+        "div",
+        { class: "card" },
+        h("h2", {}, "Recent decisions"),
+        s.recent_decisions.length === 0
+          ? h("p", { class: "muted" }, "None logged yet (the log reaches D1 a few seconds after each decision).")
+          : h(
+              "table",
+              { id: "decisions" },
+              h(
+                "tr",
+                {},
+                ["when", "user", "arm", "P(chosen)", "reward"].map((t) => h("th", {}, t)),
+              ),
+              s.recent_decisions.map((d) =>
+                h(
+                  "tr",
+                  {},
+                  h("td", {}, when(d.created_at)),
+                  h("td", {}, d.user_id),
+                  h("td", {}, d.arm_id),
+                  h("td", {}, fmt(d.selection_probability, 3)),
+                  h("td", {}, fmt(d.reward, 2)),
+                ),
+              ),
+            ),
+      ),
+      h(
+        "div",
+        { class: "card" },
+        h("h2", {}, "Runs its arms came from"),
+        s.run_ids.length === 0
+          ? h("p", { class: "muted" }, "–")
+          : h(
+              "ul",
+              {},
+              s.run_ids.map((id) => h("li", {}, h("a", { href: `#/runs/${encodeURIComponent(id)}` }, id))),
+            ),
+      ),
+    ),
+  );
+}
+
+async function route() {
+  clear();
+  if (!sessionStorage.getItem(KEY)) return signIn();
+  document.getElementById("nav").hidden = false;
+  const [, page, id] = location.hash.match(/^#\/(\w+)(?:\/(.+))?$/) ?? [];
+  try {
+    if (page === "runs" && id) await runPage(decodeURIComponent(id));
+    else if (page === "systems" && id) await systemPage(decodeURIComponent(id));
+    else if (page === "systems") await systemsPage();
+    else await runsPage();
+  } catch (error) {
+    if (error instanceof SignedOut) return signIn("Your key was refused: sign in again.");
+    show(h("p", { class: "error" }, error.message));
+  }
+}
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(KEY);
+  signIn();
+});
+window.addEventListener("hashchange", route);
+route();
