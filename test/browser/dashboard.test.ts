@@ -31,6 +31,7 @@ let service: LocalService;
 let browser: BrowserContext;
 let page: Page;
 let runId = "";
+let bestConfig: Record<string, unknown> = {};
 const pageErrors: string[] = [];
 
 beforeAll(async () => {
@@ -40,6 +41,7 @@ beforeAll(async () => {
   const result = await runOptimization({ configDict: config, server: { url: service.url, apiKey: service.key, pollMs: 100 } });
   if (!result.success) throw new Error(result.error);
   runId = result.optimization_run_id;
+  bestConfig = result.best_config;
   const client = createClient({ baseUrl: service.url, apiKey: service.key });
   await client.promoteRun(runId, { system: "dashboard_demo", top_k: 3 });
   // Some traffic, the first arm rewarded most, until the decision log (flushed in batches) shows it.
@@ -88,6 +90,8 @@ describe("the dashboard", () => {
     const best = await page.textContent("#best-config");
     expect(best).toMatch(/^model: mock-\w+$/m);
     expect(best).toMatch(/^temperature: [\d.]+$/m);
+    // The YAML is the run's best config, value for value.
+    expect(parse(best ?? "")).toEqual(bestConfig);
     expect(await page.locator("#per-case tr").count()).toBe(4);
     expect(await page.locator(".scatters canvas").count()).toBe(4);
     expect(await page.textContent("#best-score")).toMatch(/^0\.\d{4}$/);
@@ -108,5 +112,9 @@ describe("the dashboard", () => {
     expect(await page.locator(`#arms a[href="#/runs/${runId}"]`).count()).toBe(3);
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-system.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
+    // The dashboard runs no script but its own, and cannot be framed.
+    const headers = (await page.request.get(`${service.url}/`)).headers();
+    expect(headers["content-security-policy"]).toContain("script-src 'self'");
+    expect(headers["content-security-policy"]).toContain("frame-ancestors 'none'");
   });
 });

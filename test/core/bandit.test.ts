@@ -285,3 +285,21 @@ describe("arm evolution", () => {
     expect(evolveArms([], {})).toEqual([]);
   });
 });
+
+describe("a system's arms across users", () => {
+  it("gives each arm its Beta posterior and P(best), exactly for a few arms and by draws for many", async () => {
+    const { summarizeArms } = await import("../../src/runtime/summary.js");
+    const arm = (i: number) => ({ arm_id: `a${i}`, params: { i } });
+    const few = summarizeArms([arm(0), arm(1), arm(2)], new Map([["a1", { pulls: 12, rewarded: 10, reward_sum: 8 }]]));
+    expect(few[1]).toMatchObject({ pulls: 12, alpha: 9, beta: 3, mean: 0.75 });
+    expect(few[0]).toMatchObject({ pulls: 0, alpha: 1, beta: 1, mean: 0.5 });
+    expect(few.reduce((sum, a) => sum + a.probability_best, 0)).toBeCloseTo(1, 3);
+    expect(few[1]?.probability_best).toBeGreaterThan(few[0]?.probability_best as number);
+
+    const arms = Array.from({ length: 100 }, (_, i) => arm(i));
+    const tallies = new Map(arms.map((a, i) => [a.arm_id, { pulls: 1000, rewarded: 1000, reward_sum: i === 42 ? 700 : 500 }]));
+    const many = summarizeArms(arms, tallies);
+    expect(many.reduce((sum, a) => sum + a.probability_best, 0)).toBeCloseTo(1, 6);
+    expect(many[42]?.probability_best).toBeGreaterThan(0.99);
+  });
+});

@@ -8,6 +8,10 @@ const POLL_MS = 1500;
 const main = document.getElementById("main");
 let timer = null;
 let charts = [];
+/** Each navigation's number: a page that finishes loading after the user went elsewhere is not shown. */
+let navigation = 0;
+
+class Stale extends Error {}
 
 /** An element, its attributes and children; text is always text (never parsed as HTML). */
 function h(tag, attrs = {}, ...children) {
@@ -27,12 +31,11 @@ const badge = (status) => h("span", { class: `badge ${status}` }, status);
 
 class SignedOut extends Error {}
 
-async function api(path, init = {}) {
-  const key = sessionStorage.getItem(KEY);
+async function api(path, init = {}, key = sessionStorage.getItem(KEY)) {
   if (!key) throw new SignedOut();
   const response = await fetch(path, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers ?? {}) } });
   if (response.status === 401) {
-    sessionStorage.removeItem(KEY);
+    if (sessionStorage.getItem(KEY) === key) sessionStorage.removeItem(KEY);
     throw new SignedOut();
   }
   const body = await response.json().catch(() => null);
@@ -51,6 +54,14 @@ function show(...nodes) {
   main.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined && n !== false));
 }
 
+/** The data of a page, unless the user has gone to another page meanwhile. */
+async function load(promise) {
+  const current = navigation;
+  const value = await promise;
+  if (current !== navigation) throw new Stale();
+  return value;
+}
+
 function signIn(message) {
   clear();
   document.getElementById("nav").hidden = true;
@@ -62,12 +73,14 @@ function signIn(message) {
       class: "sign-in",
       onsubmit: async (event) => {
         event.preventDefault();
-        sessionStorage.setItem(KEY, input.value.trim());
+        const key = input.value.trim();
         try {
-          await api("/v1/ping");
+          // Kept only once the service accepts it.
+          await api("/v1/ping", {}, key);
+          sessionStorage.setItem(KEY, key);
           route();
         } catch (e) {
-          error.textContent = e instanceof SignedOut ? "That key was refused." : e.message;
+          error.textContent = e instanceof SignedOut ? "That key was refused." : `The service could not check the key: ${e.message}`;
         }
       },
     },
@@ -101,6 +114,13 @@ function lineChart(target, title, xLabel, series, data, width) {
 
 const COLORS = ["#2f5fa7", "#a46a1f", "#2f7d4f", "#a7322f"];
 
+/** A categorical value's axis label: strings as they are, anything else as its JSON, cut short. */
+function categoryLabel(json) {
+  const value = JSON.parse(json);
+  const text = typeof value === "string" ? value : json;
+  return text.length > 18 ? `${text.slice(0, 17)}…` : text;
+}
+
 /** One chart per parameter: each scored candidate's value against its score (categorical values by index). */
 function scatter(target, name, candidates, width) {
   const values = candidates.map((c) => c.params[name]);
@@ -118,9 +138,7 @@ function scatter(target, name, candidates, width) {
     height: 200,
     scales: { x: { time: false, ...(numeric ? {} : { range: [-0.5, categories.length - 0.5] }) } },
     axes: [
-      numeric
-        ? { label: name }
-        : { label: name, splits: () => categories.map((_, i) => i), values: () => categories.map((c) => JSON.parse(c)) },
+      numeric ? { label: name } : { label: name, splits: () => categories.map((_, i) => i), values: () => categories.map(categoryLabel) },
       { label: "score" },
     ],
     series: [{ label: name }, { label: "scored on every test case", ...dots(COLORS[0]) }, { label: "raced out", ...dots("#b7bdc7") }],
@@ -132,7 +150,7 @@ function scatter(target, name, candidates, width) {
 // ---------- pages ----------
 
 async function runsPage() {
-  const { runs } = await api("/v1/runs?limit=100");
+  const { runs } = await load(api("/v1/runs?limit=100"));
   const rows = runs.map((r) =>
     h(
       "tr",
@@ -170,22 +188,41 @@ async function runsPage() {
   if (runs.some((r) => r.status === "running" || r.status === "queued")) timer = setTimeout(route, POLL_MS * 2);
 }
 
-/** A flat config as YAML, ready to paste into search_space defaults or a runtime arm. */
+const RESERVED = /^(true|false|null|yes|no|on|off|y|n|~|[-+]?(\.inf|\.nan))$/i;
+
+/** A key or string as YAML: plain when nothing can misread it (YAML 1.1 and 1.2 parsers alike), else quoted. */
+function yamlString(text) {
+  return /^[A-Za-z_](?:[\w.\-/]*[\w/])?$/.test(text) && !RESERVED.test(text) ? text : JSON.stringify(text);
+}
+
+function yamlValue(value) {
+  if (typeof value === "string") return yamlString(value);
+  if (typeof value === "number" && Number.isFinite(value)) {
+    // PyYAML (YAML 1.1) reads 1e-7 as a string: give an exponent's mantissa a dot.
+    const text = String(value);
+    return /e/i.test(text) && !/\./.test(text) ? text.replace(/e/i, ".0e") : text;
+  }
+  // true/false/null, and lists or objects as JSON: JSON is valid YAML.
+  return JSON.stringify(value);
+}
+
+/** A config as YAML that parses back to the same values, ready for a config file or a runtime arm. */
 function yaml(config) {
   return Object.entries(config)
-    .map(([k, v]) => {
-      const text =
-        typeof v === "string" && /^[A-Za-z][\w.\-/ ]*$/.test(v) && !/^(true|false|null|yes|no)$/i.test(v) ? v : JSON.stringify(v);
-      return `${k}: ${text}`;
-    })
+    .map(([k, v]) => `${yamlString(k)}: ${yamlValue(v)}`)
     .join("\n");
 }
 
 async function runPage(runId) {
   const id = encodeURIComponent(runId);
-  const [run, { candidates }] = await Promise.all([api(`/v1/runs/${id}`), api(`/v1/runs/${id}/candidates`)]);
-  const best = candidates.filter((c) => c.complete).sort((a, b) => b.score - a.score)[0] ?? null;
-  const perCase = best ? (await api(`/v1/runs/${id}/evaluations?candidate=${best.candidate}&limit=1000`)).evaluations : [];
+  const [run, { candidates }] = await load(Promise.all([api(`/v1/runs/${id}`), api(`/v1/runs/${id}/candidates`)]));
+  // The run's own best (the first of equals, as the optimizer counts), else the best complete candidate so far.
+  const complete = candidates.filter((c) => c.complete);
+  const resultBest = run.result?.success ? JSON.stringify(run.result.best_config) : null;
+  const best =
+    complete.find((c) => resultBest !== null && JSON.stringify(c.params) === resultBest) ??
+    complete.reduce((a, c) => (a === null || c.score > a.score ? c : a), null);
+  const perCase = best ? (await load(api(`/v1/runs/${id}/evaluations?candidate=${best.candidate}&limit=1000`))).evaluations : [];
   const p = run.progress;
   const result = run.result;
   const width = Math.min(560, main.clientWidth - 64);
@@ -198,8 +235,14 @@ async function runPage(runId) {
     {
       type: "button",
       onclick: async (event) => {
-        await navigator.clipboard?.writeText(yaml(best.params));
-        event.target.textContent = "Copied";
+        try {
+          await navigator.clipboard.writeText(yaml(best.params));
+          event.target.textContent = "Copied";
+        } catch {
+          // No clipboard here (plain http on another host): select the text for the user to copy.
+          getSelection().selectAllChildren(document.getElementById("best-config"));
+          event.target.textContent = "Selected: copy it";
+        }
       },
     },
     "Copy",
@@ -295,7 +338,7 @@ async function runPage(runId) {
 }
 
 async function systemsPage() {
-  const { systems } = await api("/v1/systems");
+  const { systems } = await load(api("/v1/systems"));
   show(
     h("h1", {}, "Systems"),
     systems.length === 0
@@ -329,16 +372,16 @@ async function systemsPage() {
 
 function interval(arm) {
   const { lower, upper } = arm.confidence_interval;
-  return h(
-    "div",
-    { class: "bar", title: `95% interval ${fmt(lower, 3)} to ${fmt(upper, 3)}` },
-    h("span", { style: `left:${lower * 100}%;right:${(1 - upper) * 100}%` }),
-    h("i", { style: `left:${arm.mean * 100}%` }),
-  );
+  const span = h("span", {});
+  span.style.left = `${lower * 100}%`;
+  span.style.right = `${(1 - upper) * 100}%`;
+  const mean = h("i", {});
+  mean.style.left = `${arm.mean * 100}%`;
+  return h("div", { class: "bar", title: `95% interval ${fmt(lower, 3)} to ${fmt(upper, 3)}` }, span, mean);
 }
 
 async function systemPage(name) {
-  const s = await api(`/v1/systems/${encodeURIComponent(name)}/summary`);
+  const s = await load(api(`/v1/systems/${encodeURIComponent(name)}/summary`));
   show(
     h("div", { class: "head" }, h("h1", {}, s.system), h("span", { class: "muted" }, `agent type ${s.agent_type} · version ${s.version}`)),
     h(
@@ -417,7 +460,7 @@ async function systemPage(name) {
       h(
         "div",
         { class: "card" },
-        h("h2", {}, "Runs its arms came from"),
+        h("h2", {}, "Its runs (scheduled, and those its arms came from)"),
         s.run_ids.length === 0
           ? h("p", { class: "muted" }, "–")
           : h(
@@ -431,6 +474,7 @@ async function systemPage(name) {
 }
 
 async function route() {
+  navigation += 1;
   clear();
   if (!sessionStorage.getItem(KEY)) return signIn();
   document.getElementById("nav").hidden = false;
@@ -441,6 +485,7 @@ async function route() {
     else if (page === "systems") await systemsPage();
     else await runsPage();
   } catch (error) {
+    if (error instanceof Stale) return;
     if (error instanceof SignedOut) return signIn("Your key was refused: sign in again.");
     show(h("p", { class: "error" }, error.message));
   }
