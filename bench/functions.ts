@@ -60,47 +60,66 @@ export const hartmann6: TestFunction = {
   },
 };
 
-const MODELS = ["small", "medium", "large", "xl"] as const;
-const PROMPTS = ["terse", "default", "step_by_step", "expert", "few_shot"] as const;
+const LLM_MODELS = ["small", "medium", "large"] as const;
+const LLM_PROMPTS = ["zero_shot", "few_shot", "chain_of_thought", "expert_persona"] as const;
+const CEILING = [0.62, 0.78, 0.9];
+const COST = [0.02, 0.06, 0.16];
+const NEED = [350, 500, 650];
+const R = [0.36, 0.54, 0.63];
+const Q = [0.8, 0.9, 0.9];
+const BONUS = [
+  [0, 0.06, -0.02, 0.02],
+  [0, 0.03, 0.04, 0.02],
+  [0, 0.01, 0.05, 0.03],
+];
+const SHIFT = [0, 0, -0.09, 0.045];
+
+/** llm_mixed's score in [0, 1] (higher is better), as issue 7 defines it. */
+export function llmMixedScore(c: ParamConfig): number {
+  const m = LLM_MODELS.indexOf(c.model as (typeof LLM_MODELS)[number]);
+  const p = LLM_PROMPTS.indexOf(c.system_prompt as (typeof LLM_PROMPTS)[number]);
+  const temperature = num(c, "temperature");
+  const topP = num(c, "top_p");
+  const tokens = num(c, "max_tokens");
+  const quality =
+    (CEILING[m] as number) +
+    ((BONUS[m] as number[])[p] as number) -
+    0.4 * (temperature * topP - (R[m] as number) - (SHIFT[p] as number)) ** 2 -
+    0.25 * (topP - (Q[m] as number)) ** 2;
+  const penalty = ((COST[m] as number) * tokens) / 1000 + 0.3 / (1 + Math.exp((tokens - (NEED[m] as number)) / 50));
+  return Math.min(1, Math.max(0, quality - penalty));
+}
 
 /**
- * An LLM-like mixed space: categorical model and prompt, continuous temperature and top_p, integer max_tokens
- * (log scale). Loss = 1 - quality + cost; the best trade-off is medium + few_shot near temperature 0.3,
- * top_p 0.9, max_tokens about 600.
+ * Issue 7's llm_mixed (minimization of -score): model, system prompt, temperature in steps of 0.01, top_p,
+ * integer max_tokens. Optimum 0.8092 at large, chain_of_thought, temperature 0.60, top_p 0.90, max_tokens 828.
  */
-export const llmLike: TestFunction = {
-  name: "LLM-like mixed",
+export const llmMixed: TestFunction = {
+  name: "llm_mixed",
   space: {
-    model: { type: "categorical", values: [...MODELS] },
-    prompt: { type: "categorical", values: [...PROMPTS] },
-    temperature: { type: "float", min: 0, max: 2, step: null, log: false },
+    model: { type: "categorical", values: [...LLM_MODELS] },
+    system_prompt: { type: "categorical", values: [...LLM_PROMPTS] },
+    temperature: { type: "float", min: 0, max: 1.5, step: 0.01, log: false },
     top_p: { type: "float", min: 0.1, max: 1, step: null, log: false },
-    max_tokens: { type: "int", min: 64, max: 4096, step: 1, log: true },
+    max_tokens: { type: "int", min: 100, max: 2000, step: 1, log: false },
   },
   get minimum() {
-    // temperature 0.3 and top_p 0.9 maximize the shape term whatever the rest; search the rest exhaustively.
+    // Exhaustive over the discrete part, with top_p on a fine grid around its optimum.
     let best = Number.POSITIVE_INFINITY;
-    for (const model of MODELS) {
-      for (const prompt of PROMPTS) {
-        for (let tokens = 64; tokens <= 4096; tokens++) {
-          best = Math.min(best, this.value({ model, prompt, temperature: 0.3, top_p: 0.9, max_tokens: tokens }));
+    for (const model of LLM_MODELS) {
+      for (const system_prompt of LLM_PROMPTS) {
+        for (let t = 0; t <= 150; t++) {
+          for (let q = 0; q <= 90; q++) {
+            const top_p = 0.1 + q / 100;
+            // The token term does not depend on the rest: its best value per model.
+            for (const max_tokens of [NEED[LLM_MODELS.indexOf(model)] as number, 700, 750, 800, 828, 850, 900]) {
+              best = Math.min(best, -llmMixedScore({ model, system_prompt, temperature: t / 100, top_p, max_tokens }));
+            }
+          }
         }
       }
     }
     return best;
   },
-  value(c) {
-    const model = MODELS.indexOf(c.model as (typeof MODELS)[number]);
-    const prompt = PROMPTS.indexOf(c.prompt as (typeof PROMPTS)[number]);
-    const modelQuality = [0.55, 0.8, 0.88, 0.9][model] as number;
-    const promptBonus = [-0.08, 0, 0.05, 0.03, 0.08][prompt] as number;
-    const temperature = num(c, "temperature");
-    const topP = num(c, "top_p");
-    const tokens = num(c, "max_tokens");
-    const shape = Math.exp(-(((temperature - 0.3) / 0.5) ** 2)) * Math.exp(-(((topP - 0.9) / 0.4) ** 2));
-    const truncation = Math.min(1, tokens / 600);
-    const quality = (modelQuality + promptBonus) * (0.6 + 0.4 * shape) * (0.7 + 0.3 * truncation);
-    const cost = ([0.01, 0.03, 0.12, 0.3][model] as number) * (tokens / 1000) * (prompt === 4 ? 1.5 : 1);
-    return 1 - quality + cost;
-  },
+  value: (c) => -llmMixedScore(c),
 };

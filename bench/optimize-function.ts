@@ -1,34 +1,76 @@
-/** Drive a study against a plain function (one "test case"), as the benchmarks and tests do. */
+/** Drive a study against a plain function, as the benchmarks and tests do. */
 import type { Algorithm } from "../src/config/schema.js";
 import { OptimizationSchema } from "../src/config/schema.js";
 import { studySettings } from "../src/optimize/settings.js";
-import { ask, createStudy, tell } from "../src/optimize/study.js";
+import { ask, bestOf, createStudy, type Evaluation, type StudyState, tell } from "../src/optimize/study.js";
 import type { ParamConfig, SearchSpace } from "../src/search/space.js";
 
-/** Minimizes `loss` with at most `budget` evaluations; returns the best loss seen. */
+/** Ask and tell until the study is done, scoring each evaluation with `score`. */
+function drive(start: StudyState, score: (e: Evaluation) => number): StudyState {
+  let state = start;
+  for (;;) {
+    const asked = ask(state);
+    state = asked.state;
+    if (asked.evaluations.length === 0) {
+      if (state.status !== "running") return state;
+      continue;
+    }
+    state = tell(
+      state,
+      asked.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e) })),
+    );
+  }
+}
+
+/** The best loss after each evaluation (index i: after i + 1 evaluations). */
+export type Trace = number[];
+
+/** Minimizes `loss` with at most `budget` evaluations, `populationSize` per generation; the best-so-far trace. */
 export function minimize(
   space: SearchSpace,
   loss: (c: ParamConfig) => number,
   options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number },
-): number {
+): Trace {
   const populationSize = options.populationSize ?? 10;
   const optimization = OptimizationSchema.parse({
     algorithm: options.algorithm,
+    // More generations than the budget needs: max_target_calls ends the run (elites cost no calls).
     evolution: { population_size: populationSize, generations: Math.ceil(options.budget / populationSize) + 50 },
     execution: { max_target_calls: options.budget, early_stopping: { enabled: false } },
   });
-  let state = createStudy({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed });
+  const trace: Trace = [];
   let best = Number.POSITIVE_INFINITY;
-  for (;;) {
-    const asked = ask(state);
-    state = asked.state;
-    if (asked.evaluations.length === 0) break;
-    const results = asked.evaluations.map((e) => {
-      const value = loss(e.config);
-      best = Math.min(best, value);
-      return { hash: e.hash, testCaseId: e.testCaseId, score: -value };
-    });
-    state = tell(state, results);
-  }
-  return best;
+  drive(createStudy({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed }), (e) => {
+    const value = loss(e.config);
+    best = Math.min(best, value);
+    trace.push(best);
+    return -value;
+  });
+  return trace;
+}
+
+/**
+ * Maximizes the mean of `score(config) + noise` over `testCases` test cases (noise drawn once per config and
+ * test case), racing as the algorithm does; returns the noise-free score of the config the run reports best,
+ * and the target calls made.
+ */
+export function maximizeNoisy(
+  space: SearchSpace,
+  score: (c: ParamConfig) => number,
+  noise: (c: ParamConfig, testCaseId: string) => number,
+  options: { algorithm: Algorithm; populationSize: number; generations: number; testCases: number; seed: number },
+): { truth: number; calls: number } {
+  const optimization = OptimizationSchema.parse({
+    algorithm: options.algorithm,
+    evolution: { population_size: options.populationSize, generations: options.generations },
+    execution: { early_stopping: { enabled: false } },
+  });
+  const testCases = Array.from({ length: options.testCases }, (_, i) => ({ id: `case_${i}`, weight: 1 }));
+  let calls = 0;
+  const state = drive(createStudy({ settings: studySettings(optimization), space, testCases, seed: options.seed }), (e) => {
+    calls += 1;
+    return score(e.config) + noise(e.config, e.testCaseId);
+  });
+  const best = bestOf(state);
+  return { truth: best ? score(best.config) : 0, calls };
 }

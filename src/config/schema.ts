@@ -233,7 +233,7 @@ export const EvaluationSchema = z.object({
   pricing: z.record(z.string(), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() })).optional(),
 });
 
-export const ALGORITHMS = ["mab_evolution", "evolution", "random"] as const;
+export const ALGORITHMS = ["mab_evolution", "evolution", "random", "tpe"] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 const EarlyStoppingSchema = z.object({

@@ -29,7 +29,7 @@ export function studySettings(optimization: OptimizationConfig, initialConfigs: 
     crossoverRate: evolution.crossover_rate,
     eliteSize: Math.min(evolution.elite_size, Math.max(0, evolution.population_size - 1)),
     racing:
-      algorithm === "mab_evolution"
+      algorithm === "mab_evolution" || algorithm === "tpe"
         ? { initialTestCases: mab.initial_test_cases ?? null, eliminationThreshold: mab.elimination_threshold }
         : null,
     earlyStopping: {

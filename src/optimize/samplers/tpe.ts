@@ -1,0 +1,342 @@
+/**
+ * Tree-structured Parzen Estimator (Bergstra et al. 2011), multivariate as in Optuna's `multivariate=True`.
+ * Scored configs split into the best few ("below", density l) and the rest ("above", density g), each a
+ * mixture of one kernel per config plus a broad prior; a new config is the one of `candidates` draws from l
+ * with the highest l(x) / g(x). Numbers live on [0, 1] along their (log) scale, with truncated Gaussian
+ * kernels and snapping to their grid; categorical choices get Optuna's smoothed categorical kernel.
+ *
+ * A batch (a generation, or the in-flight evaluations of a distributed run) is proposed one config at a time
+ * with a constant liar: each config chosen joins "above" as if it had scored worst, which pushes the next ones
+ * elsewhere, and no config already tried or chosen is proposed again.
+ *
+ * `algorithm: tpe` is a hybrid: after 10 random configs, part of each batch comes from the model (global
+ * search) and part from local steps around the best configs (refinement the model's kernels are too wide for),
+ * the local share growing from half to nine tenths as the run's budget is spent. With several test cases the
+ * study races the candidates as for mab_evolution.
+ */
+import type { JsonValue } from "../../json.js";
+import { hashConfig } from "../../search/hash.js";
+import type { Rng } from "../../search/rng.js";
+import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, type SearchSpace } from "../../search/space.js";
+import { makeNovel } from "./novelty.js";
+import { randomSampler } from "./random.js";
+import type { ProposeContext, Sampler } from "./sampler.js";
+
+export interface TpeOptions {
+  /** Scored configs before the model is used (random until then). */
+  startup: number;
+  /** Draws from l(x) per proposal. */
+  candidates: number;
+  /** How many of n scored configs are "below": gamma(n). */
+  gamma: (n: number) => number;
+  /** Weight of the broad prior kernel in each mixture. */
+  priorWeight: number;
+}
+
+export const TPE_DEFAULTS: TpeOptions = {
+  startup: 10,
+  candidates: 24,
+  gamma: (n) => Math.min(Math.ceil(0.1 * n), 25),
+  priorWeight: 1,
+};
+
+/** One scored config in model coordinates: numbers on [0, 1], choices by index. */
+interface Point {
+  numeric: number[];
+  choice: number[];
+}
+
+interface Dims {
+  numeric: { name: string; param: Parameter }[];
+  choice: { name: string; values: JsonValue[] }[];
+}
+
+function dimsOf(space: SearchSpace): Dims {
+  const dims: Dims = { numeric: [], choice: [] };
+  for (const [name, param] of Object.entries(space)) {
+    // Ordered numeric choices are numbers on their index scale; only unordered ones are categories.
+    if (param.type === "categorical") dims.choice.push({ name, values: param.values });
+    else dims.numeric.push({ name, param });
+  }
+  return dims;
+}
+
+function encode(dims: Dims, config: ParamConfig): Point {
+  return {
+    numeric: dims.numeric.map(({ name, param }) => encodeParameter(param, config[name] ?? null)),
+    choice: dims.choice.map(({ name, values }) => {
+      const index = values.findIndex((v) => JSON.stringify(v) === JSON.stringify(config[name] ?? null));
+      return Math.max(0, index);
+    }),
+  };
+}
+
+function decode(space: SearchSpace, dims: Dims, point: Point): ParamConfig {
+  const config: ParamConfig = {};
+  dims.numeric.forEach(({ name, param }, i) => {
+    config[name] = decodeParameter(param, point.numeric[i] as number);
+  });
+  dims.choice.forEach(({ name, values }, i) => {
+    config[name] = values[point.choice[i] as number] as JsonValue;
+  });
+  // Keep the space's key order, as every other sampler does.
+  return Object.fromEntries(Object.keys(space).map((name) => [name, config[name] as JsonValue]));
+}
+
+const SQRT2 = Math.SQRT2;
+const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
+
+/** erf by Abramowitz-Stegun 7.1.26 (error below 1.5e-7): enough for kernel normalization. */
+function erf(x: number): number {
+  const sign = x < 0 ? -1 : 1;
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return sign * y;
+}
+
+const normalCdf = (z: number) => 0.5 * (1 + erf(z / SQRT2));
+
+/** A mixture over [0, 1]^numeric x choices: one kernel per point (plus the prior), with weights. */
+class Parzen {
+  private readonly mus: number[][];
+  private readonly sigmas: number[];
+  private readonly logWeights: number[];
+  private readonly cumulative: number[];
+  /** Per kernel and categorical dim: log probabilities of each choice. */
+  private readonly choiceLogP: number[][][];
+  /** log of each kernel's truncation mass per numeric dim. */
+  private readonly logMass: number[][];
+
+  constructor(points: readonly Point[], weights: readonly number[], dims: Dims, priorWeight: number) {
+    const d = dims.numeric.length;
+    const n = points.length;
+    // Scott's rule in the unit cube, as Optuna's multivariate TPE: narrower kernels as evidence grows.
+    const sigma = 0.2 * (n + 1) ** (-1 / (d + 4));
+    this.mus = [...points.map((p) => p.numeric), new Array<number>(d).fill(0.5)];
+    this.sigmas = [...points.map(() => sigma), 1];
+    const raw = [...weights, priorWeight];
+    const total = raw.reduce((a, b) => a + b, 0);
+    this.logWeights = raw.map((w) => Math.log(w / total));
+    let running = 0;
+    this.cumulative = raw.map((w) => (running += w / total));
+    this.logMass = this.mus.map((mu, k) =>
+      mu.map((m) => {
+        const s = this.sigmas[k] as number;
+        return Math.log(Math.max(1e-300, normalCdf((1 - m) / s) - normalCdf((0 - m) / s)));
+      }),
+    );
+    this.choiceLogP = [
+      ...points.map((p) =>
+        dims.choice.map(({ values }, j) => {
+          const k = values.length;
+          // Optuna's categorical kernel: the prior's weight spread over the choices, plus 1 on the observed one.
+          return values.map((_, c) => Math.log(((c === p.choice[j] ? 1 : 0) + priorWeight / k) / (1 + priorWeight)));
+        }),
+      ),
+      dims.choice.map(({ values }) => values.map(() => -Math.log(values.length))),
+    ];
+  }
+
+  sample(rng: Rng, dims: Dims): Point {
+    const u = rng.next();
+    let k = this.cumulative.findIndex((c) => u < c);
+    if (k < 0) k = this.cumulative.length - 1;
+    const mu = this.mus[k] as number[];
+    const s = this.sigmas[k] as number;
+    const numeric = mu.map((m) => {
+      for (let i = 0; i < 20; i++) {
+        const x = m + s * rng.normal();
+        if (x >= 0 && x <= 1) return x;
+      }
+      return Math.min(1, Math.max(0, m + s * rng.normal()));
+    });
+    const choice = dims.choice.map((_, j) => {
+      const logP = (this.choiceLogP[k] as number[][])[j] as number[];
+      const r = rng.next();
+      let acc = 0;
+      for (let c = 0; c < logP.length; c++) {
+        acc += Math.exp(logP[c] as number);
+        if (r < acc) return c;
+      }
+      return logP.length - 1;
+    });
+    return { numeric, choice };
+  }
+
+  logDensity(point: Point): number {
+    const terms = this.mus.map((mu, k) => {
+      const s = this.sigmas[k] as number;
+      let sum = this.logWeights[k] as number;
+      mu.forEach((m, i) => {
+        const z = ((point.numeric[i] as number) - m) / s;
+        sum += -0.5 * z * z - LOG_SQRT_2PI - Math.log(s) - ((this.logMass[k] as number[])[i] as number);
+      });
+      point.choice.forEach((c, j) => {
+        sum += ((this.choiceLogP[k] as number[][])[j] as number[])[c] as number;
+      });
+      return sum;
+    });
+    const max = Math.max(...terms);
+    return max + Math.log(terms.reduce((acc, t) => acc + Math.exp(t - max), 0));
+  }
+}
+
+interface Scored {
+  point: Point;
+  score: number;
+  order: number;
+}
+
+/** Optuna's weights: the most recent 25 count fully, older ones ramp down (the model follows the search). */
+function weightsFor(scored: readonly Scored[]): number[] {
+  const n = scored.length;
+  if (n < 25) return scored.map(() => 1);
+  const byAge = [...scored].sort((a, b) => a.order - b.order).map((s) => s.order);
+  const rank = new Map(byAge.map((order, i) => [order, i]));
+  return scored.map((s) => {
+    const i = rank.get(s.order) as number;
+    return i >= n - 25 ? 1 : 1 / n + ((1 - 1 / n) * i) / (n - 25);
+  });
+}
+
+/** Propose `size` new configs from the scored ones (highest score best). */
+export function proposeTpe(
+  space: SearchSpace,
+  observations: readonly { config: ParamConfig; score: number }[],
+  size: number,
+  rng: Rng,
+  isTaken: (config: ParamConfig) => boolean,
+  options: TpeOptions = TPE_DEFAULTS,
+): ParamConfig[] {
+  const dims = dimsOf(space);
+  const scored: Scored[] = observations.map((o, order) => ({ point: encode(dims, o.config), score: o.score, order }));
+  const lies: Scored[] = [];
+  const out: ParamConfig[] = [];
+  const taken = new Set<string>();
+  for (let slot = 0; slot < size; slot++) {
+    const all = [...scored].sort((a, b) => b.score - a.score);
+    const nBelow = Math.max(1, Math.min(options.gamma(all.length), all.length - 1));
+    const below = all.slice(0, nBelow);
+    const above = [...all.slice(nBelow), ...lies];
+    const l = new Parzen(
+      below.map((s) => s.point),
+      weightsFor(below),
+      dims,
+      options.priorWeight,
+    );
+    const g = new Parzen(
+      above.map((s) => s.point),
+      [...weightsFor(all.slice(nBelow)), ...lies.map(() => 1)],
+      dims,
+      options.priorWeight,
+    );
+    const draws = Array.from({ length: options.candidates }, () => {
+      const point = l.sample(rng, dims);
+      return { point, gain: l.logDensity(point) - g.logDensity(point) };
+    }).sort((a, b) => b.gain - a.gain);
+    let chosen: ParamConfig | null = null;
+    for (const draw of draws) {
+      const config = decode(space, dims, draw.point);
+      if (!taken.has(hashConfig(config)) && !isTaken(config)) {
+        chosen = config;
+        break;
+      }
+    }
+    // Every draw was a config already tried (a small or well-explored space): a random new one instead.
+    chosen ??= decode(space, dims, draws[0]?.point ?? l.sample(rng, dims));
+    taken.add(hashConfig(chosen));
+    out.push(chosen);
+    lies.push({ point: encode(dims, chosen), score: Number.NEGATIVE_INFINITY, order: scored.length + lies.length });
+  }
+  return out;
+}
+
+/**
+ * Local refinement around the best configs: Gaussian steps of `sigma` (unit scale) on every numeric dim, and a
+ * categorical change with probability 1/(dims). Converges where the model's kernels are too wide to.
+ */
+export function proposeLocal(
+  space: SearchSpace,
+  observations: readonly { config: ParamConfig; score: number }[],
+  size: number,
+  sigma: number,
+  rng: Rng,
+  isTaken: (config: ParamConfig) => boolean,
+): ParamConfig[] {
+  const dims = dimsOf(space);
+  const ranked = [...observations].sort((a, b) => b.score - a.score);
+  const parents = ranked.slice(0, Math.max(1, Math.min(3, ranked.length)));
+  const out: ParamConfig[] = [];
+  const taken = new Set<string>();
+  const pChoice = 1 / Math.max(1, dims.numeric.length + dims.choice.length);
+  // Per-dimension scale from the spread of the elite (cross-entropy style): wide where good configs disagree,
+  // narrow where they agree, never below a quarter of the adaptive step.
+  const elite = ranked.slice(0, Math.max(4, Math.ceil(0.15 * ranked.length))).map((o) => encode(dims, o.config).numeric);
+  const spread = dims.numeric.map((_, i) => {
+    const xs = elite.map((e) => e[i] as number);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    return Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / xs.length);
+  });
+  const scaleOf = (i: number) => Math.min(0.3, Math.max(0.002, ELITE_SPREAD * (spread[i] as number), sigma * 0.25));
+  for (let slot = 0; slot < size; slot++) {
+    // Half of the steps from the best, the rest from the runners-up.
+    const parent = slot % 2 === 0 ? (parents[0] as { config: ParamConfig }) : rng.pick(parents);
+    const base = encode(dims, parent.config);
+    let config: ParamConfig | null = null;
+    for (let attempt = 0; attempt < 8 && config === null; attempt++) {
+      const scale = sigma * 1.5 ** attempt;
+      const point: Point = {
+        numeric: base.numeric.map((u, i) => Math.min(1, Math.max(0, u + (scale / sigma) * scaleOf(i) * rng.normal()))),
+        choice: base.choice.map((c, j) => (rng.next() < pChoice ? rng.int((dims.choice[j] as { values: JsonValue[] }).values.length) : c)),
+      };
+      const candidate = decode(space, dims, point);
+      if (!taken.has(hashConfig(candidate)) && !isTaken(candidate)) config = candidate;
+    }
+    if (config === null) continue;
+    taken.add(hashConfig(config));
+    out.push(config);
+  }
+  return out;
+}
+
+/** Random configs before the model is used (Optuna's n_startup_trials). */
+const STARTUP = 10;
+/** Local steps scale with this fraction of the elite's spread per dimension. */
+const ELITE_SPREAD = 0.5;
+/** Share of a batch given to local steps: from LOCAL_MIN at the start of the model phase to LOCAL_MAX at the end. */
+const LOCAL_MIN = 0.5;
+const LOCAL_MAX = 0.9;
+/** The local step after a generation without improvement. */
+const SHRINK = 0.6;
+
+export const tpeSampler: Sampler = {
+  name: "tpe",
+  propose(context: ProposeContext, state: JsonValue) {
+    // The latest estimate of each config counts once.
+    const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
+    const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
+    if (observations.length < STARTUP) return randomSampler.propose(context, state);
+    const { settings } = context;
+    const planned = Math.min(settings.populationSize * settings.generations, settings.maxTargetCalls ?? Number.POSITIVE_INFINITY);
+    const progress = Math.min(1, observations.length / Math.max(1, planned));
+    const prior = (state ?? {}) as { sigma?: number; best?: number };
+    const best = Math.max(...observations.map((o) => o.score));
+    // The step grows after a generation that improved the best, and shrinks after one that did not.
+    const improved = best > (prior.best ?? Number.NEGATIVE_INFINITY);
+    const sigma = prior.sigma === undefined ? 0.1 : improved ? Math.min(0.3, prior.sigma * 1.3) : Math.max(0.002, prior.sigma * SHRINK);
+    const localCount = Math.round(context.size * Math.min(LOCAL_MAX, LOCAL_MIN + (LOCAL_MAX - LOCAL_MIN) * progress));
+    const local = proposeLocal(context.space, observations, localCount, sigma, context.rng, (c) => context.isKnown(c));
+    const localHashes = new Set(local.map(hashConfig));
+    const isTaken = (c: ParamConfig) => context.isKnown(c) || localHashes.has(hashConfig(c));
+    const model = proposeTpe(context.space, observations, context.size - local.length, context.rng, isTaken);
+    const chosen = [...local, ...model];
+    state = { sigma, best };
+    const taken = new Set<string>();
+    const configs = chosen.map((config) => {
+      const novel = makeNovel(config, context.space, taken, context);
+      taken.add(hashConfig(novel));
+      return novel;
+    });
+    return { configs, state };
+  },
+};
