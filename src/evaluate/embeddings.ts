@@ -20,12 +20,14 @@ export function createEmbedder(model: string, provider: Provider) {
   /** Embed texts; returns their vectors and what the uncached part cost. */
   return async (texts: string[], signal?: AbortSignal): Promise<{ vectors: number[][]; cost_usd: number }> => {
     const keys = texts.map((t) => fnv1a64(`${model}\u0000${t}`));
-    const missing = texts.filter((_, i) => !cache.has(keys[i] as string));
+    const missing = texts.map((text, i) => ({ text, key: keys[i] as string })).filter(({ key }) => !cache.has(key));
     let cost = 0;
     if (missing.length > 0) {
-      const call = provider.embed(missing, signal);
-      missing.forEach((text, i) => {
-        const key = fnv1a64(`${model}\u0000${text}`);
+      const call = provider.embed(
+        missing.map((m) => m.text),
+        signal,
+      );
+      missing.forEach(({ key }, i) => {
         const vector = call.then((r) => r.vectors[i] as number[]);
         // Whoever awaits it sees a failure; an entry nobody awaits must not crash the process as unhandled.
         vector.catch(() => {});
@@ -34,7 +36,7 @@ export function createEmbedder(model: string, provider: Provider) {
       try {
         cost = (await call).cost_usd;
       } catch (error) {
-        for (const text of missing) cache.delete(fnv1a64(`${model}\u0000${text}`));
+        for (const { key } of missing) cache.delete(key);
         throw error;
       }
     }

@@ -12,7 +12,7 @@ import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
 import type { ArmView, RuntimeConfig, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "./schema.js";
-import { type ArmSnapshot, coerceArm, type RuntimeStorage, type StoredArm } from "./storage.js";
+import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm } from "./storage.js";
 
 export interface RuntimeManagerOptions {
   random?: Uniform;
@@ -253,23 +253,7 @@ export class RuntimeManager {
     const defaults = this.config.default_arms;
     const known = new Set(stored.map((a) => a.arm_id));
     // Arms the user has not met yet show their prior.
-    const all: StoredArm[] = [
-      ...stored,
-      ...defaults
-        .filter((t) => !known.has(t.arm_id))
-        .map((t) => ({
-          arm_id: t.arm_id,
-          name: t.name ?? null,
-          params: t.params,
-          alpha: 1,
-          beta: 1,
-          total_pulls: 0,
-          total_reward: 0,
-          avg_reward: null,
-          mean_estimate: null,
-          metadata: {},
-        })),
-    ];
+    const all: StoredArm[] = [...stored, ...defaults.filter((t) => !known.has(t.arm_id)).map(priorArm)];
     const isActive = (a: StoredArm) => defaults.length === 0 || defaults.some((t) => t.arm_id === a.arm_id);
     const active = all.filter(isActive);
     const pBest = probabilityBest(active, 4000, this.random);

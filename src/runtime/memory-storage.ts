@@ -1,6 +1,6 @@
 import type { ArmTemplate } from "../bandit/evolve.js";
 import type { RuntimeDecision } from "./schema.js";
-import type { RuntimeStorage, StoredArm } from "./storage.js";
+import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "./storage.js";
 
 const key = (userId: string, agentType: string) => JSON.stringify([userId, agentType]);
 
@@ -18,18 +18,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
     const list = this.arms.get(key(userId, agentType)) ?? [];
     for (const template of arms) {
       if (list.some((a) => a.arm_id === template.arm_id)) continue;
-      list.push({
-        arm_id: template.arm_id,
-        name: template.name ?? null,
-        params: structuredClone(template.params),
-        alpha: 1,
-        beta: 1,
-        total_pulls: 0,
-        total_reward: 0,
-        avg_reward: null,
-        mean_estimate: null,
-        metadata: {},
-      });
+      list.push(priorArm({ ...template, params: structuredClone(template.params) }));
     }
     this.arms.set(key(userId, agentType), list);
   }
@@ -67,16 +56,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
       rewarded_at: Date.now(),
       reward_source: args.source,
     });
-    const u = args.computedUpdate;
-    Object.assign(arm, {
-      alpha: u.alpha,
-      beta: u.beta,
-      total_pulls: u.total_pulls,
-      total_reward: u.total_reward,
-      avg_reward: u.avg_reward,
-      mean_estimate: u.mean_estimate,
-      metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
-    });
+    applyUpdate(arm, args.computedUpdate);
     return { success: true };
   }
 

@@ -22,6 +22,35 @@ export interface StoredArm {
   metadata: Record<string, JsonValue>;
 }
 
+/** An arm as a user first meets it: the template's identity and params, and the uniform prior. */
+export function priorArm(template: Pick<ArmTemplate, "arm_id" | "params"> & { name?: string | null | undefined }): StoredArm {
+  return {
+    arm_id: template.arm_id,
+    name: template.name ?? null,
+    params: template.params,
+    alpha: 1,
+    beta: 1,
+    total_pulls: 0,
+    total_reward: 0,
+    avg_reward: null,
+    mean_estimate: null,
+    metadata: {},
+  };
+}
+
+/** Write a computed update onto an arm, as every storage keeps it (the interval in its metadata). */
+export function applyUpdate(arm: StoredArm, u: ComputedUpdate): void {
+  Object.assign(arm, {
+    alpha: u.alpha,
+    beta: u.beta,
+    total_pulls: u.total_pulls,
+    total_reward: u.total_reward,
+    avg_reward: u.avg_reward,
+    mean_estimate: u.mean_estimate,
+    metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
+  });
+}
+
 export interface ArmSnapshot {
   arm_id: string;
   name: string | null;

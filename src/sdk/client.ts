@@ -17,6 +17,7 @@ import type {
   SystemSummary,
   UpdateResult,
 } from "../runtime/schema.js";
+import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
 
 export const LOCAL_URL = "http://127.0.0.1:8787";
 
@@ -127,35 +128,8 @@ export function createClient(options: ClientOptions = {}) {
     listSystems: async () => (await request<{ systems: SystemListItem[] }>("GET", "/v1/systems")).systems,
     /** Each arm across all users (posterior, interval, P(best), pulls), recent decisions, the runs its arms came from. */
     systemSummary: (name: string) => request<SystemSummary>("GET", `${system(name)}/summary`),
-    select: (name: string, args: { userId: string; agentType?: string; context?: Record<string, JsonValue> }) =>
-      request<RuntimeSelection>("POST", `${system(name)}/select`, {
-        user_id: args.userId,
-        agent_type: args.agentType,
-        context: args.context,
-      }),
-    update: (
-      name: string,
-      args: {
-        userId: string;
-        decisionId: string;
-        agentType?: string;
-        reward?: number;
-        signals?: Record<string, number>;
-        engagementScore?: number;
-        gradingScore?: number;
-        metadata?: Record<string, JsonValue>;
-      },
-    ) =>
-      request<UpdateResult>("POST", `${system(name)}/update`, {
-        user_id: args.userId,
-        decision_id: args.decisionId,
-        agent_type: args.agentType,
-        reward: args.reward,
-        signals: args.signals,
-        engagement_score: args.engagementScore,
-        grading_score: args.gradingScore,
-        metadata: args.metadata,
-      }),
+    select: (name: string, args: RuntimeSelectOptions) => request<RuntimeSelection>("POST", `${system(name)}/select`, selectRequest(args)),
+    update: (name: string, args: RuntimeUpdateOptions) => request<UpdateResult>("POST", `${system(name)}/update`, updateRequest(args)),
     getDecision: (name: string, args: { userId: string; decisionId: string }) =>
       request<RuntimeDecision>(
         "GET",

@@ -73,7 +73,22 @@ export type RunEvent =
   | { type: "generation_finished"; generation: number; best: number | null; mean: number | null; calls: number; target_calls: number }
   | { type: "run_finished"; success: boolean; best_score: number | null; target_calls: number; stop_reason: string };
 
-export interface RunReport {
+/** What a run did, however it ended: reported in the result on success and on failure alike. */
+export interface RunTotals {
+  target_calls: number;
+  failed_calls: number;
+  /** Attempts beyond the first, over all calls to the target. */
+  retries: number;
+  /** Which test cases failed, how often and why. */
+  failures: FailureSummary[];
+  /** What the calls to the team's API cost (USD); billed whether or not the run completes. */
+  cost_usd: number;
+  /** What scoring cost: judge and embedding calls (USD). */
+  evaluation_cost_usd: number;
+  history: GenerationSummary[];
+}
+
+export interface RunReport extends RunTotals {
   run_id: string;
   api_name: string;
   algorithm: string;
@@ -84,17 +99,6 @@ export interface RunReport {
   best: { config: ParamConfig; score: number } | null;
   generations_run: number;
   configs_generated: number;
-  target_calls: number;
-  failed_calls: number;
-  /** Attempts beyond the first, over all calls to the target. */
-  retries: number;
-  /** Which test cases failed, how often and why. */
-  failures: FailureSummary[];
-  /** What the calls to the team's API cost (USD). */
-  cost_usd: number;
-  /** What scoring cost: judge and embedding calls (USD). */
-  evaluation_cost_usd: number;
-  history: GenerationSummary[];
   candidates: CandidateRecord[];
   evaluations: EvaluationRecord[];
   warnings: ConfigIssue[];
@@ -170,6 +174,42 @@ async function pool<T>(items: readonly T[], limit: number, work: (item: T) => Pr
   await Promise.all(workers);
 }
 
+/** Every candidate the study has scored, with its params and fitness (an estimate when raced out). */
+export function candidatesOf(state: StudyState): Omit<CandidateRecord, "metrics">[] {
+  return state.trials.map((t) => ({
+    generation: t.generation,
+    candidate: t.hash,
+    params: state.configs[t.hash] as ParamConfig,
+    score: t.fitness,
+    complete: t.complete,
+    dropped: t.dropped,
+  }));
+}
+
+/**
+ * generation_finished events for the generations of `history` after the first `reported`, their target_calls a
+ * running total from `callsBefore`: the progress a run in process and a run on a server report alike.
+ */
+export function generationEvents(
+  history: readonly GenerationSummary[],
+  reported: number,
+  callsBefore: number,
+): { events: RunEvent[]; calls: number } {
+  let calls = callsBefore;
+  const events: RunEvent[] = history.slice(reported).map((summary) => {
+    calls += summary.calls;
+    return {
+      type: "generation_finished",
+      generation: summary.generation,
+      best: summary.best,
+      mean: summary.mean,
+      calls: summary.calls,
+      target_calls: calls,
+    };
+  });
+  return { events, calls };
+}
+
 /** The report of a finished study: the same for a run in process and one coordinated by a Durable Object. */
 export function assembleReport(args: {
   runId: string;
@@ -211,14 +251,9 @@ export function assembleReport(args: {
     cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
     evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
     history: state.history,
-    candidates: state.trials.map((t) => ({
-      generation: t.generation,
-      candidate: t.hash,
-      params: state.configs[t.hash] as ParamConfig,
-      score: t.fitness,
-      complete: t.complete,
-      dropped: t.dropped,
-      metrics: metricMeans(evaluations.filter((e) => e.candidate === t.hash)),
+    candidates: candidatesOf(state).map((c) => ({
+      ...c,
+      metrics: metricMeans(evaluations.filter((e) => e.candidate === c.candidate)),
     })),
     evaluations: [...evaluations].sort(
       (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
@@ -260,17 +295,9 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   let startedReported = -1;
   let callsReported = 0;
   const report = () => {
-    for (const summary of state.history.slice(finishedReported)) {
-      callsReported += summary.calls;
-      emit({
-        type: "generation_finished",
-        generation: summary.generation,
-        best: summary.best,
-        mean: summary.mean,
-        calls: summary.calls,
-        target_calls: callsReported,
-      });
-    }
+    const finished = generationEvents(state.history, finishedReported, callsReported);
+    for (const event of finished.events) emit(event);
+    callsReported = finished.calls;
     finishedReported = state.history.length;
     if (state.current && state.current.index > startedReported) {
       startedReported = state.current.index;

@@ -8,7 +8,7 @@ import { isPlainObject } from "../json.js";
 import type { RunView } from "../runs/schema.js";
 import { sleep } from "../target/sleep.js";
 import { ConvergenceApiError, createClient } from "./client.js";
-import type { RunEvent } from "./execute.js";
+import { generationEvents, type RunEvent } from "./execute.js";
 import { type PrepareOptions, readTestCaseFile, resolvePath } from "./prepare.js";
 import { fail, type OptimizationResult } from "./response.js";
 
@@ -107,17 +107,9 @@ export async function runOnServer(raw: unknown, options: RemoteRunOptions): Prom
       calls = view.progress.target_calls;
       emit({ type: "progress", target_calls: calls });
     }
-    for (const summary of view.history.slice(finished)) {
-      cumulative += summary.calls;
-      emit({
-        type: "generation_finished",
-        generation: summary.generation,
-        best: summary.best,
-        mean: summary.mean,
-        calls: summary.calls,
-        target_calls: cumulative,
-      });
-    }
+    const done = generationEvents(view.history, finished, cumulative);
+    for (const event of done.events) emit(event);
+    cumulative = done.calls;
     finished = view.history.length;
     if (view.status !== "running" && view.status !== "queued") break;
     if (options.signal?.aborted && !cancelling) {

@@ -5,12 +5,12 @@
  * need next (calls, failures, costs, history, warnings, seed, why it stopped).
  */
 import type { ConfigIssue } from "../config/issues.js";
-import type { GenerationSummary, StopReason } from "../optimize/study.js";
+import type { StopReason } from "../optimize/study.js";
 import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
-import type { FailureSummary, RunReport } from "./execute.js";
+import type { RunReport, RunTotals } from "./execute.js";
 
-export interface OptimizationSuccess {
+export interface OptimizationSuccess extends RunTotals {
   success: true;
   best_config: ParamConfig;
   best_score: number;
@@ -21,17 +21,6 @@ export interface OptimizationSuccess {
   optimization_run_id: string;
   generations_run: number;
   timestamp: string;
-  target_calls: number;
-  failed_calls: number;
-  /** Retries over all target calls (attempts beyond the first). */
-  retries: number;
-  /** Which test cases failed, how often and why. */
-  failures: FailureSummary[];
-  /** What the calls to the team's API cost (USD). */
-  cost_usd: number;
-  /** What scoring cost: judge and embedding calls (USD). */
-  evaluation_cost_usd: number;
-  history: GenerationSummary[];
   warnings: string[];
   algorithm: string;
   seed: number;
@@ -40,7 +29,7 @@ export interface OptimizationSuccess {
   error?: undefined;
 }
 
-export interface OptimizationFailure {
+export interface OptimizationFailure extends Partial<RunTotals> {
   success: false;
   error: string;
   configs_generated: 0;
@@ -49,14 +38,6 @@ export interface OptimizationFailure {
   errors?: ConfigIssue[];
   warnings?: string[];
   optimization_run_id?: string;
-  target_calls?: number;
-  failed_calls?: number;
-  retries?: number;
-  failures?: FailureSummary[];
-  /** What the run spent before it failed: calls made are billed whether or not the run completes. */
-  cost_usd?: number;
-  evaluation_cost_usd?: number;
-  history?: GenerationSummary[];
   /** Why the run ended (all_failed: not one evaluation of its first round succeeded). */
   stop_reason?: string;
   best_config?: ParamConfig | null;
@@ -81,17 +62,20 @@ export function randomSeed(): number {
 export const warningText = (issues: readonly ConfigIssue[]) => issues.map((w) => (w.path ? `${w.path}: ${w.message}` : w.message));
 
 export function toSeedResponse(report: RunReport): OptimizationResult {
+  const totals: RunTotals = {
+    target_calls: report.target_calls,
+    failed_calls: report.failed_calls,
+    retries: report.retries,
+    failures: report.failures,
+    cost_usd: report.cost_usd,
+    evaluation_cost_usd: report.evaluation_cost_usd,
+    history: report.history,
+  };
   if (report.error !== null || !report.best) {
     return fail(report.error ?? "no result", {
+      ...totals,
       warnings: warningText(report.warnings),
       optimization_run_id: report.run_id,
-      target_calls: report.target_calls,
-      failed_calls: report.failed_calls,
-      retries: report.retries,
-      failures: report.failures,
-      cost_usd: report.cost_usd,
-      evaluation_cost_usd: report.evaluation_cost_usd,
-      history: report.history,
       stop_reason: report.stop_reason,
       best_config: report.best?.config ?? null,
       best_score: report.best?.score ?? null,
@@ -108,13 +92,7 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
     optimization_run_id: report.run_id,
     generations_run: report.generations_run,
     timestamp: report.finished_at,
-    target_calls: report.target_calls,
-    failed_calls: report.failed_calls,
-    retries: report.retries,
-    failures: report.failures,
-    cost_usd: report.cost_usd,
-    evaluation_cost_usd: report.evaluation_cost_usd,
-    history: report.history,
+    ...totals,
     warnings: warningText(report.warnings),
     algorithm: report.algorithm,
     seed: report.seed,

@@ -4,7 +4,6 @@
  */
 import { type ArmTemplate, evolveArms } from "../bandit/evolve.js";
 import { describeIssues, fromZodIssues } from "../config/issues.js";
-import type { JsonValue } from "../json.js";
 import { RuntimeManager } from "../runtime/manager.js";
 import {
   type ArmView,
@@ -16,6 +15,9 @@ import {
 } from "../runtime/schema.js";
 import { coerceArm, type RuntimeStorage } from "../runtime/storage.js";
 import type { SearchSpace } from "../search/space.js";
+import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
+
+export type { RuntimeSelectOptions, RuntimeUpdateOptions } from "./runtime-requests.js";
 
 const managers = new Map<string, RuntimeManager>();
 
@@ -37,40 +39,12 @@ export async function configureRuntime(system: string, options: { config: Runtim
   managers.set(system, new RuntimeManager(system, parsed.data, options.storage));
 }
 
-export async function runtimeSelect(
-  system: string,
-  options: { userId: string; agentType?: string; context?: Record<string, JsonValue> },
-): Promise<RuntimeSelection> {
-  return manager(system).select({
-    user_id: options.userId,
-    ...(options.agentType !== undefined ? { agent_type: options.agentType } : {}),
-    ...(options.context !== undefined ? { context: options.context } : {}),
-  });
-}
-
-export interface RuntimeUpdateOptions {
-  userId: string;
-  decisionId: string;
-  agentType?: string;
-  reward?: number;
-  signals?: Record<string, number>;
-  engagementScore?: number;
-  gradingScore?: number;
-  metadata?: Record<string, JsonValue>;
+export async function runtimeSelect(system: string, options: RuntimeSelectOptions): Promise<RuntimeSelection> {
+  return manager(system).select(selectRequest(options));
 }
 
 export async function runtimeUpdate(system: string, options: RuntimeUpdateOptions): Promise<UpdateResult> {
-  const { userId, decisionId, agentType, reward, signals, engagementScore, gradingScore, metadata } = options;
-  return manager(system).update({
-    user_id: userId,
-    decision_id: decisionId,
-    ...(agentType !== undefined ? { agent_type: agentType } : {}),
-    ...(reward !== undefined ? { reward } : {}),
-    ...(signals !== undefined ? { signals } : {}),
-    ...(engagementScore !== undefined ? { engagement_score: engagementScore } : {}),
-    ...(gradingScore !== undefined ? { grading_score: gradingScore } : {}),
-    ...(metadata !== undefined ? { metadata } : {}),
-  });
+  return manager(system).update(updateRequest(options));
 }
 
 export async function runtimeGetDecision(system: string, options: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {

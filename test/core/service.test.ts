@@ -62,33 +62,24 @@ describe("npm start", () => {
     const selected = run(["bin/convergence.js", "runtime", "select", "cli_system", "--user", "ann", "--context", '{"page":"home"}']);
     const selection = JSON.parse(selected.stdout);
     expect(["precise", "balanced", "broad"]).toContain(selection.arm_id);
-    const updated = run([
-      "bin/convergence.js",
-      "runtime",
-      "update",
-      "cli_system",
-      "--user",
-      "ann",
-      "--decision",
-      selection.decision_id,
-      "--reward",
-      "1",
-    ]);
+    const update = (reward: string) =>
+      run([
+        "bin/convergence.js",
+        "runtime",
+        "update",
+        "cli_system",
+        "--user",
+        "ann",
+        "--decision",
+        selection.decision_id,
+        "--reward",
+        reward,
+      ]);
+    const updated = update("1");
     expect(JSON.parse(updated.stdout)).toMatchObject({ success: true, duplicate: false, reward: 1 });
     const arms = JSON.parse(run(["bin/convergence.js", "runtime", "arms", "cli_system", "--user", "ann"]).stdout);
     expect(arms.find((a: { arm_id: string }) => a.arm_id === selection.arm_id)).toMatchObject({ total_pulls: 1, total_reward: 1 });
-    const bad = run([
-      "bin/convergence.js",
-      "runtime",
-      "update",
-      "cli_system",
-      "--user",
-      "ann",
-      "--decision",
-      selection.decision_id,
-      "--reward",
-      "7",
-    ]);
+    const bad = update("7");
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/reward: Too big: expected number to be <=1/);
   });

@@ -13,7 +13,7 @@ import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
 import type { RunCandidate, RunStatus, RunView } from "../../src/runs/schema.js";
-import { assembleReport, type EvaluationRecord, maxCalls } from "../../src/sdk/execute.js";
+import { assembleReport, candidatesOf, type EvaluationRecord, maxCalls } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
@@ -141,6 +141,11 @@ export class RunCoordinator extends DurableObject<Env> {
 
   private count(query: string): number {
     return this.sql.exec<{ n: number }>(query).one().n as number;
+  }
+
+  /** Evaluations sent and not yet reported. */
+  private inFlight(): number {
+    return this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'");
   }
 
   private watchdogMs(): number {
@@ -275,7 +280,7 @@ export class RunCoordinator extends DurableObject<Env> {
         population_size: state.settings.populationSize,
         ...(JSON.parse(readMeta(this.sql, "shape") ?? "{}") as { test_cases: number; max_calls: number }),
         target_calls: this.number("results"),
-        in_flight: this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'"),
+        in_flight: this.inFlight(),
         best_score: bestOf(state)?.score ?? null,
       },
       history: state.history,
@@ -288,16 +293,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Every candidate scored so far, with its params: the live view of the dashboard's parameter charts. */
   async candidates(): Promise<RunCandidate[]> {
-    if (!this.spec()) return [];
-    const state = this.state();
-    return state.trials.map((t) => ({
-      generation: t.generation,
-      candidate: t.hash,
-      params: state.configs[t.hash] as ParamConfig,
-      score: t.fitness,
-      complete: t.complete,
-      dropped: t.dropped,
-    }));
+    return this.spec() ? candidatesOf(this.state()) : [];
   }
 
   private records(round?: number): EvaluationRecord[] {
@@ -321,7 +317,7 @@ export class RunCoordinator extends DurableObject<Env> {
       const overBudget = this.overBudget();
       if (this.count("SELECT COUNT(*) AS n FROM tasks WHERE status != 'done'") > 0) {
         if (!overBudget) return this.dispatch();
-        if (this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'") > 0) return;
+        if (this.inFlight() > 0) return;
         // The budget is spent: what was not sent never will be, and the round is told what came in.
         this.sql.exec("DELETE FROM tasks WHERE status = 'waiting'");
       }
@@ -383,7 +379,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Send waiting tasks while fewer than parallel_workers are in flight. */
   private async dispatch(): Promise<void> {
     const parallel = this.number("parallel") || 5;
-    const room = parallel - this.count("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'");
+    const room = parallel - this.inFlight();
     if (room <= 0) return;
     const waiting = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE status = 'waiting' ORDER BY rowid LIMIT ?", room).toArray();
     await this.send(waiting);

@@ -3,7 +3,7 @@ import type { ArmTemplate } from "../../src/bandit/evolve.js";
 import type { JsonValue } from "../../src/json.js";
 import { newDecisionId, parseDecisionId, randomToken } from "../../src/runtime/decision-id.js";
 import type { RuntimeDecision } from "../../src/runtime/schema.js";
-import type { RuntimeStorage, StoredArm } from "../../src/runtime/storage.js";
+import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "../../src/runtime/storage.js";
 
 export interface Identity {
   system: string;
@@ -11,18 +11,8 @@ export interface Identity {
   userId: string;
 }
 
-interface ArmRow extends Record<string, SqlStorageValue> {
-  arm_id: string;
-  name: string | null;
-  params: string;
-  alpha: number;
-  beta: number;
-  total_pulls: number;
-  total_reward: number;
-  avg_reward: number | null;
-  mean_estimate: number | null;
-  metadata: string;
-}
+/** A StoredArm as its SQLite row holds it: params and metadata as JSON text. */
+type ArmRow = Omit<StoredArm, "params" | "metadata"> & { params: string; metadata: string } & Record<string, SqlStorageValue>;
 
 export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
   seq: number;
@@ -109,18 +99,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     const fresh = arms.filter((arm) => !cached.some((a) => a.arm_id === arm.arm_id));
     const next = (this.sql.exec<{ n: number }>("SELECT COALESCE(MAX(position), -1) + 1 AS n FROM arms").one().n as number) ?? 0;
     fresh.forEach((arm, i) => {
-      cached.push({
-        arm_id: arm.arm_id,
-        name: arm.name ?? null,
-        params: arm.params,
-        alpha: 1,
-        beta: 1,
-        total_pulls: 0,
-        total_reward: 0,
-        avg_reward: null,
-        mean_estimate: null,
-        metadata: {},
-      });
+      cached.push(priorArm(arm));
       this.sql.exec(
         `INSERT INTO arms (arm_id, name, params, alpha, beta, total_pulls, total_reward, avg_reward, mean_estimate, metadata, position)
          VALUES (?, ?, ?, 1, 1, 0, 0, NULL, NULL, '{}', ?) ON CONFLICT(arm_id) DO NOTHING`,
@@ -171,17 +150,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     );
     this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) VALUES (?)", decision.seq);
     const arm = this.load().find((a) => a.arm_id === decision.arm_id);
-    if (arm) {
-      Object.assign(arm, {
-        alpha: u.alpha,
-        beta: u.beta,
-        total_pulls: u.total_pulls,
-        total_reward: u.total_reward,
-        avg_reward: u.avg_reward,
-        mean_estimate: u.mean_estimate,
-        metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
-      });
-    }
+    if (arm) applyUpdate(arm, u);
     this.sql.exec(
       `UPDATE arms SET alpha = ?, beta = ?, total_pulls = ?, total_reward = ?, avg_reward = ?, mean_estimate = ?,
        metadata = json_set(metadata, '$.confidence_interval', json(?)) WHERE arm_id = ?`,

@@ -113,7 +113,11 @@ async function consumeRun(
 export async function consumeEvaluations(batch: MessageBatch<EvaluationMessage>, env: Env): Promise<void> {
   const connection = slots(CONNECTIONS);
   const byRun = new Map<string, Message<EvaluationMessage>[]>();
-  for (const message of batch.messages) byRun.set(message.body.run_id, [...(byRun.get(message.body.run_id) ?? []), message]);
+  for (const message of batch.messages) {
+    const messages = byRun.get(message.body.run_id);
+    if (messages) messages.push(message);
+    else byRun.set(message.body.run_id, [message]);
+  }
   await Promise.all(
     [...byRun].map(async ([runId, messages]) => {
       try {

@@ -23,7 +23,7 @@ import { randomSampler } from "./random.js";
 import type { ProposeContext, Sampler } from "./sampler.js";
 
 export interface TpeOptions {
-  /** Scored configs before the model is used (random until then). */
+  /** Scored configs before the model is used, random until then (Optuna's n_startup_trials). */
   startup: number;
   /** Draws from l(x) per proposal. */
   candidates: number;
@@ -283,10 +283,11 @@ export function proposeLocal(
     const parent = slot % 2 === 0 ? (parents[0] as { config: ParamConfig }) : rng.pick(parents);
     const base = encode(dims, parent.config);
     let config: ParamConfig | null = null;
+    // A step that lands on a config already tried is retried wider.
     for (let attempt = 0; attempt < 8 && config === null; attempt++) {
-      const scale = sigma * 1.5 ** attempt;
+      const widen = 1.5 ** attempt;
       const point: Point = {
-        numeric: base.numeric.map((u, i) => Math.min(1, Math.max(0, u + (scale / sigma) * scaleOf(i) * rng.normal()))),
+        numeric: base.numeric.map((u, i) => Math.min(1, Math.max(0, u + widen * scaleOf(i) * rng.normal()))),
         choice: base.choice.map((c, j) => (rng.next() < pChoice ? rng.int((dims.choice[j] as { values: JsonValue[] }).values.length) : c)),
       };
       const candidate = decode(space, dims, point);
@@ -299,8 +300,6 @@ export function proposeLocal(
   return out;
 }
 
-/** Random configs before the model is used (Optuna's n_startup_trials). */
-const STARTUP = 10;
 /** Local steps scale with this fraction of the elite's spread per dimension. */
 const ELITE_SPREAD = 0.5;
 /** Share of a batch given to local steps: from LOCAL_MIN at the start of the model phase to LOCAL_MAX at the end. */
@@ -315,7 +314,7 @@ export const tpeSampler: Sampler = {
     // The latest estimate of each config counts once.
     const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
     const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
-    if (observations.length < STARTUP) return randomSampler.propose(context, state);
+    if (observations.length < TPE_DEFAULTS.startup) return randomSampler.propose(context, state);
     const { settings } = context;
     const planned = Math.min(settings.populationSize * settings.generations, settings.maxTargetCalls ?? Number.POSITIVE_INFINITY);
     const progress = Math.min(1, observations.length / Math.max(1, planned));
