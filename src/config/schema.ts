@@ -251,7 +251,7 @@ export const OptimizationSchema = z.object({
     .string()
     .transform((a) => (a === "genetic" ? "evolution" : a))
     .pipe(z.enum(ALGORITHMS))
-    .default("mab_evolution"),
+    .default("tpe"),
   /** Same seed, same run. */
   seed: z.int().optional(),
   mab: z

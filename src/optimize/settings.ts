@@ -11,6 +11,10 @@ export interface StudySettings {
   eliteSize: number;
   /** null: every candidate is scored on every test case. */
   racing: { initialTestCases: number | null; eliminationThreshold: number } | null;
+  /** Spend the calls racing saves on more candidates per generation, up to the run's call budget (tpe). */
+  reinvestSavings: boolean;
+  /** Report the best by a noise-aware estimate rather than the highest measured score (noise-aware-best.ts; tpe). */
+  noiseAwareBest: boolean;
   earlyStopping: { enabled: boolean; patience: number; minImprovement: number; targetScore: number | null };
   maxTargetCalls: number | null;
   /** Stop once the cost told with the results reaches this (USD). */
@@ -32,6 +36,8 @@ export function studySettings(optimization: OptimizationConfig, initialConfigs: 
       algorithm === "mab_evolution" || algorithm === "tpe"
         ? { initialTestCases: mab.initial_test_cases ?? null, eliminationThreshold: mab.elimination_threshold }
         : null,
+    reinvestSavings: algorithm === "tpe",
+    noiseAwareBest: algorithm === "tpe",
     earlyStopping: {
       enabled: execution.early_stopping.enabled,
       patience: execution.early_stopping.patience,

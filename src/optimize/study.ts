@@ -12,6 +12,7 @@ import type { JsonValue } from "../json.js";
 import { hashConfig } from "../search/hash.js";
 import { Rng, type RngState, seedRng } from "../search/rng.js";
 import type { ParamConfig, SearchSpace } from "../search/space.js";
+import { noiseAwareBest } from "./noise-aware-best.js";
 import {
   type CaseScores,
   defaultInitialBatch,
@@ -83,7 +84,10 @@ export interface StudyState {
   scores: Record<string, CaseScores>;
   /** "hash|testCaseId" of evaluations asked and not yet told. */
   pending: Record<string, true>;
+  /** The best measured full score: the incumbent racing compares candidates with. */
   best: { hash: string; score: number; generation: number } | null;
+  /** With settings.noiseAwareBest, the config reported as best (see noise-aware-best.ts). */
+  reported?: { hash: string; score: number; generation: number } | null;
   trials: Trial[];
   history: GenerationSummary[];
   calls: number;
@@ -240,7 +244,7 @@ function advance(s: StudyState): Evaluation[] {
       return [];
     }
     if (needed.length > 0) {
-      const cap = s.settings.maxTargetCalls;
+      const cap = s.settings.reinvestSavings ? callBudget(s) : s.settings.maxTargetCalls;
       if (cap !== null) {
         const remaining = cap - s.calls;
         if (remaining <= 0) {
@@ -261,6 +265,27 @@ function advance(s: StudyState): Evaluation[] {
   }
 }
 
+/** The calls a run may make: every candidate of every generation on every test case, or max_target_calls. */
+export function callBudget(s: Pick<StudyState, "settings" | "testCases">): number {
+  const { populationSize, generations, maxTargetCalls } = s.settings;
+  return Math.min(populationSize * generations * s.testCases.length, maxTargetCalls ?? Number.POSITIVE_INFINITY);
+}
+
+/**
+ * Candidates in the next generation. Racing ends most candidates after a few test cases; with
+ * `reinvestSavings` the calls it saves buy more candidates, sized from what a candidate has cost so far so that
+ * the remaining generations share what is left of the budget (at most four times the population).
+ */
+function generationSize(s: StudyState, index: number): number {
+  const base = s.settings.populationSize;
+  const candidates = s.history.reduce((n, h) => n + h.candidates, 0);
+  if (!s.settings.reinvestSavings || !s.settings.racing || candidates === 0 || s.calls === 0) return base;
+  const perCandidate = s.calls / candidates;
+  const remainingGenerations = Math.max(1, s.settings.generations - index);
+  const affordable = Math.floor((callBudget(s) - s.calls) / remainingGenerations / perCandidate);
+  return Math.min(4 * base, Math.max(base, affordable));
+}
+
 function startGeneration(s: StudyState): void {
   const index = s.generation + 1;
   const { rng, save } = rngOf(s);
@@ -270,7 +295,8 @@ function startGeneration(s: StudyState): void {
       space: s.space,
       settings: s.settings,
       generation: index,
-      size: s.settings.populationSize,
+      size: generationSize(s, index),
+      progress: Math.min(1, s.calls / Math.max(1, callBudget(s))),
       trials: s.trials,
       configOf: (hash) => s.configs[hash] as ParamConfig,
       isKnown: (config) => s.configs[hashConfig(config)] !== undefined,
@@ -399,6 +425,7 @@ function finalizeGeneration(s: StudyState): void {
     }
   }
   const previous = s.best?.score ?? null;
+  if (s.settings.noiseAwareBest) s.reported = noiseAwareChoice(s);
   if (generationBest && (s.best === null || generationBest.score > s.best.score)) {
     s.best = { hash: generationBest.hash, score: generationBest.score, generation: g.index };
   }
@@ -412,7 +439,7 @@ function finalizeGeneration(s: StudyState): void {
   const uniques = uniqueMembers(g);
   s.history.push({
     generation: g.index,
-    best: s.best?.score ?? null,
+    best: bestOf(s)?.score ?? null,
     generation_best: generationBest?.score ?? null,
     mean: fitnesses.length > 0 ? fitnesses.reduce((a, b) => a + b, 0) / fitnesses.length : null,
     calls: s.calls - g.callsAtStart,
@@ -423,9 +450,40 @@ function finalizeGeneration(s: StudyState): void {
   s.current = null;
 }
 
+/** The best by noise-aware-best.ts over every config scored so far, with its measured full score. */
+function noiseAwareChoice(s: StudyState): StudyState["best"] {
+  const latest = new Map<string, Trial>();
+  const firstGeneration = new Map<string, number>();
+  for (const t of s.trials) {
+    latest.set(t.hash, t);
+    if (!firstGeneration.has(t.hash)) firstGeneration.set(t.hash, t.generation);
+  }
+  const scored = [...latest.values()].map((t) => ({
+    hash: t.hash,
+    config: s.configs[t.hash] as ParamConfig,
+    score: t.fitness,
+    observed: s.testCases.filter((c) => scoreOf(s.scores[t.hash], c.id) !== undefined).length,
+    complete: t.complete,
+  }));
+  const { sumSq, dof } = s.residuals;
+  const weights = s.testCases.map((t) => t.weight);
+  const sw = weights.reduce((a, w) => a + w, 0);
+  const effectiveCases =
+    (sw * sw) /
+    Math.max(
+      1e-12,
+      weights.reduce((a, w) => a + w * w, 0),
+    );
+  // Paired differences carry the noise of two configs: half their variance is one config's.
+  const hash = noiseAwareBest(s.space, scored, dof >= 2 ? sumSq / dof / 2 : 0, effectiveCases);
+  const score = hash === null ? null : fullScore(s, hash);
+  return hash === null || score === null ? null : { hash, score, generation: firstGeneration.get(hash) ?? s.generation };
+}
+
 function checkStopping(s: StudyState): void {
   const stopping = s.settings.earlyStopping;
-  if (stopping.targetScore !== null && s.best && s.best.score >= stopping.targetScore) {
+  const best = bestOf(s);
+  if (stopping.targetScore !== null && best && best.score >= stopping.targetScore) {
     s.status = "done";
     s.stopReason = "target_score";
   } else if (stopping.enabled && s.noImprovement >= stopping.patience) {
@@ -436,6 +494,7 @@ function checkStopping(s: StudyState): void {
 
 /** The best config and its full score, or null when no config was fully scored. */
 export function bestOf(s: StudyState): { config: ParamConfig; score: number; hash: string } | null {
-  if (!s.best) return null;
-  return { config: s.configs[s.best.hash] as ParamConfig, score: s.best.score, hash: s.best.hash };
+  const best = s.reported ?? s.best;
+  if (!best) return null;
+  return { config: s.configs[best.hash] as ParamConfig, score: best.score, hash: best.hash };
 }

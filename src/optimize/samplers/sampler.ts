@@ -20,6 +20,8 @@ export interface ProposeContext {
   /** Index of the generation to propose. */
   generation: number;
   size: number;
+  /** Share of the run's call budget spent so far, 0 to 1. */
+  progress: number;
   trials: readonly Trial[];
   configOf(hash: string): ParamConfig;
   /** The config was already proposed in an earlier generation (its scores are cached). */

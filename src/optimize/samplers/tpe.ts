@@ -315,9 +315,7 @@ export const tpeSampler: Sampler = {
     const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
     const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
     if (observations.length < TPE_DEFAULTS.startup) return randomSampler.propose(context, state);
-    const { settings } = context;
-    const planned = Math.min(settings.populationSize * settings.generations, settings.maxTargetCalls ?? Number.POSITIVE_INFINITY);
-    const progress = Math.min(1, observations.length / Math.max(1, planned));
+    const { progress } = context;
     const prior = (state ?? {}) as { sigma?: number; best?: number };
     const best = Math.max(...observations.map((o) => o.score));
     // The step grows after a generation that improved the best, and shrinks after one that did not.
