@@ -29,14 +29,14 @@ export type Trace = number[];
 export function minimize(
   space: SearchSpace,
   loss: (c: ParamConfig) => number,
-  options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number },
+  options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number; parallelWorkers?: number },
 ): Trace {
   const populationSize = options.populationSize ?? 10;
   const optimization = OptimizationSchema.parse({
     algorithm: options.algorithm,
     // More generations than the budget needs: max_target_calls ends the run (elites cost no calls).
     evolution: { population_size: populationSize, generations: Math.ceil(options.budget / populationSize) + 50 },
-    execution: { max_target_calls: options.budget, early_stopping: { enabled: false } },
+    execution: { max_target_calls: options.budget, parallel_workers: options.parallelWorkers, early_stopping: { enabled: false } },
   });
   const trace: Trace = [];
   let best = Number.POSITIVE_INFINITY;

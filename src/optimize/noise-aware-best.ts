@@ -1,17 +1,17 @@
 /**
  * Which config to report as best when scores are noisy. The highest measured mean over the test cases is biased
  * upwards (among hundreds of candidates the luckiest wins: the winner's curse), so with noisy test cases it is
- * often not the best config. Each fully scored config's score is instead shrunk towards what its neighbours
- * scored (a kernel average over configs with the same categorical choices, raced-out ones included at the
- * weight of the test cases they saw), by how noisy one config's measurement is compared with how well the
- * neighbours predict it:
+ * often not the best config. Instead, a Gaussian process is fitted to every config scored so far (raced-out ones
+ * included, each with the noise of the test cases it saw), and the complete config with the highest posterior
+ * mean is reported: a config's score counts with its neighbours', by how noisy one measurement is against how
+ * smooth the scores are.
  *
- *   posterior = (measured × v + neighbours × s²) / (v + s²)
- *
- * s² is one config's measurement variance (the pooled variance of paired differences between configs on the
- * same test cases, halved, over the effective number of test cases); v is how far the neighbours' average is
- * from the truth, estimated by leave-one-out prediction error minus s². The kernel width is chosen by that same
- * leave-one-out error. Noise-free scores (s² = 0) keep the measured best.
+ * The kernel is a squared exponential over the numeric parameters (on the unit scale every parameter is encoded
+ * to) times a factor `rho` per categorical parameter that differs. Its length scales and `rho` are chosen by
+ * marginal likelihood: a small grid, then one pass of per-parameter refinement (automatic relevance). The noise
+ * of one test case's score is measured, not fitted: the pooled variance of paired differences between configs
+ * on the same test cases (halved: a difference carries two configs' noise). Noise-free scores keep the highest
+ * measured.
  */
 import type { ParamConfig, SearchSpace } from "../search/space.js";
 import { encodeParameter } from "../search/space.js";
@@ -21,87 +21,144 @@ export interface ScoredConfig {
   config: ParamConfig;
   /** The full score when complete; the race's estimate of it otherwise. */
   score: number;
-  /** Test cases scored (the estimate's weight). */
+  /** Effective number of test cases scored (the estimate's weight). */
   observed: number;
   complete: boolean;
 }
 
-/** Kernel widths tried, on the unit scale every numeric parameter is encoded to. */
-const WIDTHS = [0.02, 0.04, 0.08, 0.16, 0.32];
+/** Above this many configs the fit keeps the complete ones and the most-observed others (the fit is cubic). */
+const MAX_POINTS = 500;
+const LENGTH_SCALES = [0.1, 0.3];
+const RHOS = [0.5, 0.9];
 
-interface Point {
-  x: number[];
-  group: string;
-  y: number;
-  n: number;
+interface Points {
+  x: Float64Array[];
+  c: Int32Array[];
+  y: Float64Array;
+  noise: Float64Array;
+}
+
+interface Fit {
+  logLikelihood: number;
+  alpha: Float64Array;
+  lengthScales: number[];
+  rho: number;
 }
 
 /**
- * The hash of the complete config with the highest posterior score, or null when nothing is complete.
- * `caseVariance`: variance of one test case's score around the config's mean that is specific to the config
- * (test-case difficulty shared by all configs excluded); `effectiveCases`: (Σw)² / Σw² over all test cases.
+ * The hash of the complete config with the highest posterior mean, or null when nothing is complete.
+ * `caseVariance`: the variance of one test case's score that is specific to the config (test-case difficulty,
+ * which all configs share, excluded).
  */
-export function noiseAwareBest(
-  space: SearchSpace,
-  scored: readonly ScoredConfig[],
-  caseVariance: number,
-  effectiveCases: number,
-): string | null {
+export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig[], caseVariance: number): string | null {
   const complete = scored.filter((c) => c.complete);
   if (complete.length === 0) return null;
   const measuredBest = complete.reduce((a, b) => (b.score > a.score ? b : a)).hash;
-  const s2 = caseVariance / Math.max(1, effectiveCases);
-  if (!(s2 > 0) || complete.length < 3) return measuredBest;
+  if (!(caseVariance > 0) || complete.length < 3) return measuredBest;
 
-  const names = Object.keys(space);
-  const numeric = names.filter((n) => space[n]?.type !== "categorical");
-  const categorical = names.filter((n) => space[n]?.type === "categorical");
-  const points: Point[] = scored.map((c) => ({
-    x: numeric.map((n) => encodeParameter(space[n] as never, c.config[n] ?? null)),
-    group: JSON.stringify(categorical.map((n) => c.config[n] ?? null)),
-    y: c.score,
-    n: c.observed,
-  }));
-  const completeIndexes = scored.flatMap((c, i) => (c.complete ? [i] : []));
-
-  /** The neighbours' weighted average score around point i, leaving i out. */
-  const neighbours = (i: number, width: number): number | null => {
-    const p = points[i] as Point;
-    let sw = 0;
-    let swy = 0;
-    for (let j = 0; j < points.length; j++) {
-      const q = points[j] as Point;
-      if (j === i || q.group !== p.group) continue;
-      let d2 = 0;
-      for (let k = 0; k < p.x.length; k++) d2 += ((p.x[k] as number) - (q.x[k] as number)) ** 2;
-      const w = Math.exp(-d2 / (2 * width * width)) * q.n;
-      sw += w;
-      swy += w * q.y;
-    }
-    return sw > 1e-9 ? swy / sw : null;
+  const kept =
+    scored.length <= MAX_POINTS
+      ? scored
+      : [...complete, ...scored.filter((c) => !c.complete).sort((a, b) => b.observed - a.observed)].slice(0, MAX_POINTS);
+  const numeric = Object.keys(space).filter((n) => space[n]?.type !== "categorical");
+  const categorical = Object.keys(space).filter((n) => space[n]?.type === "categorical");
+  const mean = kept.reduce((a, c) => a + c.score, 0) / kept.length;
+  const points: Points = {
+    x: kept.map((c) => Float64Array.from(numeric.map((n) => encodeParameter(space[n] as never, c.config[n] ?? null)))),
+    c: kept.map((c) =>
+      Int32Array.from(
+        categorical.map((n) => {
+          const param = space[n] as { values: unknown[] };
+          return param.values.findIndex((v) => JSON.stringify(v) === JSON.stringify(c.config[n] ?? null));
+        }),
+      ),
+    ),
+    y: Float64Array.from(kept.map((c) => c.score - mean)),
+    noise: Float64Array.from(kept.map((c) => caseVariance / Math.max(1, c.observed))),
   };
+  const amplitude = points.y.reduce((a, v) => a + v * v, 0) / kept.length;
+  if (!(amplitude > 0)) return measuredBest;
 
-  let chosen: { width: number; error: number } | null = null;
-  for (const width of WIDTHS) {
-    let sum = 0;
-    let count = 0;
-    for (const i of completeIndexes) {
-      const m = neighbours(i, width);
-      if (m === null) continue;
-      sum += (m - (points[i] as Point).y) ** 2;
-      count++;
+  let best: Fit | null = null;
+  const consider = (lengthScales: number[], rho: number) => {
+    const fit = fitGp(points, amplitude, lengthScales, rho);
+    if (fit && (best === null || fit.logLikelihood > best.logLikelihood)) best = fit;
+  };
+  for (const l of LENGTH_SCALES)
+    for (const rho of RHOS)
+      consider(
+        numeric.map(() => l),
+        rho,
+      );
+  for (let d = 0; d < numeric.length; d++) {
+    for (const factor of [0.5, 2]) {
+      const current = best as Fit | null;
+      if (!current) break;
+      const scales = [...current.lengthScales];
+      scales[d] = (scales[d] as number) * factor;
+      consider(scales, current.rho);
     }
-    if (count > 0 && (chosen === null || sum / count < chosen.error)) chosen = { width, error: sum / count };
   }
-  if (chosen === null) return measuredBest;
-  const v = Math.max(1e-6, chosen.error - s2);
+  const fit = best as Fit | null;
+  if (!fit) return measuredBest;
 
-  let best: { index: number; posterior: number } | null = null;
-  for (const i of completeIndexes) {
-    const y = (points[i] as Point).y;
-    const m = neighbours(i, chosen.width);
-    const posterior = m === null ? y : (y * v + m * s2) / (v + s2);
-    if (best === null || posterior > best.posterior) best = { index: i, posterior };
+  let chosen: { index: number; posterior: number } | null = null;
+  kept.forEach((c, i) => {
+    if (!c.complete) return;
+    let posterior = 0;
+    for (let j = 0; j < kept.length; j++)
+      posterior += kernel(points, i, j, amplitude, fit.lengthScales, fit.rho) * (fit.alpha[j] as number);
+    if (chosen === null || posterior > chosen.posterior) chosen = { index: i, posterior };
+  });
+  return chosen === null ? measuredBest : (kept[(chosen as { index: number }).index] as ScoredConfig).hash;
+}
+
+function kernel(p: Points, i: number, j: number, amplitude: number, lengthScales: readonly number[], rho: number): number {
+  const xi = p.x[i] as Float64Array;
+  const xj = p.x[j] as Float64Array;
+  let d2 = 0;
+  for (let k = 0; k < xi.length; k++) d2 += (((xi[k] as number) - (xj[k] as number)) / (lengthScales[k] as number)) ** 2;
+  let factor = 1;
+  const ci = p.c[i] as Int32Array;
+  const cj = p.c[j] as Int32Array;
+  for (let k = 0; k < ci.length; k++) if (ci[k] !== cj[k]) factor *= rho;
+  return amplitude * factor * Math.exp(-d2 / 2);
+}
+
+/** K⁻¹y and the log marginal likelihood, by Cholesky; null when K is not positive definite. */
+function fitGp(p: Points, amplitude: number, lengthScales: number[], rho: number): Fit | null {
+  const n = p.y.length;
+  const L = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) L[i * n + j] = kernel(p, i, j, amplitude, lengthScales, rho);
+    L[i * n + i] = (L[i * n + i] as number) + (p.noise[i] as number) + 1e-9;
   }
-  return best === null ? measuredBest : (scored[best.index] as ScoredConfig).hash;
+  for (let j = 0; j < n; j++) {
+    let d = L[j * n + j] as number;
+    for (let k = 0; k < j; k++) d -= (L[j * n + k] as number) ** 2;
+    if (!(d > 0)) return null;
+    d = Math.sqrt(d);
+    L[j * n + j] = d;
+    for (let i = j + 1; i < n; i++) {
+      let v = L[i * n + j] as number;
+      for (let k = 0; k < j; k++) v -= (L[i * n + k] as number) * (L[j * n + k] as number);
+      L[i * n + j] = v / d;
+    }
+  }
+  const z = new Float64Array(n);
+  let logDet = 0;
+  for (let i = 0; i < n; i++) {
+    let v = p.y[i] as number;
+    for (let k = 0; k < i; k++) v -= (L[i * n + k] as number) * (z[k] as number);
+    z[i] = v / (L[i * n + i] as number);
+    logDet += 2 * Math.log(L[i * n + i] as number);
+  }
+  const alpha = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    let v = z[i] as number;
+    for (let k = i + 1; k < n; k++) v -= (L[k * n + i] as number) * (alpha[k] as number);
+    alpha[i] = v / (L[i * n + i] as number);
+  }
+  const fit = z.reduce((a, v) => a + v * v, 0);
+  return { logLikelihood: -0.5 * fit - 0.5 * logDet, alpha, lengthScales, rho };
 }

@@ -11,6 +11,11 @@ export interface StudySettings {
   eliteSize: number;
   /** null: every candidate is scored on every test case. */
   racing: { initialTestCases: number | null; eliminationThreshold: number } | null;
+  /**
+   * How many candidates the sampler proposes at a time within a generation (tpe: parallel_workers, as many as
+   * run at once, so each proposal learns from every evaluation finished); null: the whole generation at once.
+   */
+  proposalBatch: number | null;
   /** Spend the calls racing saves on more candidates per generation, up to the run's call budget (tpe). */
   reinvestSavings: boolean;
   /** Report the best by a noise-aware estimate rather than the highest measured score (noise-aware-best.ts; tpe). */
@@ -36,6 +41,7 @@ export function studySettings(optimization: OptimizationConfig, initialConfigs: 
       algorithm === "mab_evolution" || algorithm === "tpe"
         ? { initialTestCases: mab.initial_test_cases ?? null, eliminationThreshold: mab.elimination_threshold }
         : null,
+    proposalBatch: algorithm === "tpe" ? execution.parallel_workers : null,
     reinvestSavings: algorithm === "tpe",
     noiseAwareBest: algorithm === "tpe",
     earlyStopping: {

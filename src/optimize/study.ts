@@ -66,6 +66,8 @@ interface GenerationState {
   order: string[];
   race: Record<string, RaceEntry> | null;
   callsAtStart: number;
+  /** Candidates the generation will have; the sampler proposes them `settings.proposalBatch` at a time. */
+  size?: number;
 }
 
 export interface StudyState {
@@ -260,6 +262,10 @@ function advance(s: StudyState): Evaluation[] {
       return needed;
     }
     if (raceStep(s, g)) continue;
+    if (g.members.length < (g.size ?? 0)) {
+      proposeMembers(s, g);
+      continue;
+    }
     finalizeGeneration(s);
     checkStopping(s);
   }
@@ -274,13 +280,14 @@ export function callBudget(s: Pick<StudyState, "settings" | "testCases">): numbe
 /**
  * Candidates in the next generation. Racing ends most candidates after a few test cases; with
  * `reinvestSavings` the calls it saves buy more candidates, sized from what a candidate has cost so far so that
- * the remaining generations share what is left of the budget (at most four times the population).
+ * the remaining generations share what is left of the budget (at least the population, at most four times it).
  */
 function generationSize(s: StudyState, index: number): number {
   const base = s.settings.populationSize;
   const candidates = s.history.reduce((n, h) => n + h.candidates, 0);
   if (!s.settings.reinvestSavings || !s.settings.racing || candidates === 0 || s.calls === 0) return base;
-  const perCandidate = s.calls / candidates;
+  // The costliest generation's rate: later candidates are better, survive the race longer and cost more.
+  const perCandidate = Math.max(...s.history.map((h) => h.calls / Math.max(1, h.candidates)));
   const remainingGenerations = Math.max(1, s.settings.generations - index);
   const affordable = Math.floor((callBudget(s) - s.calls) / remainingGenerations / perCandidate);
   return Math.min(4 * base, Math.max(base, affordable));
@@ -288,16 +295,37 @@ function generationSize(s: StudyState, index: number): number {
 
 function startGeneration(s: StudyState): void {
   const index = s.generation + 1;
+  const racing = s.settings.racing;
+  const batch = racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
+  s.generation = index;
+  s.current = {
+    index,
+    members: [],
+    order: [],
+    race: racing && batch < s.testCases.length ? {} : null,
+    callsAtStart: s.calls,
+    size: generationSize(s, index),
+  };
+  proposeMembers(s, s.current);
+}
+
+/**
+ * The sampler proposes the generation's next candidates: all of them at once, or `proposalBatch` at a time once
+ * the earlier ones are settled, so each proposal learns from every evaluation finished so far.
+ */
+function proposeMembers(s: StudyState, g: GenerationState): void {
+  const size = g.size ?? s.settings.populationSize;
+  const count = Math.min(size - g.members.length, s.settings.proposalBatch ?? size);
   const { rng, save } = rngOf(s);
   const sampler = SAMPLERS[s.settings.algorithm];
   const proposal = sampler.propose(
     {
       space: s.space,
       settings: s.settings,
-      generation: index,
-      size: generationSize(s, index),
+      generation: g.index,
+      size: count,
       progress: Math.min(1, s.calls / Math.max(1, callBudget(s))),
-      trials: s.trials,
+      trials: g.members.length > 0 ? [...s.trials, ...generationTrials(s, g)] : s.trials,
       configOf: (hash) => s.configs[hash] as ParamConfig,
       isKnown: (config) => s.configs[hashConfig(config)] !== undefined,
       rng,
@@ -305,22 +333,18 @@ function startGeneration(s: StudyState): void {
     s.sampler,
   );
   s.sampler = proposal.state;
-  const members = proposal.configs.map((config) => {
-    const hash = hashConfig(config);
-    s.configs[hash] ??= config;
-    return hash;
-  });
-  const order = rng.shuffle(s.testCases.map((t) => t.id));
-  save();
-  let race: Record<string, RaceEntry> | null = null;
   const racing = s.settings.racing;
   const batch = racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
-  if (racing && batch < s.testCases.length) {
-    race = {};
-    for (const hash of new Set(members)) race[hash] = { target: batch, dropped: false };
+  for (const config of proposal.configs) {
+    const hash = hashConfig(config);
+    s.configs[hash] ??= config;
+    g.members.push(hash);
+    if (g.race && !g.race[hash]) g.race[hash] = { target: batch, dropped: false };
   }
-  s.generation = index;
-  s.current = { index, members, order, race, callsAtStart: s.calls };
+  // A config proposed nowhere new (a tiny space, all tried) must not stall the generation.
+  if (proposal.configs.length === 0) g.size = g.members.length;
+  if (g.order.length === 0) g.order = rng.shuffle(s.testCases.map((t) => t.id));
+  save();
 }
 
 function neededEvaluations(s: StudyState, g: GenerationState): Evaluation[] {
@@ -390,9 +414,15 @@ function raceStep(s: StudyState, g: GenerationState): boolean {
   return more;
 }
 
-function finalizeGeneration(s: StudyState): void {
-  const g = s.current;
-  if (!g) return;
+/**
+ * Each member's fitness: its full score, or the race's estimate of it from paired differences with the
+ * incumbent. `residuals`, when given, collects those differences' residuals for the pooled variance.
+ */
+function memberFitness(
+  s: StudyState,
+  g: GenerationState,
+  residuals?: StudyState["residuals"],
+): Map<string, { fitness: number; complete: boolean }> {
   const inc = incumbent(s);
   const incScores = inc ? (s.scores[inc.hash] as CaseScores) : null;
   const fitnessOf = new Map<string, { fitness: number; complete: boolean }>();
@@ -403,23 +433,34 @@ function finalizeGeneration(s: StudyState): void {
       continue;
     }
     const estimate = incScores && inc ? pairedEstimate(s.scores[hash] ?? {}, incScores, s.testCases) : null;
-    if (estimate) {
-      s.residuals.sumSq += estimate.sumSq;
-      s.residuals.dof += estimate.dof;
+    if (estimate && residuals) {
+      residuals.sumSq += estimate.sumSq;
+      residuals.dof += estimate.dof;
     }
     const fitness = estimate && inc ? inc.score + estimate.meanDiff : partialMean(s, hash);
     fitnessOf.set(hash, { fitness, complete: false });
   }
-  let generationBest: { hash: string; score: number } | null = null;
-  for (const hash of g.members) {
+  return fitnessOf;
+}
+
+/** The generation's members as trials, in proposal order. */
+function generationTrials(s: StudyState, g: GenerationState, residuals?: StudyState["residuals"]): Trial[] {
+  const fitnessOf = memberFitness(s, g, residuals);
+  return g.members.map((hash) => {
     const f = fitnessOf.get(hash) as { fitness: number; complete: boolean };
-    s.trials.push({
-      generation: g.index,
-      hash,
-      fitness: f.fitness,
-      complete: f.complete,
-      dropped: g.race?.[hash]?.dropped ?? false,
-    });
+    return { generation: g.index, hash, fitness: f.fitness, complete: f.complete, dropped: g.race?.[hash]?.dropped ?? false };
+  });
+}
+
+function finalizeGeneration(s: StudyState): void {
+  const g = s.current;
+  if (!g) return;
+  const trials = generationTrials(s, g, s.residuals);
+  const fitnessOf = new Map(trials.map((t) => [t.hash, t]));
+  let generationBest: { hash: string; score: number } | null = null;
+  for (const f of trials) {
+    const hash = f.hash;
+    s.trials.push(f);
     if (f.complete && (generationBest === null || f.fitness > generationBest.score)) {
       generationBest = { hash, score: f.fitness };
     }
@@ -435,7 +476,7 @@ function finalizeGeneration(s: StudyState): void {
     (previous === null ||
       ((gain as number) > 0 && (gain as number) >= s.settings.earlyStopping.minImprovement * Math.max(Math.abs(previous), 1e-9)));
   s.noImprovement = improved ? 0 : s.noImprovement + 1;
-  const fitnesses = g.members.map((h) => (fitnessOf.get(h) as { fitness: number }).fitness);
+  const fitnesses = trials.map((t) => t.fitness);
   const uniques = uniqueMembers(g);
   s.history.push({
     generation: g.index,
@@ -458,24 +499,21 @@ function noiseAwareChoice(s: StudyState): StudyState["best"] {
     latest.set(t.hash, t);
     if (!firstGeneration.has(t.hash)) firstGeneration.set(t.hash, t.generation);
   }
-  const scored = [...latest.values()].map((t) => ({
-    hash: t.hash,
-    config: s.configs[t.hash] as ParamConfig,
-    score: t.fitness,
-    observed: s.testCases.filter((c) => scoreOf(s.scores[t.hash], c.id) !== undefined).length,
-    complete: t.complete,
-  }));
+  const scored = [...latest.values()].map((t) => {
+    const weights = s.testCases.filter((c) => scoreOf(s.scores[t.hash], c.id) !== undefined).map((c) => c.weight);
+    const sum = weights.reduce((a, w) => a + w, 0);
+    const squares = weights.reduce((a, w) => a + w * w, 0);
+    return {
+      hash: t.hash,
+      config: s.configs[t.hash] as ParamConfig,
+      score: t.fitness,
+      observed: squares > 0 ? (sum * sum) / squares : 0,
+      complete: t.complete,
+    };
+  });
   const { sumSq, dof } = s.residuals;
-  const weights = s.testCases.map((t) => t.weight);
-  const sw = weights.reduce((a, w) => a + w, 0);
-  const effectiveCases =
-    (sw * sw) /
-    Math.max(
-      1e-12,
-      weights.reduce((a, w) => a + w * w, 0),
-    );
   // Paired differences carry the noise of two configs: half their variance is one config's.
-  const hash = noiseAwareBest(s.space, scored, dof >= 2 ? sumSq / dof / 2 : 0, effectiveCases);
+  const hash = noiseAwareBest(s.space, scored, dof >= 2 ? sumSq / dof / 2 : 0);
   const score = hash === null ? null : fullScore(s, hash);
   return hash === null || score === null ? null : { hash, score, generation: firstGeneration.get(hash) ?? s.generation };
 }

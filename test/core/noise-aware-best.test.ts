@@ -36,21 +36,22 @@ describe("the noise-aware best", () => {
     for (let seed = 1; seed <= 30; seed++) {
       const { scored, truth } = scoredConfigs(0.1, seed);
       const measured = scored.reduce((a, b) => (b.score > a.score ? b : a));
-      const aware = scored.find((c) => c.hash === noiseAwareBest(space, scored, 0.01, 10)) as ScoredConfig;
+      const chosen = noiseAwareBest(space, scored, 0.01);
+      const aware = scored.find((c) => c.hash === chosen) as ScoredConfig;
       regretMeasured += 0.8 - truth(measured);
       regretAware += 0.8 - truth(aware);
       if (truth(aware) >= truth(measured)) closer++;
     }
-    expect(regretAware).toBeLessThan(0.6 * regretMeasured);
+    expect(regretAware).toBeLessThan(0.25 * regretMeasured);
     expect(closer).toBeGreaterThanOrEqual(20);
   });
 
   it("keeps the measured best when scores are exact or nothing says how noisy they are", () => {
     const { scored } = scoredConfigs(0, 3);
     const measured = scored.reduce((a, b) => (b.score > a.score ? b : a));
-    expect(noiseAwareBest(space, scored, 0, 10)).toBe(measured.hash);
-    expect(noiseAwareBest(space, [], 0.01, 10)).toBeNull();
+    expect(noiseAwareBest(space, scored, 0)).toBe(measured.hash);
+    expect(noiseAwareBest(space, [], 0.01)).toBeNull();
     const incomplete = scored.map((c) => ({ ...c, complete: c.hash !== measured.hash }));
-    expect(noiseAwareBest(space, incomplete, 0, 10)).not.toBe(measured.hash);
+    expect(noiseAwareBest(space, incomplete, 0)).not.toBe(measured.hash);
   });
 });
