@@ -3,10 +3,11 @@
  * PRNG. `ask` says which evaluations to run now; `tell` records their scores. Whoever runs the evaluations (the
  * in-process SDK, or a Durable Object fed by queue consumers) holds nothing else: same seed, same run.
  *
- * A generation: the sampler proposes `population_size` configs; each is scored on every test case (evolution,
- * random) or raced (mab_evolution, see racing.ts). A (config, test case) pair already scored is never asked
- * again. When the generation is in, the best fully scored config may become the new best, early stopping is
- * checked, and the next generation starts.
+ * A generation: the sampler proposes `population_size` configs (tpe: `parallel_workers` at a time, and more
+ * configs when racing saved calls); each is scored on every test case (evolution, random) or raced
+ * (mab_evolution, tpe: see racing.ts). A (config, test case) pair already scored is never asked again. When the
+ * generation is in, the best fully scored config may become the new best (tpe: the noise-aware best, see
+ * noise-aware-best.ts), early stopping is checked, and the next generation starts.
  */
 import type { JsonValue } from "../json.js";
 import { hashConfig } from "../search/hash.js";
