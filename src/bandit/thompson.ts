@@ -36,6 +36,11 @@ export interface SelectionOptions {
   /** null: plain Thompson sampling (the seed's default when no strategy is configured). */
   strategy: SelectionStrategy | null;
   trafficFloor: number;
+  /**
+   * Top-two Thompson sampling (Russo 2016): the probability of playing the leader (the sample's argmax); otherwise
+   * a challenger, the argmax of fresh samples that is not the leader. null or absent: plain Thompson sampling.
+   */
+  topTwo?: number | null;
   random?: Uniform;
   /** Reuse exact probabilities while the posteriors stay the same. */
   memo?: ProbabilityMemo;
@@ -119,8 +124,56 @@ export function selectArm(arms: readonly SelectableArm[], options: SelectionOpti
   const explore = Math.min(1, Math.max(0, options.trafficFloor) * arms.length);
   const samples = draw(arms, options.strategy, random);
   const explored = explore > 0 && random() < explore;
-  const index = explored ? Math.floor(random() * arms.length) : choose(arms, samples, options.strategy);
-  return { index, samples, probability: explore / arms.length + (1 - explore) * ruleProbability(arms, options, index), explored };
+  let index = explored ? Math.floor(random() * arms.length) : choose(arms, samples, options.strategy);
+  if (!explored && isTopTwo(options, arms) && random() >= (options.topTwo as number)) {
+    index = challenger(arms, options.strategy, random, index, samples);
+  }
+  return { index, samples, probability: selectionProbability(arms, options, index), explored };
+}
+
+const isTopTwo = (options: SelectionOptions, arms: readonly SelectableArm[]) =>
+  typeof options.topTwo === "number" && options.topTwo < 1 && arms.length > 1;
+
+/**
+ * The argmax of fresh samples that is not the leader. Redrawing until it differs samples the argmax
+ * distribution conditioned on not being the leader; after 100 draws (a leader almost surely best) the runner-up
+ * of the first samples is taken instead.
+ */
+function challenger(
+  arms: readonly SelectableArm[],
+  strategy: SelectionStrategy | null,
+  random: Uniform,
+  leader: number,
+  first: readonly number[],
+): number {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const candidate = argmax(draw(arms, strategy, random));
+    if (candidate !== leader) return candidate;
+  }
+  return argmax(first.map((v, i) => (i === leader ? Number.NEGATIVE_INFINITY : v)));
+}
+
+/**
+ * P(the policy picks arm `index`) given the current posteriors: the traffic floor's uniform share plus the
+ * rule's. With top-two, P(i) = β p_i + (1 − β) Σ_{j≠i} p_j p_i / (1 − p_j), p being the argmax probabilities.
+ * What select records with each decision, and what offline evaluation weighs a logged decision by.
+ */
+export function selectionProbability(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
+  const explore = Math.min(1, Math.max(0, options.trafficFloor) * arms.length);
+  let rule: number;
+  if (isTopTwo(options, arms)) {
+    const leader = options.topTwo as number;
+    const p = arms.map((_, i) => ruleProbability(arms, options, i));
+    const pi = p[index] as number;
+    let challenged = 0;
+    p.forEach((pj, j) => {
+      if (j !== index && pj < 1) challenged += (pj * pi) / (1 - pj);
+    });
+    rule = leader * pi + (1 - leader) * challenged;
+  } else {
+    rule = ruleProbability(arms, options, index);
+  }
+  return explore / arms.length + (1 - explore) * rule;
 }
 
 /** The arm the stability rule would keep, when it is in play now; else null. */

@@ -51,6 +51,13 @@ export const RuntimeConfigSchema = z
       .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
     selection_strategy: SelectionStrategySchema.nullable().default(null),
     reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
+    /**
+     * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
+     * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
+     * among the contenders, for finding the best arm faster.
+     */
+    selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
+    top_two_beta: z.number().gt(0).lt(1).default(0.5),
     /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
     traffic_floor: z.number().min(0).max(1).default(0),
     /** Discount of old evidence per update (1: none, the seed's behaviour; 0.99: recent rewards weigh more). */
@@ -75,6 +82,13 @@ export const RuntimeConfigSchema = z
   .superRefine((config, ctx) => {
     if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
       ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
+    }
+    if (config.selection_policy === "top_two" && config.selection_strategy?.use_stability) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["selection_strategy", "use_stability"],
+        message: "the stability rule keeps one arm, which top_two sampling would override: set use_stability: false",
+      });
     }
     const arms = config.default_arms.length;
     if (arms > 0 && config.traffic_floor * arms > 1) {

@@ -3,7 +3,7 @@ import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js"
 import { probabilityOfHighestSample, probabilityOfHighestValue } from "../../src/bandit/beta-cdf.js";
 import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
 import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
-import { probabilityBest, type SelectableArm, selectArm } from "../../src/bandit/thompson.js";
+import { ProbabilityMemo, probabilityBest, type SelectableArm, selectArm } from "../../src/bandit/thompson.js";
 import { bayesianUpdate } from "../../src/bandit/update.js";
 import { SelectionStrategySchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
@@ -236,6 +236,26 @@ describe("selection probabilities", () => {
       if (Number.isNaN(p)) expect(simulated[i]).toBe(0);
       else expect(Math.abs(p - (simulated[i] as number))).toBeLessThan(0.01);
     });
+  });
+
+  it("are exact for top-two sampling, which plays the leader with probability beta and a challenger otherwise", () => {
+    const arms = [arm("a", 30, 20, 48), arm("b", 12, 10, 20), arm("c", 5, 10, 13)];
+    const options = { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() };
+    const random = uniform(21);
+    const counts = arms.map(() => 0);
+    const reported = arms.map(() => Number.NaN);
+    const draws = 60000;
+    for (let i = 0; i < draws; i++) {
+      const r = selectArm(arms, { ...options, random });
+      counts[r.index] = (counts[r.index] as number) + 1;
+      reported[r.index] = r.probability;
+    }
+    const plain = simulate(arms, null, draws, 22);
+    reported.forEach((p, i) => expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.01));
+    expect(reported.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    // The leader is played less than under plain Thompson sampling, the runner-up more.
+    expect((counts[0] as number) / draws).toBeLessThan((plain[0] as number) - 0.1);
+    expect((counts[1] as number) / draws).toBeGreaterThan((plain[1] as number) + 0.05);
   });
 
   it("stay accurate beside a very concentrated arm", () => {
