@@ -251,7 +251,9 @@ describe("selection probabilities", () => {
       reported[r.index] = r.probability;
     }
     const plain = simulate(arms, null, draws, 22);
-    reported.forEach((p, i) => expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.01));
+    reported.forEach((p, i) => {
+      expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.01);
+    });
     expect(reported.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
     // The leader is played less than under plain Thompson sampling, the runner-up more.
     expect((counts[0] as number) / draws).toBeLessThan((plain[0] as number) - 0.1);
