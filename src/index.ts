@@ -1,6 +1,15 @@
 /** The convergence package: the same core the Workers service runs, in-process. */
 
 export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
+export {
+  evaluatePolicy,
+  type LoggedDecision,
+  type OfflineEvaluation,
+  type OfflinePolicy,
+  type OfflinePolicyInput,
+  OfflinePolicySchema,
+  type PolicyEvaluation,
+} from "./bandit/offline.js";
 export type { ConfigIssue } from "./config/issues.js";
 export { parseConfigText } from "./config/parse.js";
 export type { Config, ConfigInput, MetricConfig, TestCase } from "./config/schema.js";

@@ -1,4 +1,5 @@
 import { app } from "./api/app";
+import { refreshPopulations } from "./db/population";
 import type { ControlMessage, Env, EvaluationMessage } from "./env";
 import { consumeEvaluations } from "./queue/evaluations";
 import { consumeControl, enqueueDue } from "./runs/schedule";
@@ -14,5 +15,6 @@ export default {
   },
   async scheduled(controller, env, _ctx) {
     await enqueueDue(env, controller.scheduledTime);
+    await refreshPopulations(env, controller.scheduledTime);
   },
 } satisfies ExportedHandler<Env, EvaluationMessage | ControlMessage>;

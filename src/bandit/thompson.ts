@@ -119,6 +119,12 @@ export class ProbabilityMemo {
 }
 
 export function selectArm(arms: readonly SelectableArm[], options: SelectionOptions): SelectionResult {
+  const choice = chooseArm(arms, options);
+  return { ...choice, probability: selectionProbability(arms, options, choice.index) };
+}
+
+/** The policy's choice without its probability (simulations that need no log). */
+export function chooseArm(arms: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {
   if (arms.length === 0) throw new Error("selectArm needs at least one arm");
   const random = options.random ?? Math.random;
   const explore = Math.min(1, Math.max(0, options.trafficFloor) * arms.length);
@@ -128,7 +134,7 @@ export function selectArm(arms: readonly SelectableArm[], options: SelectionOpti
   if (!explored && isTopTwo(options, arms) && random() >= (options.topTwo as number)) {
     index = challenger(arms, options.strategy, random, index, samples);
   }
-  return { index, samples, probability: selectionProbability(arms, options, index), explored };
+  return { index, samples, explored };
 }
 
 const isTopTwo = (options: SelectionOptions, arms: readonly SelectableArm[]) =>

@@ -1,4 +1,14 @@
 import { betaInterval, betaMean } from "./beta.js";
+import {
+  type ArmLearning,
+  type Drift,
+  learningAt,
+  NO_DRIFT,
+  posteriorOf,
+  recordReward,
+  storedLearning,
+  UNIFORM_PRIOR,
+} from "./posterior.js";
 
 /** An arm's posterior and counters, as stored. */
 export interface ArmStats {
@@ -6,23 +16,31 @@ export interface ArmStats {
   beta: number;
   total_pulls: number;
   total_reward: number;
+  metadata?: Record<string, unknown>;
 }
 
-export interface ComputedUpdate extends ArmStats {
+export interface ComputedUpdate {
+  alpha: number;
+  beta: number;
+  total_pulls: number;
+  total_reward: number;
   avg_reward: number;
   mean_estimate: number;
   confidence_interval: { lower: number; upper: number };
+  /** What the arm has learned (posterior.ts), kept in the arm's metadata; not part of the seed's answer. */
+  learning?: ArmLearning;
 }
 
 /**
- * The seed's fractional Beta-Bernoulli update, alpha += r and beta += 1 - r, with optional decay for drifting
- * behaviour: with decay γ < 1 the old evidence shrinks toward the uniform prior first,
- * alpha' = 1 + γ(alpha - 1) + r, so recent rewards weigh more (γ = 1 is the seed's update).
+ * The update after a reward: the seed's fractional Beta-Bernoulli update (alpha += r, beta += 1 - r) for binary
+ * rewards, with fractional rewards counted for the Bernoulli trials they are worth and drift applied (see
+ * posterior.ts). alpha and beta are the user's own posterior from the uniform prior, as of `now` + 1 updates of
+ * the user (`now`: the user's updates so far, the sum of its arms' total_pulls).
  */
-export function bayesianUpdate(arm: ArmStats, reward: number, decay = 1): ComputedUpdate {
+export function bayesianUpdate(arm: ArmStats, reward: number, drift: Drift = NO_DRIFT, now = arm.total_pulls): ComputedUpdate {
   const r = Math.min(1, Math.max(0, reward));
-  const alpha = 1 + decay * (arm.alpha - 1) + r;
-  const beta = 1 + decay * (arm.beta - 1) + (1 - r);
+  const learning = recordReward(storedLearning(arm, now), r, now, drift);
+  const { alpha, beta } = posteriorOf(learningAt(learning, now + 1, drift), UNIFORM_PRIOR);
   const total_pulls = arm.total_pulls + 1;
   const total_reward = arm.total_reward + r;
   return {
@@ -33,5 +51,6 @@ export function bayesianUpdate(arm: ArmStats, reward: number, decay = 1): Comput
     avg_reward: total_reward / total_pulls,
     mean_estimate: betaMean(alpha, beta),
     confidence_interval: betaInterval(alpha, beta),
+    learning,
   };
 }

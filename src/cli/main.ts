@@ -26,8 +26,8 @@ export const USAGE = `convergence ${VERSION}: tune an API's parameters against t
 Usage:
   convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet] [--server URL]
   convergence validate CONFIG [--json]
-  convergence runs list|show|cancel|promote ...                 (see convergence runs --help)
-  convergence runtime configure|select|update|arms SYSTEM ...   (see convergence runtime --help)
+  convergence runs list|show|cancel|promote ...                        (see convergence runs --help)
+  convergence runtime configure|select|update|arms|evaluate SYSTEM ...  (see convergence runtime --help)
   convergence --version | --help
 
 optimize   run an optimization in-process and print the best config and score

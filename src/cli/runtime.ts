@@ -4,14 +4,16 @@
  *   select SYSTEM --user U [--agent-type A] [--context JSON]
  *   update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
  *   arms SYSTEM --user U [--agent-type A]
- * The service is CONVERGENCE_URL (default the local one) with CONVERGENCE_API_KEY (default .dev.vars).
+ *   evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+ * The service is --server URL, else CONVERGENCE_URL (default the local one), with CONVERGENCE_API_KEY (default .dev.vars).
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { type Estimate, EvaluateRequestSchema, type PolicyEvaluation, parseOfflinePolicy, type SkipReason } from "../bandit/offline.js";
 import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { JsonValue } from "../json.js";
 import type { RuntimeConfigInput } from "../runtime/schema.js";
-import { createClient } from "../sdk/client.js";
+import { type ConvergenceClient, createClient } from "../sdk/client.js";
 import { reportApiError } from "./api-error.js";
 import type { Io } from "./main.js";
 
@@ -20,7 +22,11 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime select SYSTEM --user U [--agent-type A] [--context JSON]
   convergence runtime update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
   convergence runtime arms SYSTEM --user U [--agent-type A]
-The service: CONVERGENCE_URL (default http://127.0.0.1:8787), key CONVERGENCE_API_KEY (default from .dev.vars).
+  convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+evaluate   estimate a policy's mean reward from the system's newest N (default 10000) rewarded decisions,
+           off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
+           {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
+The service: --server URL, else CONVERGENCE_URL (default http://127.0.0.1:8787); key CONVERGENCE_API_KEY (default from .dev.vars).
 `;
 
 export class RuntimeUsageError extends Error {}
@@ -49,11 +55,31 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
       reward: { type: "string" },
       engagement: { type: "string" },
       grading: { type: "string" },
+      system: { type: "string" },
+      policy: { type: "string" },
+      limit: { type: "string" },
+      server: { type: "string" },
+      json: { type: "boolean", default: false },
     },
   });
   const [action, system, file] = positionals;
+  const client = createClient(values.server ? { baseUrl: values.server } : {});
+  if (action === "evaluate") {
+    if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
+    if (system !== undefined && values.system !== undefined && system !== values.system) {
+      throw new RuntimeUsageError(`two systems: '${system}' and --system '${values.system}'`);
+    }
+    const target = system ?? values.system;
+    if (!target) throw new RuntimeUsageError("runtime evaluate needs --system S");
+    if (!values.policy) throw new RuntimeUsageError("runtime evaluate needs --policy FILE");
+    return evaluateAction(
+      client,
+      { system: target, policyFile: values.policy, limit: values.limit, agentType: values["agent-type"] },
+      values.json,
+      io,
+    );
+  }
   if (!action || !system) throw new RuntimeUsageError("runtime needs an action and a SYSTEM");
-  const client = createClient();
   const agentType = values["agent-type"];
   const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   try {
@@ -104,6 +130,78 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
       default:
         throw new RuntimeUsageError(`unknown runtime action '${action}'`);
     }
+  } catch (error) {
+    return reportApiError(error, io);
+  }
+}
+
+const SKIPPED: Record<SkipReason, string> = {
+  no_reward: "without a reward",
+  no_probability: "without a logged selection probability",
+  zero_probability: "with a logged selection probability of 0",
+  no_snapshot: "without the arms' snapshot (logged before it was recorded)",
+  arm_not_in_snapshot: "whose arm is missing from their snapshot",
+  policy_has_no_arm: "where none of the policy's weighted arms was available",
+};
+
+function estimateLine(label: string, estimate: Estimate | null): string {
+  if (!estimate) return `  ${label.padEnd(15)} --`;
+  const interval = estimate.interval ? `${estimate.interval.lower.toFixed(4)} to ${estimate.interval.upper.toFixed(4)}` : "no interval";
+  return `  ${label.padEnd(15)} ${estimate.value.toFixed(4).padEnd(11)}  ${interval}`;
+}
+
+function evaluationText(result: PolicyEvaluation): string {
+  const scope = result.agent_type ? `agent type ${result.agent_type}` : "all agent types";
+  const window = result.window ? ` (${result.window.oldest} to ${result.window.newest})` : "";
+  const lines = [
+    `policy ${JSON.stringify(result.policy)}`,
+    `system ${result.system}, ${scope}: ${result.n} of ${result.decisions} rewarded decisions used${window}`,
+  ];
+  for (const [reason, count] of Object.entries(result.skipped)) {
+    if (count > 0) lines.push(`  skipped ${count} ${SKIPPED[reason as SkipReason]}`);
+  }
+  lines.push(
+    `  ${"".padEnd(15)} ${"mean reward".padEnd(11)}  ${Math.round(result.confidence * 100)}% interval`,
+    estimateLine("IPS", result.ips),
+    estimateLine("SNIPS", result.snips),
+    estimateLine("logging policy", result.logging_policy),
+    `effective sample size ${result.effective_sample_size.toFixed(1)}, largest weight ${result.max_weight.toFixed(3)}`,
+    ...result.warnings.map((w) => `warning: ${w}`),
+  );
+  return `${lines.join("\n")}\n`;
+}
+
+/** `runtime evaluate`: the policy file is checked here first, so a bad one costs no call and names its field. */
+async function evaluateAction(
+  client: ConvergenceClient,
+  args: { system: string; policyFile: string; limit: string | undefined; agentType: string | undefined },
+  json: boolean,
+  io: Io,
+): Promise<number> {
+  let limit: number | undefined;
+  if (args.limit !== undefined) {
+    if (!/^\d+$/.test(args.limit)) throw new RuntimeUsageError(`--limit must be a whole number, got '${args.limit}'`);
+    const checked = EvaluateRequestSchema.shape.limit.safeParse(Number(args.limit));
+    if (!checked.success) throw new RuntimeUsageError(`--limit ${args.limit}: ${checked.error.issues[0]?.message}`);
+    limit = checked.data;
+  }
+  const file = args.policyFile;
+  if (!existsSync(file)) throw new RuntimeUsageError(`policy file not found: ${file}`);
+  const read = parseConfigText(readFileSync(file, "utf8"), formatFromName(file) ?? "yaml", file);
+  const { policy, issues } = read.errors.length > 0 ? { policy: null, issues: read.errors } : parseOfflinePolicy(read.value);
+  if (!policy) {
+    io.stderr.write(`convergence: ${file}: invalid policy\n`);
+    for (const issue of issues) io.stderr.write(`  ${issue.path ? `${issue.path}: ` : ""}${issue.message}\n`);
+    return 2;
+  }
+  try {
+    const result = await client.evaluatePolicy(args.system, {
+      policy,
+      ...(limit !== undefined ? { limit } : {}),
+      ...(args.agentType ? { agentType: args.agentType } : {}),
+    });
+    io.stdout.write(json ? `${JSON.stringify(result, null, 2)}\n` : evaluationText(result));
+    return 0;
   } catch (error) {
     return reportApiError(error, io);
   }

@@ -6,6 +6,8 @@
  * the decision was made under.
  */
 import { betaInterval, type Uniform } from "../bandit/beta.js";
+import { armPopulationOf, type Population, pooledPrior } from "../bandit/pooling.js";
+import { type BetaParams, type Drift, learningAt, posteriorOf, storedLearning, UNIFORM_PRIOR } from "../bandit/posterior.js";
 import { rewardFromSignals } from "../bandit/reward.js";
 import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.js";
 import { bayesianUpdate } from "../bandit/update.js";
@@ -16,6 +18,8 @@ import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type Stored
 
 export interface RuntimeManagerOptions {
   random?: Uniform;
+  /** The population statistics pooled priors come from (the service's cron refreshes them). */
+  population?: Population | null;
 }
 
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
@@ -25,10 +29,20 @@ function scoreProblem(name: string, value: number | undefined): string | null {
   return Number.isFinite(value) && value >= 0 && value <= 1 ? null : `${name} must be a number in [0, 1], got ${value}`;
 }
 
+/** Updates between two refreshes of the population statistics by an in-process runtime. */
+const POPULATION_REFRESH_UPDATES = 50;
+
+/** A user's updates so far: every update adds one pull to one of its arms. */
+function updatesOf(arms: readonly StoredArm[]): number {
+  return arms.reduce((n, a) => n + a.total_pulls, 0);
+}
+
 export class RuntimeManager {
   private readonly lock = new KeyedLock();
   private readonly random: Uniform;
   private readonly memos = new Map<string, ProbabilityMemo>();
+  private population: Population | null;
+  private updatesSinceRefresh = 0;
 
   constructor(
     readonly system: string,
@@ -37,6 +51,50 @@ export class RuntimeManager {
     options: RuntimeManagerOptions = {},
   ) {
     this.random = options.random ?? Math.random;
+    this.population = options.population ?? null;
+  }
+
+  /** Replace the population statistics pooled priors come from. */
+  setPopulation(population: Population | null): void {
+    this.population = population;
+  }
+
+  /**
+   * With a storage that can summarize every user (the in-memory one), refresh the population statistics now
+   * and then: at the first select, then every POPULATION_REFRESH_UPDATES updates. The service refreshes them
+   * from the decision log on its cron instead, never on the request path.
+   */
+  private async refreshPopulation(): Promise<void> {
+    if (!this.config.pooling.enabled || !this.storage.populationStats) return;
+    if (this.population !== null && this.updatesSinceRefresh < POPULATION_REFRESH_UPDATES) return;
+    this.updatesSinceRefresh = 0;
+    try {
+      this.population = await this.storage.populationStats();
+    } catch (error) {
+      // Selection goes on with the statistics it had: pooling is an improvement, not a dependency.
+      console.error(`runtime ${this.system}: could not refresh the population statistics`, error);
+    }
+  }
+
+  private drift(): Drift {
+    return { decay: this.config.reward_decay, window: this.config.reward_window };
+  }
+
+  /** The prior a user's arm starts from: the population's, when pooling is on and the arm has one; else uniform. */
+  private priorFor(agentType: string, armId: string): BetaParams {
+    const pooling = this.config.pooling;
+    if (!pooling.enabled || !this.population) return UNIFORM_PRIOR;
+    return pooledPrior(armPopulationOf(this.population, agentType, armId), pooling.prior_strength);
+  }
+
+  /**
+   * The Beta the policy samples for a stored arm now: the prior plus the user's evidence, discounted or windowed
+   * as the config asks (posterior.ts). `now`: the user's updates so far.
+   */
+  private effective(arm: StoredArm, agentType: string, now: number): StoredArm {
+    const learning = learningAt(storedLearning(arm, now), now, this.drift());
+    const { alpha, beta } = posteriorOf(learning, this.priorFor(agentType, arm.arm_id));
+    return { ...arm, alpha, beta, mean_estimate: alpha / (alpha + beta) };
   }
 
   get runtimeConfig(): RuntimeConfig {
@@ -57,12 +115,12 @@ export class RuntimeManager {
    * not chosen.
    * The config's params are the arm's params; the storage holds its statistics.
    */
-  private async activeArms(userId: string, agentType: string): Promise<StoredArm[]> {
+  private async activeArms(userId: string, agentType: string): Promise<{ arms: StoredArm[]; now: number }> {
     let stored = (await this.storage.getArms({ userId, agentType }))
       .filter(Boolean)
       .map((a) => coerceArm(a as unknown as Record<string, unknown>));
     const defaults = this.config.default_arms;
-    if (defaults.length === 0) return stored;
+    if (defaults.length === 0) return { arms: stored, now: updatesOf(stored) };
     const missing = defaults.filter((t) => !stored.some((a) => a.arm_id === t.arm_id));
     if (missing.length > 0) {
       await this.storage.initializeArms({
@@ -77,7 +135,7 @@ export class RuntimeManager {
       const arm = stored.find((a) => a.arm_id === template.arm_id);
       if (arm) arms.push({ ...arm, name: template.name ?? arm.name, params: template.params });
     }
-    return arms;
+    return { arms, now: updatesOf(stored) };
   }
 
   private fallback(agentType: string): RuntimeSelection {
@@ -111,10 +169,12 @@ export class RuntimeManager {
 
   async select(request: SelectRequest): Promise<RuntimeSelection> {
     const agentType = this.agentTypeOf(request.agent_type);
+    await this.refreshPopulation();
     return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
       let arms: StoredArm[];
       try {
-        arms = await this.activeArms(request.user_id, agentType);
+        const active = await this.activeArms(request.user_id, agentType);
+        arms = active.arms.map((a) => this.effective(a, agentType, active.now));
       } catch (error) {
         // The seed's behaviour: without arms, answer with the first default arm rather than fail the request.
         console.error(`runtime ${this.system}: could not load arms`, error);
@@ -217,7 +277,10 @@ export class RuntimeManager {
       );
       const arm = arms.find((a) => a.arm_id === decision.arm_id);
       if (!arm) return refused("arm_not_found", `Arm ${decision.arm_id} not found`, reward);
-      const computed = bayesianUpdate(arm, reward, this.config.reward_decay);
+      const update = bayesianUpdate(arm, reward, this.drift(), updatesOf(arms));
+      this.updatesSinceRefresh += 1;
+      // What the arm learned is stored with it; the answer keeps the seed's shape.
+      const { learning: _stored, ...computed } = update;
       const stored = await this.storage.updatePerformance({
         userId: request.user_id,
         agentType,
@@ -226,7 +289,7 @@ export class RuntimeManager {
         engagement,
         grading,
         metadata: request.metadata ?? {},
-        computedUpdate: computed,
+        computedUpdate: update,
         source,
       });
       return {
@@ -254,7 +317,8 @@ export class RuntimeManager {
     const defaults = this.config.default_arms;
     const known = new Set(stored.map((a) => a.arm_id));
     // Arms the user has not met yet show their prior.
-    const all: StoredArm[] = [...stored, ...defaults.filter((t) => !known.has(t.arm_id)).map(priorArm)];
+    const now = updatesOf(stored);
+    const all = [...stored, ...defaults.filter((t) => !known.has(t.arm_id)).map(priorArm)].map((a) => this.effective(a, agentType, now));
     const isActive = (a: StoredArm) => defaults.length === 0 || defaults.some((t) => t.arm_id === a.arm_id);
     const active = all.filter(isActive);
     const pBest = probabilityBest(active, 4000, this.random);

@@ -1,4 +1,6 @@
 import type { ArmTemplate } from "../bandit/evolve.js";
+import { addUser, armPopulationOf, type Population, setArmPopulation } from "../bandit/pooling.js";
+import { storedLearning } from "../bandit/posterior.js";
 import type { RuntimeDecision } from "./schema.js";
 import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "./storage.js";
 
@@ -63,5 +65,18 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
   async getDecision({ decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     const decision = this.decisions.get(decisionId);
     return decision ? structuredClone(decision) : null;
+  }
+
+  async populationStats(): Promise<Population> {
+    const population: Population = { computed_at: new Date().toISOString(), agent_types: {} };
+    for (const [k, arms] of this.arms) {
+      const [, agentType] = JSON.parse(k) as [string, string];
+      const now = arms.reduce((n, a) => n + a.total_pulls, 0);
+      for (const arm of arms) {
+        const previous = armPopulationOf(population, agentType, arm.arm_id);
+        setArmPopulation(population.agent_types, agentType, arm.arm_id, addUser(previous, storedLearning(arm, now)));
+      }
+    }
+    return population;
   }
 }

@@ -4,6 +4,7 @@
  * and the API description.
  */
 import { z } from "zod";
+import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { JsonSchema } from "../json.js";
 
@@ -60,8 +61,24 @@ export const RuntimeConfigSchema = z
     top_two_beta: z.number().gt(0).lt(1).default(0.5),
     /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
     traffic_floor: z.number().min(0).max(1).default(0),
-    /** Discount of old evidence per update (1: none, the seed's behaviour; 0.99: recent rewards weigh more). */
+    /**
+     * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
+     * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).
+     */
     reward_decay: z.number().gt(0).max(1).default(1),
+    /** Drift: only a user's last this many updates count (null: all). */
+    reward_window: z.int().min(1).max(1000).nullable().default(null),
+    /**
+     * Pooled priors: a user's arms start from what each arm does across users, refreshed on a schedule from the
+     * decision log. prior_strength: the effective sample size the population is worth to one user, or "auto" to
+     * estimate it from how much users agree (empirical Bayes; see src/bandit/pooling.ts).
+     */
+    pooling: z
+      .object({
+        enabled: z.boolean().default(true),
+        prior_strength: z.union([z.literal("auto"), z.number().min(0).max(MAX_PRIOR_STRENGTH)]).default("auto"),
+      })
+      .prefault({}),
     /**
      * Re-optimize on a schedule: every `every` (like 6h or 1d), run `config` (an optimization config, test cases
      * inline), warm-started from the last run's best configs and this system's best arms, and promote its best

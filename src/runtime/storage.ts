@@ -4,6 +4,7 @@
  * implementations. Data stays snake_case, as on the wire.
  */
 import type { ArmTemplate } from "../bandit/evolve.js";
+import type { Population } from "../bandit/pooling.js";
 import type { ComputedUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
@@ -47,7 +48,7 @@ export function applyUpdate(arm: StoredArm, u: ComputedUpdate): void {
     total_reward: u.total_reward,
     avg_reward: u.avg_reward,
     mean_estimate: u.mean_estimate,
-    metadata: { ...arm.metadata, confidence_interval: u.confidence_interval },
+    metadata: { ...arm.metadata, confidence_interval: u.confidence_interval, ...(u.learning ? { learning: u.learning as never } : {}) },
   });
 }
 
@@ -90,6 +91,11 @@ export interface RuntimeStorage {
     source: "update" | "default";
   }): Promise<{ success?: boolean } | undefined>;
   getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null>;
+  /**
+   * Optional: every user's evidence per (agent type, arm), for pooled priors. A storage that has it (the
+   * in-memory one) lets the in-process runtime pool across users by itself.
+   */
+  populationStats?(): Promise<Population>;
 }
 
 type Loose = Record<string, unknown>;

@@ -6,6 +6,7 @@
  * uses).
  */
 
+import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
 import type { JsonValue } from "../json.js";
 import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
 import type {
@@ -138,6 +139,16 @@ export function createClient(options: ClientOptions = {}) {
     arms: async (name: string, args: { userId: string; agentType?: string }) =>
       (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`))
         .arms,
+    /**
+     * Estimate what `policy` would have earned on the system's newest `limit` (default 10,000) rewarded decisions,
+     * off-policy (IPS and SNIPS, 95% intervals), without running it.
+     */
+    evaluatePolicy: (name: string, args: { policy: OfflinePolicyInput; limit?: number; agentType?: string }) =>
+      request<PolicyEvaluation>("POST", `${system(name)}/evaluate`, {
+        policy: args.policy,
+        ...(args.limit !== undefined ? { limit: args.limit } : {}),
+        ...(args.agentType !== undefined ? { agent_type: args.agentType } : {}),
+      }),
     ping: () => request<{ ok: boolean }>("GET", "/v1/ping"),
     /** Start an optimization run: the config as an object, or as YAML text. */
     startRun: (config: Record<string, unknown> | string, args: { seed?: number } = {}) =>

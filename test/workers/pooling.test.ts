@@ -1,0 +1,70 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { refreshPopulations } from "../../workers/db/population";
+import { callJson, putSystem, THREE_ARMS } from "./helpers";
+
+/** Decisions of `users` users, as the ArmsObjects' flush writes them, rewarded by each arm's rate. */
+async function logDecisions(system: string, users: number, rates: Record<string, number>): Promise<void> {
+  const statement = env.DB.prepare(
+    `INSERT INTO decisions (decision_id, system, agent_type, user_id, arm_id, params, selection_probability, context, created_at, reward)
+     VALUES (?1, ?2, 'default', ?3, ?4, '{}', 0.5, '{}', ?5, ?6)`,
+  );
+  const rows: D1PreparedStatement[] = [];
+  for (let u = 0; u < users; u++) {
+    for (const [arm, rate] of Object.entries(rates)) {
+      for (let i = 0; i < 6; i++) {
+        // Deterministic rewards at the arm's rate: the first round(6 x rate) are 1.
+        rows.push(
+          statement.bind(`${system}-${u}-${arm}-${i}`, system, `user${u}`, arm, new Date().toISOString(), i < Math.round(6 * rate) ? 1 : 0),
+        );
+      }
+    }
+  }
+  await env.DB.batch(rows);
+}
+
+interface ArmView {
+  arm_id: string;
+  alpha: number;
+  beta: number;
+  mean: number;
+}
+
+describe("pooled priors on the service", () => {
+  it("refreshes each system's population from the decision log on the cron, and a new user starts from it", async () => {
+    await putSystem("pooled", { ...THREE_ARMS, cache_ttl_seconds: 0 });
+    await putSystem("alone", { ...THREE_ARMS, cache_ttl_seconds: 0, pooling: { enabled: false } });
+    for (const system of ["pooled", "alone"]) await logDecisions(system, 30, { low: 0.2, mid: 0.5, high: 0.8 });
+    const before = await callJson<{ version: number }>("GET", "/v1/systems/pooled");
+
+    const changed = await refreshPopulations(env);
+    expect(changed).toContain("pooled");
+    expect(changed).not.toContain("alone");
+    const after = await callJson<{ version: number }>("GET", "/v1/systems/pooled");
+    expect(after.body.version).toBe(before.body.version + 1);
+
+    // A user never seen: the arms show the population's prior, strongest where users agree.
+    const arms = await callJson<{ arms: ArmView[] }>("GET", "/v1/systems/pooled/arms?user_id=newcomer");
+    const byId = Object.fromEntries(arms.body.arms.map((a) => [a.arm_id, a]));
+    expect(byId.high?.mean).toBeGreaterThan(0.75);
+    expect(byId.low?.mean).toBeLessThan(0.25);
+    expect((byId.high?.alpha ?? 0) + (byId.high?.beta ?? 0)).toBeGreaterThan(20);
+    const alone = await callJson<{ arms: ArmView[] }>("GET", "/v1/systems/alone/arms?user_id=newcomer");
+    for (const arm of alone.body.arms) expect(arm).toMatchObject({ alpha: 1, beta: 1 });
+
+    // Their first select goes to the best arm almost always, and is logged with that probability.
+    let high = 0;
+    for (let u = 0; u < 20; u++) {
+      const s = await callJson<{ arm_id: string; selection_probability: number }>("POST", "/v1/systems/pooled/select", {
+        user_id: `new${u}`,
+      });
+      if (s.body.arm_id === "high") high++;
+      if (s.body.arm_id === "high") expect(s.body.selection_probability).toBeGreaterThan(0.9);
+    }
+    expect(high).toBeGreaterThanOrEqual(18);
+
+    // Nothing new in the log: the next refresh writes nothing and the version stays.
+    expect(await refreshPopulations(env)).not.toContain("pooled");
+    expect((await callJson<{ version: number }>("GET", "/v1/systems/pooled")).body.version).toBe(after.body.version);
+  });
+});

@@ -1,0 +1,49 @@
+/**
+ * Offline evaluation of a candidate policy against a system's decision log in D1 (src/bandit/offline.ts): what
+ * it would have earned on the decisions the runtime made, without running it.
+ */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
+import { SystemNameSchema } from "../../../src/runtime/schema.js";
+import { rewardedDecisions } from "../../db/decisions";
+import type { Env } from "../../env";
+import { errorResponses } from "../errors";
+import { requireSystem } from "./runtime";
+
+const evaluate = createRoute({
+  method: "post",
+  path: "/v1/systems/{system}/evaluate",
+  summary: "Estimate a policy's mean reward from the system's logged decisions (off-policy: IPS and SNIPS, 95% intervals)",
+  description:
+    "Reads the newest `limit` rewarded decisions (each logged with the probability of its arm and the arms' posteriors) and weighs each reward by pi(arm) / logged probability. `static` plays fixed shares, `greedy` the arm of highest posterior mean, `thompson` the runtime's rule with the given settings.",
+  request: {
+    params: z.object({ system: SystemNameSchema.openapi({ param: { name: "system", in: "path" } }) }),
+    body: { required: true, content: { "application/json": { schema: EvaluateRequestSchema.openapi("EvaluateRequest") } } },
+  },
+  responses: {
+    200: {
+      description: "The estimates, how many decisions they rest on, and which were skipped and why",
+      content: { "application/json": { schema: PolicyEvaluationSchema.openapi("PolicyEvaluation") } },
+    },
+    ...errorResponses,
+  },
+});
+
+export function evaluateRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
+  app.openapi(evaluate, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const { policy, limit, agent_type } = c.req.valid("json");
+    const decisions = await rewardedDecisions(c.env.DB, system.name, { limit, agentType: agent_type });
+    const newest = decisions[0];
+    const oldest = decisions[decisions.length - 1];
+    return c.json(
+      {
+        system: system.name,
+        agent_type: agent_type ?? null,
+        window: newest && oldest ? { oldest: oldest.created_at, newest: newest.created_at } : null,
+        ...evaluatePolicy(decisions, policy),
+      },
+      200,
+    );
+  });
+}
