@@ -14,7 +14,12 @@ export default {
     else await consumeEvaluations(batch as MessageBatch<EvaluationMessage>, env);
   },
   async scheduled(controller, env, _ctx) {
-    await enqueueDue(env, controller.scheduledTime);
-    await refreshPopulations(env, controller.scheduledTime);
+    // Independent duties: one failing must not skip the other.
+    const outcomes = await Promise.allSettled([
+      enqueueDue(env, controller.scheduledTime),
+      refreshPopulations(env, controller.scheduledTime),
+    ]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
+    if (failed) throw failed.reason;
   },
 } satisfies ExportedHandler<Env, EvaluationMessage | ControlMessage>;

@@ -129,7 +129,7 @@ export type OfflineEvaluation = z.output<typeof OfflineEvaluationSchema>;
 export const EvaluateRequestSchema = z.object({
   policy: OfflinePolicySchema,
   /** The newest this many rewarded decisions of the system. */
-  limit: z.int().min(1).max(50_000).default(10_000),
+  limit: z.int().min(1).max(20_000).default(5_000),
   /** Only this agent type's decisions (default: every agent type's). */
   agent_type: AgentTypeSchema.optional(),
 });
@@ -147,10 +147,12 @@ export type PolicyEvaluation = z.output<typeof PolicyEvaluationSchema>;
 type PolicyProbability = (arms: readonly SnapshotArm[], index: number) => number | null;
 
 function staticProbability(weights: Record<string, number>): PolicyProbability {
+  // Arm ids are the users' (`constructor` is one): own properties only.
+  const weightOf = (armId: string) => (Object.hasOwn(weights, armId) ? (weights[armId] as number) : 0);
   return (arms, index) => {
-    const total = arms.reduce((sum, a) => sum + (weights[a.arm_id] ?? 0), 0);
+    const total = arms.reduce((sum, a) => sum + weightOf(a.arm_id), 0);
     if (total <= 0) return null;
-    return (weights[(arms[index] as SnapshotArm).arm_id] ?? 0) / total;
+    return weightOf((arms[index] as SnapshotArm).arm_id) / total;
   };
 }
 

@@ -73,6 +73,23 @@ export function addUser(population: ArmPopulation | undefined, user: Pick<ArmLea
 }
 
 /**
+ * The population without one user's rewards (leave one out: a user's own evidence must not count twice). The
+ * user may be missing from the population (rewards not in the log yet): nothing goes below zero.
+ */
+export function removeUser(population: ArmPopulation, user: Pick<ArmLearning, "n" | "sum" | "sum_sq">): ArmPopulation {
+  if (!(user.n > 0) || !(population.n >= user.n) || population.users < 1) return population;
+  const p = population;
+  return {
+    users: p.users - 1,
+    n: p.n - user.n,
+    sum: Math.max(0, p.sum - user.sum),
+    sum_sq: Math.max(0, p.sum_sq - user.sum_sq),
+    user_sum_sq: Math.max(0, p.user_sum_sq - (user.sum * user.sum) / user.n),
+    user_n_sq: Math.max(0, p.user_n_sq - user.n * user.n),
+  };
+}
+
+/**
  * The effective sample size the population is worth to one user: m(1 − m)/τ² − 1 from the random-effects
  * estimate of τ², within [0, min(MAX_PRIOR_STRENGTH, n)]; null when too few users have tried the arm.
  */
@@ -94,7 +111,7 @@ export function estimatedStrength(p: ArmPopulation): number | null {
 /** The prior a user's arm starts from: uniform plus the population's mean at the strength asked or estimated. */
 export function pooledPrior(p: ArmPopulation | undefined, strength: PriorStrength): BetaParams {
   if (!p || !(p.n > 0)) return { alpha: 1, beta: 1 };
-  const s = strength === "auto" ? estimatedStrength(p) : Math.min(strength, p.n);
+  const s = strength === "auto" ? estimatedStrength(p) : p.users >= MIN_USERS ? Math.min(strength, p.n) : null;
   if (s === null || !(s > 0)) return { alpha: 1, beta: 1 };
   const mean = p.sum / p.n;
   return { alpha: 1 + mean * s, beta: 1 + (1 - mean) * s };

@@ -18,8 +18,11 @@ export interface ArmLearning {
   sum_sq: number;
   /** The user's number of updates when this was last brought up to date. */
   step: number;
-  /** With a window: the rewards inside it, as [step of the update, reward]. */
-  recent?: [number, number][];
+  /**
+   * With a window: the evidence inside it, as [step of the update, count, sum, sum of squares] (one reward per
+   * entry, or a block of evidence stored before the window was set, counted as of its step).
+   */
+  recent?: [number, number, number, number][];
 }
 
 export interface Drift {
@@ -46,13 +49,13 @@ const MAX_TRIALS_PER_REWARD = 100;
 /** The learning as of the user's update number `now`: discounted by its age, outside the window dropped. */
 export function learningAt(learning: ArmLearning, now: number, drift: Drift): ArmLearning {
   if (drift.window !== null) {
-    const recent = (learning.recent ?? []).filter(([step]) => step > now - (drift.window as number));
+    const recent = withRecent(learning).filter(([step]) => step > now - (drift.window as number));
     const out: ArmLearning = { n: 0, sum: 0, sum_sq: 0, step: now, recent };
-    for (const [step, reward] of recent) {
+    for (const [step, n, sum, sumSq] of recent) {
       const w = drift.decay === 1 ? 1 : drift.decay ** (now - step);
-      out.n += w;
-      out.sum += w * reward;
-      out.sum_sq += w * reward * reward;
+      out.n += w * n;
+      out.sum += w * sum;
+      out.sum_sq += w * sumSq;
     }
     return out;
   }
@@ -60,17 +63,29 @@ export function learningAt(learning: ArmLearning, now: number, drift: Drift): Ar
   return { n: learning.n * w, sum: learning.sum * w, sum_sq: learning.sum_sq * w, step: Math.max(now, learning.step) };
 }
 
-/** The learning after a reward, given by the user's update number `now` + 1. */
-export function recordReward(learning: ArmLearning, reward: number, now: number, drift: Drift): ArmLearning {
+/**
+ * The learning after a reward, given by the user's update number `now` + 1. A `placeholder` (the 0.5 an update
+ * without a score gets, or a default reward after a timeout) counts as one trial whatever its variance: it says
+ * nothing about how steady the arm's rewards are.
+ */
+export function recordReward(learning: ArmLearning, reward: number, now: number, drift: Drift, placeholder = false): ArmLearning {
   const r = Math.min(1, Math.max(0, reward));
+  // r(1 − r) is what makes a reward count as more than one trial (trialsPerReward): a placeholder adds none.
+  const square = placeholder ? r : r * r;
   const step = now + 1;
   if (drift.window !== null) {
     const window = drift.window;
-    const recent: [number, number][] = [...(learning.recent ?? []).filter(([s]) => s > step - window), [step, r]];
-    return learningAt({ ...NO_LEARNING, recent }, step, drift);
+    const kept = withRecent(learning).filter(([s]) => s > step - window);
+    return learningAt({ ...NO_LEARNING, recent: [...kept, [step, 1, r, square]] }, step, drift);
   }
   const current = learningAt(learning, step, drift);
-  return { n: current.n + 1, sum: current.sum + r, sum_sq: current.sum_sq + r * r, step };
+  return { n: current.n + 1, sum: current.sum + r, sum_sq: current.sum_sq + square, step };
+}
+
+/** Its window entries; evidence kept without them (before a window was set) becomes one block as of its step. */
+function withRecent(learning: ArmLearning): [number, number, number, number][] {
+  if (learning.recent) return learning.recent;
+  return learning.n > 0 ? [[learning.step, learning.n, learning.sum, learning.sum_sq]] : [];
 }
 
 /** How many Bernoulli trials one of these rewards is worth: m(1 − m) / v, 1 for binary rewards. */
@@ -103,10 +118,10 @@ export function storedLearning(arm: { alpha: number; beta: number; metadata?: Re
     typeof stored.sum_sq === "number" &&
     typeof stored.step === "number"
   ) {
-    const recent = Array.isArray(stored.recent) ? stored.recent.filter((e) => Array.isArray(e) && e.length === 2) : undefined;
+    const recent = Array.isArray(stored.recent) ? stored.recent.filter((e) => Array.isArray(e) && e.length === 4) : undefined;
     return { n: stored.n, sum: stored.sum, sum_sq: stored.sum_sq, step: stored.step, ...(recent ? { recent } : {}) };
   }
   const sum = Math.max(0, arm.alpha - 1);
   const n = sum + Math.max(0, arm.beta - 1);
-  return { n, sum, sum_sq: sum, step: now, recent: [] };
+  return { n, sum, sum_sq: sum, step: now };
 }

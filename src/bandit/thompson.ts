@@ -132,7 +132,7 @@ export function chooseArm(arms: readonly SelectableArm[], options: SelectionOpti
   const explored = explore > 0 && random() < explore;
   let index = explored ? Math.floor(random() * arms.length) : choose(arms, samples, options.strategy);
   if (!explored && isTopTwo(options, arms) && random() >= (options.topTwo as number)) {
-    index = challenger(arms, options.strategy, random, index, samples);
+    index = challenger(arms, options, random, index);
   }
   return { index, samples, explored };
 }
@@ -141,27 +141,38 @@ const isTopTwo = (options: SelectionOptions, arms: readonly SelectableArm[]) =>
   typeof options.topTwo === "number" && options.topTwo < 1 && arms.length > 1;
 
 /**
- * The argmax of fresh samples that is not the leader. Redrawing until it differs samples the argmax
- * distribution conditioned on not being the leader; after 100 draws (a leader almost surely best) the runner-up
- * of the first samples is taken instead.
+ * The argmax of fresh samples that is not the leader: a draw from the argmax distribution conditioned on not
+ * being the leader, P(i) = p_i / (1 − p_leader). Redrawing until it differs does that cheaply; when 100 draws
+ * all return the leader (it is almost surely best), the same distribution is sampled from the exact p_i, and
+ * uniformly among the others when they are all 0.
  */
-function challenger(
-  arms: readonly SelectableArm[],
-  strategy: SelectionStrategy | null,
-  random: Uniform,
-  leader: number,
-  first: readonly number[],
-): number {
+function challenger(arms: readonly SelectableArm[], options: SelectionOptions, random: Uniform, leader: number): number {
   for (let attempt = 0; attempt < 100; attempt++) {
-    const candidate = argmax(draw(arms, strategy, random));
+    const candidate = argmax(draw(arms, options.strategy, random));
     if (candidate !== leader) return candidate;
   }
-  return argmax(first.map((v, i) => (i === leader ? Number.NEGATIVE_INFINITY : v)));
+  const weights = challengerWeights(
+    arms.map((_, i) => ruleProbability(arms, options, i)),
+    leader,
+  );
+  let u = random();
+  for (let i = 0; i < weights.length; i++) {
+    u -= weights[i] as number;
+    if (u < 0) return i;
+  }
+  return leader === arms.length - 1 ? arms.length - 2 : arms.length - 1;
+}
+
+/** P(challenger = i | leader), from the argmax probabilities p: p_i / (1 − p_leader), or uniform when undefined. */
+function challengerWeights(p: readonly number[], leader: number): number[] {
+  const rest = p.reduce((sum, pi, i) => (i === leader ? sum : sum + pi), 0);
+  return p.map((pi, i) => (i === leader ? 0 : rest > 1e-12 ? pi / rest : 1 / (p.length - 1)));
 }
 
 /**
  * P(the policy picks arm `index`) given the current posteriors: the traffic floor's uniform share plus the
- * rule's. With top-two, P(i) = β p_i + (1 − β) Σ_{j≠i} p_j p_i / (1 − p_j), p being the argmax probabilities.
+ * rule's. With top-two, P(i) = β p_i + (1 − β) Σ_{j≠i} p_j P(challenger = i | leader j), p being the argmax
+ * probabilities (see challenger).
  * What select records with each decision, and what offline evaluation weighs a logged decision by.
  */
 export function selectionProbability(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
@@ -170,12 +181,11 @@ export function selectionProbability(arms: readonly SelectableArm[], options: Se
   if (isTopTwo(options, arms)) {
     const leader = options.topTwo as number;
     const p = arms.map((_, i) => ruleProbability(arms, options, i));
-    const pi = p[index] as number;
     let challenged = 0;
     p.forEach((pj, j) => {
-      if (j !== index && pj < 1) challenged += (pj * pi) / (1 - pj);
+      if (j !== index) challenged += pj * (challengerWeights(p, j)[index] as number);
     });
-    rule = leader * pi + (1 - leader) * challenged;
+    rule = leader * (p[index] as number) + (1 - leader) * challenged;
   } else {
     rule = ruleProbability(arms, options, index);
   }

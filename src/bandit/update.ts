@@ -35,11 +35,18 @@ export interface ComputedUpdate {
  * The update after a reward: the seed's fractional Beta-Bernoulli update (alpha += r, beta += 1 - r) for binary
  * rewards, with fractional rewards counted for the Bernoulli trials they are worth and drift applied (see
  * posterior.ts). alpha and beta are the user's own posterior from the uniform prior, as of `now` + 1 updates of
- * the user (`now`: the user's updates so far, the sum of its arms' total_pulls).
+ * the user (`now`: the user's updates so far, the sum of its arms' total_pulls). `placeholder`: a reward nobody
+ * reported (see recordReward).
  */
-export function bayesianUpdate(arm: ArmStats, reward: number, drift: Drift = NO_DRIFT, now = arm.total_pulls): ComputedUpdate {
+export function bayesianUpdate(
+  arm: ArmStats,
+  reward: number,
+  drift: Drift = NO_DRIFT,
+  now = arm.total_pulls,
+  placeholder = false,
+): ComputedUpdate {
   const r = Math.min(1, Math.max(0, reward));
-  const learning = recordReward(storedLearning(arm, now), r, now, drift);
+  const learning = recordReward(storedLearning(arm, now), r, now, drift, placeholder);
   const { alpha, beta } = posteriorOf(learningAt(learning, now + 1, drift), UNIFORM_PRIOR);
   const total_pulls = arm.total_pulls + 1;
   const total_reward = arm.total_reward + r;

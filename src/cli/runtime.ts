@@ -23,7 +23,7 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
   convergence runtime arms SYSTEM --user U [--agent-type A]
   convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
-evaluate   estimate a policy's mean reward from the system's newest N (default 10000) rewarded decisions,
+evaluate   estimate a policy's mean reward from the system's newest N (default 5000) rewarded decisions,
            off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
            {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
 The service: --server URL, else CONVERGENCE_URL (default http://127.0.0.1:8787); key CONVERGENCE_API_KEY (default from .dev.vars).

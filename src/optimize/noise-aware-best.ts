@@ -26,7 +26,7 @@ export interface ScoredConfig {
   complete: boolean;
 }
 
-/** Above this many configs the fit keeps the complete ones and the most-observed others (the fit is cubic). */
+/** Above this many configs the fit keeps the best complete ones and the most-observed others (it is cubic). */
 const MAX_POINTS = 500;
 const LENGTH_SCALES = [0.1, 0.3];
 const RHOS = [0.5, 0.9];
@@ -56,10 +56,14 @@ export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig
   const measuredBest = complete.reduce((a, b) => (b.score > a.score ? b : a)).hash;
   if (!(caseVariance > 0) || complete.length < 3) return measuredBest;
 
+  // The best-scored complete configs first (the best is among them), then the most-observed others.
   const kept =
     scored.length <= MAX_POINTS
       ? scored
-      : [...complete, ...scored.filter((c) => !c.complete).sort((a, b) => b.observed - a.observed)].slice(0, MAX_POINTS);
+      : [
+          ...[...complete].sort((a, b) => b.score - a.score),
+          ...scored.filter((c) => !c.complete).sort((a, b) => b.observed - a.observed),
+        ].slice(0, MAX_POINTS);
   const numeric = Object.keys(space).filter((n) => space[n]?.type !== "categorical");
   const categorical = Object.keys(space).filter((n) => space[n]?.type === "categorical");
   const mean = kept.reduce((a, c) => a + c.score, 0) / kept.length;

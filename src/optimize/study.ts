@@ -444,10 +444,14 @@ function memberFitness(
   return fitnessOf;
 }
 
-/** The generation's members as trials, in proposal order. */
+/**
+ * The generation's members as trials, in proposal order. A member never scored (the budget ran out first) is
+ * no trial: it has no fitness to tell.
+ */
 function generationTrials(s: StudyState, g: GenerationState, residuals?: StudyState["residuals"]): Trial[] {
   const fitnessOf = memberFitness(s, g, residuals);
-  return g.members.map((hash) => {
+  const scored = (hash: string) => s.testCases.some((t) => scoreOf(s.scores[hash], t.id) !== undefined);
+  return g.members.filter(scored).map((hash) => {
     const f = fitnessOf.get(hash) as { fitness: number; complete: boolean };
     return { generation: g.index, hash, fitness: f.fitness, complete: f.complete, dropped: g.race?.[hash]?.dropped ?? false };
   });

@@ -6,8 +6,16 @@
  * the decision was made under.
  */
 import { betaInterval, type Uniform } from "../bandit/beta.js";
-import { armPopulationOf, type Population, pooledPrior } from "../bandit/pooling.js";
-import { type BetaParams, type Drift, learningAt, posteriorOf, storedLearning, UNIFORM_PRIOR } from "../bandit/posterior.js";
+import { armPopulationOf, type Population, pooledPrior, removeUser } from "../bandit/pooling.js";
+import {
+  type ArmLearning,
+  type BetaParams,
+  type Drift,
+  learningAt,
+  posteriorOf,
+  storedLearning,
+  UNIFORM_PRIOR,
+} from "../bandit/posterior.js";
 import { rewardFromSignals } from "../bandit/reward.js";
 import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.js";
 import { bayesianUpdate } from "../bandit/update.js";
@@ -29,6 +37,11 @@ function scoreProblem(name: string, value: number | undefined): string | null {
   return Number.isFinite(value) && value >= 0 && value <= 1 ? null : `${name} must be a number in [0, 1], got ${value}`;
 }
 
+function withoutLearning(metadata: Record<string, JsonValue>): Record<string, JsonValue> {
+  const { learning: _learning, ...rest } = metadata;
+  return rest;
+}
+
 /** Updates between two refreshes of the population statistics by an in-process runtime. */
 const POPULATION_REFRESH_UPDATES = 50;
 
@@ -43,6 +56,8 @@ export class RuntimeManager {
   private readonly memos = new Map<string, ProbabilityMemo>();
   private population: Population | null;
   private updatesSinceRefresh = 0;
+  private refreshed = false;
+  private refreshing: Promise<void> | null = null;
 
   constructor(
     readonly system: string,
@@ -64,27 +79,40 @@ export class RuntimeManager {
    * and then: at the first select, then every POPULATION_REFRESH_UPDATES updates. The service refreshes them
    * from the decision log on its cron instead, never on the request path.
    */
-  private async refreshPopulation(): Promise<void> {
-    if (!this.config.pooling.enabled || !this.storage.populationStats) return;
-    if (this.population !== null && this.updatesSinceRefresh < POPULATION_REFRESH_UPDATES) return;
+  private refreshPopulation(): Promise<void> {
+    const storage = this.storage;
+    if (!this.config.pooling.enabled || !storage.populationStats) return Promise.resolve();
+    if (this.refreshing) return this.refreshing;
+    if (this.refreshed && this.updatesSinceRefresh < POPULATION_REFRESH_UPDATES) return Promise.resolve();
+    // One refresh at a time; after a failure the next try waits for as many updates as after a success.
+    this.refreshed = true;
     this.updatesSinceRefresh = 0;
-    try {
-      this.population = await this.storage.populationStats();
-    } catch (error) {
-      // Selection goes on with the statistics it had: pooling is an improvement, not a dependency.
-      console.error(`runtime ${this.system}: could not refresh the population statistics`, error);
-    }
+    this.refreshing = (async () => {
+      try {
+        this.population = (await storage.populationStats?.()) ?? this.population;
+      } catch (error) {
+        // Selection goes on with the statistics it had: pooling is an improvement, not a dependency.
+        console.error(`runtime ${this.system}: could not refresh the population statistics`, error);
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
   }
 
   private drift(): Drift {
     return { decay: this.config.reward_decay, window: this.config.reward_window };
   }
 
-  /** The prior a user's arm starts from: the population's, when pooling is on and the arm has one; else uniform. */
-  private priorFor(agentType: string, armId: string): BetaParams {
+  /**
+   * The prior a user's arm starts from: the population's without this user's own rewards (they are the user's
+   * evidence already), when pooling is on and the arm has one; else uniform.
+   */
+  private priorFor(agentType: string, armId: string, own: ArmLearning): BetaParams {
     const pooling = this.config.pooling;
     if (!pooling.enabled || !this.population) return UNIFORM_PRIOR;
-    return pooledPrior(armPopulationOf(this.population, agentType, armId), pooling.prior_strength);
+    const population = armPopulationOf(this.population, agentType, armId);
+    return pooledPrior(population && removeUser(population, own), pooling.prior_strength);
   }
 
   /**
@@ -92,8 +120,8 @@ export class RuntimeManager {
    * as the config asks (posterior.ts). `now`: the user's updates so far.
    */
   private effective(arm: StoredArm, agentType: string, now: number): StoredArm {
-    const learning = learningAt(storedLearning(arm, now), now, this.drift());
-    const { alpha, beta } = posteriorOf(learning, this.priorFor(agentType, arm.arm_id));
+    const stored = storedLearning(arm, now);
+    const { alpha, beta } = posteriorOf(learningAt(stored, now, this.drift()), this.priorFor(agentType, arm.arm_id, stored));
     return { ...arm, alpha, beta, mean_estimate: alpha / (alpha + beta) };
   }
 
@@ -199,7 +227,8 @@ export class RuntimeManager {
         alpha: a.alpha,
         beta: a.beta,
         sampled_value: selection.samples[i] as number,
-        metadata: a.metadata,
+        // What an arm learned stays in storage: a window's entries would weigh down every answer and decision.
+        metadata: withoutLearning(a.metadata),
       }));
       const decisionId = await this.storage.createDecision({
         userId: request.user_id,
@@ -228,12 +257,16 @@ export class RuntimeManager {
     });
   }
 
-  /** The reward by the seed's precedence: signals (through the reward evaluator) > reward > engagement > 0.5. */
-  private rewardOf(request: UpdateRequest): number {
+  /**
+   * The reward by the seed's precedence: signals (through the reward evaluator) > reward > engagement > 0.5.
+   * The 0.5 of an update that reports nothing is a placeholder, not a measurement.
+   */
+  private rewardOf(request: UpdateRequest): { reward: number; placeholder: boolean } {
     if (this.config.reward_evaluator && request.signals && Object.keys(request.signals).length > 0) {
-      return rewardFromSignals(this.config.reward_evaluator, request.signals);
+      return { reward: rewardFromSignals(this.config.reward_evaluator, request.signals), placeholder: false };
     }
-    return clamp01(request.reward ?? request.engagement_score ?? 0.5);
+    const reported = request.reward ?? request.engagement_score;
+    return { reward: clamp01(reported ?? 0.5), placeholder: reported === undefined };
   }
 
   async update(request: UpdateRequest, source: "update" | "default" = "update"): Promise<UpdateResult> {
@@ -269,7 +302,7 @@ export class RuntimeManager {
           duplicate: true,
         };
       }
-      const reward = this.rewardOf(request);
+      const { reward, placeholder } = this.rewardOf(request);
       const engagement = clamp01(request.engagement_score ?? reward);
       const grading = request.grading_score ?? null;
       const arms = (await this.storage.getArms({ userId: request.user_id, agentType })).map((a) =>
@@ -277,7 +310,7 @@ export class RuntimeManager {
       );
       const arm = arms.find((a) => a.arm_id === decision.arm_id);
       if (!arm) return refused("arm_not_found", `Arm ${decision.arm_id} not found`, reward);
-      const update = bayesianUpdate(arm, reward, this.drift(), updatesOf(arms));
+      const update = bayesianUpdate(arm, reward, this.drift(), updatesOf(arms), placeholder || source === "default");
       this.updatesSinceRefresh += 1;
       // What the arm learned is stored with it; the answer keeps the seed's shape.
       const { learning: _stored, ...computed } = update;

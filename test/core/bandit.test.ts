@@ -277,6 +277,23 @@ describe("selection probabilities", () => {
     expect((counts[1] as number) / draws).toBeGreaterThan((plain[1] as number) + 0.05);
   });
 
+  it("stay exact for top-two sampling when the leader is almost surely best", () => {
+    const arms = [arm("a", 3000, 2000, 4998), arm("b", 250, 250, 498), arm("c", 240, 260, 498)];
+    const options = { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() };
+    const random = uniform(8);
+    const counts = arms.map(() => 0);
+    const reported = arms.map(() => Number.NaN);
+    const draws = 20000;
+    for (let i = 0; i < draws; i++) {
+      const r = selectArm(arms, { ...options, random });
+      counts[r.index] = (counts[r.index] as number) + 1;
+      reported[r.index] = r.probability;
+    }
+    reported.forEach((p, i) => {
+      expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.012);
+    });
+  });
+
   it("stay accurate beside a very concentrated arm", () => {
     const arms = [arm("new", 1, 1, 0), arm("sure", 70000, 30000, 100000)];
     const p0 = probabilityOfHighestSample(arms, 0);

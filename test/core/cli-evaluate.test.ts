@@ -124,7 +124,7 @@ describe("convergence runtime evaluate", () => {
       [["--system", "shop"], /runtime evaluate needs --policy FILE/],
       [["--system", "shop", "--policy", join(dir, "missing.yaml")], /policy file not found: .*missing\.yaml/],
       [["--system", "shop", "--policy", policy, "--limit", "lots"], /--limit must be a whole number, got 'lots'/],
-      [["--system", "shop", "--policy", policy, "--limit", "60000"], /--limit 60000: Too big: expected number to be <=50000/],
+      [["--system", "shop", "--policy", policy, "--limit", "60000"], /--limit 60000: Too big: expected number to be <=20000/],
       [["other", "--system", "shop", "--policy", policy], /two systems: 'other' and --system 'shop'/],
     ];
     for (const [args, message] of usage) {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { type ArmPopulation, addUser, estimatedStrength, pooledPrior } from "../../src/bandit/pooling.js";
+import { type ArmPopulation, addUser, estimatedStrength, pooledPrior, removeUser } from "../../src/bandit/pooling.js";
+import { recordReward, storedLearning } from "../../src/bandit/posterior.js";
+import { bayesianUpdate } from "../../src/bandit/update.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
 import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
@@ -108,9 +110,40 @@ describe("pooled priors", () => {
     expect(strength(disagreeing)).toBeLessThan(5);
     // Too few users: no pooled prior at all.
     expect(pooledPrior(populationOf(agreeing.slice(0, 3)), "auto")).toEqual({ alpha: 1, beta: 1 });
-    // A fixed strength is used as given, never beyond the rewards the population has.
-    const few = addUser(undefined, { n: 4, sum: 2, sum_sq: 2 });
-    expect(pooledPrior(few, 100)).toEqual({ alpha: 3, beta: 3 });
+    // A fixed strength is used as given, never beyond the rewards the population has, and not before 5 users.
+    const five = populationOf(Array.from({ length: 5 }, (_, u) => ({ n: 1, sum: u % 2, sum_sq: u % 2 })));
+    expect(pooledPrior(five, 100)).toEqual({ alpha: 3, beta: 4 });
+    expect(pooledPrior(populationOf(agreeing.slice(0, 4)), 10)).toEqual({ alpha: 1, beta: 1 });
+    // A user's own rewards are left out of the population their prior comes from.
+    const withOwn = addUser(five, { n: 20, sum: 20, sum_sq: 20 });
+    expect(removeUser(withOwn, { n: 20, sum: 20, sum_sq: 20 })).toEqual(five);
+  });
+});
+
+describe("evidence", () => {
+  it("keeps what an arm learned before a window was set, until it falls out of the window", () => {
+    const before = { alpha: 41, beta: 21, total_pulls: 60, total_reward: 40 };
+    const drift = { decay: 1, window: 100 };
+    const u = bayesianUpdate(before, 1, drift, 60);
+    expect(u.alpha).toBeCloseTo(42);
+    expect(u.beta).toBeCloseTo(21);
+    // 100 updates later the old block is outside the window; the last reward is still in it.
+    let learning = storedLearning({ ...u, metadata: { learning: u.learning } }, 61);
+    for (let step = 61; step < 160; step++) learning = recordReward(learning, 0, step, drift);
+    expect(learning.n).toBe(100);
+    expect(learning.sum).toBe(1);
+  });
+
+  it("counts a placeholder reward (an update that reports nothing, a default reward) as one trial", async () => {
+    const m = manager({ default_arms: [{ arm_id: "only" }] }, 3);
+    for (let i = 0; i < 20; i++) {
+      const s = await m.select({ user_id: "quiet" });
+      await m.update({ user_id: "quiet", decision_id: s.decision_id as string });
+    }
+    const [arm] = await m.arms({ userId: "quiet" });
+    // Twenty 0.5s reported by nobody: the seed's Beta(11, 11), not a certainty.
+    expect(arm?.alpha).toBeCloseTo(11);
+    expect(arm?.beta).toBeCloseTo(11);
   });
 });
 

@@ -4,12 +4,35 @@
  * select/update path; written next to the system's config (and its version bumped, so ArmsObjects get the
  * snapshot with it) only when they changed.
  */
-import { type Population, PopulationSchema, setArmPopulation } from "../../src/bandit/pooling.js";
+import { type ArmPopulation, armPopulationOf, type Population, PopulationSchema, setArmPopulation } from "../../src/bandit/pooling.js";
 import type { Env } from "../env";
 import { clearSystemCache } from "./systems";
 
 /** Rewards older than this no longer shape the population (behaviour drifts; the log grows). */
 export const POPULATION_WINDOW_DAYS = 30;
+/** (agent type, arm) pairs kept per system, the most rewarded first: agent types are the clients' to choose. */
+const MAX_ARMS = 2000;
+
+/**
+ * Whether new statistics differ enough to be worth a new system version (each one makes every active user's
+ * object fetch the snapshot again): an arm appearing or going, or one whose users, rewards or mean moved.
+ */
+export function materiallyChanged(previous: Population | null, next: Population): boolean {
+  if (!previous) return Object.keys(next.agent_types).length > 0;
+  const pairs = (p: Population) =>
+    Object.entries(p.agent_types).flatMap(([agent, arms]) => Object.keys(arms).map((arm) => [agent, arm] as const));
+  const before = pairs(previous);
+  const after = pairs(next);
+  if (before.length !== after.length) return true;
+  return after.some(([agent, arm]) => {
+    const a = armPopulationOf(previous, agent, arm);
+    const b = armPopulationOf(next, agent, arm) as ArmPopulation;
+    if (!a) return true;
+    const relative = (x: number, y: number) => Math.abs(x - y) / Math.max(1, x);
+    const mean = (p: ArmPopulation) => (p.n > 0 ? p.sum / p.n : 0);
+    return relative(a.users, b.users) > 0.05 || relative(a.n, b.n) > 0.1 || Math.abs(mean(a) - mean(b)) > 0.005;
+  });
+}
 
 interface AggregateRow {
   agent_type: string;
@@ -31,7 +54,7 @@ export async function populationFromLog(db: D1Database, system: string, since: s
        FROM (SELECT agent_type, arm_id, user_id, COUNT(*) AS n, SUM(reward) AS s, SUM(reward * reward) AS ss
              FROM decisions WHERE system = ?1 AND reward IS NOT NULL AND created_at >= ?2
              GROUP BY agent_type, arm_id, user_id)
-       GROUP BY agent_type, arm_id`,
+       GROUP BY agent_type, arm_id ORDER BY n DESC LIMIT ${MAX_ARMS}`,
     )
     .bind(system, since)
     .all<AggregateRow>();
@@ -48,15 +71,19 @@ export async function refreshPopulations(env: Env, now = Date.now()): Promise<st
   const since = new Date(now - POPULATION_WINDOW_DAYS * 86_400_000).toISOString();
   const changed: string[] = [];
   for (const row of results) {
-    const population = await populationFromLog(env.DB, row.name, since, new Date(now));
-    const previous = row.population ? (JSON.parse(row.population) as Population) : null;
-    if (previous && JSON.stringify(previous.agent_types) === JSON.stringify(population.agent_types)) continue;
-    if (!previous && Object.keys(population.agent_types).length === 0) continue;
-    await env.DB.prepare("UPDATE systems SET population = ?1, version = version + 1 WHERE name = ?2")
-      .bind(JSON.stringify(population), row.name)
-      .run();
-    clearSystemCache(row.name);
-    changed.push(row.name);
+    try {
+      const population = await populationFromLog(env.DB, row.name, since, new Date(now));
+      const previous = row.population ? PopulationSchema.safeParse(JSON.parse(row.population)) : null;
+      if (!materiallyChanged(previous?.success ? previous.data : null, population)) continue;
+      await env.DB.prepare("UPDATE systems SET population = ?1, version = version + 1 WHERE name = ?2")
+        .bind(JSON.stringify(population), row.name)
+        .run();
+      clearSystemCache(row.name);
+      changed.push(row.name);
+    } catch (error) {
+      // One system's failure must not keep the others stale; the next cron tries it again.
+      console.error(`population of ${row.name}: refresh failed`, error);
+    }
   }
   return changed;
 }
