@@ -165,11 +165,8 @@ function greedyProbability(arms: readonly SnapshotArm[], index: number): number 
 
 /**
  * The exploration bonus (total_pulls < exploration_min_pulls) and the stability rule (stability_min_pulls) need each
- * arm's pull count, which the D1 snapshot does not hold. An arm starts at Beta(1, 1) and each reward adds exactly 1
- * to alpha + beta, so the count is alpha + beta − 2: exact from the uniform prior without drift (reward_decay 1, no
- * reward_window, the defaults). With drift it counts only the evidence still weighing, and with a pooled prior it
- * adds the prior's strength: the bonus and the stability rule may then be judged on another count than the
- * runtime's. Without a selection_strategy the count plays no part.
+ * arm's pull count: logged with the snapshot since it was added; for older decisions rebuilt as alpha + beta − 2,
+ * exact only for binary rewards without drift or pooling. Without a selection_strategy the count plays no part.
  */
 function selectable(arm: SnapshotArm): SelectableArm {
   const pulls = arm.total_pulls ?? Math.max(0, Math.round(arm.alpha + arm.beta - 2));

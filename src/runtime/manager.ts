@@ -227,6 +227,7 @@ export class RuntimeManager {
         alpha: a.alpha,
         beta: a.beta,
         sampled_value: selection.samples[i] as number,
+        total_pulls: a.total_pulls,
         // What an arm learned stays in storage: a window's entries would weigh down every answer and decision.
         metadata: withoutLearning(a.metadata),
       }));

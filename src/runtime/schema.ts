@@ -143,6 +143,8 @@ export const ArmStateSchema = z.object({
   alpha: z.number(),
   beta: z.number(),
   sampled_value: z.number(),
+  /** The arm's rewards so far, as the selection rule counted them. */
+  total_pulls: z.number().optional(),
   metadata: z.record(z.string(), Json),
 });
 

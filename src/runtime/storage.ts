@@ -58,6 +58,8 @@ export interface ArmSnapshot {
   alpha: number;
   beta: number;
   sampled_value: number;
+  /** The arm's rewards so far (what the exploration bonus and the stability rule count), for offline evaluation. */
+  total_pulls?: number;
   metadata: Record<string, JsonValue>;
 }
 

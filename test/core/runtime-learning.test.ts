@@ -147,6 +147,22 @@ describe("evidence", () => {
   });
 });
 
+describe("what a decision logs", () => {
+  it("records the posterior the policy sampled and each arm's pulls, without the arm's stored learning", async () => {
+    const m = manager({ ...TWO, reward_window: 50 }, 12);
+    const rewards = seeded(13);
+    for (let t = 0; t < 30; t++) await round(m, "u", { a: 0.7, b: 0.2 }, rewards);
+    const s = await m.select({ user_id: "u" });
+    const arms = await m.arms({ userId: "u" });
+    for (const state of s.arms_state) {
+      const arm = arms.find((a) => a.arm_id === state.arm_id);
+      expect(state).toMatchObject({ alpha: arm?.alpha, beta: arm?.beta, total_pulls: arm?.total_pulls });
+      expect(state.metadata).not.toHaveProperty("learning");
+    }
+    expect(s.arms_state.reduce((n, a) => n + (a.total_pulls ?? 0), 0)).toBe(30);
+  });
+});
+
 describe("runtime config for learning", () => {
   it("names what is wrong with drift, pooling and top-two settings", () => {
     const problems = (config: object) =>

@@ -109,9 +109,9 @@ export function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
   const arms: SnapshotArm[] = [];
   for (const row of rows) {
     if (!Array.isArray(row)) return null;
-    const [arm_id, alpha, beta] = row as unknown[];
+    const [arm_id, alpha, beta, , pulls] = row as unknown[];
     if (typeof arm_id !== "string" || typeof alpha !== "number" || typeof beta !== "number") return null;
-    arms.push({ arm_id, alpha, beta });
+    arms.push({ arm_id, alpha, beta, ...(typeof pulls === "number" ? { total_pulls: pulls } : {}) });
   }
   return arms;
 }

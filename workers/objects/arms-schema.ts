@@ -2,7 +2,7 @@
  * The ArmsObject's SQLite schema, versioned. The outbox costs a select nothing extra: decisions above the flushed
  * row number (meta `flushed_seq`) are new to D1, and `rewarded` lists the rows whose reward D1 has not seen. A
  * decision's id carries its row number, so it is found by primary key. `snapshot` holds the arms' posteriors at
- * decision time compactly, as [arm_id, alpha, beta, sampled value] rows.
+ * decision time compactly, as [arm_id, alpha, beta, sampled value, pulls] rows (pulls since offline evaluation).
  *
  * Versioned (see schema.ts).
  */

@@ -115,7 +115,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     this.check(args.userId, args.agentType);
     const seq = this.nextSeq();
     const id = newDecisionId(this.identity.system, this.identity.agentType, this.identity.userId, `${seq.toString(36)}-${randomToken()}`);
-    const snapshot = args.armsSnapshot.map((a) => [a.arm_id, a.alpha, a.beta, a.sampled_value]);
+    const snapshot = args.armsSnapshot.map((a) => [a.arm_id, a.alpha, a.beta, a.sampled_value, a.total_pulls ?? null]);
     const context = Object.keys(args.metadata).length > 0 ? JSON.stringify(args.metadata) : null;
     this.sql.exec(
       `INSERT INTO decisions (seq, decision_id, arm_id, params, selection_probability, snapshot, context, created_at)
@@ -179,7 +179,8 @@ export function toDecision(
   identity: Identity,
   arms: readonly { arm_id: string; name: string | null }[],
 ): RuntimeDecision {
-  const snapshot = JSON.parse(row.snapshot) as [string, number, number, number][];
+  // Rows [arm_id, alpha, beta, sampled value, pulls]; pulls are absent from rows written before they were logged.
+  const snapshot = JSON.parse(row.snapshot) as [string, number, number, number, (number | null)?][];
   return {
     decision_id: row.decision_id,
     user_id: identity.userId,
@@ -187,12 +188,13 @@ export function toDecision(
     arm_id: row.arm_id,
     params: JSON.parse(row.params) as Record<string, JsonValue>,
     selection_probability: row.selection_probability,
-    arms_snapshot: snapshot.map(([arm_id, alpha, beta, sampled_value]) => ({
+    arms_snapshot: snapshot.map(([arm_id, alpha, beta, sampled_value, pulls]) => ({
       arm_id,
       name: arms.find((a) => a.arm_id === arm_id)?.name ?? null,
       alpha,
       beta,
       sampled_value,
+      ...(typeof pulls === "number" ? { total_pulls: pulls } : {}),
       metadata: {},
     })),
     created_at: row.created_at,
