@@ -50,6 +50,25 @@ export function setArmPopulation(agentTypes: Population["agent_types"], agentTyp
   Object.defineProperty(agentTypes[agentType] as Record<string, ArmPopulation>, armId, { ...own, value: stats });
 }
 
+/**
+ * Population statistics from stored JSON, or null when they are not in that form. Parsed by hand around the
+ * records: zod's record drops a `__proto__` key, which is a valid agent type.
+ */
+export function parsePopulation(raw: unknown): Population | null {
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!isObject(raw) || typeof raw.computed_at !== "string" || !isObject(raw.agent_types)) return null;
+  const population: Population = { computed_at: raw.computed_at, agent_types: {} };
+  for (const [agentType, arms] of Object.entries(raw.agent_types)) {
+    if (!isObject(arms)) return null;
+    for (const [armId, stats] of Object.entries(arms)) {
+      const parsed = ArmPopulationSchema.safeParse(stats);
+      if (!parsed.success) return null;
+      setArmPopulation(population.agent_types, agentType, armId, parsed.data);
+    }
+  }
+  return population;
+}
+
 /** What pooling asks for, from the runtime config: a fixed effective sample size, or "auto" (estimated). */
 export type PriorStrength = number | "auto";
 

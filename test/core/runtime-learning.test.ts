@@ -1,5 +1,13 @@
 import { describe, expect, it } from "vitest";
-import { type ArmPopulation, addUser, estimatedStrength, pooledPrior, removeUser } from "../../src/bandit/pooling.js";
+import {
+  type ArmPopulation,
+  addUser,
+  armPopulationOf,
+  estimatedStrength,
+  parsePopulation,
+  pooledPrior,
+  removeUser,
+} from "../../src/bandit/pooling.js";
 import { recordReward, storedLearning } from "../../src/bandit/posterior.js";
 import { bayesianUpdate } from "../../src/bandit/update.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
@@ -144,6 +152,18 @@ describe("evidence", () => {
     // Twenty 0.5s reported by nobody: the seed's Beta(11, 11), not a certainty.
     expect(arm?.alpha).toBeCloseTo(11);
     expect(arm?.beta).toBeCloseTo(11);
+  });
+});
+
+describe("population statistics as stored", () => {
+  it("keep agent types and arms named like Object.prototype's members, and refuse other shapes", () => {
+    const stats = { users: 9, n: 90, sum: 45, sum_sq: 45, user_sum_sq: 23, user_n_sq: 900 };
+    const stored = JSON.parse(JSON.stringify({ computed_at: "t", agent_types: { ["__proto__"]: { constructor: stats } } }));
+    const population = parsePopulation(stored);
+    expect(armPopulationOf(population, "__proto__", "constructor")).toEqual(stats);
+    expect(armPopulationOf(population, "default", "constructor")).toBeUndefined();
+    expect(parsePopulation({ computed_at: "t", agent_types: { default: { a: { users: -1 } } } })).toBeNull();
+    expect(parsePopulation("nonsense")).toBeNull();
   });
 });
 

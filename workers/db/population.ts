@@ -4,7 +4,7 @@
  * select/update path; written next to the system's config (and its version bumped, so ArmsObjects get the
  * snapshot with it) only when they changed.
  */
-import { type ArmPopulation, armPopulationOf, type Population, PopulationSchema, setArmPopulation } from "../../src/bandit/pooling.js";
+import { type ArmPopulation, armPopulationOf, type Population, parsePopulation, setArmPopulation } from "../../src/bandit/pooling.js";
 import type { Env } from "../env";
 import { clearSystemCache } from "./systems";
 
@@ -60,7 +60,7 @@ export async function populationFromLog(db: D1Database, system: string, since: s
     .all<AggregateRow>();
   const agentTypes: Population["agent_types"] = {};
   for (const { agent_type, arm_id, ...stats } of results) setArmPopulation(agentTypes, agent_type, arm_id, stats);
-  return PopulationSchema.parse({ computed_at: now.toISOString(), agent_types: agentTypes });
+  return { computed_at: now.toISOString(), agent_types: agentTypes };
 }
 
 /** The cron's step: refresh every pooling system's population; the names of those that changed. */
@@ -73,8 +73,8 @@ export async function refreshPopulations(env: Env, now = Date.now()): Promise<st
   for (const row of results) {
     try {
       const population = await populationFromLog(env.DB, row.name, since, new Date(now));
-      const previous = row.population ? PopulationSchema.safeParse(JSON.parse(row.population)) : null;
-      if (!materiallyChanged(previous?.success ? previous.data : null, population)) continue;
+      const previous = row.population ? parsePopulation(JSON.parse(row.population)) : null;
+      if (!materiallyChanged(previous, population)) continue;
       await env.DB.prepare("UPDATE systems SET population = ?1, version = version + 1 WHERE name = ?2")
         .bind(JSON.stringify(population), row.name)
         .run();

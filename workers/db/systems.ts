@@ -1,5 +1,5 @@
 /** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
-import { type Population, PopulationSchema } from "../../src/bandit/pooling.js";
+import { type Population, parsePopulation } from "../../src/bandit/pooling.js";
 import { type RuntimeConfig, RuntimeConfigSchema, type SystemListItem } from "../../src/runtime/schema.js";
 
 export interface SystemSnapshot {
@@ -35,13 +35,13 @@ interface Row {
 export const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
 
 function fromRow(row: Row): SystemSnapshot {
-  const population = row.population ? PopulationSchema.safeParse(JSON.parse(row.population)) : null;
+  const population = row.population ? parsePopulation(JSON.parse(row.population)) : null;
   return {
     name: row.name,
     version: row.version,
     config: RuntimeConfigSchema.parse(JSON.parse(row.config)),
     updated_at: row.updated_at,
-    population: population?.success ? population.data : null,
+    population,
   };
 }
 
