@@ -44,6 +44,7 @@ export const OfflinePolicySchema = z.discriminatedUnion(
         type: z.literal("thompson"),
         selection_policy: RuntimeConfigSchema.shape.selection_policy,
         top_two_beta: RuntimeConfigSchema.shape.top_two_beta,
+        leader_variance_floor: RuntimeConfigSchema.shape.leader_variance_floor,
         traffic_floor: RuntimeConfigSchema.shape.traffic_floor,
         selection_strategy: SelectionStrategySchema.nullable().default(null),
       })
@@ -188,6 +189,7 @@ function thompsonProbability(policy: Extract<OfflinePolicy, { type: "thompson" }
     // Above 1 / arms the floor is capped (uniform choice), as selectArm does; the runtime config refuses it.
     trafficFloor: policy.traffic_floor,
     topTwo: policy.selection_policy === "top_two" ? policy.top_two_beta : null,
+    leaderVarianceFloor: policy.leader_variance_floor,
     memo: new ProbabilityMemo(),
   };
   // Many logged decisions share a snapshot (a user's selects between two rewards, every user's first select):

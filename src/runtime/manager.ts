@@ -216,6 +216,7 @@ export class RuntimeManager {
           strategy: this.config.selection_strategy,
           trafficFloor: this.config.traffic_floor,
           topTwo: this.config.selection_policy === "top_two" ? this.config.top_two_beta : null,
+          leaderVarianceFloor: this.config.leader_variance_floor,
           random: this.random,
           memo: this.memoFor(request.user_id, agentType),
         },

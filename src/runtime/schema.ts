@@ -58,6 +58,11 @@ export const RuntimeConfigSchema = z
      * among the contenders, for finding the best arm faster.
      */
     selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
+    /**
+     * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
+     * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.
+     */
+    leader_variance_floor: z.boolean().default(true),
     top_two_beta: z.number().gt(0).lt(1).default(0.5),
     /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
     traffic_floor: z.number().min(0).max(1).default(0),

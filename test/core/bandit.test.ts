@@ -3,7 +3,14 @@ import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js"
 import { probabilityOfHighestSample, probabilityOfHighestValue } from "../../src/bandit/beta-cdf.js";
 import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
 import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
-import { ProbabilityMemo, probabilityBest, type SelectableArm, selectArm } from "../../src/bandit/thompson.js";
+import {
+  leaderVarianceFloor,
+  ProbabilityMemo,
+  probabilityBest,
+  type SelectableArm,
+  selectArm,
+  selectionProbability,
+} from "../../src/bandit/thompson.js";
 import { bayesianUpdate } from "../../src/bandit/update.js";
 import { SelectionStrategySchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
@@ -292,6 +299,25 @@ describe("selection probabilities", () => {
     reported.forEach((p, i) => {
       expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.012);
     });
+  });
+
+  it("give an arm that started with an unlucky streak a real chance again with the leader's variance floor", () => {
+    // bench:bandit's locked run: the best arm (truly 0.3) at 5 of 56 after a streak, the leader at 0.254.
+    const arms = [arm("unlucky", 6, 51, 56), arm("leader", 2430, 7128, 9556), arm("third", 77, 313, 388)];
+    const plain = selectionProbability(arms, { strategy: null, trafficFloor: 0 }, 0);
+    const floored = selectionProbability(arms, { strategy: null, trafficFloor: 0, leaderVarianceFloor: true }, 0);
+    // About 1 select in 560 without the floor, 1 in 57 with it: the streak is questioned ten times as often.
+    expect(plain).toBeLessThan(0.002);
+    expect(floored).toBeGreaterThan(8 * plain);
+    // Arms at least as variable as the leader are sampled as they are; the leader itself too.
+    const close = [arm("x", 60, 40, 98), arm("y", 45, 55, 98)];
+    expect(leaderVarianceFloor(close)).toEqual(close);
+    const widened = leaderVarianceFloor(arms);
+    expect(widened[1]).toEqual(arms[1]);
+    expect((widened[0] as SelectableArm).alpha / ((widened[0] as SelectableArm).alpha + (widened[0] as SelectableArm).beta)).toBeCloseTo(
+      6 / 57,
+      12,
+    );
   });
 
   it("stay accurate beside a very concentrated arm", () => {

@@ -69,7 +69,8 @@ describe("offline evaluation of the logging policy itself", () => {
     let ipsCovered = 0;
     let snipsCovered = 0;
     for (let seed = 1; seed <= SIMULATIONS; seed++) {
-      const { decisions, loggingValue } = simulate(seed, { strategy: null, trafficFloor: 0 });
+      // The runtime's default rule (the leader's variance floor included), which the default `thompson` policy names.
+      const { decisions, loggingValue } = simulate(seed, { strategy: null, trafficFloor: 0, leaderVarianceFloor: true });
       const estimate = evaluatePolicy(decisions, { type: "thompson" });
       expect(estimate.n).toBe(DECISIONS);
       // The policy's own probabilities, recomputed from the snapshots, are the logged ones: every weight is 1.
@@ -85,7 +86,7 @@ describe("offline evaluation of the logging policy itself", () => {
 
   it("reproduces the runtime's rule from the snapshot with a selection strategy and top-two: every weight is 1", () => {
     const selection_strategy = SelectionStrategySchema.parse({ exploration_bonus: 0.2, exploration_min_pulls: 8, use_stability: false });
-    const topTwo = simulate(7, { strategy: selection_strategy, trafficFloor: 0.05, topTwo: 0.6 }, 400);
+    const topTwo = simulate(7, { strategy: selection_strategy, trafficFloor: 0.05, topTwo: 0.6, leaderVarianceFloor: true }, 400);
     const estimate = evaluatePolicy(topTwo.decisions, {
       type: "thompson",
       selection_policy: "top_two",
@@ -98,11 +99,11 @@ describe("offline evaluation of the logging policy itself", () => {
     // The stability rule keeps an arm once its pulls and interval say so: the pulls come from alpha + beta.
     const stable = SelectionStrategySchema.parse({ stability_min_pulls: 20, stability_confidence_threshold: 0.3 });
     const kept = simulate(8, { strategy: stable, trafficFloor: 0 }, 400);
-    const keptEstimate = evaluatePolicy(kept.decisions, { type: "thompson", selection_strategy: stable });
+    const keptEstimate = evaluatePolicy(kept.decisions, { type: "thompson", selection_strategy: stable, leader_variance_floor: false });
     expect(keptEstimate.max_weight).toBeCloseTo(1, 9);
     expect(keptEstimate.n).toBe(400);
     // The rule mattered on this log: plain Thompson sampling would have chosen differently.
-    expect(evaluatePolicy(kept.decisions, { type: "thompson" }).effective_sample_size).toBeLessThan(399);
+    expect(evaluatePolicy(kept.decisions, { type: "thompson", leader_variance_floor: false }).effective_sample_size).toBeLessThan(399);
   });
 });
 
@@ -219,6 +220,7 @@ describe("policies", () => {
       type: "thompson",
       selection_policy: "thompson",
       top_two_beta: 0.5,
+      leader_variance_floor: true,
       traffic_floor: 0,
       selection_strategy: null,
     });
