@@ -149,8 +149,9 @@ export function probabilityOfHighestValue(contenders: readonly Contender[], inde
     });
   }
   // Integrate over the sample s of arm i (value x = s + shift), within its own support and below `top`.
-  const lo = Math.max(0, own.mean - 10 * own.sd);
-  const hi = Math.min(top, own.mean + 10 * own.sd);
+  // A Beta with a shape below 1 piles up at its edge, far outside mean ± 10 sd: integrate to that edge.
+  const lo = own.a < 1 ? 0 : Math.max(0, own.mean - 10 * own.sd);
+  const hi = own.a < 1 || own.b < 1 ? top : Math.min(top, own.mean + 10 * own.sd);
   if (hi <= lo) return Math.min(1, Math.max(0, pointMass));
   const cuts = new Set([lo, hi]);
   for (const p of others) {

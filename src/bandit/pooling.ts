@@ -96,8 +96,10 @@ export function addUser(population: ArmPopulation | undefined, user: Pick<ArmLea
  * user may be missing from the population (rewards not in the log yet): nothing goes below zero.
  */
 export function removeUser(population: ArmPopulation, user: Pick<ArmLearning, "n" | "sum" | "sum_sq">): ArmPopulation {
-  if (!(user.n > 0) || !(population.n >= user.n) || population.users < 1) return population;
+  if (!(user.n > 0) || population.users < 1) return population;
   const p = population;
+  // The user has more rewards than the population knows (it was aggregated before them): nothing else is left.
+  if (user.n >= p.n) return { users: p.users - 1, n: 0, sum: 0, sum_sq: 0, user_sum_sq: 0, user_n_sq: 0 };
   return {
     users: p.users - 1,
     n: p.n - user.n,

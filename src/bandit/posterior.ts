@@ -118,7 +118,14 @@ export function storedLearning(arm: { alpha: number; beta: number; metadata?: Re
     typeof stored.sum_sq === "number" &&
     typeof stored.step === "number"
   ) {
-    const recent = Array.isArray(stored.recent) ? stored.recent.filter((e) => Array.isArray(e) && e.length === 4) : undefined;
+    // Entries were [step, reward] before blocks of evidence could be kept: read those as one reward each.
+    const recent = Array.isArray(stored.recent)
+      ? (stored.recent as unknown[])
+          .filter((e): e is number[] => Array.isArray(e) && (e.length === 2 || e.length === 4))
+          .map((e): [number, number, number, number] =>
+            e.length === 2 ? [e[0] as number, 1, e[1] as number, (e[1] as number) ** 2] : (e as [number, number, number, number]),
+          )
+      : undefined;
     return { n: stored.n, sum: stored.sum, sum_sq: stored.sum_sq, step: stored.step, ...(recent ? { recent } : {}) };
   }
   const sum = Math.max(0, arm.alpha - 1);

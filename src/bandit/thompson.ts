@@ -163,8 +163,8 @@ export function leaderVarianceFloor(arms: readonly SelectableArm[]): SelectableA
     const variance = own * (1 - own);
     if (i === leader || !(variance < leaderVariance)) return arm;
     const concentration = arm.alpha + arm.beta;
-    // Never narrower than given, never below 2 (a Beta of total weight 2 is already as wide as it gets).
-    const widened = Math.min(concentration, Math.max(2, ((concentration + 1) * variance) / leaderVariance - 1));
+    // Never narrower than given, and alpha, beta >= 1: as wide as a Beta gets without piling up at 0 or 1.
+    const widened = Math.min(concentration, Math.max(1 / Math.min(own, 1 - own), ((concentration + 1) * variance) / leaderVariance - 1));
     return { ...arm, alpha: own * widened, beta: (1 - own) * widened };
   });
 }

@@ -320,6 +320,25 @@ describe("selection probabilities", () => {
     );
   });
 
+  it("stay accurate for a Beta with a shape below 1, whose chances lie at its edge", () => {
+    // Beta(0.0216, 4.31) beats Beta(3, 1) about 3 times in 10,000 draws, nearly all from samples close to 1.
+    const contenders = [
+      { alpha: 3, beta: 1, boosted: false },
+      { alpha: 0.0216, beta: 4.31, boosted: false },
+    ];
+    const exact = contenders.map((_, i) => probabilityOfHighestValue(contenders, i));
+    expect(exact.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
+    const random = uniform(17);
+    let wins = 0;
+    const draws = 400_000;
+    for (let i = 0; i < draws; i++) {
+      const values = contenders.map((c) => betaSample(c.alpha, c.beta, random));
+      if (values.indexOf(Math.max(...values)) === 1) wins++;
+    }
+    expect(wins).toBeGreaterThan(60);
+    expect(Math.abs((exact[1] as number) - wins / draws)).toBeLessThan(0.25 * (wins / draws));
+  });
+
   it("stay accurate beside a very concentrated arm", () => {
     const arms = [arm("new", 1, 1, 0), arm("sure", 70000, 30000, 100000)];
     const p0 = probabilityOfHighestSample(arms, 0);

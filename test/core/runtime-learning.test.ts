@@ -125,6 +125,8 @@ describe("pooled priors", () => {
     // A user's own rewards are left out of the population their prior comes from.
     const withOwn = addUser(five, { n: 20, sum: 20, sum_sq: 20 });
     expect(removeUser(withOwn, { n: 20, sum: 20, sum_sq: 20 })).toEqual(five);
+    // A user with more rewards than the population knew (aggregated before them) leaves nothing: no prior.
+    expect(pooledPrior(removeUser(five, { n: 9, sum: 9, sum_sq: 9 }), 20)).toEqual({ alpha: 1, beta: 1 });
   });
 });
 
@@ -140,6 +142,17 @@ describe("evidence", () => {
     for (let step = 61; step < 160; step++) learning = recordReward(learning, 0, step, drift);
     expect(learning.n).toBe(100);
     expect(learning.sum).toBe(1);
+  });
+
+  it("reads window entries stored as [step, reward] as one reward each", () => {
+    const stored = {
+      alpha: 41,
+      beta: 1,
+      metadata: { learning: { n: 40, sum: 40, sum_sq: 40, step: 40, recent: Array.from({ length: 40 }, (_, i) => [i + 1, 1]) } },
+    };
+    const learning = storedLearning(stored, 40);
+    expect(learning.recent).toHaveLength(40);
+    expect(recordReward(learning, 1, 40, { decay: 1, window: 50 })).toMatchObject({ n: 41, sum: 41 });
   });
 
   it("counts a placeholder reward (an update that reports nothing, a default reward) as one trial", async () => {

@@ -54,7 +54,7 @@ export async function populationFromLog(db: D1Database, system: string, since: s
        FROM (SELECT agent_type, arm_id, user_id, COUNT(*) AS n, SUM(reward) AS s, SUM(reward * reward) AS ss
              FROM decisions WHERE system = ?1 AND reward IS NOT NULL AND created_at >= ?2
              GROUP BY agent_type, arm_id, user_id)
-       GROUP BY agent_type, arm_id ORDER BY n DESC LIMIT ${MAX_ARMS}`,
+       GROUP BY agent_type, arm_id ORDER BY n DESC, agent_type, arm_id LIMIT ${MAX_ARMS}`,
     )
     .bind(system, since)
     .all<AggregateRow>();
