@@ -23,15 +23,13 @@ import { type ArmLearning, NO_DRIFT, NO_LEARNING, posteriorOf, recordReward, UNI
 import { chooseArm, type SelectableArm, type SelectionOptions } from "../src/bandit/thompson.js";
 import { RuntimeConfigSchema, SelectionStrategySchema } from "../src/runtime/schema.js";
 import { Rng } from "../src/search/rng.js";
+import { table } from "./table.js";
 
 const T = 10_000;
 const REPLICATIONS = 200;
 const LAST = 1_000;
 
-const uniformOf = (seed: number): Uniform => {
-  const rng = Rng.fromSeed(seed);
-  return () => rng.next();
-};
+const uniformOf = Rng.uniform;
 
 /** The runtime's selection options for a config with no selection settings: what a system gets by default. */
 function defaultOptions(random: Uniform): SelectionOptions {
@@ -137,12 +135,6 @@ function summarize(outcomes: Outcome[]) {
   };
 }
 
-function table(rows: (string | number)[][]): string {
-  const cells = rows.map((r) => r.map(String));
-  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")).join("\n");
-}
-
 const bernoulli = (means: readonly number[]) => (arm: number, random: Uniform) => (random() < (means[arm] as number) ? 1 : 0);
 
 /** Beta(10 μ, 10 (1 − μ)) rewards, by inversion-free gamma draws from the same environment stream. */
@@ -150,6 +142,7 @@ const betaRewards = (means: readonly number[]) => (arm: number, random: Uniform)
   betaSample(10 * (means[arm] as number), 10 * (1 - (means[arm] as number)), random);
 
 function bernoulliInstances(): void {
+  const seeds = Array.from({ length: REPLICATIONS }, (_, i) => 7919 * (i + 1));
   const instances = [
     { name: "K = 10, best 0.5, others 0.4", means: [0.5, ...new Array(9).fill(0.4)], python: 175 },
     { name: "K = 10, best 0.5, others 0.48", means: [0.5, ...new Array(9).fill(0.48)], python: 153 },
@@ -159,7 +152,6 @@ function bernoulliInstances(): void {
     ["instance", "Lai-Robbins", "textbook TS", "default policy", "ratio", "locked (textbook / default)", "Python textbook TS"],
   ];
   for (const { name, means, python } of instances) {
-    const seeds = Array.from({ length: REPLICATIONS }, (_, i) => 7919 * (i + 1));
     const reward = bernoulli(means);
     const base = summarize(seeds.map((seed) => play(textbook(means.length), means, seed, reward)));
     const ours = summarize(seeds.map((seed) => play(project(means.length, defaultOptions), means, seed, reward)));
@@ -176,7 +168,6 @@ function bernoulliInstances(): void {
   // The seed's stability option, for comparison (issue 8: it locks onto a wrong arm in 25% of K = 3 runs).
   const means = [0.2, 0.25, 0.3];
   const stability = SelectionStrategySchema.parse({});
-  const seeds = Array.from({ length: REPLICATIONS }, (_, i) => 7919 * (i + 1));
   const seedRule = summarize(
     seeds.map((seed) =>
       play(
@@ -229,15 +220,14 @@ function manyUsers(sharing: Sharing, heterogeneous: boolean, seed: number): numb
   const people = Rng.fromSeed(seed);
   const decide = uniformOf(seed + 17);
   const environment = uniformOf(seed + 31);
-  const finished: ArmLearning[][] = [];
-  let population: (ArmPopulation | undefined)[] = new Array(k).fill(undefined);
+  // Every finished user's rewards, per arm; what the priors see is a copy taken at each refresh.
+  const accumulated: (ArmPopulation | undefined)[] = new Array(k).fill(undefined);
+  let population: (ArmPopulation | undefined)[] = [...accumulated];
   const shared = sharing.kind === "shared" ? project(k, defaultOptions) : null;
   let total = 0;
   for (let u = 0; u < USERS; u++) {
     if (sharing.kind === "pooled" && u % REFRESH_EVERY_USERS === 0) {
-      population = SHARED_MEANS.map((_, a) =>
-        finished.reduce<ArmPopulation | undefined>((p, user) => addUser(p, user[a] as ArmLearning), undefined),
-      );
+      population = [...accumulated];
     }
     const order = heterogeneous && u % 2 === 1 ? [...SHARED_MEANS].reverse() : SHARED_MEANS;
     const means = order.map((m) => Math.min(1, Math.max(0, m + 0.03 * people.normal())));
@@ -256,7 +246,11 @@ function manyUsers(sharing: Sharing, heterogeneous: boolean, seed: number): numb
       total += best - (means[arm] as number);
       policy.learn(arm, environment() < (means[arm] as number) ? 1 : 0);
     }
-    if (!shared && own) finished.push(own.learning);
+    if (!shared && own) {
+      own.learning.forEach((learning, a) => {
+        accumulated[a] = addUser(accumulated[a], learning);
+      });
+    }
   }
   return total / USERS;
 }

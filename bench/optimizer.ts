@@ -25,6 +25,7 @@ import { sampleConfig } from "../src/search/space.js";
 import { surfaceQuality } from "../src/target/mock.js";
 import { branin, hartmann6, llmMixed, llmMixedScore, type TestFunction } from "./functions.js";
 import { maximizeNoisy, minimize, type Trace } from "./optimize-function.js";
+import { table } from "./table.js";
 
 /** (population_size, parallel_workers): small generations; the defaults; a whole generation in flight at once. */
 const SHAPES = [
@@ -45,12 +46,6 @@ const PUBLISHED: Record<string, { tpe: [number, number]; cmaes: number | null; r
   llm_mixed: { tpe: [0.03, 0.64], cmaes: null, referenceGa: 0.21 },
   "llm_mixed, 10 noisy test cases": { tpe: [0.3, Number.NaN], cmaes: null, referenceGa: 0.62 },
 };
-
-function table(rows: (string | number)[][]): string {
-  const cells = rows.map((r) => r.map(String));
-  const widths = cells[0]?.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? "").length))) ?? [];
-  return cells.map((r) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join("  ")).join("\n");
-}
 
 const optimumOf = (f: TestFunction) => (f === llmMixed ? LLM_MIXED_OPTIMUM : f.minimum);
 

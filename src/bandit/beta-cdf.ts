@@ -8,7 +8,7 @@ const LANCZOS = [
   -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
 ];
 
-export function logGamma(x: number): number {
+function logGamma(x: number): number {
   if (x < 0.5) return Math.log(Math.PI / Math.abs(Math.sin(Math.PI * x))) - logGamma(1 - x);
   const z = x - 1;
   let sum = LANCZOS[0] as number;
@@ -54,7 +54,7 @@ function continuedFraction(a: number, b: number, x: number): number {
 }
 
 /** P(X ≤ x) for X ~ Beta(a, b); pass log B(a, b) when calling it many times for one distribution. */
-export function betaCdf(x: number, a: number, b: number, lbeta = logBeta(a, b)): number {
+function betaCdf(x: number, a: number, b: number, lbeta = logBeta(a, b)): number {
   if (x <= 0) return 0;
   if (x >= 1) return 1;
   const front = Math.exp(a * Math.log(x) + b * Math.log(1 - x) - lbeta);
@@ -62,7 +62,7 @@ export function betaCdf(x: number, a: number, b: number, lbeta = logBeta(a, b)):
   return 1 - (front * continuedFraction(b, a, 1 - x)) / b;
 }
 
-export function betaDensity(x: number, a: number, b: number, lbeta = logBeta(a, b)): number {
+function betaDensity(x: number, a: number, b: number, lbeta = logBeta(a, b)): number {
   if (x <= 0 || x >= 1) return 0;
   return Math.exp((a - 1) * Math.log(x) + (b - 1) * Math.log(1 - x) - lbeta);
 }
@@ -78,7 +78,7 @@ const GL_WEIGHTS = [
 ];
 
 /** ∫ f over [lo, hi], by composite 16-point Gauss-Legendre on `panels` equal panels. */
-export function integrate(f: (x: number) => number, lo: number, hi: number, panels: number): number {
+function integrate(f: (x: number) => number, lo: number, hi: number, panels: number): number {
   let total = 0;
   const width = (hi - lo) / panels;
   for (let p = 0; p < panels; p++) {

@@ -73,7 +73,7 @@ export function parsePopulation(raw: unknown): Population | null {
 export type PriorStrength = number | "auto";
 
 /** Users an arm needs before its population estimate is used. */
-export const MIN_USERS = 5;
+const MIN_USERS = 5;
 /** The population never counts for more than this many trials (nor for more rewards than it has). */
 export const MAX_PRIOR_STRENGTH = 1000;
 

@@ -83,18 +83,10 @@ function intervalWidth(arm: SelectableArm): number {
 /** The seed's choice among samples, stability rule included. */
 function choose(arms: readonly SelectableArm[], samples: readonly number[], strategy: SelectionStrategy | null): number {
   const bySample = argmax(samples);
-  if (!strategy?.use_stability) return bySample;
-  let stable = -1;
-  arms.forEach((arm, i) => {
-    if (arm.total_pulls < strategy.stability_min_pulls) return;
-    if (stable === -1 || (arm.mean_estimate ?? 0) > (arms[stable]?.mean_estimate ?? 0)) stable = i;
-  });
-  if (stable === -1) return bySample;
-  const incumbent = arms[stable] as SelectableArm;
-  if (intervalWidth(incumbent) >= strategy.stability_confidence_threshold) return bySample;
-  const challenger = arms[bySample] as SelectableArm;
-  const gain = (challenger.mean_estimate ?? 0) - (incumbent.mean_estimate ?? 0);
-  return gain < strategy.stability_improvement_threshold ? stable : bySample;
+  const kept = stableIncumbent(arms, strategy);
+  if (kept === null || strategy === null) return bySample;
+  const gain = ((arms[bySample] as SelectableArm).mean_estimate ?? 0) - ((arms[kept] as SelectableArm).mean_estimate ?? 0);
+  return gain < strategy.stability_improvement_threshold ? kept : bySample;
 }
 
 /**
@@ -121,14 +113,23 @@ export class ProbabilityMemo {
 }
 
 export function selectArm(arms: readonly SelectableArm[], options: SelectionOptions): SelectionResult {
-  const choice = chooseArm(arms, options);
-  return { ...choice, probability: selectionProbability(arms, options, choice.index) };
+  const sampled = sampledArms(arms, options);
+  const choice = chooseAmong(sampled, options);
+  return { ...choice, probability: probabilityAmong(sampled, options, choice.index) };
+}
+
+/** The Betas the policy samples: the arms', widened by the leader's variance floor when it is on. */
+function sampledArms(arms: readonly SelectableArm[], options: SelectionOptions): readonly SelectableArm[] {
+  if (arms.length === 0) throw new Error("selectArm needs at least one arm");
+  return options.leaderVarianceFloor ? leaderVarianceFloor(arms) : arms;
 }
 
 /** The policy's choice without its probability (simulations that need no log). */
-export function chooseArm(given: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {
-  if (given.length === 0) throw new Error("selectArm needs at least one arm");
-  const arms = options.leaderVarianceFloor ? leaderVarianceFloor(given) : given;
+export function chooseArm(arms: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {
+  return chooseAmong(sampledArms(arms, options), options);
+}
+
+function chooseAmong(arms: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {
   const random = options.random ?? Math.random;
   const explore = Math.min(1, Math.max(0, options.trafficFloor) * arms.length);
   const samples = draw(arms, options.strategy, random);
@@ -204,8 +205,11 @@ function challengerWeights(p: readonly number[], leader: number): number[] {
  * probabilities (see challenger).
  * What select records with each decision, and what offline evaluation weighs a logged decision by.
  */
-export function selectionProbability(given: readonly SelectableArm[], options: SelectionOptions, index: number): number {
-  const arms = options.leaderVarianceFloor ? leaderVarianceFloor(given) : given;
+export function selectionProbability(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
+  return probabilityAmong(sampledArms(arms, options), options, index);
+}
+
+function probabilityAmong(arms: readonly SelectableArm[], options: SelectionOptions, index: number): number {
   const explore = Math.min(1, Math.max(0, options.trafficFloor) * arms.length);
   let rule: number;
   if (isTopTwo(options, arms)) {

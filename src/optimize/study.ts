@@ -294,16 +294,20 @@ function generationSize(s: StudyState, index: number): number {
   return Math.min(4 * base, Math.max(base, affordable));
 }
 
+/** The test cases a new candidate is first scored on: the race's first batch, or all of them. */
+function firstBatch(s: StudyState): number {
+  const racing = s.settings.racing;
+  return racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
+}
+
 function startGeneration(s: StudyState): void {
   const index = s.generation + 1;
-  const racing = s.settings.racing;
-  const batch = racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
   s.generation = index;
   s.current = {
     index,
     members: [],
     order: [],
-    race: racing && batch < s.testCases.length ? {} : null,
+    race: firstBatch(s) < s.testCases.length ? {} : null,
     callsAtStart: s.calls,
     size: generationSize(s, index),
   };
@@ -334,8 +338,7 @@ function proposeMembers(s: StudyState, g: GenerationState): void {
     s.sampler,
   );
   s.sampler = proposal.state;
-  const racing = s.settings.racing;
-  const batch = racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
+  const batch = firstBatch(s);
   for (const config of proposal.configs) {
     const hash = hashConfig(config);
     s.configs[hash] ??= config;

@@ -22,7 +22,7 @@ import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
 import type { ArmView, RuntimeConfig, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "./schema.js";
-import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm } from "./storage.js";
+import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 export interface RuntimeManagerOptions {
   random?: Uniform;
@@ -45,11 +45,6 @@ function withoutLearning(metadata: Record<string, JsonValue>): Record<string, Js
 /** Updates between two refreshes of the population statistics by an in-process runtime. */
 const POPULATION_REFRESH_UPDATES = 50;
 
-/** A user's updates so far: every update adds one pull to one of its arms. */
-function updatesOf(arms: readonly StoredArm[]): number {
-  return arms.reduce((n, a) => n + a.total_pulls, 0);
-}
-
 export class RuntimeManager {
   private readonly lock = new KeyedLock();
   private readonly random: Uniform;
@@ -67,11 +62,6 @@ export class RuntimeManager {
   ) {
     this.random = options.random ?? Math.random;
     this.population = options.population ?? null;
-  }
-
-  /** Replace the population statistics pooled priors come from. */
-  setPopulation(population: Population | null): void {
-    this.population = population;
   }
 
   /**

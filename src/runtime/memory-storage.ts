@@ -2,7 +2,7 @@ import type { ArmTemplate } from "../bandit/evolve.js";
 import { addUser, armPopulationOf, type Population, setArmPopulation } from "../bandit/pooling.js";
 import { storedLearning } from "../bandit/posterior.js";
 import type { RuntimeDecision } from "./schema.js";
-import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "./storage.js";
+import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 const key = (userId: string, agentType: string) => JSON.stringify([userId, agentType]);
 
@@ -71,7 +71,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
     const population: Population = { computed_at: new Date().toISOString(), agent_types: {} };
     for (const [k, arms] of this.arms) {
       const [, agentType] = JSON.parse(k) as [string, string];
-      const now = arms.reduce((n, a) => n + a.total_pulls, 0);
+      const now = updatesOf(arms);
       for (const arm of arms) {
         const previous = armPopulationOf(population, agentType, arm.arm_id);
         setArmPopulation(population.agent_types, agentType, arm.arm_id, addUser(previous, storedLearning(arm, now)));

@@ -39,6 +39,11 @@ export function priorArm(template: Pick<ArmTemplate, "arm_id" | "params"> & { na
   };
 }
 
+/** A user's updates so far: every update adds one pull to one of its arms. */
+export function updatesOf(arms: readonly StoredArm[]): number {
+  return arms.reduce((n, a) => n + a.total_pulls, 0);
+}
+
 /** Write a computed update onto an arm, as every storage keeps it (the interval in its metadata). */
 export function applyUpdate(arm: StoredArm, u: ComputedUpdate): void {
   Object.assign(arm, {

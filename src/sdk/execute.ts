@@ -224,6 +224,8 @@ export function assembleReport(args: {
 }): RunReport {
   const { state, evaluations } = args;
   const best = bestOf(state);
+  const byCandidate = new Map<string, EvaluationRecord[]>();
+  for (const e of evaluations) byCandidate.set(e.candidate, [...(byCandidate.get(e.candidate) ?? []), e]);
   const failed = evaluations.filter((e) => !e.success);
   let error: string | null = null;
   if (args.cancelled) error = "Optimization was cancelled";
@@ -251,10 +253,7 @@ export function assembleReport(args: {
     cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
     evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
     history: state.history,
-    candidates: candidatesOf(state).map((c) => ({
-      ...c,
-      metrics: metricMeans(evaluations.filter((e) => e.candidate === c.candidate)),
-    })),
+    candidates: candidatesOf(state).map((c) => ({ ...c, metrics: metricMeans(byCandidate.get(c.candidate) ?? []) })),
     evaluations: [...evaluations].sort(
       (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
     ),

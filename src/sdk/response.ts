@@ -81,12 +81,12 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
       best_score: report.best?.score ?? null,
     });
   }
+  const bestHash = hashConfig(report.best.config);
   return {
     success: true,
     best_config: report.best.config,
     best_score: report.best.score,
-    best_metrics:
-      report.candidates.find((c) => c.complete && hashConfig(c.params) === hashConfig(report.best?.config ?? {}))?.metrics ?? {},
+    best_metrics: report.candidates.find((c) => c.complete && hashConfig(c.params) === bestHash)?.metrics ?? {},
     configs_generated: report.configs_generated,
     configs_saved: report.candidates.length,
     optimization_run_id: report.run_id,

@@ -35,6 +35,12 @@ export class Rng {
     return new Rng(seedRng(seed));
   }
 
+  /** A seeded uniform source in [0, 1), as the bandit's `random` options take it. */
+  static uniform(seed: number): () => number {
+    const rng = Rng.fromSeed(seed);
+    return () => rng.next();
+  }
+
   get state(): RngState {
     return [...this.s];
   }

@@ -65,7 +65,7 @@ function describeFetchError(error: unknown, timeoutSeconds: number, timedOut: bo
   return String(error);
 }
 
-export function parseBody(text: string): JsonValue {
+function parseBody(text: string): JsonValue {
   try {
     return JSON.parse(text) as JsonValue;
   } catch {

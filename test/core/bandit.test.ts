@@ -8,6 +8,7 @@ import {
   ProbabilityMemo,
   probabilityBest,
   type SelectableArm,
+  type SelectionOptions,
   selectArm,
   selectionProbability,
 } from "../../src/bandit/thompson.js";
@@ -15,10 +16,7 @@ import { bayesianUpdate } from "../../src/bandit/update.js";
 import { SelectionStrategySchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 
-const uniform = (seed: number) => {
-  const rng = Rng.fromSeed(seed);
-  return () => rng.next();
-};
+const uniform = Rng.uniform;
 
 function moments(xs: number[]) {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -218,6 +216,19 @@ describe("selection probabilities", () => {
     return counts.map((c) => c / draws);
   }
 
+  /** What the policy chose over `draws` selects, and the probability it reported for each arm it chose. */
+  function observe(arms: SelectableArm[], options: Omit<SelectionOptions, "random">, draws: number, seed: number) {
+    const random = uniform(seed);
+    const counts = arms.map(() => 0);
+    const reported = arms.map(() => Number.NaN);
+    for (let i = 0; i < draws; i++) {
+      const r = selectArm(arms, { ...options, random });
+      counts[r.index] = (counts[r.index] as number) + 1;
+      reported[r.index] = r.probability;
+    }
+    return { frequencies: counts.map((c) => c / draws), reported };
+  }
+
   const exactAll = (arms: SelectableArm[], strategy: ReturnType<typeof SelectionStrategySchema.parse> | null) => {
     // selectArm reports the probability of the arm it picked: collect one report per arm.
     const reported = arms.map(() => Number.NaN);
@@ -264,40 +275,33 @@ describe("selection probabilities", () => {
 
   it("are exact for top-two sampling, which plays the leader with probability beta and a challenger otherwise", () => {
     const arms = [arm("a", 30, 20, 48), arm("b", 12, 10, 20), arm("c", 5, 10, 13)];
-    const options = { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() };
-    const random = uniform(21);
-    const counts = arms.map(() => 0);
-    const reported = arms.map(() => Number.NaN);
     const draws = 60000;
-    for (let i = 0; i < draws; i++) {
-      const r = selectArm(arms, { ...options, random });
-      counts[r.index] = (counts[r.index] as number) + 1;
-      reported[r.index] = r.probability;
-    }
+    const { frequencies, reported } = observe(
+      arms,
+      { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() },
+      draws,
+      21,
+    );
     const plain = simulate(arms, null, draws, 22);
     reported.forEach((p, i) => {
-      expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.01);
+      expect(Math.abs(p - (frequencies[i] as number))).toBeLessThan(0.01);
     });
     expect(reported.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 6);
     // The leader is played less than under plain Thompson sampling, the runner-up more.
-    expect((counts[0] as number) / draws).toBeLessThan((plain[0] as number) - 0.1);
-    expect((counts[1] as number) / draws).toBeGreaterThan((plain[1] as number) + 0.05);
+    expect(frequencies[0] as number).toBeLessThan((plain[0] as number) - 0.1);
+    expect(frequencies[1] as number).toBeGreaterThan((plain[1] as number) + 0.05);
   });
 
   it("stay exact for top-two sampling when the leader is almost surely best", () => {
     const arms = [arm("a", 3000, 2000, 4998), arm("b", 250, 250, 498), arm("c", 240, 260, 498)];
-    const options = { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() };
-    const random = uniform(8);
-    const counts = arms.map(() => 0);
-    const reported = arms.map(() => Number.NaN);
-    const draws = 20000;
-    for (let i = 0; i < draws; i++) {
-      const r = selectArm(arms, { ...options, random });
-      counts[r.index] = (counts[r.index] as number) + 1;
-      reported[r.index] = r.probability;
-    }
+    const { frequencies, reported } = observe(
+      arms,
+      { strategy: null, trafficFloor: 0, topTwo: 0.5, memo: new ProbabilityMemo() },
+      20000,
+      8,
+    );
     reported.forEach((p, i) => {
-      expect(Math.abs(p - (counts[i] as number) / draws)).toBeLessThan(0.012);
+      expect(Math.abs(p - (frequencies[i] as number))).toBeLessThan(0.012);
     });
   });
 

@@ -23,8 +23,7 @@ interface SimulatedLog {
 
 /** The runtime's loop on one user: select with the runtime's rule, reward ~ Bernoulli(mean), Beta update. */
 function simulate(seed: number, options: Omit<SelectionOptions, "random" | "memo">, decisions = DECISIONS): SimulatedLog {
-  const rng = Rng.fromSeed(seed);
-  const random = () => rng.next();
+  const random = Rng.uniform(seed);
   const memo = new ProbabilityMemo();
   // As the runtime's select passes them: the posterior it samples from, and its mean.
   const arms: SelectableArm[] = ARM_IDS.map((arm_id) => ({ arm_id, alpha: 1, beta: 1, total_pulls: 0, mean_estimate: 0.5 }));

@@ -15,10 +15,7 @@ import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
 import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 
-const seeded = (seed: number) => {
-  const rng = Rng.fromSeed(seed);
-  return () => rng.next();
-};
+const seeded = Rng.uniform;
 
 function manager(config: RuntimeConfigInput, seed: number) {
   return new RuntimeManager("learning", RuntimeConfigSchema.parse(config), new MemoryRuntimeStorage(), { random: seeded(seed) });

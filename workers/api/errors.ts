@@ -30,6 +30,9 @@ export function errorResponse(c: Context, status: ContentfulStatusCode, code: st
   return c.json({ error: { code, message, ...(details && details.length > 0 ? { details } : {}) } }, status);
 }
 
+/** A JSON response of a route, for the API description. */
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+
 /** Responses every route may give, for the API description. */
 export const errorResponses = Object.fromEntries(
   [

@@ -97,7 +97,7 @@ export interface RewardedDecision {
 }
 
 /** The snapshot column's rows as arms; null when absent or not in that form (the decision is then skipped). */
-export function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
+function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
   if (text === null) return null;
   let rows: unknown;
   try {

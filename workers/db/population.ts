@@ -9,7 +9,7 @@ import type { Env } from "../env";
 import { clearSystemCache } from "./systems";
 
 /** Rewards older than this no longer shape the population (behaviour drifts; the log grows). */
-export const POPULATION_WINDOW_DAYS = 30;
+const POPULATION_WINDOW_DAYS = 30;
 /** (agent type, arm) pairs kept per system, the most rewarded first: agent types are the clients' to choose. */
 const MAX_ARMS = 2000;
 
@@ -17,7 +17,7 @@ const MAX_ARMS = 2000;
  * Whether new statistics differ enough to be worth a new system version (each one makes every active user's
  * object fetch the snapshot again): an arm appearing or going, or one whose users, rewards or mean moved.
  */
-export function materiallyChanged(previous: Population | null, next: Population): boolean {
+function materiallyChanged(previous: Population | null, next: Population): boolean {
   if (!previous) return Object.keys(next.agent_types).length > 0;
   const pairs = (p: Population) =>
     Object.entries(p.agent_types).flatMap(([agent, arms]) => Object.keys(arms).map((arm) => [agent, arm] as const));
@@ -46,7 +46,7 @@ interface AggregateRow {
 }
 
 /** The population statistics of a system's rewarded decisions since `since` (ISO time). */
-export async function populationFromLog(db: D1Database, system: string, since: string, now = new Date()): Promise<Population> {
+async function populationFromLog(db: D1Database, system: string, since: string, now = new Date()): Promise<Population> {
   const { results } = await db
     .prepare(
       `SELECT agent_type, arm_id, COUNT(*) AS users, SUM(n) AS n, SUM(s) AS sum, SUM(ss) AS sum_sq,

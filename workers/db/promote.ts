@@ -23,7 +23,7 @@ const MAX_ARMS = 100;
 const ATTEMPTS = 5;
 
 /** The best `topK` distinct fully scored configs, best first. */
-export function bestDistinct(candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[], topK: number) {
+function bestDistinct(candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[], topK: number) {
   const seen = new Set<string>();
   return [...candidates]
     .filter((c) => c.complete)

@@ -32,7 +32,7 @@ interface Row {
 }
 
 /** The columns every read of a system returns. */
-export const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
+const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
 
 function fromRow(row: Row): SystemSnapshot {
   const population = row.population ? parsePopulation(JSON.parse(row.population)) : null;

@@ -19,7 +19,7 @@ export type SystemRef = Pick<SystemSnapshot, "name" | "version"> & Partial<Pick<
 import type { Env } from "../env";
 import { migrateArms } from "./arms-schema";
 import { readMeta, writeMeta } from "./schema";
-import { type DecisionRecordRow, type Identity, SqlRuntimeStorage, toDecision } from "./sql-storage";
+import { type DecisionRecordRow, type Identity, SqlRuntimeStorage } from "./sql-storage";
 
 /** How long decisions wait in the outbox before a flush: batches instead of a D1 write per request. */
 export const FLUSH_DELAY_MS = 5000;
@@ -203,13 +203,13 @@ export class ArmsObject extends DurableObject<Env> {
     const { default_reward, reward_timeout_seconds } = system.config;
     if (default_reward === null || reward_timeout_seconds === null) return;
     const due = this.sql
-      .exec<{ decision_id: string }>(
-        "SELECT decision_id FROM decisions WHERE reward IS NULL AND created_at <= ? ORDER BY seq",
+      .exec<{ seq: number; decision_id: string }>(
+        "SELECT seq, decision_id FROM decisions WHERE reward IS NULL AND created_at <= ? ORDER BY seq",
         now - reward_timeout_seconds * 1000,
       )
       .toArray();
-    const manager = this.manager(system, identity);
-    for (const { decision_id } of due) {
+    const manager = this.current?.version === system.version ? this.current.manager : this.manager(system, identity);
+    for (const { seq, decision_id } of due) {
       const result = await manager.update(
         { user_id: identity.userId, decision_id, agent_type: identity.agentType, reward: default_reward },
         "default",
@@ -217,19 +217,18 @@ export class ArmsObject extends DurableObject<Env> {
       if (!result.success) {
         // Its arm is gone: close the decision anyway, or the alarm would come back for it forever.
         this.sql.exec(
-          "UPDATE decisions SET reward = ?, engagement = ?, reward_source = 'default', rewarded_at = ? WHERE decision_id = ?",
+          "UPDATE decisions SET reward = ?, engagement = ?, reward_source = 'default', rewarded_at = ? WHERE seq = ?",
           default_reward,
           default_reward,
           now,
-          decision_id,
+          seq,
         );
-        this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) SELECT seq FROM decisions WHERE decision_id = ?", decision_id);
+        this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) VALUES (?)", seq);
       }
     }
   }
 
   private async flush(identity: Identity): Promise<void> {
-    const arms = this.sql.exec<{ arm_id: string; name: string | null }>("SELECT arm_id, name FROM arms").toArray();
     for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
       const fresh = this.sql
         .exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", this.flushedSeq(), FLUSH_BATCH)
@@ -240,7 +239,7 @@ export class ArmsObject extends DurableObject<Env> {
       if (fresh.length === 0 && rewarded.length === 0) return;
       await writeDecisions(
         this.env.DB,
-        [...fresh, ...rewarded].map((row) => toDecisionRow(row, identity, arms)),
+        [...fresh, ...rewarded].map((row) => toDecisionRow(row, identity)),
       );
       if (fresh.length > 0) this.setMeta("flushed_seq", String((fresh[fresh.length - 1] as DecisionRecordRow).seq));
       for (const row of rewarded) this.sql.exec("DELETE FROM rewarded WHERE seq = ?", row.seq);
@@ -256,8 +255,7 @@ export class ArmsObject extends DurableObject<Env> {
   }
 }
 
-function toDecisionRow(row: DecisionRecordRow, identity: Identity, arms: readonly { arm_id: string; name: string | null }[]): DecisionRow {
-  const decision = toDecision(row, identity, arms);
+function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow {
   return {
     decision_id: row.decision_id,
     system: identity.system,
@@ -266,7 +264,8 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity, arms: readonl
     arm_id: row.arm_id,
     params: row.params,
     selection_probability: row.selection_probability,
-    context: JSON.stringify(decision.context),
+    // Stored as the JSON text D1 keeps (or null for an empty context).
+    context: row.context ?? "{}",
     created_at: new Date(row.created_at).toISOString(),
     reward: row.reward,
     engagement: row.engagement,

@@ -13,7 +13,7 @@ import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
 import type { RunCandidate, RunStatus, RunView } from "../../src/runs/schema.js";
-import { assembleReport, candidatesOf, type EvaluationRecord, maxCalls } from "../../src/sdk/execute.js";
+import { assembleReport, candidatesOf, type EvaluationRecord, maxCalls, type RunReport } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
@@ -89,6 +89,8 @@ interface TaskRow extends Record<string, SqlStorageValue> {
 export class RunCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private stateCache: StudyState | null = null;
+  /** The spec never changes once written, and it holds the whole config: parsed once per instance. */
+  private specCache: RunSpec | null = null;
   /**
    * Advancing awaits D1 and the queue, and a Durable Object takes other calls meanwhile: the study is told and
    * asked by one step at a time, in order, or a round could be told twice.
@@ -108,8 +110,10 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   private spec(): RunSpec | null {
+    if (this.specCache) return this.specCache;
     const raw = readMeta(this.sql, "spec");
-    return raw ? (JSON.parse(raw) as RunSpec) : null;
+    this.specCache = raw ? (JSON.parse(raw) as RunSpec) : null;
+    return this.specCache;
   }
 
   private status(): RunStatus {
@@ -448,7 +452,8 @@ export class RunCoordinator extends DurableObject<Env> {
   /** The run ended: keep its result and status, then publish them. */
   private async conclude(cancelled: boolean): Promise<void> {
     const spec = this.spec() as RunSpec;
-    const result = toSeedResponse(this.runReport(spec, cancelled));
+    const report = this.runReport(spec, cancelled);
+    const result = toSeedResponse(report);
     const status: RunStatus = cancelled ? "cancelled" : result.success ? "succeeded" : "failed";
     this.ctx.storage.transactionSync(() => {
       writeMeta(this.sql, "result", JSON.stringify(result));
@@ -456,7 +461,7 @@ export class RunCoordinator extends DurableObject<Env> {
       this.setStatus(status);
     });
     await this.armWatchdog();
-    await this.publish();
+    await this.publish(report);
   }
 
   private runReport(spec: RunSpec, cancelled: boolean) {
@@ -472,12 +477,15 @@ export class RunCoordinator extends DurableObject<Env> {
     });
   }
 
-  /** The finished run into D1, its winners promoted: every write idempotent, retried by the alarm until done. */
-  private async publish(): Promise<void> {
+  /**
+   * The finished run into D1, its winners promoted: every write idempotent, retried by the alarm until done.
+   * `report`: the one conclude just built; the alarm's retry builds it again.
+   */
+  private async publish(built?: RunReport): Promise<void> {
     const spec = this.spec() as RunSpec;
     const status = this.status();
     const result = JSON.parse(readMeta(this.sql, "result") as string) as OptimizationResult;
-    const report = this.runReport(spec, status === "cancelled");
+    const report = built ?? this.runReport(spec, status === "cancelled");
     await writeRound(this.env.DB, spec.run_id, this.records(this.number("round")), {
       status,
       target_calls: report.target_calls,

@@ -18,11 +18,12 @@ import type { JsonValue } from "../../json.js";
 import { hashConfig } from "../../search/hash.js";
 import type { Rng } from "../../search/rng.js";
 import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, type SearchSpace } from "../../search/space.js";
+import { normalCdf } from "../stats.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
 import type { ProposeContext, Sampler } from "./sampler.js";
 
-export interface TpeOptions {
+interface TpeOptions {
   /** Scored configs before the model is used, random until then (Optuna's n_startup_trials). */
   startup: number;
   /** Draws from l(x) per proposal. */
@@ -33,7 +34,7 @@ export interface TpeOptions {
   priorWeight: number;
 }
 
-export const TPE_DEFAULTS: TpeOptions = {
+const TPE_DEFAULTS: TpeOptions = {
   startup: 10,
   candidates: 24,
   gamma: (n) => Math.min(Math.ceil(0.1 * n), 25),
@@ -83,18 +84,7 @@ function decode(space: SearchSpace, dims: Dims, point: Point): ParamConfig {
   return Object.fromEntries(Object.keys(space).map((name) => [name, config[name] as JsonValue]));
 }
 
-const SQRT2 = Math.SQRT2;
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
-
-/** erf by Abramowitz-Stegun 7.1.26 (error below 1.5e-7): enough for kernel normalization. */
-function erf(x: number): number {
-  const sign = x < 0 ? -1 : 1;
-  const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
-  return sign * y;
-}
-
-const normalCdf = (z: number) => 0.5 * (1 + erf(z / SQRT2));
 
 /** A mixture over [0, 1]^numeric x choices: one kernel per point (plus the prior), with weights. */
 class Parzen {
@@ -213,20 +203,22 @@ export function proposeTpe(
   const lies: Scored[] = [];
   const out: ParamConfig[] = [];
   const taken = new Set<string>();
+  // The split and l(x) depend on the scored configs only; each slot's lie changes g(x) alone.
+  const all = [...scored].sort((a, b) => b.score - a.score);
+  const nBelow = Math.max(1, Math.min(options.gamma(all.length), all.length - 1));
+  const below = all.slice(0, nBelow);
+  const l = new Parzen(
+    below.map((s) => s.point),
+    weightsFor(below),
+    dims,
+    options.priorWeight,
+  );
+  const aboveWeights = weightsFor(all.slice(nBelow));
   for (let slot = 0; slot < size; slot++) {
-    const all = [...scored].sort((a, b) => b.score - a.score);
-    const nBelow = Math.max(1, Math.min(options.gamma(all.length), all.length - 1));
-    const below = all.slice(0, nBelow);
     const above = [...all.slice(nBelow), ...lies];
-    const l = new Parzen(
-      below.map((s) => s.point),
-      weightsFor(below),
-      dims,
-      options.priorWeight,
-    );
     const g = new Parzen(
       above.map((s) => s.point),
-      [...weightsFor(all.slice(nBelow)), ...lies.map(() => 1)],
+      [...aboveWeights, ...lies.map(() => 1)],
       dims,
       options.priorWeight,
     );
@@ -255,7 +247,7 @@ export function proposeTpe(
  * Local refinement around the best configs: Gaussian steps of `sigma` (unit scale) on every numeric dim, and a
  * categorical change with probability 1/(dims). Converges where the model's kernels are too wide to.
  */
-export function proposeLocal(
+function proposeLocal(
   space: SearchSpace,
   observations: readonly { config: ParamConfig; score: number }[],
   size: number,

@@ -8,7 +8,7 @@ import { SystemNameSchema } from "../../../src/runtime/schema.js";
 import { rewardedDecisions } from "../../db/decisions";
 import type { Env } from "../../env";
 import { errorResponses } from "../errors";
-import { requireSystem } from "./runtime";
+import { requireSystem, SystemParams } from "./runtime";
 
 const evaluate = createRoute({
   method: "post",
@@ -17,7 +17,7 @@ const evaluate = createRoute({
   description:
     "Reads the newest `limit` rewarded decisions (each logged with the probability of its arm and the arms' posteriors) and weighs each reward by pi(arm) / logged probability. `static` plays fixed shares, `greedy` the arm of highest posterior mean, `thompson` the runtime's rule with the given settings.",
   request: {
-    params: z.object({ system: SystemNameSchema.openapi({ param: { name: "system", in: "path" } }) }),
+    params: SystemParams,
     body: { required: true, content: { "application/json": { schema: EvaluateRequestSchema.openapi("EvaluateRequest") } } },
   },
   responses: {

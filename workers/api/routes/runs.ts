@@ -18,10 +18,9 @@ import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
-import { ApiError, errorResponses } from "../errors";
+import { ApiError, errorResponses, json } from "../errors";
 
 const RunId = RunIdSchema.openapi({ param: { name: "run_id", in: "path" } });
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const Run = RunViewSchema.openapi("Run");
 
 const routes = {

@@ -19,12 +19,12 @@ import {
 import { getSystem, putSystem, type SystemSnapshot } from "../../db/systems";
 import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
-import { ApiError, errorResponses } from "../errors";
+import { ApiError, errorResponses, json } from "../errors";
 
 const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
 
-const SystemParams = z.object({ system: SystemName });
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
+/** The `{system}` path parameter of every system route. */
+export const SystemParams = z.object({ system: SystemName });
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
 const SystemSchema = z

@@ -3,12 +3,12 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { SystemListItemSchema, SystemNameSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
+import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
 import type { Env } from "../../env";
-import { errorResponses } from "../errors";
-import { requireSystem } from "./runtime";
+import { errorResponses, json } from "../errors";
+import { requireSystem, SystemParams } from "./runtime";
 
-const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 const RECENT_DECISIONS = 20;
 
 const routes = {
@@ -23,7 +23,7 @@ const routes = {
     path: "/v1/systems/{system}/summary",
     summary:
       "Each arm across all users (posterior mean, 95% interval, probability of being best, pulls), recent decisions, and the runs its arms came from",
-    request: { params: z.object({ system: SystemNameSchema.openapi({ param: { name: "system", in: "path" } }) }) },
+    request: { params: SystemParams },
     responses: { 200: json(SystemSummarySchema.openapi("SystemSummary"), "The summary"), ...errorResponses },
   }),
 };
@@ -36,9 +36,7 @@ export function systemRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const [tallies, recent, scheduled] = await Promise.all([
       armTallies(c.env.DB, system.name),
       recentDecisions(c.env.DB, system.name, RECENT_DECISIONS),
-      c.env.DB.prepare("SELECT run_id FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT 20")
-        .bind(system.name)
-        .all<{ run_id: string }>(),
+      listRuns(c.env.DB, 20, system.name),
     ]);
     const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));
     return c.json(
@@ -49,7 +47,7 @@ export function systemRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
         updated_at: system.updated_at,
         arms: summarizeArms(system.config.default_arms, tallies),
         recent_decisions: recent,
-        run_ids: [...new Set([...scheduled.results.map((r) => r.run_id), ...fromArms])],
+        run_ids: [...new Set([...scheduled.map((r) => r.run_id), ...fromArms])],
       },
       200,
     );
