@@ -35,3 +35,9 @@ export function expectedNumber(expected: JsonValue, key: string): number | null 
   const value = expected[key];
   return typeof value === "number" && Number.isFinite(value) ? value : null;
 }
+
+/** How many of `wanted` appear in `text`, ignoring case. */
+export function countFound(text: string, wanted: readonly string[]): number {
+  const lower = text.toLowerCase();
+  return wanted.filter((w) => lower.includes(w.toLowerCase())).length;
+}

@@ -17,10 +17,7 @@ export interface HttpEvaluatorConfig {
   timeout_seconds: number;
 }
 
-export function httpEvaluator(
-  config: HttpEvaluatorConfig,
-  deps: { env: EnvSource; fetch?: typeof fetch; secrets?: readonly string[] },
-): SdkEvaluator {
+export function httpEvaluator(config: HttpEvaluatorConfig, deps: { env: EnvSource; fetch?: typeof fetch }): SdkEvaluator {
   const evaluator: SdkEvaluator = async (prediction, expected, context) => {
     const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
     const secrets: string[] = [];

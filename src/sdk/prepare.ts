@@ -194,7 +194,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   if (!evaluator && declared && spec?.url) {
     evaluator = httpEvaluator(
       { url: spec.url, token_env: spec.token_env, timeout_seconds: spec.timeout_seconds },
-      { env, secrets, ...(options.fetch ? { fetch: options.fetch } : {}) },
+      { env, ...(options.fetch ? { fetch: options.fetch } : {}) },
     );
   } else if (!evaluator && declared && spec?.module && exportName) {
     const needed = plan.customMetrics;

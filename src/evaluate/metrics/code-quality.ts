@@ -5,7 +5,7 @@
  * structure 0.15 (a function, at least expected.min_lines lines), quality 0.10 (const/let, comments, error
  * handling). Code inside a ``` fence is extracted first; under 5 characters scores 0.
  */
-import { expectedList, expectedNumber } from "../expected.js";
+import { countFound, expectedList, expectedNumber } from "../expected.js";
 import { clamp01, type Metric } from "./metric.js";
 
 export function extractCode(text: string): string {
@@ -42,8 +42,7 @@ export function codeQuality(text: string, expected: Parameters<typeof expectedLi
   if (code.length < 5) return 0;
   const syntax = balanced(code) ? 1 : 0.2;
   const wanted = expectedList(expected, "contains");
-  const lower = code.toLowerCase();
-  const completeness = wanted.length === 0 ? 1 : wanted.filter((w) => lower.includes(w.toLowerCase())).length / wanted.length;
+  const completeness = wanted.length === 0 ? 1 : countFound(code, wanted) / wanted.length;
   const branches = (code.match(/\b(if|else|for|while|switch|case|catch|\?\?|&&|\|\|)\b/g) ?? []).length;
   const complexity = branches <= 10 ? 1 : branches <= 20 ? 0.7 : 0.4;
   const lines = code.split("\n").filter((l) => l.trim()).length;

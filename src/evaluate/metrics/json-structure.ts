@@ -6,17 +6,7 @@
 import { isPlainObject, type JsonValue } from "../../json.js";
 import { expectedList, expectedNumber } from "../expected.js";
 import { clamp01, type Metric } from "./metric.js";
-import { answerJson, jsonValidMetric } from "./rules.js";
-
-const TYPES: Record<string, (v: JsonValue | undefined) => boolean> = {
-  string: (v) => typeof v === "string",
-  number: (v) => typeof v === "number",
-  integer: (v) => typeof v === "number" && Number.isInteger(v),
-  boolean: (v) => typeof v === "boolean",
-  array: Array.isArray,
-  object: isPlainObject,
-};
-const ALIASES: Record<string, string> = { str: "string", int: "integer", float: "number", bool: "boolean", list: "array", dict: "object" };
+import { answerJson, jsonValidMetric, typeMatches } from "./rules.js";
 
 function empty(value: JsonValue): boolean {
   return (
@@ -37,8 +27,8 @@ export function jsonStructure(text: string, expected: JsonValue): number {
   const typed =
     declared.length === 0
       ? 1
-      : declared.filter(([field, type]) => (TYPES[ALIASES[String(type)] ?? String(type)] ?? (() => false))(value[field])).length /
-        declared.length;
+      : // The reference's json evaluator knows no "null" type.
+        declared.filter(([field, type]) => String(type) !== "null" && typeMatches(value[field], String(type))).length / declared.length;
   const count = Object.keys(value).length;
   const minFields = expectedNumber(expected, "min_fields");
   const maxFields = expectedNumber(expected, "max_fields");

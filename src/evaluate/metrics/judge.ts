@@ -1,5 +1,5 @@
 import { isPlainObject } from "../../json.js";
-import { expectedAnswer, expectedList, expectedNumber } from "../expected.js";
+import { countFound, expectedAnswer, expectedList, expectedNumber } from "../expected.js";
 import { tokenize } from "../lexical.js";
 import { clamp01, type Metric } from "./metric.js";
 
@@ -30,7 +30,7 @@ export function ruleScore(text: string, expected: Parameters<typeof expectedAnsw
   const lower = text.toLowerCase();
   const parts: number[] = [];
   const contains = expectedList(expected, "contains");
-  if (contains.length > 0) parts.push(contains.filter((w) => lower.includes(w.toLowerCase())).length / contains.length);
+  if (contains.length > 0) parts.push(countFound(text, contains) / contains.length);
   const answer = expectedAnswer(expected);
   if (answer !== null) parts.push(lower.includes(answer.toLowerCase()) ? 1 : 0);
   const min = expectedNumber(expected, "min_length");

@@ -9,7 +9,7 @@
  */
 import type { MetricConfig } from "../../config/schema.js";
 import { isPlainObject, type JsonValue } from "../../json.js";
-import { expectedList, expectedNumber } from "../expected.js";
+import { countFound, expectedList, expectedNumber } from "../expected.js";
 import { tokenize } from "../lexical.js";
 import type { Metric } from "./metric.js";
 
@@ -43,8 +43,7 @@ export const containsMetric: Metric = {
     const fromOption = opt(options, "values");
     const wanted = Array.isArray(fromOption) ? fromOption.map(String) : expectedList(testCase.expected, "contains");
     if (wanted.length === 0) return null;
-    const text = response.text.toLowerCase();
-    const found = wanted.filter((w) => text.includes(w.toLowerCase())).length;
+    const found = countFound(response.text, wanted);
     return opt(options, "mode") === "any" ? (found > 0 ? 1 : 0) : found / wanted.length;
   },
 };
@@ -71,7 +70,8 @@ export const jsonValidMetric: Metric = {
   score: ({ response }) => (answerJson(response.text) === undefined ? 0 : 1),
 };
 
-function typeMatches(value: JsonValue | undefined, type: string): boolean {
+/** Whether a JSON value has the named type (JSON Schema's names and Python's aliases). */
+export function typeMatches(value: JsonValue | undefined, type: string): boolean {
   switch (type) {
     case "string":
     case "str":

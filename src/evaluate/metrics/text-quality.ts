@@ -5,7 +5,7 @@
  * clarity 0.15 (few passive and vague words, some numbers). Under 10 characters scores 0.
  */
 import { isPlainObject } from "../../json.js";
-import { expectedList, expectedNumber } from "../expected.js";
+import { countFound, expectedList, expectedNumber } from "../expected.js";
 import { clamp01, type Metric } from "./metric.js";
 
 const PASSIVE = new Set(["was", "were", "been", "being", "is", "are"]);
@@ -19,8 +19,7 @@ export function textQuality(text: string, expected: Parameters<typeof expectedLi
   const maxWords = expectedNumber(expected, "max_words") ?? Number.POSITIVE_INFINITY;
   const length = words.length < minWords ? words.length / minWords : words.length > maxWords ? maxWords / words.length : 1;
   const wanted = expectedList(expected, "contains");
-  const lower = text.toLowerCase();
-  const keywords = wanted.length === 0 ? 1 : wanted.filter((w) => lower.includes(w.toLowerCase())).length / wanted.length;
+  const keywords = wanted.length === 0 ? 1 : countFound(text, wanted) / wanted.length;
   const avgSentence = words.length / Math.max(1, sentences.length);
   const avgWord = words.reduce((a, w) => a + w.length, 0) / Math.max(1, words.length);
   const grade = 0.4 * avgSentence + 0.5 * avgWord - 2;
