@@ -95,7 +95,7 @@ export class ArmsObject extends DurableObject<Env> {
     if (this.current?.version !== wanted) {
       let system: SystemSnapshot | null = null;
       if (wanted === stored) system = JSON.parse(this.meta("system") as string) as SystemSnapshot;
-      else if (ref.config) system = ref as SystemSnapshot;
+      else if (ref.config) system = ownPopulation(ref as SystemSnapshot, agentType);
       if (!system) return null;
       if (stored !== system.version) {
         this.setMeta("system", JSON.stringify(system));
@@ -276,4 +276,14 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow 
     // Passed through in the object's compact form: no parse and serialize per decision in the flush.
     arms_snapshot: row.snapshot,
   };
+}
+
+/** The snapshot as one user's object keeps it: of the population, only its own agent type is ever read. */
+function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapshot {
+  const population = system.population;
+  if (!population) return system;
+  const own = Object.hasOwn(population.agent_types, agentType) ? population.agent_types[agentType] : undefined;
+  const agentTypes: NonNullable<SystemSnapshot["population"]>["agent_types"] = {};
+  if (own) Object.defineProperty(agentTypes, agentType, { value: own, enumerable: true, writable: true, configurable: true });
+  return { ...system, population: { ...population, agent_types: agentTypes } };
 }

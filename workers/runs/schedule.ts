@@ -40,8 +40,8 @@ function due(system: SystemSnapshot, last: { created_at: string } | null, now: n
 /** The cron trigger: enqueue every system whose re-optimization is due. */
 export async function enqueueDue(env: Env, now = Date.now()): Promise<string[]> {
   const systems = await scheduledSystems(env.DB);
-  const names: string[] = [];
-  for (const system of systems) if (due(system, await lastScheduledRun(env.DB, system.name), now)) names.push(system.name);
+  const last = await Promise.all(systems.map((system) => lastScheduledRun(env.DB, system.name)));
+  const names = systems.filter((system, i) => due(system, last[i] ?? null, now)).map((system) => system.name);
   if (names.length > 0) {
     await env.CONTROL.sendBatch(names.map((system) => ({ body: { kind: "reoptimize" as const, system, scheduled_time: now } })));
   }
