@@ -15,3 +15,39 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
 export function own<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
 }
+
+/**
+ * Lists and objects nest at most this deep in any body or config: real configs use a handful of levels, and
+ * the recursive code that reads values (validation, hashing, serialization) stays far from the stack's end.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * How deeply JSON text nests lists and objects, counted over the text once, without parsing it: the check runs
+ * before JSON.parse and any recursive reader. Stops counting past `limit`. Malformed text gets some number;
+ * JSON.parse reports what is wrong with it.
+ */
+export function jsonDepth(text: string, limit = Number.POSITIVE_INFINITY): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // A string: brackets inside it do not count; skip to its closing quote, past escaped characters.
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) {
+        deepest = depth;
+        if (deepest > limit) return deepest;
+      }
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return deepest;
+}

@@ -14,11 +14,36 @@ export const EnvVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the name of an environment variable (like OPENAI_API_KEY), not its value");
 
+/**
+ * Bounds of a search space, from the time a tpe proposal takes (src/optimize/samplers/tpe.ts): with 100
+ * parameters and 10,000 choices in all, one candidate takes about 5 ms after 200 scored configs, and the study
+ * state every round copies stays small. A space past them is refused, not truncated.
+ */
+export const MAX_PARAMETERS = 100;
+export const MAX_VALUES_PER_PARAMETER = 1_000;
+export const MAX_VALUES_PER_SPACE = 10_000;
+/** Per call to the team's API, a judge, embeddings or an evaluator: 5 minutes. */
+export const MAX_TIMEOUT_SECONDS = 300;
+const TimeoutSeconds = z
+  .number()
+  .positive()
+  .max(MAX_TIMEOUT_SECONDS, `at most ${MAX_TIMEOUT_SECONDS} seconds (a call that takes longer holds its evaluation that long)`);
+/** A retry's wait, and mock_mode's per-call latency: at most a minute. */
+const MAX_WAIT_MS = 60_000;
+const WaitMs = z
+  .number()
+  .nonnegative()
+  .max(MAX_WAIT_MS, `at most ${MAX_WAIT_MS.toLocaleString("en-US")} ms`);
+
+const Values = z
+  .array(Json)
+  .max(MAX_VALUES_PER_PARAMETER, `at most ${MAX_VALUES_PER_PARAMETER.toLocaleString("en-US")} values per parameter`);
+
 const ParameterInput = z.object({
   type: z.enum(["categorical", "discrete", "continuous", "float", "int"]),
-  values: z.array(Json).optional(),
+  values: Values.optional(),
   /** The SDK's spelling of `values` for categorical parameters. */
-  choices: z.array(Json).optional(),
+  choices: Values.optional(),
   min: z.number().optional(),
   max: z.number().optional(),
   step: z.number().positive().optional(),
@@ -148,10 +173,10 @@ export const ApiSchema = z.object({
        * {{input.x}} (dotted paths). A string that is exactly one placeholder takes the value with its type.
        */
       body_template: Json.optional(),
-      timeout_seconds: z.number().positive().default(30),
+      timeout_seconds: TimeoutSeconds.default(30),
       /** First retry waits about this long (exponential backoff with jitter after that). */
-      retry_base_delay_ms: z.number().nonnegative().default(500),
-      retry_max_delay_ms: z.number().nonnegative().default(20_000),
+      retry_base_delay_ms: WaitMs.default(500),
+      retry_max_delay_ms: WaitMs.default(20_000),
     })
     .prefault({}),
   response: z
@@ -168,7 +193,7 @@ export const ApiSchema = z.object({
   /** Replace the team's API with the built-in deterministic mock (no network). See src/target/mock.ts. */
   mock_mode: z.boolean().default(false),
   /** Mock mode: really wait this long per call (the reported latency comes from the mock's model). */
-  mock_latency_ms: z.number().nonnegative().default(0),
+  mock_latency_ms: WaitMs.default(0),
   /** Mock mode: standard deviation of the per-test-case deviation from the quality surface. */
   mock_noise: z.number().nonnegative().default(0),
 });
@@ -177,7 +202,23 @@ export type ApiConfig = z.output<typeof ApiSchema>;
 export const SearchSpaceSchema = z.object({
   parameters: z
     .record(z.string(), ParameterSchema)
-    .refine((params) => Object.keys(params).length > 0, "must define at least one parameter"),
+    .refine((params) => Object.keys(params).length > 0, "must define at least one parameter")
+    .superRefine((params, ctx) => {
+      const count = Object.keys(params).length;
+      if (count > MAX_PARAMETERS) {
+        ctx.addIssue({ code: "custom", message: `at most ${MAX_PARAMETERS} parameters, got ${count}` });
+      }
+      const values = Object.values(params).reduce(
+        (n, p) => n + (p.type === "categorical" || p.type === "discrete" ? p.values.length : 0),
+        0,
+      );
+      if (values > MAX_VALUES_PER_SPACE) {
+        ctx.addIssue({
+          code: "custom",
+          message: `at most ${MAX_VALUES_PER_SPACE.toLocaleString("en-US")} values over all parameters, got ${values.toLocaleString("en-US")}`,
+        });
+      }
+    }),
   templates: z.unknown().optional(),
 });
 
@@ -188,7 +229,7 @@ export const ProviderSchema = z.object({
   endpoint: HttpUrl.optional(),
   model: z.string().min(1),
   token_env: EnvVarName.optional(),
-  timeout_seconds: z.number().positive().default(60),
+  timeout_seconds: TimeoutSeconds.default(60),
   max_retries: z.int().min(0).max(20).default(3),
 });
 export type ProviderConfig = z.output<typeof ProviderSchema>;
@@ -222,7 +263,7 @@ export const EvaluationSchema = z.object({
       /** An HTTP evaluator: POST {response, expected, params, metric} answers {score} or {scores}. */
       url: HttpUrl.optional(),
       token_env: EnvVarName.optional(),
-      timeout_seconds: z.number().positive().default(30),
+      timeout_seconds: TimeoutSeconds.default(30),
     })
     .optional(),
   /** The LLM judge of `llm_judge` metrics (a metric may override any of it under its own `judge`). */

@@ -26,6 +26,7 @@ import {
   type TestCaseWeight,
 } from "./racing.js";
 import { SAMPLERS, type Trial } from "./samplers/index.js";
+import { runSteps } from "./samplers/sampler.js";
 import type { StudySettings } from "./settings.js";
 import { weightedMean } from "./stats.js";
 
@@ -153,8 +154,23 @@ const keyOf = (hash: string, testCaseId: string) => `${hash}|${testCaseId}`;
 export function ask(state: StudyState): { state: StudyState; evaluations: Evaluation[] } {
   if (state.status === "done" || Object.keys(state.pending).length > 0) return { state, evaluations: [] };
   const s = structuredClone(state);
-  const evaluations = advance(s);
+  const evaluations = runSteps(advance(s));
   return { state: s, evaluations };
+}
+
+/**
+ * ask, awaiting `pause` after each candidate proposed: the same answer, but a generation of many candidates (or
+ * of slow ones: tpe over a large space) no longer holds the thread it shares with other requests all at once.
+ */
+export async function askPausing(state: StudyState, pause: () => Promise<void>): Promise<{ state: StudyState; evaluations: Evaluation[] }> {
+  if (state.status === "done" || Object.keys(state.pending).length > 0) return { state, evaluations: [] };
+  const s = structuredClone(state);
+  const steps = advance(s);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return { state: s, evaluations: step.value };
+    await pause();
+  }
 }
 
 /**
@@ -227,7 +243,7 @@ function incumbent(s: StudyState): { hash: string; score: number } | null {
   return best;
 }
 
-function advance(s: StudyState): Evaluation[] {
+function* advance(s: StudyState): Generator<void, Evaluation[], void> {
   for (;;) {
     if (s.status === "done") return [];
     if (!s.current) {
@@ -236,7 +252,7 @@ function advance(s: StudyState): Evaluation[] {
         s.stopReason = "generations";
         return [];
       }
-      startGeneration(s);
+      yield* startGeneration(s);
     }
     const g = s.current as GenerationState;
     let needed = neededEvaluations(s, g);
@@ -264,7 +280,7 @@ function advance(s: StudyState): Evaluation[] {
     }
     if (raceStep(s, g)) continue;
     if (g.members.length < (g.size ?? 0)) {
-      proposeMembers(s, g);
+      yield* proposeMembers(s, g);
       continue;
     }
     finalizeGeneration(s);
@@ -300,7 +316,7 @@ function firstBatch(s: StudyState): number {
   return racing ? (racing.initialTestCases ?? defaultInitialBatch(s.testCases.length)) : s.testCases.length;
 }
 
-function startGeneration(s: StudyState): void {
+function* startGeneration(s: StudyState): Generator<void, void, void> {
   const index = s.generation + 1;
   s.generation = index;
   s.current = {
@@ -311,19 +327,19 @@ function startGeneration(s: StudyState): void {
     callsAtStart: s.calls,
     size: generationSize(s, index),
   };
-  proposeMembers(s, s.current);
+  yield* proposeMembers(s, s.current);
 }
 
 /**
  * The sampler proposes the generation's next candidates: all of them at once, or `proposalBatch` at a time once
  * the earlier ones are settled, so each proposal learns from every evaluation finished so far.
  */
-function proposeMembers(s: StudyState, g: GenerationState): void {
+function* proposeMembers(s: StudyState, g: GenerationState): Generator<void, void, void> {
   const size = g.size ?? s.settings.populationSize;
   const count = Math.min(size - g.members.length, s.settings.proposalBatch ?? size);
   const { rng, save } = rngOf(s);
   const sampler = SAMPLERS[s.settings.algorithm];
-  const proposal = sampler.propose(
+  const proposal = yield* sampler.propose(
     {
       space: s.space,
       settings: s.settings,

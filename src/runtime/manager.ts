@@ -21,7 +21,16 @@ import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.
 import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
-import type { ArmView, RuntimeConfig, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "./schema.js";
+import {
+  type ArmView,
+  NO_REWARD_EVALUATOR,
+  type RuntimeConfig,
+  type RuntimeDecision,
+  type RuntimeSelection,
+  type SelectRequest,
+  type UpdateRequest,
+  type UpdateResult,
+} from "./schema.js";
 import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 export interface RuntimeManagerOptions {
@@ -277,6 +286,10 @@ export class RuntimeManager {
       scoreProblem("engagement_score", request.engagement_score) ??
       scoreProblem("grading_score", request.grading_score);
     if (problem) return refused("invalid_score", problem);
+    // Without an evaluator the signals would be dropped and the update would count as the 0.5 placeholder.
+    if (request.signals && Object.keys(request.signals).length > 0 && !this.config.reward_evaluator) {
+      return refused("no_reward_evaluator", NO_REWARD_EVALUATOR);
+    }
     const first = await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id });
     if (!first?.arm_id) return refused("decision_not_found", `Decision ${request.decision_id} not found or missing arm_id`);
     if (first.user_id !== request.user_id)

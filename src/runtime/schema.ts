@@ -6,28 +6,58 @@
 import { z } from "zod";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
+import { strictObject } from "../config/unknown-keys.js";
 import { JsonSchema } from "../json.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
 
+/**
+ * What one field the runtime stores with every decision or arm may hold, as JSON text: an arm's params, name and
+ * description, a select's context, an update's metadata. Each is copied into the decision log.
+ */
+export const MAX_FIELD_BYTES = 8 * 1024;
+const encoder = new TextEncoder();
+/** The schema, refusing values whose JSON text is larger than MAX_FIELD_BYTES (UTF-8 bytes). */
+function sized<T extends z.ZodType>(schema: T, what: string): T {
+  return schema.refine(
+    (value) => encoder.encode(typeof value === "string" ? value : JSON.stringify(value)).byteLength <= MAX_FIELD_BYTES,
+    `${what} is limited to ${MAX_FIELD_BYTES / 1024} KiB (as JSON)`,
+  ) as unknown as T;
+}
+
 /** Names that travel in URLs and Durable Object keys: letters, digits and `_ . : -`. */
 const NAME = /^[A-Za-z0-9_.:-]+$/;
-export const SystemNameSchema = z.string().min(1).max(200).regex(NAME, "a system name is 1 to 200 letters, digits, '_', '.', ':' or '-'");
+export const SystemNameSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(NAME, "a system name is 1 to 200 letters, digits, '_', '.', ':' or '-'")
+  // In a URL path they would name the folder or its parent, not a system.
+  .refine((name) => name !== "." && name !== "..", "'.' and '..' cannot name a system");
 export const AgentTypeSchema = z.string().min(1).max(100).regex(NAME, "an agent type is 1 to 100 letters, digits, '_', '.', ':' or '-'");
 
-export const ArmTemplateSchema = z.object({
-  arm_id: z.string().min(1).max(200),
-  name: z.string().optional(),
-  params: Params.default({}),
-  description: z.string().optional(),
+/** Control characters and line breaks: an arm id is shown in logs, tables and the dashboard on one line. */
+const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+export const ArmIdSchema = z
+  .string()
+  .min(1)
+  .max(200)
+  .refine((id) => !UNPRINTABLE.test(id), "an arm id may not hold control characters or line breaks")
+  .refine((id) => id.trim() !== "", "an arm id may not be only spaces");
+
+export const ArmTemplateSchema = strictObject({
+  arm_id: ArmIdSchema,
+  name: sized(z.string(), "an arm's name").optional(),
+  params: sized(Params, "an arm's params").default({}),
+  description: sized(z.string(), "an arm's description").optional(),
   /** Where the arm came from when an optimization run promoted it. */
-  source: z.object({ run_id: z.string(), score: z.number() }).optional(),
+  source: strictObject({ run_id: z.string(), score: z.number() }).optional(),
 });
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
 export type ArmTemplateConfig = z.output<typeof ArmTemplateSchema>;
 
-export const SelectionStrategySchema = z.object({
+export const SelectionStrategySchema = strictObject({
   exploration_bonus: z.number().min(0).max(1).default(0),
   exploration_min_pulls: z.int().min(0).default(5),
   stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
@@ -36,87 +66,84 @@ export const SelectionStrategySchema = z.object({
   use_stability: z.boolean().default(true),
 });
 
-export const RuntimeConfigSchema = z
-  .object({
-    /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
-    system: SystemNameSchema.optional(),
-    agent_type: AgentTypeSchema.optional(),
-    /** The seed's field; accepted and unused. */
-    min_arms: z.int().min(0).default(1),
-    /** How long a worker isolate may serve this config from its cache after it changes. */
-    cache_ttl_seconds: z.int().min(0).max(3600).default(30),
-    default_arms: z
-      .array(ArmTemplateSchema)
-      .max(100)
-      .default([])
-      .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
-    selection_strategy: SelectionStrategySchema.nullable().default(null),
-    reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
-    /**
-     * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
-     * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
-     * among the contenders, for finding the best arm faster.
-     */
-    selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
-    /**
-     * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
-     * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.
-     */
-    leader_variance_floor: z.boolean().default(true),
-    top_two_beta: z.number().gt(0).lt(1).default(0.5),
-    /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
-    traffic_floor: z.number().min(0).max(1).default(0),
-    /**
-     * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
-     * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).
-     */
-    reward_decay: z.number().gt(0).max(1).default(1),
-    /** Drift: only a user's last this many updates count (null: all). */
-    reward_window: z.int().min(1).max(1000).nullable().default(null),
-    /**
-     * Pooled priors: a user's arms start from what each arm does across users, refreshed on a schedule from the
-     * decision log. prior_strength: the effective sample size the population is worth to one user, or "auto" to
-     * estimate it from how much users agree (empirical Bayes; see src/bandit/pooling.ts).
-     */
-    pooling: z
-      .object({
-        enabled: z.boolean().default(true),
-        prior_strength: z.union([z.literal("auto"), z.number().min(0).max(MAX_PRIOR_STRENGTH)]).default("auto"),
-      })
-      .prefault({}),
-    /**
-     * Re-optimize on a schedule: every `every` (like 6h or 1d), run `config` (an optimization config, test cases
-     * inline), warm-started from the last run's best configs and this system's best arms, and promote its best
-     * `promote.top_k` configs as arms when it succeeds.
-     */
-    reoptimize: z
-      .object({
-        every: z.string().regex(/^\d+(m|h|d)$/, "a duration like 30m, 6h or 1d"),
-        config: z.record(z.string(), Json),
-        promote: z.object({ top_k: z.int().min(1).max(20).default(3) }).prefault({}),
-      })
-      .nullable()
-      .default(null),
-    /** Reward applied to a decision left without one for reward_timeout_seconds (both or neither). */
-    default_reward: z.number().min(0).max(1).nullable().default(null),
-    reward_timeout_seconds: z.int().min(1).nullable().default(null),
+/** Every key is checked: a misspelt setting would otherwise run silently with its default. */
+export const RuntimeConfigSchema = strictObject({
+  /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
+  system: SystemNameSchema.optional(),
+  agent_type: AgentTypeSchema.optional(),
+  /** The seed's field; accepted and unused. */
+  min_arms: z.int().min(0).default(1),
+  /** How long a worker isolate may serve this config from its cache after it changes. */
+  cache_ttl_seconds: z.int().min(0).max(3600).default(30),
+  default_arms: z
+    .array(ArmTemplateSchema)
+    .max(100)
+    .default([])
+    .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
+  selection_strategy: SelectionStrategySchema.nullable().default(null),
+  reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
+  /**
+   * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
+   * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
+   * among the contenders, for finding the best arm faster.
+   */
+  selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
+  /**
+   * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
+   * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.
+   */
+  leader_variance_floor: z.boolean().default(true),
+  top_two_beta: z.number().gt(0).lt(1).default(0.5),
+  /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
+  traffic_floor: z.number().min(0).max(1).default(0),
+  /**
+   * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
+   * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).
+   */
+  reward_decay: z.number().gt(0).max(1).default(1),
+  /** Drift: only a user's last this many updates count (null: all). */
+  reward_window: z.int().min(1).max(1000).nullable().default(null),
+  /**
+   * Pooled priors: a user's arms start from what each arm does across users, refreshed on a schedule from the
+   * decision log. prior_strength: the effective sample size the population is worth to one user, or "auto" to
+   * estimate it from how much users agree (empirical Bayes; see src/bandit/pooling.ts).
+   */
+  pooling: strictObject({
+    enabled: z.boolean().default(true),
+    prior_strength: z.union([z.literal("auto"), z.number().min(0).max(MAX_PRIOR_STRENGTH)]).default("auto"),
+  }).prefault({}),
+  /**
+   * Re-optimize on a schedule: every `every` (like 6h or 1d), run `config` (an optimization config, test cases
+   * inline), warm-started from the last run's best configs and this system's best arms, and promote its best
+   * `promote.top_k` configs as arms when it succeeds.
+   */
+  reoptimize: strictObject({
+    every: z.string().regex(/^\d+(m|h|d)$/, "a duration like 30m, 6h or 1d"),
+    /** An optimization config, validated as one when a scheduled run starts it. */
+    config: z.record(z.string(), Json),
+    promote: strictObject({ top_k: z.int().min(1).max(20).default(3) }).prefault({}),
   })
-  .superRefine((config, ctx) => {
-    if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
-      ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
-    }
-    if (config.selection_policy === "top_two" && config.selection_strategy?.use_stability) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["selection_strategy", "use_stability"],
-        message: "the stability rule keeps one arm, which top_two sampling would override: set use_stability: false",
-      });
-    }
-    const arms = config.default_arms.length;
-    if (arms > 0 && config.traffic_floor * arms > 1) {
-      ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });
-    }
-  });
+    .nullable()
+    .default(null),
+  /** Reward applied to a decision left without one for reward_timeout_seconds (both or neither). */
+  default_reward: z.number().min(0).max(1).nullable().default(null),
+  reward_timeout_seconds: z.int().min(1).nullable().default(null),
+}).superRefine((config, ctx) => {
+  if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
+    ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
+  }
+  if (config.selection_policy === "top_two" && config.selection_strategy?.use_stability) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["selection_strategy", "use_stability"],
+      message: "the stability rule keeps one arm, which top_two sampling would override: set use_stability: false",
+    });
+  }
+  const arms = config.default_arms.length;
+  if (arms > 0 && config.traffic_floor * arms > 1) {
+    ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });
+  }
+});
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
 export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
 
@@ -126,9 +153,12 @@ const Score = z.number().min(0).max(1);
 export const SelectRequestSchema = z.object({
   user_id: UserId,
   agent_type: AgentTypeSchema.optional(),
-  context: z.record(z.string(), Json).optional(),
+  context: sized(z.record(z.string(), Json), "context").optional(),
 });
 export type SelectRequest = z.output<typeof SelectRequestSchema>;
+
+/** Why an update with signals is refused by a system that cannot turn them into a reward. */
+export const NO_REWARD_EVALUATOR = "this system has no reward_evaluator: send reward, or configure reward_evaluator";
 
 export const UpdateRequestSchema = z.object({
   user_id: UserId,
@@ -138,7 +168,7 @@ export const UpdateRequestSchema = z.object({
   signals: z.record(z.string(), z.number()).optional(),
   engagement_score: Score.optional(),
   grading_score: Score.optional(),
-  metadata: z.record(z.string(), Json).optional(),
+  metadata: sized(z.record(z.string(), Json), "metadata").optional(),
 });
 export type UpdateRequest = z.output<typeof UpdateRequestSchema>;
 
@@ -187,7 +217,7 @@ export const UpdateResultSchema = z.object({
   duplicate: z.boolean(),
   error: z.string().optional(),
   /** Why an update was refused. */
-  code: z.enum(["invalid_score", "decision_not_found", "decision_of_another_user", "arm_not_found"]).optional(),
+  code: z.enum(["invalid_score", "no_reward_evaluator", "decision_not_found", "decision_of_another_user", "arm_not_found"]).optional(),
 });
 export type UpdateResult = z.output<typeof UpdateResultSchema>;
 

@@ -18,6 +18,9 @@ async function writes(): Promise<{ systems: number; decisions: number; objects: 
   };
 }
 
+/** 2,000 levels of lists in 4 KB: a stack overflow for a recursive reader, a 400 here. */
+const DEEP = "[".repeat(2000) + "]".repeat(2000);
+
 let decisionId = "";
 
 beforeAll(async () => {
@@ -103,6 +106,57 @@ const cases: Case[] = [
     "body_too_large",
   ],
   ["an unknown route", "GET", "/v1/nothing/here", undefined, 404, "not_found"],
+  // Issue 12: every input bounded.
+  [
+    "JSON nested 2,000 levels deep (select)",
+    "POST",
+    "/v1/systems/strict/select",
+    `{"user_id":"ann","context":{"a":${DEEP}}}`,
+    400,
+    "too_deep",
+  ],
+  [
+    "JSON nested 2,000 levels deep (a system)",
+    "PUT",
+    "/v1/systems/deep",
+    `{"default_arms":[{"arm_id":"a","params":{"p":${DEEP}}}]}`,
+    400,
+    "too_deep",
+  ],
+  [
+    "a misspelt key in a runtime config",
+    "PUT",
+    "/v1/systems/typo",
+    { default_arms: [{ arm_id: "a", parms: { k: 1 } }] },
+    400,
+    "invalid_request",
+  ],
+  ["an arm id with a control character", "PUT", "/v1/systems/ctrl", { default_arms: [{ arm_id: "a\u0007" }] }, 400, "invalid_request"],
+  [
+    "a context over 8 KiB",
+    "POST",
+    "/v1/systems/strict/select",
+    { user_id: "ann", context: { blob: "x".repeat(9000) } },
+    400,
+    "invalid_request",
+  ],
+  [
+    "metadata over 8 KiB",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "DECISION", reward: 1, metadata: { blob: "x".repeat(9000) } },
+    400,
+    "invalid_request",
+  ],
+  [
+    "signals to a system without a reward_evaluator",
+    "POST",
+    "/v1/systems/strict/update",
+    { user_id: "ann", decision_id: "DECISION", signals: { clicks: 3 } },
+    400,
+    "invalid_request",
+  ],
+  ["'..' as the system to promote to", "POST", "/v1/runs/some-run/promote", { system: ".." }, 400, "invalid_request"],
 ];
 
 describe("bad input", () => {

@@ -2,8 +2,9 @@
  * Promotion: a run's best distinct configs become arms of a system. Arm ids come from the config's hash, so
  * promoting the same config twice adds it once; each arm records the run it came from.
  */
+import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import type { ArmTemplateInput } from "../../src/runtime/schema.js";
-import { RuntimeConfigSchema } from "../../src/runtime/schema.js";
+import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import type { CandidateRecord } from "../../src/sdk/execute.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { putSystemIfVersion, readSystem, type SystemSnapshot } from "./systems";
@@ -43,6 +44,10 @@ export async function promote(
   runId: string,
   candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[],
 ): Promise<{ system: SystemSnapshot; added: string[] }> {
+  // Scheduled runs promote to the system named in their spec: checked here too, not only by the route.
+  const name = SystemNameSchema.safeParse(request.system);
+  if (!name.success)
+    throw new PromoteError(`'${request.system}' cannot name a system: ${describeIssues(fromZodIssues(name.error.issues))}`);
   const chosen = bestDistinct(candidates, request.top_k);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
     const current = await readSystem(db, request.system);
@@ -71,12 +76,12 @@ export async function promote(
         `system '${request.system}' would have ${arms.length} arms, and a system holds at most ${MAX_ARMS}: remove some, or promote fewer`,
       );
     }
-    const system = await putSystemIfVersion(
-      db,
-      request.system,
-      RuntimeConfigSchema.parse({ ...config, default_arms: arms }),
-      current?.version ?? 0,
-    );
+    // A promoted config may break a bound of the runtime (params of more than 8 KiB): refused, naming it.
+    const next = RuntimeConfigSchema.safeParse({ ...config, default_arms: arms });
+    if (!next.success) {
+      throw new PromoteError(`system '${request.system}' cannot take these arms: ${describeIssues(fromZodIssues(next.error.issues))}`);
+    }
+    const system = await putSystemIfVersion(db, request.system, next.data, current?.version ?? 0);
     if (system) return { system, added };
   }
   throw new PromoteError(`system '${request.system}' kept changing while the arms were added: try again`);

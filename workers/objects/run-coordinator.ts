@@ -11,7 +11,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { studySettings } from "../../src/optimize/settings.js";
-import { ask, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
+import { askPausing, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
 import type { RunCandidate, RunStatus, RunView } from "../../src/runs/schema.js";
 import { assembleReport, candidatesOf, type EvaluationRecord, maxCalls, type RunReport } from "../../src/sdk/execute.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
@@ -64,6 +64,8 @@ export interface RunSpec {
   initial_configs: ParamConfig[];
   /** Promote the best configs as arms of a system when the run succeeds (scheduled runs replace earlier winners). */
   promote: PromoteRequest | null;
+  /** The host the run was started through: its calls may not reach it. Absent in specs written before. */
+  own_hosts?: string[];
   created_at: string;
 }
 
@@ -164,7 +166,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Start the run (once: starting it again changes nothing). Throws only when it could not be started at all. */
   async start(spec: RunSpec): Promise<RunView> {
     if (this.spec()) return this.view() as Promise<RunView>;
-    const prepared = await prepareInWorker(this.env, spec.config);
+    const prepared = await prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] });
     if (!prepared.ok) throw new Error(`invalid config: ${prepared.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
     const { config, testCases } = prepared.run;
     const state = createStudy({
@@ -195,9 +197,10 @@ export class RunCoordinator extends DurableObject<Env> {
     return this.view() as Promise<RunView>;
   }
 
-  /** The run's config, for consumers to prepare its target and scoring (once per isolate). */
-  async config(): Promise<unknown> {
-    return this.spec()?.config ?? null;
+  /** The run's config and own hosts, for consumers to prepare its target and scoring (once per isolate). */
+  async config(): Promise<{ config: unknown; own_hosts: string[] } | null> {
+    const spec = this.spec();
+    return spec ? { config: spec.config, own_hosts: spec.own_hosts ?? [] } : null;
   }
 
   /** What consumers need to evaluate tasks, each null when the run no longer wants it (cancelled, done). */
@@ -353,7 +356,8 @@ export class RunCoordinator extends DurableObject<Env> {
         this.saveState(finish(state, overBudget ? "max_cost_usd" : "all_failed"));
         return this.conclude(false);
       }
-      const asked = ask(state);
+      // A macrotask between candidates: a large generation never holds this isolate's other requests for long.
+      const asked = await askPausing(state, () => new Promise<void>((resolve) => setTimeout(resolve, 0)));
       const next = round + 1;
       this.ctx.storage.transactionSync(() => {
         this.saveState(asked.state);

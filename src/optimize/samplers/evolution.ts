@@ -3,7 +3,7 @@ import { hashConfig } from "../../search/hash.js";
 import { crossoverConfigs, mutateConfig, type ParamConfig } from "../../search/space.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
-import type { ProposeContext, Sampler, Trial } from "./sampler.js";
+import type { ProposalSteps, ProposeContext, Sampler, Trial } from "./sampler.js";
 
 /**
  * The seed's genetic algorithm: elitism, tournament selection of size max(2, N/4), uniform crossover with
@@ -12,9 +12,9 @@ import type { ProposeContext, Sampler, Trial } from "./sampler.js";
  */
 export const evolutionSampler: Sampler = {
   name: "evolution",
-  propose(context: ProposeContext, state: JsonValue) {
+  *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const parents = context.trials.filter((t) => t.generation === context.generation - 1);
-    if (context.generation === 0 || parents.length === 0) return randomSampler.propose(context, state);
+    if (context.generation === 0 || parents.length === 0) return yield* randomSampler.propose(context, state);
 
     const { settings, space, rng } = context;
     // Stable sort: among equal scores the earlier member wins, as in the seed.
@@ -41,6 +41,7 @@ export const evolutionSampler: Sampler = {
       child = makeNovel(child, space, taken, context);
       taken.add(hashConfig(child));
       next.push(child);
+      yield;
     }
     return { configs: next, state };
   },

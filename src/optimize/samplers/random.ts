@@ -1,12 +1,12 @@
 import type { JsonValue } from "../../json.js";
 import { hashConfig } from "../../search/hash.js";
 import { type ParamConfig, sampleConfig } from "../../search/space.js";
-import type { ProposeContext, Sampler } from "./sampler.js";
+import type { ProposalSteps, ProposeContext, Sampler } from "./sampler.js";
 
 /** Independent uniform draws (log-uniform on log scales), avoiding configs already tried when it can. */
 export const randomSampler: Sampler = {
   name: "random",
-  propose(context: ProposeContext, state: JsonValue) {
+  *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const configs: ParamConfig[] = [];
     const taken = new Set<string>();
     if (context.generation === 0) {
@@ -22,6 +22,7 @@ export const randomSampler: Sampler = {
       }
       taken.add(hashConfig(config));
       configs.push(config);
+      yield;
     }
     return { configs, state };
   },

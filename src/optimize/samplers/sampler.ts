@@ -29,6 +29,17 @@ export interface ProposeContext {
   rng: Rng;
 }
 
+export interface Proposal {
+  configs: ParamConfig[];
+  state: JsonValue;
+}
+
+/**
+ * A proposal made one candidate at a time: the generator pauses after each, so a caller that shares its thread
+ * (the run's Durable Object) can let other requests in between. Run it to the end with proposeAll.
+ */
+export type ProposalSteps = Generator<void, Proposal, void>;
+
 /**
  * A proposal strategy (Optuna's "sampler"): it decides which configs a generation tries, and nothing else.
  * Which test cases each of them is scored on, early stopping and caching belong to the study.
@@ -36,5 +47,13 @@ export interface ProposeContext {
 export interface Sampler {
   readonly name: string;
   /** `state` is the sampler's own JSON state, null at the start of a run. */
-  propose(context: ProposeContext, state: JsonValue): { configs: ParamConfig[]; state: JsonValue };
+  propose(context: ProposeContext, state: JsonValue): ProposalSteps;
+}
+
+/** Run steps to the end at once, and return what they return. */
+export function runSteps<T>(steps: Generator<void, T, void>): T {
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
 }

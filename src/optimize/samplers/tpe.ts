@@ -21,7 +21,7 @@ import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, typ
 import { normalCdf } from "../stats.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
-import type { ProposeContext, Sampler } from "./sampler.js";
+import { type ProposalSteps, type ProposeContext, runSteps, type Sampler } from "./sampler.js";
 
 interface TpeOptions {
   /** Scored configs before the model is used, random until then (Optuna's n_startup_trials). */
@@ -49,14 +49,29 @@ interface Point {
 
 interface Dims {
   numeric: { name: string; param: Parameter }[];
-  choice: { name: string; values: JsonValue[] }[];
+  choice: { name: string; values: JsonValue[]; indexOf: (value: JsonValue) => number }[];
+}
+
+/**
+ * A categorical value's position, found in one lookup: encoding the observations must not cost a scan of 1,000
+ * choices per parameter per config. Primitives are their own keys; lists and objects are compared by their text.
+ */
+function indexer(values: readonly JsonValue[]): (value: JsonValue) => number {
+  const primitives = new Map<JsonValue, number>();
+  const composites = new Map<string, number>();
+  for (let i = values.length - 1; i >= 0; i--) {
+    const v = values[i] as JsonValue;
+    if (v !== null && typeof v === "object") composites.set(JSON.stringify(v), i);
+    else primitives.set(v, i);
+  }
+  return (value) => (value !== null && typeof value === "object" ? composites.get(JSON.stringify(value)) : primitives.get(value)) ?? 0;
 }
 
 function dimsOf(space: SearchSpace): Dims {
   const dims: Dims = { numeric: [], choice: [] };
   for (const [name, param] of Object.entries(space)) {
     // Ordered numeric choices are numbers on their index scale; only unordered ones are categories.
-    if (param.type === "categorical") dims.choice.push({ name, values: param.values });
+    if (param.type === "categorical") dims.choice.push({ name, values: param.values, indexOf: indexer(param.values) });
     else dims.numeric.push({ name, param });
   }
   return dims;
@@ -65,10 +80,7 @@ function dimsOf(space: SearchSpace): Dims {
 function encode(dims: Dims, config: ParamConfig): Point {
   return {
     numeric: dims.numeric.map(({ name, param }) => encodeParameter(param, config[name] ?? null)),
-    choice: dims.choice.map(({ name, values }) => {
-      const index = values.findIndex((v) => JSON.stringify(v) === JSON.stringify(config[name] ?? null));
-      return Math.max(0, index);
-    }),
+    choice: dims.choice.map(({ name, indexOf }) => indexOf(config[name] ?? null)),
   };
 }
 
@@ -86,24 +98,42 @@ function decode(space: SearchSpace, dims: Dims, point: Point): ParamConfig {
 
 const LOG_SQRT_2PI = 0.5 * Math.log(2 * Math.PI);
 
-/** A mixture over [0, 1]^numeric x choices: one kernel per point (plus the prior), with weights. */
+/**
+ * A mixture over [0, 1]^numeric x choices: one kernel per point (plus the prior), with weights. A point's
+ * categorical kernel gives two probabilities per dimension (its observed choice, any other), so it is kept as
+ * those two numbers, not one per choice: sampling and densities cost the same with 3 choices or 1,000.
+ */
 class Parzen {
   private readonly mus: number[][];
   private readonly sigmas: number[];
+  private readonly logSigmas: number[];
   private readonly logWeights: number[];
   private readonly cumulative: number[];
-  /** Per kernel and categorical dim: log probabilities of each choice. */
-  private readonly choiceLogP: number[][][];
+  /** Per kernel: the observed choice per categorical dim; null for the prior kernel (uniform over the choices). */
+  private readonly observed: (number[] | null)[];
+  /** Per categorical dim, under a point's kernel: the probability of any choice but the observed one, and its log. */
+  private readonly other: number[];
+  private readonly logOther: number[];
+  /** Per categorical dim, under a point's kernel: the log probability of the observed choice. */
+  private readonly logObserved: number[];
+  /** The prior kernel's log probability of any combination of choices. */
+  private readonly logUniform: number;
   /** log of each kernel's truncation mass per numeric dim. */
   private readonly logMass: number[][];
 
-  constructor(points: readonly Point[], weights: readonly number[], dims: Dims, priorWeight: number) {
+  constructor(
+    points: readonly Point[],
+    weights: readonly number[],
+    dims: Dims,
+    private readonly priorWeight: number,
+  ) {
     const d = dims.numeric.length;
     const n = points.length;
     // Scott's rule in the unit cube, as Optuna's multivariate TPE: narrower kernels as evidence grows.
     const sigma = 0.2 * (n + 1) ** (-1 / (d + 4));
     this.mus = [...points.map((p) => p.numeric), new Array<number>(d).fill(0.5)];
     this.sigmas = [...points.map(() => sigma), 1];
+    this.logSigmas = this.sigmas.map((s) => Math.log(s));
     const raw = [...weights, priorWeight];
     const total = raw.reduce((a, b) => a + b, 0);
     this.logWeights = raw.map((w) => Math.log(w / total));
@@ -115,16 +145,12 @@ class Parzen {
         return Math.log(Math.max(1e-300, normalCdf((1 - m) / s) - normalCdf((0 - m) / s)));
       }),
     );
-    this.choiceLogP = [
-      ...points.map((p) =>
-        dims.choice.map(({ values }, j) => {
-          const k = values.length;
-          // Optuna's categorical kernel: the prior's weight spread over the choices, plus 1 on the observed one.
-          return values.map((_, c) => Math.log(((c === p.choice[j] ? 1 : 0) + priorWeight / k) / (1 + priorWeight)));
-        }),
-      ),
-      dims.choice.map(({ values }) => values.map(() => -Math.log(values.length))),
-    ];
+    this.observed = [...points.map((p) => p.choice), null];
+    // Optuna's categorical kernel: the prior's weight spread over the choices, plus 1 on the observed one.
+    this.other = dims.choice.map(({ values }) => priorWeight / values.length / (1 + priorWeight));
+    this.logOther = this.other.map((p) => Math.log(p));
+    this.logObserved = dims.choice.map(({ values }) => Math.log((1 + priorWeight / values.length) / (1 + priorWeight)));
+    this.logUniform = dims.choice.reduce((sum, { values }) => sum - Math.log(values.length), 0);
   }
 
   sample(rng: Rng, dims: Dims): Point {
@@ -140,15 +166,18 @@ class Parzen {
       }
       return Math.min(1, Math.max(0, m + s * rng.normal()));
     });
-    const choice = dims.choice.map((_, j) => {
-      const logP = (this.choiceLogP[k] as number[][])[j] as number[];
+    const observed = this.observed[k] ?? null;
+    const choice = dims.choice.map(({ values }, j) => {
+      const last = values.length - 1;
       const r = rng.next();
-      let acc = 0;
-      for (let c = 0; c < logP.length; c++) {
-        acc += Math.exp(logP[c] as number);
-        if (r < acc) return c;
-      }
-      return logP.length - 1;
+      if (observed === null) return Math.min(last, Math.floor(r * values.length));
+      // Inverting the kernel's cumulative distribution: `other` per choice, plus 1 / (1 + w) on the observed one.
+      const o = observed[j] as number;
+      const other = this.other[j] as number;
+      if (other > 0 && r < o * other) return Math.min(o - 1, Math.floor(r / other));
+      const hit = 1 / (1 + this.priorWeight);
+      if (other === 0 || r < (o + 1) * other + hit) return o;
+      return Math.min(last, Math.max(o + 1, Math.floor((r - hit) / other)));
     });
     return { numeric, choice };
   }
@@ -156,14 +185,17 @@ class Parzen {
   logDensity(point: Point): number {
     const terms = this.mus.map((mu, k) => {
       const s = this.sigmas[k] as number;
-      let sum = this.logWeights[k] as number;
-      mu.forEach((m, i) => {
-        const z = ((point.numeric[i] as number) - m) / s;
-        sum += -0.5 * z * z - LOG_SQRT_2PI - Math.log(s) - ((this.logMass[k] as number[])[i] as number);
-      });
-      point.choice.forEach((c, j) => {
-        sum += ((this.choiceLogP[k] as number[][])[j] as number[])[c] as number;
-      });
+      const mass = this.logMass[k] as number[];
+      let sum = (this.logWeights[k] as number) - mu.length * (LOG_SQRT_2PI + (this.logSigmas[k] as number));
+      for (let i = 0; i < mu.length; i++) {
+        const z = ((point.numeric[i] as number) - (mu[i] as number)) / s;
+        sum -= 0.5 * z * z + (mass[i] as number);
+      }
+      const observed = this.observed[k] ?? null;
+      if (observed === null) return sum + this.logUniform;
+      for (let j = 0; j < point.choice.length; j++) {
+        sum += point.choice[j] === observed[j] ? (this.logObserved[j] as number) : (this.logOther[j] as number);
+      }
       return sum;
     });
     const max = Math.max(...terms);
@@ -198,6 +230,18 @@ export function proposeTpe(
   isTaken: (config: ParamConfig) => boolean,
   options: TpeOptions = TPE_DEFAULTS,
 ): ParamConfig[] {
+  return runSteps(tpeSteps(space, observations, size, rng, isTaken, options));
+}
+
+/** proposeTpe, pausing after each config (each costs a few milliseconds in a large space). */
+function* tpeSteps(
+  space: SearchSpace,
+  observations: readonly { config: ParamConfig; score: number }[],
+  size: number,
+  rng: Rng,
+  isTaken: (config: ParamConfig) => boolean,
+  options: TpeOptions,
+): Generator<void, ParamConfig[], void> {
   const dims = dimsOf(space);
   const scored: Scored[] = observations.map((o, order) => ({ point: encode(dims, o.config), score: o.score, order }));
   const lies: Scored[] = [];
@@ -239,6 +283,7 @@ export function proposeTpe(
     taken.add(hashConfig(chosen));
     out.push(chosen);
     lies.push({ point: encode(dims, chosen), score: Number.NEGATIVE_INFINITY, order: scored.length + lies.length });
+    yield;
   }
   return out;
 }
@@ -302,11 +347,11 @@ const SHRINK = 0.6;
 
 export const tpeSampler: Sampler = {
   name: "tpe",
-  propose(context: ProposeContext, state: JsonValue) {
+  *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     // The latest estimate of each config counts once.
     const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
     const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
-    if (observations.length < TPE_DEFAULTS.startup) return randomSampler.propose(context, state);
+    if (observations.length < TPE_DEFAULTS.startup) return yield* randomSampler.propose(context, state);
     const { progress } = context;
     const prior = (state ?? {}) as { sigma?: number; best?: number };
     const best = Math.max(...observations.map((o) => o.score));
@@ -317,7 +362,7 @@ export const tpeSampler: Sampler = {
     const local = proposeLocal(context.space, observations, localCount, sigma, context.rng, (c) => context.isKnown(c));
     const localHashes = new Set(local.map(hashConfig));
     const isTaken = (c: ParamConfig) => context.isKnown(c) || localHashes.has(hashConfig(c));
-    const model = proposeTpe(context.space, observations, context.size - local.length, context.rng, isTaken);
+    const model = yield* tpeSteps(context.space, observations, context.size - local.length, context.rng, isTaken, TPE_DEFAULTS);
     const chosen = [...local, ...model];
     state = { sigma, best };
     const taken = new Set<string>();

@@ -8,6 +8,7 @@ import {
   AgentTypeSchema,
   ArmViewSchema,
   DecisionSchema,
+  NO_REWARD_EVALUATOR,
   RuntimeConfigSchema,
   SelectionSchema,
   SelectRequestSchema,
@@ -60,7 +61,6 @@ const routes = {
     request: { params: SystemParams, body: body(UpdateRequestSchema) },
     responses: {
       200: json(UpdateResultSchema, "The update applied, or duplicate: true"),
-      403: errorResponses[400] as never,
       ...errorResponses,
     },
   }),
@@ -151,6 +151,9 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   app.openapi(routes.update, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const request = c.req.valid("json");
+    if (request.signals && Object.keys(request.signals).length > 0 && !system.config.reward_evaluator) {
+      throw new ApiError(400, "invalid_request", `signals: ${NO_REWARD_EVALUATOR}`, [{ path: "signals", message: NO_REWARD_EVALUATOR }]);
+    }
     const agentType = decisionHome(system, request.decision_id, request.user_id, request.agent_type);
     const stub = armsOf(c.env, system.name, agentType, request.user_id);
     const args = { ...request, agent_type: agentType };
@@ -159,6 +162,7 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     if (result.code === "decision_of_another_user")
       throw new ApiError(403, "decision_of_another_user", result.error ?? "decision of another user");
     if (result.code === "invalid_score") throw new ApiError(400, "invalid_request", result.error ?? "invalid score");
+    if (result.code === "no_reward_evaluator") throw new ApiError(400, "invalid_request", `signals: ${NO_REWARD_EVALUATOR}`);
     return c.json(result, 200);
   });
 

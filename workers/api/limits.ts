@@ -1,0 +1,40 @@
+/**
+ * What every request body may be, checked before any route reads it: its size (413) and how deeply its JSON
+ * nests (400). Both hold on every /v1 route, so no route can forget them.
+ */
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { formatBytes } from "../../src/config/parse.js";
+import { jsonDepth, MAX_JSON_DEPTH } from "../../src/json.js";
+import { ApiError } from "./errors";
+
+/**
+ * Bodies above these are refused with 413 before they are parsed: runtime calls are small; a run's config carries
+ * its test cases, and its coordinator keeps it in one SQLite row (at most 2 MB).
+ */
+export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 1024 * 1024 } as const;
+
+export const limit = (maxSize: number) =>
+  bodyLimit({
+    maxSize,
+    onError: () => {
+      throw new ApiError(413, "body_too_large", `this request's body is limited to ${formatBytes(maxSize)}`);
+    },
+  });
+
+const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+/**
+ * JSON nested deeper than MAX_JSON_DEPTH is refused before it is parsed: the validators and the code after them
+ * recurse per level, and a few KB of brackets would otherwise end in a stack overflow. The text is read once;
+ * Hono keeps it, so the route's own c.req.json() or valid("json") reads it again for free.
+ */
+export const jsonDepthLimit: MiddlewareHandler = async (c, next) => {
+  if (WITH_BODY.has(c.req.method) && /json/i.test(c.req.header("content-type") ?? "")) {
+    const text = await c.req.text();
+    if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
+      throw new ApiError(400, "too_deep", `the request body nests lists and objects more than ${MAX_JSON_DEPTH} levels deep`);
+    }
+  }
+  await next();
+};
