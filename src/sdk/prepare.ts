@@ -17,6 +17,7 @@ import type { AiBinding } from "../evaluate/providers.js";
 import { planMetrics } from "../evaluate/registry.js";
 import { buildServices } from "../evaluate/services.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
+import { checkUrl, type EgressPolicy, guardedFetch, markedFetch } from "../target/egress.js";
 import { httpTarget } from "../target/http.js";
 import { type LocalFunction, localTarget } from "../target/local.js";
 import { mockTarget } from "../target/mock.js";
@@ -44,7 +45,30 @@ export interface PrepareOptions {
   serviceBindings?: Readonly<Record<string, { fetch: typeof fetch } | undefined>>;
   /** Validation only: problems that only matter when calling (missing secrets, missing modules) are warnings. */
   checkOnly?: boolean;
+  /**
+   * On the service: what a run may reach. Every secret, binding and URL the run would use is checked before it
+   * starts, and every call it makes goes through `fetch` guarded by the egress policy. Absent in process, where
+   * the user runs their own code.
+   */
+  runPolicy?: RunPolicy;
 }
+
+export interface RunPolicy {
+  /** The environment variables `token_env` (and the other `*_env` settings) may name. */
+  secretNames: readonly string[];
+  /** The service bindings `api.service` may name. */
+  serviceBindings: readonly string[];
+  egress: EgressPolicy;
+  /** Sent with every call the run makes (the run header), so the service can tell a run's calls apart. */
+  marker: string;
+}
+
+/** A refusal by the run policy rather than a mistake in the config: the operator can allow it. */
+export interface PolicyIssue extends ConfigIssue {
+  rule: string;
+}
+
+export const isPolicyIssue = (issue: ConfigIssue): issue is PolicyIssue => typeof (issue as PolicyIssue).rule === "string";
 
 export interface PreparedRun {
   config: Config;
@@ -161,6 +185,99 @@ function missingServiceKeys(config: Config, env: EnvSource): ConfigIssue[] {
   return out;
 }
 
+/** The `*_env` settings the run reads a secret from when it calls, by path. */
+function secretUses(config: Config, local: boolean): [string, string][] {
+  const uses: [string, unknown][] = [];
+  const mock = config.api.mock_mode;
+  if (!mock && !local) {
+    const auth = config.api.auth;
+    if (auth.type === "basic") {
+      if (auth.username === undefined) uses.push(["api.auth.username_env", auth.username_env]);
+      uses.push(["api.auth.password_env", auth.password_env]);
+    } else if (auth.type === "bearer" || auth.type === "api_key" || auth.type === "query") {
+      uses.push(["api.auth.token_env", auth.token_env]);
+    }
+  }
+  const provider = (setting: unknown, path: string) => {
+    if (isPlainObject(setting) && setting.provider !== "workers-ai") uses.push([`${path}.token_env`, setting.token_env]);
+  };
+  if (!mock) {
+    provider(config.evaluation.judge, "evaluation.judge");
+    provider(config.evaluation.embeddings, "evaluation.embeddings");
+    for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
+      const judge = (metric as Record<string, unknown>).judge;
+      if (isPlainObject(judge) && judge.token_env !== undefined) {
+        provider(
+          { provider: judge.provider ?? config.evaluation.judge?.provider, token_env: judge.token_env },
+          `${joinPath("evaluation.metrics", name)}.judge`,
+        );
+      }
+    }
+  }
+  const evaluator = config.evaluation.custom_evaluator;
+  if (evaluator?.enabled && evaluator.url) uses.push(["evaluation.custom_evaluator.token_env", evaluator.token_env]);
+  return uses.filter((u): u is [string, string] => typeof u[1] === "string" && u[1] !== "");
+}
+
+/** The URLs the run calls, by path: the target's (unless a service binding or the mock answers), providers', the HTTP evaluator's. */
+function urlUses(config: Config, local: boolean): [string, string][] {
+  const uses: [string, string | undefined][] = [];
+  const mock = config.api.mock_mode;
+  if (!mock && !local && !config.api.service) {
+    uses.push(["api.endpoint", config.api.endpoint]);
+    for (const [model, entry] of Object.entries(config.api.models ?? {}))
+      uses.push([`${joinPath("api.models", model)}.endpoint`, entry.endpoint]);
+  }
+  const provider = (setting: unknown, path: string) => {
+    if (isPlainObject(setting) && setting.provider !== "workers-ai" && typeof setting.endpoint === "string") {
+      uses.push([`${path}.endpoint`, setting.endpoint]);
+    }
+  };
+  if (!mock) {
+    provider(config.evaluation.judge, "evaluation.judge");
+    provider(config.evaluation.embeddings, "evaluation.embeddings");
+    for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
+      provider((metric as Record<string, unknown>).judge, `${joinPath("evaluation.metrics", name)}.judge`);
+    }
+  }
+  const evaluator = config.evaluation.custom_evaluator;
+  if (evaluator?.enabled && evaluator.url) uses.push(["evaluation.custom_evaluator.url", evaluator.url]);
+  return uses.filter((u): u is [string, string] => typeof u[1] === "string");
+}
+
+/** What the run policy refuses, before any call: secrets, the service binding, every URL. */
+function policyIssues(config: Config, local: boolean, policy: RunPolicy): PolicyIssue[] {
+  const out: PolicyIssue[] = [];
+  for (const [path, name] of secretUses(config, local)) {
+    if (/^(CONVERGENCE_|RUN_)/.test(name)) {
+      out.push({
+        path,
+        rule: "secret_not_allowed",
+        message: `${name} is Convergence's own setting and never available to runs: keep the team's key under another name and list that name in the RUN_SECRET_NAMES var`,
+      });
+    } else if (!policy.secretNames.includes(name)) {
+      out.push({
+        path,
+        rule: "secret_not_allowed",
+        message: `${name} is not allowed for runs on this service: add it to the RUN_SECRET_NAMES var (comma-separated) to allow it`,
+      });
+    }
+  }
+  const service = config.api.service;
+  if (service && !config.api.mock_mode && !local && !policy.serviceBindings.includes(service)) {
+    out.push({
+      path: "api.service",
+      rule: "service_binding_not_allowed",
+      message: `${service} is not allowed for runs on this service: add it to the RUN_SERVICE_BINDINGS var (comma-separated) to allow it`,
+    });
+  }
+  for (const [path, url] of urlUses(config, local)) {
+    const verdict = checkUrl(url, policy.egress);
+    if (!verdict.ok) out.push({ path, rule: verdict.rule, message: verdict.message });
+  }
+  return out;
+}
+
 function corpusOf(testCases: readonly TestCase[]): Corpus {
   const docs: string[] = [];
   for (const t of testCases) {
@@ -188,13 +305,22 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
   const plan = planMetrics(config.evaluation.metrics, options.evaluator !== undefined || declared);
   errors.push(...plan.errors);
 
+  const policy = options.runPolicy;
+  const refused = policy ? policyIssues(config, local, policy) : [];
+  errors.push(...refused);
+  // A refused name would also read as "not set": say it once, as the refusal.
+  const told = (path: string) => refused.some((r) => r.path === path || r.path.startsWith(`${path}.`));
+  const fetchFn = policy
+    ? guardedFetch(policy.egress, { marker: policy.marker, ...(options.fetch ? { fetch: options.fetch } : {}) })
+    : options.fetch;
+
   const env = options.env ?? {};
   const secrets = secretForms(config, env);
   let evaluator: Evaluator | null = options.evaluator ?? null;
   if (!evaluator && declared && spec?.url) {
     evaluator = httpEvaluator(
       { url: spec.url, token_env: spec.token_env, timeout_seconds: spec.timeout_seconds },
-      { env, ...(options.fetch ? { fetch: options.fetch } : {}) },
+      { env, ...(fetchFn ? { fetch: fetchFn } : {}) },
     );
   } else if (!evaluator && declared && spec?.module && exportName) {
     const needed = plan.customMetrics;
@@ -219,12 +345,12 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
         env,
         prices,
         secrets,
-        ...(options.fetch ? { fetch: options.fetch } : {}),
+        ...(fetchFn ? { fetch: fetchFn } : {}),
         ...(options.ai ? { ai: options.ai } : {}),
       });
   errors.push(...built.errors);
   if (!config.api.mock_mode) {
-    for (const missing of missingServiceKeys(config, env)) (options.checkOnly ? warnings : errors).push(missing);
+    for (const missing of missingServiceKeys(config, env)) if (!told(missing.path)) (options.checkOnly ? warnings : errors).push(missing);
   }
   if (config.api.mock_mode && (config.evaluation.judge || config.evaluation.embeddings)) {
     warnings.push({
@@ -233,11 +359,14 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     });
   }
 
-  let targetFetch = options.fetch;
-  if (config.api.service && !config.api.mock_mode && !local) {
+  let targetFetch = fetchFn;
+  if (config.api.service && !config.api.mock_mode && !local && !told("api.service")) {
     const binding = options.serviceBindings?.[config.api.service];
-    if (binding && typeof binding.fetch === "function") targetFetch = ((url, init) => binding.fetch(url, init)) as typeof fetch;
-    else {
+    if (binding && typeof binding.fetch === "function") {
+      const call = ((url, init) => binding.fetch(url, init)) as typeof fetch;
+      // A binding has no host to check, but what it reaches can still tell a run's calls apart.
+      targetFetch = policy ? markedFetch(call, policy.marker) : call;
+    } else {
       errors.push({
         path: "api.service",
         message: options.serviceBindings
@@ -246,7 +375,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
       });
     }
   }
-  if (!config.api.mock_mode && !local) {
+  if (!config.api.mock_mode && !local && !told("api.auth")) {
     try {
       authHeaders(config.api, options.env ?? {});
     } catch (error) {

@@ -5,6 +5,7 @@
  * signal) propagates as a throw; every other failure comes back as a value.
  */
 import type { JsonValue } from "../json.js";
+import { EgressRefused } from "./egress.js";
 import { redact } from "./secrets.js";
 import { sleep } from "./sleep.js";
 
@@ -110,6 +111,10 @@ export async function fetchWithRetry(
       retryDelay = retryAfterMs(response.headers.get("retry-after"));
     } catch (error) {
       if (signal?.aborted) throw signal.reason ?? error;
+      // The policy of runs on the service refused the URL: asking again gets the same answer.
+      if (error instanceof EgressRefused) {
+        return { ok: false, status: null, body: null, error: error.message, latencyMs: performance.now() - started, attempts: attempt + 1 };
+      }
       lastError = redact(`${where(url)}: ${describeFetchError(error, policy.timeoutSeconds, timeout.aborted)}`, policy.secrets ?? []);
     }
     if (attempt < policy.maxRetries) await wait(retryDelay ?? backoffMs(attempt, policy.baseDelayMs, policy.maxDelayMs, random), signal);

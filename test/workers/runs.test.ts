@@ -213,9 +213,12 @@ describe("POST /v1/runs", () => {
     });
     const refused = await callJson<{ error: { code: string; details: { path: string; message: string }[] } }>("POST", "/v1/runs", leaky);
     expect(refused.status).toBe(400);
+    expect(refused.body.error.code).toBe("not_allowed_for_runs");
     expect(refused.body.error.details).toContainEqual({
-      path: "api.auth",
-      message: "environment variable CONVERGENCE_API_KEY is not set (named by api.auth.token_env)",
+      path: "api.auth.token_env",
+      rule: "secret_not_allowed",
+      message:
+        "CONVERGENCE_API_KEY is Convergence's own setting and never available to runs: keep the team's key under another name and list that name in the RUN_SECRET_NAMES var",
     });
     const huge = mockRun({ optimization: { evolution: { population_size: 500, generations: 50 } } });
     const tooLarge = await callJson<{ error: { message: string } }>("POST", "/v1/runs", huge);
@@ -223,7 +226,7 @@ describe("POST /v1/runs", () => {
     expect(tooLarge.body.error.message).toMatch(/a run on the service makes at most 20000 target calls/);
   });
 
-  it("calls another Worker through a service binding (api.service)", async () => {
+  it("calls another Worker through a service binding (api.service), marking each call with the run header", async () => {
     const config = {
       api: { name: "team", endpoint: "https://team-api.internal/v1/answer", service: "TEAM_API" },
       search_space: { parameters: { temperature: { type: "float", min: 0, max: 1, step: 0.5 } } },
@@ -233,13 +236,25 @@ describe("POST /v1/runs", () => {
       },
       optimization: { seed: 2, evolution: { population_size: 3, generations: 2 } },
     };
-    const done = await finished((await submit(config)).run_id);
+    const view = await submit(config);
+    const done = await finished(view.run_id);
     expect(success(done.result)).toMatchObject({ best_score: 1, best_config: { temperature: 1 } });
-    const missing = await callJson<{ error: { details: { path: string; message: string }[] } }>("POST", "/v1/runs", {
-      ...config,
-      api: { ...config.api, service: "NO_SUCH_API" },
-    });
-    expect(missing.body.error.details).toContainEqual({
+    const page = await callJson<{ evaluations: { response_excerpt: string }[] }>("GET", `/v1/runs/${view.run_id}/evaluations`);
+    expect(page.body.evaluations.map((e) => e.response_excerpt)).toContain(`temperature 1 from /v1/answer for run ${view.run_id}`);
+    // Allowed by RUN_SERVICE_BINDINGS but not bound: the answer says where to bind it.
+    const ctx = createExecutionContext();
+    const response = await worker.fetch(
+      new Request("http://convergence.test/v1/runs", {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify({ ...config, api: { ...config.api, service: "NO_SUCH_API" } }),
+      }),
+      { ...env, RUN_SERVICE_BINDINGS: "TEAM_API, NO_SUCH_API" },
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    const missing = (await response.json()) as { error: { details: { path: string; message: string }[] } };
+    expect(missing.error.details).toContainEqual({
       path: "api.service",
       message: "this worker has no service binding named NO_SUCH_API (add it under [[services]] in wrangler.toml)",
     });
@@ -248,7 +263,7 @@ describe("POST /v1/runs", () => {
   it("ends a run against an unreachable target with success: false and the reason", async () => {
     const view = await submit(
       mockRun({
-        api: { mock_mode: false, endpoint: "http://127.0.0.1:9/v1/chat/completions", request: { timeout_seconds: 2 } },
+        api: { mock_mode: false, endpoint: "http://unreachable.invalid/v1/chat/completions", request: { timeout_seconds: 2 } },
         execution: { max_retries: 0 },
       }),
     );
@@ -256,7 +271,7 @@ describe("POST /v1/runs", () => {
     expect(done.status).toBe("failed");
     // It stops after the first generation: not one call got through, so more would only cost time.
     expect(done.result).toMatchObject({ success: false, target_calls: 12, stop_reason: "all_failed" });
-    expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*127\.0\.0\.1:9/);
+    expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*unreachable\.invalid/);
     const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?").bind(view.run_id).first<{ error: string }>();
     expect(row).toMatchObject({ status: "failed", error: done.result?.error });
   });

@@ -19,9 +19,9 @@ const PREPARED_RUNS = 20;
 async function preparedRun(env: Env, runId: string, run: RunRpc): Promise<PreparedRun | null> {
   let entry = prepared.get(runId);
   if (!entry) {
-    entry = run.config().then(async (config) => {
-      if (config === null) return null;
-      const result = await prepareInWorker(env, config);
+    entry = run.config().then(async (stored) => {
+      if (stored === null) return null;
+      const result = await prepareInWorker(env, stored.config, { runId, ownHosts: stored.own_hosts });
       if (!result.ok) throw new Error(`run ${runId}: its config no longer validates: ${result.errors.map((e) => e.message).join("; ")}`);
       return result.run;
     });

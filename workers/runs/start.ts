@@ -25,6 +25,8 @@ export interface StartOptions {
   system?: string | null;
   initialConfigs?: ParamConfig[];
   promote?: RunSpec["promote"];
+  /** The host the run is started through (the request's): its calls may not reach it (see src/target/egress.ts). */
+  ownHosts?: string[];
 }
 
 /** Refuses a bad config with every problem (nothing recorded, nothing enqueued); else starts the run. */
@@ -33,7 +35,8 @@ export async function startRun(
   raw: unknown,
   options: StartOptions = {},
 ): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[] }> {
-  const prepared = await prepareInWorker(env, raw);
+  const ownHosts = options.ownHosts ?? [];
+  const prepared = await prepareInWorker(env, raw, { ownHosts });
   if (!prepared.ok) return { ok: false, errors: prepared.errors };
   const calls = maxCalls(prepared.run);
   if (calls > MAX_RUN_CALLS) {
@@ -73,6 +76,7 @@ export async function startRun(
       system: options.system ?? null,
       initial_configs: initial,
       promote: options.promote ?? null,
+      own_hosts: ownHosts,
       created_at: new Date().toISOString(),
     });
     return { ok: true, view, started: true };

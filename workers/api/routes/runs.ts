@@ -3,6 +3,7 @@
  * promote.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
 import { parseConfigText } from "../../../src/config/parse.js";
 import {
   PromoteRequestSchema,
@@ -14,11 +15,14 @@ import {
   RunViewSchema,
 } from "../../../src/runs/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
+import { isPolicyIssue } from "../../../src/sdk/prepare.js";
+import { RUN_HEADER } from "../../../src/target/egress.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
 import { ApiError, errorResponses, json } from "../errors";
+import { MAX_BODY_BYTES } from "../limits";
 
 const RunId = RunIdSchema.openapi({ param: { name: "run_id", in: "path" } });
 const Run = RunViewSchema.openapi("Run");
@@ -90,6 +94,24 @@ const routes = {
   }),
 };
 
+/**
+ * Every call a run makes carries the run header (src/target/egress.ts). A request that has it may not start a
+ * run, nor write a system (whose reoptimize schedule starts runs): one run's calls could otherwise start runs
+ * that start runs, without end, through any host a run may reach.
+ */
+export const refuseRunsFromRuns: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
+  const path = new URL(c.req.url).pathname;
+  const starts = (c.req.method === "POST" && path === "/v1/runs") || (c.req.method === "PUT" && path.startsWith("/v1/systems/"));
+  if (starts && c.req.header(RUN_HEADER) !== undefined) {
+    throw new ApiError(
+      403,
+      "run_from_run",
+      `this request comes from an optimization run (it carries the ${RUN_HEADER} header): a run may not start runs or change systems`,
+    );
+  }
+  await next();
+};
+
 async function requireRun(env: Env, runId: string) {
   const row = await getRunRow(env.DB, runId);
   if (!row) throw new ApiError(404, "unknown_run", `no run '${runId}'`);
@@ -98,25 +120,28 @@ async function requireRun(env: Env, runId: string) {
 
 export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   // Declared by hand: the body is a config in JSON or in YAML (content-type application/yaml).
-  app.post("/v1/runs", async (c) => {
+  app.post("/v1/runs", refuseRunsFromRuns, async (c) => {
     const type = c.req.header("content-type") ?? "";
     const text = await c.req.text();
     const yaml = /yaml/i.test(type);
     if (!yaml && !/json/i.test(type)) {
       throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
     }
-    const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body");
+    const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body", { maxBytes: MAX_BODY_BYTES.runs });
     if (parsed.errors.length > 0)
       throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
     const seedText = c.req.query("seed");
     const seed = seedText === undefined ? undefined : Number(seedText);
     if (seed !== undefined && !Number.isSafeInteger(seed))
       throw new ApiError(400, "invalid_request", `seed must be an integer, got '${seedText}'`);
-    const started = await startRun(c.env, parsed.value, seed === undefined ? {} : { seed });
+    // The host this request reached is the service's own: the run's calls may not come back to it.
+    const ownHosts = [new URL(c.req.url).host];
+    const started = await startRun(c.env, parsed.value, seed === undefined ? { ownHosts } : { seed, ownHosts });
     if (!started.ok) {
       throw new ApiError(
         400,
-        "invalid_config",
+        // A valid config that this deployment's policy refuses: the operator can allow it (the messages say how).
+        started.errors.every(isPolicyIssue) ? "not_allowed_for_runs" : "invalid_config",
         started.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "),
         started.errors,
       );
