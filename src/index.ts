@@ -19,6 +19,7 @@ export type { CaseResult } from "./evaluate/case.js";
 export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluator } from "./evaluate/custom.js";
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
 export type { JsonValue } from "./json.js";
+export type { ApiKey, CreatedKey, CreateKeyRequest, KeyScope } from "./keys/schema.js";
 export { studySettings } from "./optimize/settings.js";
 export {
   ask,

@@ -26,8 +26,23 @@ export interface Env {
   AI?: unknown;
   /** Seconds between the run watchdog's checks, and how long a sent evaluation may go unclaimed (default 30). */
   RUN_WATCHDOG_SECONDS?: string;
-  /** When set, the only secrets a run's `token_env` may name (comma-separated); see workers/runs/prepare.ts. */
+  /** The only secrets a run's `token_env` may name (comma-separated); none when unset. See workers/runs/prepare.ts. */
   RUN_SECRET_NAMES?: string;
-  /** One API key, or several separated by commas. Without it every /v1 call is refused. */
+  /** The only service bindings a run's `api.service` may name (comma-separated); none when unset. */
+  RUN_SERVICE_BINDINGS?: string;
+  /**
+   * Hosts a run may call although they are loopback, private, link-local or this service's own (`host` or
+   * `host:port`, comma-separated). See src/target/egress.ts.
+   */
+  RUN_ALLOWED_HOSTS?: string;
+  /**
+   * This deployment's other hosts (custom domains, workers.dev), comma-separated: runs may not call them. The host
+   * a run was started through counts without being listed.
+   */
+  SERVICE_HOSTS?: string;
+  /** Per-key limits of runtime calls (select, update, reading a decision) and of every other call: wrangler.toml. */
+  RUNTIME_RATE_LIMIT?: RateLimit;
+  ADMIN_RATE_LIMIT?: RateLimit;
+  /** The bootstrap admin key, or several separated by commas. Without it only scoped keys (POST /v1/keys) work. */
   CONVERGENCE_API_KEY?: string;
 }

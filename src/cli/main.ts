@@ -16,6 +16,7 @@ import { runOnServer } from "../sdk/remote.js";
 import type { OptimizationResult } from "../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../sdk/run-optimization.js";
 import { VERSION } from "../version.js";
+import { KEYS_USAGE, KeysUsageError, keysCommand } from "./keys.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
 import { RUNS_USAGE, RunsUsageError, runsCommand } from "./runs.js";
@@ -28,6 +29,7 @@ Usage:
   convergence validate CONFIG [--json]
   convergence runs list|show|cancel|promote ...                        (see convergence runs --help)
   convergence runtime configure|select|update|arms|evaluate SYSTEM ...  (see convergence runtime --help)
+  convergence keys create|list|revoke ...                              (see convergence keys --help)
   convergence --version | --help
 
 optimize   run an optimization in-process and print the best config and score
@@ -243,7 +245,7 @@ async function prepareOutputDir(dir: string): Promise<string | null> {
   }
 }
 
-/** `convergence runtime ...` and `convergence runs ...`: service commands with their own usage text. */
+/** `convergence runtime ...`, `runs ...` and `keys ...`: service commands with their own usage text. */
 async function serviceCommand(
   argv: readonly string[],
   io: Io,
@@ -267,6 +269,7 @@ async function serviceCommand(
 export async function main(argv: readonly string[], io: Io = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
   if (argv[0] === "runtime") return serviceCommand(argv, io, RUNTIME_USAGE, RuntimeUsageError, runtimeCommand);
   if (argv[0] === "runs") return serviceCommand(argv, io, RUNS_USAGE, RunsUsageError, runsCommand);
+  if (argv[0] === "keys") return serviceCommand(argv, io, KEYS_USAGE, KeysUsageError, keysCommand);
   try {
     const { values, positionals } = parseArgs({
       args: [...argv],

@@ -3,11 +3,12 @@
  * as the OpenAI SDK does. Errors the service answers become ConvergenceApiError, with the service's code and
  * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
  * (else, in Node and for the local service only, the key of .dev.vars in the working directory, which `npm start`
- * uses).
+ * uses). Either kind of key works: a runtime key for select, update and reading decisions; an admin key for all.
  */
 
 import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
 import type { JsonValue } from "../json.js";
+import type { ApiKey, CreatedKey, CreateKeyRequest } from "../keys/schema.js";
 import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
 import type {
   ArmView,
@@ -167,6 +168,10 @@ export function createClient(options: ClientOptions = {}) {
     runCandidates: async (runId: string) => (await request<{ candidates: RunCandidate[] }>("GET", `${run(runId)}/candidates`)).candidates,
     cancelRun: (runId: string) => request<RunView>("POST", `${run(runId)}/cancel`, {}),
     promoteRun: (runId: string, args: PromoteRequest) => request<PromoteResult>("POST", `${run(runId)}/promote`, args),
+    /** Make a scoped key (admin key needed): the answer holds the key, which is never shown again. */
+    createKey: (args: CreateKeyRequest) => request<CreatedKey>("POST", "/v1/keys", args),
+    listKeys: async () => (await request<{ keys: ApiKey[] }>("GET", "/v1/keys")).keys,
+    revokeKey: (keyId: string) => request<ApiKey>("DELETE", `/v1/keys/${encodeURIComponent(keyId)}`),
   };
 }
 

@@ -72,11 +72,17 @@ afterAll(async () => {
 });
 
 describe("the dashboard", () => {
-  it("asks for the API key, and keeps it out of the URL", async () => {
+  it("asks for an admin API key, says when it was given a runtime key, and keeps the key out of the URL", async () => {
     await page.goto(`${service.url}/`);
     await page.fill("input[name=key]", "not-the-key");
     await page.click("button[type=submit]");
     await page.waitForSelector("text=That key was refused.");
+    // A runtime key (what an app embeds) is a valid key, but not for the dashboard: it says so.
+    const runtimeKey = await createClient({ baseUrl: service.url, apiKey: service.key }).createKey({ scope: "runtime" });
+    await page.fill("input[name=key]", runtimeKey.key);
+    await page.click("button[type=submit]");
+    await page.waitForSelector("text=That is a runtime key");
+    expect(await page.textContent(".sign-in .error")).toContain("The dashboard needs an admin key.");
     await page.fill("input[name=key]", service.key);
     await page.click("button[type=submit]");
     await page.waitForSelector(`a[href="#/runs/${runId}"]`);

@@ -1,29 +1,103 @@
+/**
+ * Who may call what, and how often. Every /v1 call presents a key: one of the CONVERGENCE_API_KEY secret's
+ * bootstrap keys (admin), or a scoped key made with POST /v1/keys. A runtime key may call only the operations below,
+ * on its own systems; everything else needs the admin scope. Each key is rate limited per class of operation, so a
+ * burst of admin calls (runs, listings) never throttles select.
+ */
 import type { MiddlewareHandler } from "hono";
+import { ALL_SYSTEMS, RATE_LIMIT_PERIOD_SECONDS } from "../../src/keys/schema.js";
+import { sameSecret } from "../../src/keys/secret.js";
+import { type Principal, principalOf } from "../db/keys";
 import type { Env } from "../env";
 import { ApiError } from "./errors";
 
-/** Compare in time independent of where the strings differ. */
-function sameKey(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
+/** What a runtime key may call: select, update, reading a decision (each on one system), and the no-op check. */
+const RUNTIME_OPERATIONS: readonly { method: string; path: RegExp }[] = [
+  { method: "POST", path: /^\/v1\/systems\/([^/]+)\/select$/ },
+  { method: "POST", path: /^\/v1\/systems\/([^/]+)\/update$/ },
+  { method: "GET", path: /^\/v1\/systems\/([^/]+)\/decisions\/[^/]+$/ },
+  { method: "GET", path: /^\/v1\/ping$/ },
+];
+
+/** The runtime operation a request is, with the system it acts on (null for ping); null when it needs admin. */
+export function runtimeOperation(method: string, path: string): { system: string | null } | null {
+  const asGet = method === "HEAD" ? "GET" : method;
+  for (const operation of RUNTIME_OPERATIONS) {
+    if (operation.method !== asGet) continue;
+    const match = operation.path.exec(path);
+    if (!match) continue;
+    if (match[1] === undefined) return { system: null };
+    try {
+      return { system: decodeURIComponent(match[1]) };
+    } catch {
+      return null;
+    }
+  }
+  return null;
 }
 
-/** Bearer auth on /v1: keys from the CONVERGENCE_API_KEY secret; a worker without a key refuses every call. */
-export const requireApiKey: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
-  const keys = (c.env.CONVERGENCE_API_KEY ?? "")
+async function withinLimit(limiter: RateLimit | undefined, key: string, period: number): Promise<void> {
+  if (!limiter) return;
+  const { success } = await limiter.limit({ key });
+  if (!success) {
+    throw new ApiError(429, "rate_limited", `too many requests for this key: try again in ${period} s`, undefined, {
+      "retry-after": String(period),
+    });
+  }
+}
+
+function bootstrapPrincipal(env: Env, presented: string): Principal | null {
+  const keys = (env.CONVERGENCE_API_KEY ?? "")
     .split(",")
     .map((k) => k.trim())
     .filter(Boolean);
-  if (keys.length === 0) {
-    throw new ApiError(401, "no_api_key_configured", "this deployment has no API key: set the CONVERGENCE_API_KEY secret");
-  }
+  // Every bootstrap key is compared, so the time taken does not tell which one (or whether one) matched.
+  let index = -1;
+  keys.forEach((key, i) => {
+    if (sameSecret(key, presented) && index === -1) index = i;
+  });
+  return index === -1 ? null : { id: `bootstrap-${index}`, scope: "admin", systems: [ALL_SYSTEMS] };
+}
+
+export const requireApiKey: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
   const header = c.req.header("authorization") ?? "";
   const match = header.match(/^Bearer\s+(.+)$/i);
   if (!match) throw new ApiError(401, "unauthorized", "send the API key as 'Authorization: Bearer <key>'");
   const presented = (match[1] as string).trim();
-  if (!keys.some((key) => sameKey(key, presented))) throw new ApiError(401, "unauthorized", "the API key is not valid");
+  const principal =
+    bootstrapPrincipal(c.env, presented) ??
+    (await principalOf(c.env.DB, presented, () =>
+      // A key not cached costs a D1 read: bounded per client address, like admin calls.
+      withinLimit(c.env.ADMIN_RATE_LIMIT, `lookup:${c.req.header("cf-connecting-ip") ?? "local"}`, RATE_LIMIT_PERIOD_SECONDS.admin),
+    ));
+  if (!principal) {
+    if (!c.env.CONVERGENCE_API_KEY?.trim() && !presented.startsWith("cvg_")) {
+      throw new ApiError(401, "no_api_key_configured", "this deployment has no API key: set the CONVERGENCE_API_KEY secret");
+    }
+    throw new ApiError(401, "unauthorized", "the API key is not valid (or was revoked)");
+  }
+
+  const operation = runtimeOperation(c.req.method, c.req.path);
+  if (operation) {
+    await withinLimit(c.env.RUNTIME_RATE_LIMIT, principal.id, RATE_LIMIT_PERIOD_SECONDS.runtime);
+  } else {
+    await withinLimit(c.env.ADMIN_RATE_LIMIT, principal.id, RATE_LIMIT_PERIOD_SECONDS.admin);
+  }
+  if (principal.scope !== "admin") {
+    if (!operation) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `this key has the runtime scope (select, update and reading a decision); ${c.req.method} ${c.req.path} needs the admin scope`,
+      );
+    }
+    if (operation.system !== null && !principal.systems.includes(ALL_SYSTEMS) && !principal.systems.includes(operation.system)) {
+      throw new ApiError(
+        403,
+        "forbidden",
+        `this runtime key is scoped to ${principal.systems.map((s) => `'${s}'`).join(", ")}, not '${operation.system}': that system needs a key with its name in systems, or the admin scope`,
+      );
+    }
+  }
   await next();
 };

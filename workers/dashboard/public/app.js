@@ -30,6 +30,9 @@ const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 19) : "–");
 const badge = (status) => h("span", { class: `badge ${status}` }, status);
 
 class SignedOut extends Error {}
+/** A runtime key (select and update only): the dashboard reads admin routes. */
+class NeedsAdmin extends Error {}
+const NEEDS_ADMIN = "That is a runtime key: it can only select, update and read decisions. The dashboard needs an admin key.";
 
 async function api(path, init = {}, key = sessionStorage.getItem(KEY)) {
   if (!key) throw new SignedOut();
@@ -39,6 +42,10 @@ async function api(path, init = {}, key = sessionStorage.getItem(KEY)) {
     throw new SignedOut();
   }
   const body = await response.json().catch(() => null);
+  if (response.status === 403 && body?.error?.code === "forbidden") {
+    if (sessionStorage.getItem(KEY) === key) sessionStorage.removeItem(KEY);
+    throw new NeedsAdmin(NEEDS_ADMIN);
+  }
   if (!response.ok) throw new Error(body?.error?.message ?? `HTTP ${response.status}`);
   return body;
 }
@@ -75,12 +82,17 @@ function signIn(message) {
         event.preventDefault();
         const key = input.value.trim();
         try {
-          // Kept only once the service accepts it.
-          await api("/v1/ping", {}, key);
+          // Kept only once the service accepts it for an admin route (a runtime key is refused with a reason).
+          await api("/v1/runs?limit=1", {}, key);
           sessionStorage.setItem(KEY, key);
           route();
         } catch (e) {
-          error.textContent = e instanceof SignedOut ? "That key was refused." : `The service could not check the key: ${e.message}`;
+          error.textContent =
+            e instanceof SignedOut
+              ? "That key was refused."
+              : e instanceof NeedsAdmin
+                ? e.message
+                : `The service could not check the key: ${e.message}`;
         }
       },
     },
@@ -88,7 +100,7 @@ function signIn(message) {
     h(
       "p",
       { class: "muted" },
-      "With a key of the service (CONVERGENCE_API_KEY; `npm start` prints the local one). It stays in this browser tab.",
+      "With an admin key of the service (CONVERGENCE_API_KEY, or one made with `convergence keys create --scope admin`; `npm start` prints the local one). It stays in this browser tab.",
     ),
     input,
     h("button", { type: "submit" }, "Sign in"),
@@ -487,6 +499,7 @@ async function route() {
   } catch (error) {
     if (error instanceof Stale) return;
     if (error instanceof SignedOut) return signIn("Your key was refused: sign in again.");
+    if (error instanceof NeedsAdmin) return signIn(error.message);
     show(h("p", { class: "error" }, error.message));
   }
 }

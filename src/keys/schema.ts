@@ -1,0 +1,59 @@
+/**
+ * Scoped API keys: what an admin creates with POST /v1/keys, what GET /v1/keys lists, and what the CLI and the
+ * client send and read. One zod definition each: the type, the validator and the API description.
+ */
+import { z } from "zod";
+import { SystemNameSchema } from "../runtime/schema.js";
+
+/** admin: every route. runtime: select, update and reading a decision, on the key's systems only. */
+export const KeyScopeSchema = z.enum(["admin", "runtime"]);
+export type KeyScope = z.infer<typeof KeyScopeSchema>;
+
+export const ALL_SYSTEMS = "*";
+
+/**
+ * Each key is rate limited per class of call (runtime: select, update, reading a decision; admin: every other), and
+ * a refused call says when to retry: the `period` of the class's [[ratelimits]] binding in wrangler.toml.
+ */
+export const RATE_LIMIT_PERIOD_SECONDS = { runtime: 10, admin: 60 } as const;
+export const MAX_KEY_SYSTEMS = 100;
+
+export const KeySystemsSchema = z
+  .array(z.union([z.literal(ALL_SYSTEMS), SystemNameSchema]))
+  .min(1)
+  .max(MAX_KEY_SYSTEMS)
+  .refine((systems) => !systems.includes(ALL_SYSTEMS) || systems.length === 1, "'*' (every system) stands alone");
+
+export const CreateKeyRequestSchema = z
+  .strictObject({
+    scope: KeyScopeSchema,
+    /** The systems a runtime key may call (default: every system). Admin keys reach every system. */
+    systems: KeySystemsSchema.optional(),
+    /** What the key is for, shown in the list (say, the app that embeds it). */
+    name: z.string().min(1).max(100).optional(),
+  })
+  .superRefine((request, ctx) => {
+    if (request.scope === "admin" && request.systems && (request.systems.length !== 1 || request.systems[0] !== ALL_SYSTEMS)) {
+      ctx.addIssue({ code: "custom", path: ["systems"], message: "an admin key reaches every system: systems applies to runtime keys" });
+    }
+  });
+export type CreateKeyRequest = z.input<typeof CreateKeyRequestSchema>;
+
+export const KeyIdSchema = z.string().regex(/^key_[0-9a-f]{16}$/, "a key id like key_0123456789abcdef");
+
+/** A key as listed: never the key itself. */
+export const ApiKeySchema = z.object({
+  id: KeyIdSchema,
+  scope: KeyScopeSchema,
+  systems: z.array(z.string()),
+  name: z.string().nullable(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export type ApiKey = z.infer<typeof ApiKeySchema>;
+
+/** The answer of POST /v1/keys: the only time the key is shown. */
+export const CreatedKeySchema = ApiKeySchema.omit({ revoked_at: true }).extend({
+  key: z.string().describe("the key: send it as Authorization: Bearer <key>; it is not shown again"),
+});
+export type CreatedKey = z.infer<typeof CreatedKeySchema>;

@@ -1,0 +1,45 @@
+/** Scoped API keys (admin only, like every route outside the runtime operations of workers/api/auth.ts). */
+import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { ApiKeySchema, CreatedKeySchema, CreateKeyRequestSchema, KeyIdSchema } from "../../../src/keys/schema.js";
+import { createKey, listKeys, revokeKey } from "../../db/keys";
+import type { Env } from "../../env";
+import { ApiError, errorResponses, json } from "../errors";
+
+const KeyId = KeyIdSchema.openapi({ param: { name: "key_id", in: "path" } });
+const Key = ApiKeySchema.openapi("ApiKey");
+
+const routes = {
+  create: createRoute({
+    method: "post",
+    path: "/v1/keys",
+    summary: "Create an API key (the key is in this answer only)",
+    request: { body: { required: true, content: { "application/json": { schema: CreateKeyRequestSchema.openapi("CreateKeyRequest") } } } },
+    responses: { 201: json(CreatedKeySchema.openapi("CreatedKey"), "The key, shown once"), ...errorResponses },
+  }),
+  list: createRoute({
+    method: "get",
+    path: "/v1/keys",
+    summary: "Every key made with POST /v1/keys, newest first, revoked ones included (never the keys themselves)",
+    responses: { 200: json(z.object({ keys: z.array(Key) }), "Keys"), ...errorResponses },
+  }),
+  revoke: createRoute({
+    method: "delete",
+    path: "/v1/keys/{key_id}",
+    summary: "Revoke a key: refused from the next request on (other worker isolates within 30 s)",
+    request: { params: z.object({ key_id: KeyId }) },
+    responses: { 200: json(Key, "The revoked key"), ...errorResponses },
+  }),
+};
+
+export function keyRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
+  app.openapi(routes.create, async (c) => c.json(await createKey(c.env.DB, c.req.valid("json")), 201));
+
+  app.openapi(routes.list, async (c) => c.json({ keys: await listKeys(c.env.DB) }, 200));
+
+  app.openapi(routes.revoke, async (c) => {
+    const { key_id } = c.req.valid("param");
+    const revoked = await revokeKey(c.env.DB, key_id);
+    if (!revoked) throw new ApiError(404, "unknown_key", `no key '${key_id}'`);
+    return c.json(revoked, 200);
+  });
+}
