@@ -30,12 +30,26 @@ export default defineConfig({
             main: "./workers/index.ts",
             wrangler: { configPath: "./wrangler.toml" },
             miniflare: {
-              bindings: { TEST_MIGRATIONS: await readD1Migrations(migrationsDir), CONVERGENCE_API_KEY: "test-key-1, test-key-2" },
-              // Another Worker of the team's, for `api.service`: it echoes the temperature it was asked for.
+              bindings: {
+                TEST_MIGRATIONS: await readD1Migrations(migrationsDir),
+                CONVERGENCE_API_KEY: "test-key-1, test-key-2",
+                // The one opening of the run policy: the coordinator and the queue consumer read this env, not a
+                // test's override, so the run through TEAM_API needs it here. Tests of refusals remove it.
+                RUN_SERVICE_BINDINGS: "TEAM_API",
+              },
+              // A limiter the rate-limit test can exhaust without throttling the other tests (wrangler.toml's stay).
+              ratelimits: { TIGHT_RATE_LIMIT: { simple: { limit: 3, period: 60 } } },
+              // The safety net of every workers test (the API fuzz test above all): the worker reaches loopback only
+              // (a target on 127.0.0.1, say). workerd filters each address a name resolves to, so any other host fails
+              // at once, as if it did not resolve, and no input can make the service call out.
+              outboundService: { network: { allow: ["local"], deny: [] } },
+              // Another Worker of the team's, for `api.service`: it echoes the temperature it was asked for, and the
+              // run header (src/target/egress.ts) it got.
               serviceBindings: {
                 TEAM_API: async (request: Request) => {
                   const body = (await request.json()) as { temperature?: number };
-                  const answer = `temperature ${body.temperature} from ${new URL(request.url).pathname}`;
+                  const run = request.headers.get("x-convergence-run");
+                  const answer = `temperature ${body.temperature} from ${new URL(request.url).pathname} for run ${run}`;
                   return Response.json({ choices: [{ message: { content: answer } }], usage: { prompt_tokens: 3, completion_tokens: 5 } });
                 },
               },

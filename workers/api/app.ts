@@ -1,41 +1,33 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { bodyLimit } from "hono/body-limit";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { requireApiKey } from "./auth";
-import { docsPage } from "./docs";
-import { ApiError, errorResponse, onError, validationHook } from "./errors";
+import { DOCS_PAGE_HEADERS, docsPage } from "./docs";
+import { errorResponses, notFoundOrNotAllowed, onError, validationHook } from "./errors";
+import { jsonDepthLimit, limit, MAX_BODY_BYTES } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateRoutes } from "./routes/evaluate";
-import { runRoutes } from "./routes/runs";
+import { keyRoutes } from "./routes/keys";
+import { refuseRunsFromRuns, runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
 import { systemRoutes } from "./routes/systems";
-
-/**
- * Bodies above these are refused with 413 before they are parsed: runtime calls are small; a run's config carries
- * its test cases, and its coordinator keeps it in one SQLite row (at most 2 MB).
- */
-export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 1024 * 1024 } as const;
-
-const limit = (maxSize: number) =>
-  bodyLimit({
-    maxSize,
-    onError: () => {
-      throw new ApiError(413, "body_too_large", `request bodies here are limited to ${maxSize / 1024} KiB`);
-    },
-  });
 
 export const app = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
 
 app.onError(onError);
-app.notFound((c) => errorResponse(c, 404, "not_found", `no route ${c.req.method} ${new URL(c.req.url).pathname}`));
+app.notFound(notFoundOrNotAllowed(() => app.routes));
 
 app.get("/healthz", (c) => c.json({ ok: true, service: "convergence", version: VERSION }));
 
 app.use("/v1/*", requireApiKey);
 app.use("/v1/systems/*", limit(MAX_BODY_BYTES.runtime));
+// A system's reoptimize schedule starts runs: a run may not write one (POST /v1/runs refuses runs the same way).
+app.use("/v1/systems/*", refuseRunsFromRuns);
 app.use("/v1/runs", limit(MAX_BODY_BYTES.runs));
-app.use("/v1/runs/*", limit(MAX_BODY_BYTES.runtime));
+// Not "/v1/runs/*": that matches POST /v1/runs too, whose 1 MiB would then be cut to the runtime limit.
+app.use("/v1/runs/:run_id/*", limit(MAX_BODY_BYTES.runtime));
+app.use("/v1/keys/*", limit(MAX_BODY_BYTES.runtime));
+app.use("/v1/*", jsonDepthLimit);
 
 /** Authenticated and does nothing else: the baseline of the runtime benchmark. */
 app.openapi(
@@ -43,7 +35,10 @@ app.openapi(
     method: "get",
     path: "/v1/ping",
     summary: "Check the API key (does nothing else)",
-    responses: { 200: { description: "The key is good", content: { "application/json": { schema: z.object({ ok: z.boolean() }) } } } },
+    responses: {
+      200: { description: "The key is good", content: { "application/json": { schema: z.object({ ok: z.boolean() }) } } },
+      ...errorResponses,
+    },
   }),
   (c) => c.json({ ok: true }, 200),
 );
@@ -52,5 +47,6 @@ systemRoutes(app);
 runtimeRoutes(app);
 evaluateRoutes(app);
 runRoutes(app);
+keyRoutes(app);
 describeApi(app);
-app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT))));
+app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT)), 200, DOCS_PAGE_HEADERS));

@@ -2,6 +2,18 @@
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
 
+/**
+ * The security headers of /docs, the same as the dashboard's (workers/dashboard/public/_headers, a static file the
+ * assets serve: test/workers/headers.test.ts keeps the two equal). The page has no script and one inline style
+ * element, which style-src 'unsafe-inline' allows; it loads nothing.
+ */
+export const DOCS_PAGE_HEADERS = {
+  "Content-Security-Policy":
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "X-Content-Type-Options": "nosniff",
+  "Referrer-Policy": "no-referrer",
+} as const;
+
 type Schema = Record<string, unknown>;
 interface Operation {
   summary?: string;

@@ -8,7 +8,7 @@ import { JsonSchema } from "../../src/json.js";
 import { RunViewSchema } from "../../src/runs/schema.js";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
-import { errorResponses } from "./errors";
+import { errorResponses, publicErrorResponses } from "./errors";
 
 export const OPENAPI_PATH = "/openapi.json";
 
@@ -18,7 +18,7 @@ export const OPENAPI_DOCUMENT = {
     title: "Convergence",
     version: VERSION,
     description:
-      "Optimization runs that tune an API's parameters, and a Thompson-sampling runtime loop that keeps tuning them per user. Every /v1 route needs Authorization: Bearer <key>. Errors are {error: {code, message, details}}.",
+      "Optimization runs that tune an API's parameters, and a Thompson-sampling runtime loop that keeps tuning them per user. Every /v1 route needs Authorization: Bearer <key>. Errors are {error: {code, message, details}}. A method a path does not serve (OPTIONS included: there is no CORS preflight) answers 405 method_not_allowed with an Allow header; HEAD works wherever GET does.",
   },
   security: [{ apiKey: [] }],
 };
@@ -56,9 +56,39 @@ export function describeApi(app: OpenAPIHono<{ Bindings: Env }>): void {
     },
     responses: {
       202: { description: "The run, started", content: { "application/json": { schema: RunViewSchema } } },
-      415: { description: "Neither JSON nor YAML", content: errorResponses[400]?.content ?? {} },
       ...errorResponses,
     },
+  });
+  // The routes without a key: declared with plain app.get (app.doc serves the document), described here.
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/healthz",
+    summary: "Liveness: the service's name and version (no key)",
+    security: [],
+    responses: {
+      200: {
+        description: "Up",
+        content: { "application/json": { schema: z.object({ ok: z.boolean(), service: z.string(), version: z.string() }) } },
+      },
+      ...publicErrorResponses,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: OPENAPI_PATH,
+    summary: "This description, OpenAPI 3.0 (no key)",
+    security: [],
+    responses: {
+      200: { description: "The OpenAPI document", content: { "application/json": { schema: z.looseObject({ openapi: z.string() }) } } },
+      ...publicErrorResponses,
+    },
+  });
+  app.openAPIRegistry.registerPath({
+    method: "get",
+    path: "/docs",
+    summary: "This description as a web page (no key)",
+    security: [],
+    responses: { 200: { description: "The page", content: { "text/html": { schema: z.string() } } }, ...publicErrorResponses },
   });
   app.doc(OPENAPI_PATH, OPENAPI_DOCUMENT);
 }

@@ -2,9 +2,8 @@
  * Offline evaluation of a candidate policy against a system's decision log in D1 (src/bandit/offline.ts): what
  * it would have earned on the decisions the runtime made, without running it.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
-import { SystemNameSchema } from "../../../src/runtime/schema.js";
 import { rewardedDecisions } from "../../db/decisions";
 import type { Env } from "../../env";
 import { errorResponses } from "../errors";

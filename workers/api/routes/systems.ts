@@ -1,6 +1,6 @@
 /** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { SystemListItemSchema, SystemNameSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
+import { SystemListItemSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { listRuns } from "../../db/runs";
