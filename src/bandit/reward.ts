@@ -5,15 +5,16 @@
  * Signals without a configured metric are ignored.
  */
 import { z } from "zod";
+import { strictObject } from "../config/unknown-keys.js";
 
-export const RewardMetricSchema = z.object({
+export const RewardMetricSchema = strictObject({
   weight: z.number().min(0).max(1),
   normalize: z.boolean().default(true),
   /** The seed repeats the key here; accepted and unused. */
   name: z.string().optional(),
 });
 
-export const RewardEvaluatorSchema = z.object({
+export const RewardEvaluatorSchema = strictObject({
   metrics: z.record(z.string(), RewardMetricSchema).refine((m) => Object.keys(m).length > 0, "must define at least one signal"),
 });
 export type RewardEvaluatorConfig = z.output<typeof RewardEvaluatorSchema>;

@@ -324,6 +324,12 @@ describe("warnings", () => {
       expect.arrayContaining(["optimization.evolution.populaton_size", "search_space.parameters.t.stpe"]),
     );
   });
+
+  it("flags keys named like Object.prototype's members as unknown instead of failing on them", () => {
+    const result = validateConfig({ ...mockConfig(), constructor: [null], optimization: { toString: 1, seed: 1 } });
+    expect(result.errors).toEqual([]);
+    expect(result.warnings.map((w) => w.path)).toEqual(expect.arrayContaining(["constructor", "optimization.toString"]));
+  });
 });
 
 describe("test case files", () => {

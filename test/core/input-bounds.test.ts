@@ -249,6 +249,12 @@ describe("runtime inputs are bounded", () => {
     expect(issuesOf(RuntimeConfigSchema.safeParse({ reoptimize: { every: "1d", config: {}, promote: { topk: 2 } } }))).toEqual([
       "reoptimize.promote: unknown key 'topk' (did you mean top_k?)",
     ]);
+    expect(issuesOf(RuntimeConfigSchema.safeParse({ reward_evaluator: { metrics: { clicks: { weight: 1, normalise: true } } } }))).toEqual([
+      "reward_evaluator.metrics.clicks: unknown key 'normalise' (did you mean normalize?)",
+    ]);
+    expect(issuesOf(RuntimeConfigSchema.safeParse({ reward_evaluator: { metric: { clicks: { weight: 1 } } } }))).toContain(
+      "reward_evaluator: unknown key 'metric' (did you mean metrics?)",
+    );
     expect(issuesOf(RuntimeConfigSchema.safeParse({ colour: "blue" }))[0]).toMatch(
       /^: unknown key 'colour'; known keys: system, agent_type, /,
     );

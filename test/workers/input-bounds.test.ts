@@ -131,3 +131,23 @@ describe("every input bounded", () => {
     expect(arms.body.arms.every((a) => a.total_pulls === 0)).toBe(true);
   });
 });
+
+describe("a config stored before a bound existed", () => {
+  it("answers 409 naming the problem and the fix, and works again once written anew", async () => {
+    // As an earlier version could have stored it: an arm's params over today's 8 KiB.
+    const stale = { ...THREE_ARMS, default_arms: [{ arm_id: "long", params: { prompt: "p".repeat(9000) } }] };
+    const now = new Date().toISOString();
+    await env.DB.prepare("INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?, ?, 1, ?, ?)")
+      .bind("stale_sys", JSON.stringify(stale), now, now)
+      .run();
+    const refused = await errorOf(await call("POST", "/v1/systems/stale_sys/select", { user_id: "u" }));
+    expect(refused.status).toBe(409);
+    expect(refused.error.code).toBe("stored_config_invalid");
+    expect(refused.error.message).toContain("default_arms.0.params");
+    expect(refused.error.message).toContain("PUT /v1/systems/stale_sys");
+    // Other systems are unaffected, and writing the config again mends it.
+    expect((await call("POST", "/v1/systems/bounded/select", { user_id: "u" })).status).toBe(200);
+    await putSystem("stale_sys", { default_arms: [{ arm_id: "short", params: { prompt: "p" } }] });
+    expect((await call("POST", "/v1/systems/stale_sys/select", { user_id: "u" })).status).toBe(200);
+  });
+});

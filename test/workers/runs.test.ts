@@ -442,6 +442,32 @@ describe("promotion", () => {
 });
 
 describe("scheduled re-optimization", () => {
+  it("refuses a schedule whose config a run could not start with, when the system is written", async () => {
+    const config = mockRun();
+    const invalid = await callJson<{ error: { code: string; details: { path: string; message: string }[] } }>(
+      "PUT",
+      "/v1/systems/bad_schedule",
+      { reoptimize: { every: "1h", config: { ...config, optimization: { evolution: { population_size: 0 } } } } },
+    );
+    expect(invalid.status).toBe(400);
+    expect(invalid.body.error.code).toBe("invalid_config");
+    expect(invalid.body.error.details.map((d) => d.path)).toContain("reoptimize.config.optimization.evolution.population_size");
+    const exfiltrating = await callJson<{ error: { code: string; message: string } }>("PUT", "/v1/systems/bad_schedule", {
+      reoptimize: {
+        every: "1h",
+        config: {
+          ...config,
+          api: { name: "x", endpoint: "https://steal.invalid/", auth: { type: "bearer", token_env: "OPENAI_API_KEY" } },
+        },
+      },
+    });
+    expect(exfiltrating.status).toBe(400);
+    expect(exfiltrating.body.error.code).toBe("not_allowed_for_runs");
+    expect(exfiltrating.body.error.message).toContain("reoptimize.config.api.auth.token_env");
+    expect(exfiltrating.body.error.message).toContain("RUN_SECRET_NAMES");
+    expect((await call("GET", "/v1/systems/bad_schedule")).status).toBe(404);
+  });
+
   it("starts due runs from the cron trigger, warm-starts them, and promotes their winners", async () => {
     const reoptimize = { every: "1h", config: mockRun(), promote: { top_k: 2 } };
     const put = await call("PUT", "/v1/systems/scheduled_system", {

@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { type ConfigIssue, fromZodIssues } from "../../src/config/issues.js";
+import { StoredConfigInvalid } from "../db/systems";
 
 /** DESIGN.md's error format: {"error": {"code", "message", "details"}}. */
 export const ErrorSchema = z
@@ -128,6 +129,7 @@ export function onError(error: Error, c: Context): Response {
     for (const [name, value] of Object.entries(error.headers ?? {})) response.headers.set(name, value);
     return response;
   }
+  if (error instanceof StoredConfigInvalid) return errorResponse(c, 409, "stored_config_invalid", error.message);
   if (error instanceof HTTPException) {
     const status = error.status as ContentfulStatusCode;
     if (status === 413) return errorResponse(c, 413, "body_too_large", error.message || "request body is too large");

@@ -34,12 +34,32 @@ interface Row {
 /** The columns every read of a system returns. */
 const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
 
+/**
+ * A stored config that this version's checks refuse: written before a bound existed (an arm's params over 8 KiB,
+ * say). The system answers 409 until its config is written again; nothing else stops.
+ */
+export class StoredConfigInvalid extends Error {
+  constructor(
+    readonly system: string,
+    problems: string,
+  ) {
+    super(
+      `the stored config of system '${system}' does not pass this version's checks (${problems}): PUT /v1/systems/${system} with a corrected config`,
+    );
+  }
+}
+
 function fromRow(row: Row): SystemSnapshot {
   const population = row.population ? parsePopulation(JSON.parse(row.population)) : null;
+  const parsed = RuntimeConfigSchema.safeParse(JSON.parse(row.config));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
+    throw new StoredConfigInvalid(row.name, problems.slice(0, 500));
+  }
   return {
     name: row.name,
     version: row.version,
-    config: RuntimeConfigSchema.parse(JSON.parse(row.config)),
+    config: parsed.data,
     updated_at: row.updated_at,
     population,
   };
@@ -119,7 +139,17 @@ export async function scheduledSystems(db: D1Database): Promise<SystemSnapshot[]
   const { results } = await db
     .prepare(`SELECT ${SYSTEM_COLUMNS} FROM systems WHERE json_extract(config, '$.reoptimize') IS NOT NULL`)
     .all<Row>();
-  return results.map(fromRow).filter((s) => s.config.reoptimize !== null);
+  return results.flatMap((row) => {
+    try {
+      const system = fromRow(row);
+      return system.config.reoptimize !== null ? [system] : [];
+    } catch (error) {
+      // One system's stale config must not stop the others' schedules.
+      if (!(error instanceof StoredConfigInvalid)) throw error;
+      console.warn(error.message);
+      return [];
+    }
+  });
 }
 
 /** Every system, most recently changed first. */

@@ -2,6 +2,7 @@
 import type { ConfigIssue } from "../../src/config/issues.js";
 import type { RunView } from "../../src/runs/schema.js";
 import { maxCalls } from "../../src/sdk/execute.js";
+import type { Prepared } from "../../src/sdk/prepare.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { insertRun, markFailed } from "../db/runs";
@@ -29,13 +30,15 @@ export interface StartOptions {
   ownHosts?: string[];
 }
 
-/** Refuses a bad config with every problem (nothing recorded, nothing enqueued); else starts the run. */
-export async function startRun(
+/**
+ * Every problem a run config has on this service (its validity, this deployment's run policy, the call bound), or
+ * the prepared run: what starting it would check, for a config kept to start later (a system's reoptimize).
+ */
+export async function checkRunConfig(
   env: Env,
   raw: unknown,
-  options: StartOptions = {},
-): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[] }> {
-  const ownHosts = options.ownHosts ?? [];
+  ownHosts: readonly string[],
+): Promise<{ ok: true; run: Extract<Prepared, { ok: true }>["run"] } | { ok: false; errors: ConfigIssue[] }> {
   const prepared = await prepareInWorker(env, raw, { ownHosts });
   if (!prepared.ok) return { ok: false, errors: prepared.errors };
   const calls = maxCalls(prepared.run);
@@ -50,6 +53,18 @@ export async function startRun(
       ],
     };
   }
+  return { ok: true, run: prepared.run };
+}
+
+/** Refuses a bad config with every problem (nothing recorded, nothing enqueued); else starts the run. */
+export async function startRun(
+  env: Env,
+  raw: unknown,
+  options: StartOptions = {},
+): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[] }> {
+  const ownHosts = options.ownHosts ?? [];
+  const prepared = await checkRunConfig(env, raw, ownHosts);
+  if (!prepared.ok) return prepared;
   const { config } = prepared.run;
   const seed = options.seed ?? config.optimization.seed ?? randomSeed();
   // The run id names a Durable Object and travels in URLs: keep it to safe characters.

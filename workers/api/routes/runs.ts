@@ -4,6 +4,7 @@
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import {
   PromoteRequestSchema,
@@ -112,6 +113,18 @@ export const refuseRunsFromRuns: MiddlewareHandler<{ Bindings: Env }> = async (c
   await next();
 };
 
+/** A run config's problems as the API answers them (`prefix`: where the config sits in the request). */
+export function runConfigRefusal(errors: readonly ConfigIssue[], prefix = ""): ApiError {
+  const details = errors.map((e) => ({ ...e, path: prefix && e.path ? `${prefix}.${e.path}` : e.path || prefix }));
+  return new ApiError(
+    400,
+    // A valid config that this deployment's policy refuses: the operator can allow it (the messages say how).
+    errors.every(isPolicyIssue) ? "not_allowed_for_runs" : "invalid_config",
+    details.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "),
+    details,
+  );
+}
+
 async function requireRun(env: Env, runId: string) {
   const row = await getRunRow(env.DB, runId);
   if (!row) throw new ApiError(404, "unknown_run", `no run '${runId}'`);
@@ -122,7 +135,8 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   // Declared by hand: the body is a config in JSON or in YAML (content-type application/yaml).
   app.post("/v1/runs", refuseRunsFromRuns, async (c) => {
     const type = c.req.header("content-type") ?? "";
-    const text = await c.req.text();
+    // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
+    const text = new TextDecoder().decode(await c.req.arrayBuffer());
     const yaml = /yaml/i.test(type);
     if (!yaml && !/json/i.test(type)) {
       throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
@@ -137,15 +151,7 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     // The host this request reached is the service's own: the run's calls may not come back to it.
     const ownHosts = [new URL(c.req.url).host];
     const started = await startRun(c.env, parsed.value, seed === undefined ? { ownHosts } : { seed, ownHosts });
-    if (!started.ok) {
-      throw new ApiError(
-        400,
-        // A valid config that this deployment's policy refuses: the operator can allow it (the messages say how).
-        started.errors.every(isPolicyIssue) ? "not_allowed_for_runs" : "invalid_config",
-        started.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "),
-        started.errors,
-      );
-    }
+    if (!started.ok) throw runConfigRefusal(started.errors);
     return c.json(started.view, 202);
   });
 

@@ -20,7 +20,9 @@ import {
 import { getSystem, putSystem, type SystemSnapshot } from "../../db/systems";
 import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
+import { checkRunConfig } from "../../runs/start";
 import { ApiError, errorResponses, json } from "../errors";
+import { runConfigRefusal } from "./runs";
 
 const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
 
@@ -128,7 +130,13 @@ function decisionHome(system: SystemSnapshot, decisionId: string, userId: string
 export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   app.openapi(routes.putSystem, async (c) => {
     const { system } = c.req.valid("param");
-    const snapshot = await putSystem(c.env.DB, system, c.req.valid("json"));
+    const config = c.req.valid("json");
+    // A schedule's config is checked now, as a run started from this request would be, not first at cron time.
+    if (config.reoptimize) {
+      const checked = await checkRunConfig(c.env, config.reoptimize.config, [new URL(c.req.url).host]);
+      if (!checked.ok) throw runConfigRefusal(checked.errors, "reoptimize.config");
+    }
+    const snapshot = await putSystem(c.env.DB, system, config);
     return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
   });
 
