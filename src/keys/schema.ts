@@ -10,12 +10,6 @@ export const KeyScopeSchema = z.enum(["admin", "runtime"]);
 export type KeyScope = z.infer<typeof KeyScopeSchema>;
 
 export const ALL_SYSTEMS = "*";
-
-/**
- * Each key is rate limited per class of call (runtime: select, update, reading a decision; admin: every other), and
- * a refused call says when to retry: the `period` of the class's [[ratelimits]] binding in wrangler.toml.
- */
-export const RATE_LIMIT_PERIOD_SECONDS = { runtime: 10, admin: 60 } as const;
 export const MAX_KEY_SYSTEMS = 100;
 
 export const KeySystemsSchema = z

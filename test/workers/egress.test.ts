@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { RUN_HEADER } from "../../src/target/egress.js";
 import worker from "../../workers/index";
 import { prepareInWorker, secretsForRuns } from "../../workers/runs/prepare";
-import { KEY } from "./helpers";
+import { call, KEY } from "./helpers";
 
 const SECRET = "sk-live-do-not-leak-0123456789";
 
@@ -196,7 +196,7 @@ describe("a run starting runs", () => {
       expect(refused.status).toBe(403);
       expect(refused.body.error).toEqual({
         code: "run_from_run",
-        message: `this request comes from an optimization run (it carries the ${RUN_HEADER} header): a run may not start runs or change systems`,
+        message: `this request comes from an optimization run (it carries the ${RUN_HEADER} header): a run may call only select, update and reading a decision, never start runs or change systems or keys`,
       });
       expect(refused).toMatchObject({ written: 0, sent: [] });
     }
@@ -213,5 +213,38 @@ describe("a run starting runs", () => {
     await waitOnExecutionContext(ctx);
     expect(system.status).toBe(403);
     expect(await env.DB.prepare("SELECT name FROM systems WHERE name = 'from_a_run'").first()).toBeNull();
+  });
+
+  it("refuses every spelling of an admin path from a run, and lets a run's calls select", async () => {
+    const send = async (method: string, path: string, body: unknown) => {
+      const ctx = createExecutionContext();
+      const response = await worker.fetch(
+        new Request(`http://convergence.test${path}`, {
+          method,
+          headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", [RUN_HEADER]: "run_parent" },
+          body: JSON.stringify(body),
+        }),
+        env,
+        ctx,
+      );
+      await waitOnExecutionContext(ctx);
+      return response;
+    };
+    const runsBefore = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
+    // Percent-encoded letters reach the same routes once decoded: each is still refused.
+    for (const path of ["/v1/%72uns", "/%761/runs", "/v1/runs"]) {
+      const response = await send("POST", path, target({ mock_mode: true }));
+      expect(response.status, path).toBe(403);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe("run_from_run");
+    }
+    for (const path of ["/v1/%73ystems/encoded_from_run", "/%761/systems/encoded_from_run"]) {
+      expect((await send("PUT", path, { default_arms: [{ arm_id: "a" }] })).status, path).toBe(403);
+    }
+    expect((await send("POST", "/v1/keys", { scope: "admin" })).status).toBe(403);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>()).toEqual(runsBefore);
+    expect(await env.DB.prepare("SELECT name FROM systems WHERE name = 'encoded_from_run'").first()).toBeNull();
+
+    await call("PUT", "/v1/systems/team_side", { default_arms: [{ arm_id: "a" }, { arm_id: "b" }] });
+    expect((await send("POST", "/v1/systems/team_side/select", { user_id: "u" })).status).toBe(200);
   });
 });

@@ -17,6 +17,7 @@ import { prepareRun } from "../../src/sdk/prepare.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import worker from "../../workers/index";
 import { MAX_SENDS, type RunCoordinator } from "../../workers/objects/run-coordinator";
+import { startScheduled } from "../../workers/runs/schedule";
 import { call, callJson, KEY } from "./helpers";
 
 const CASES = [
@@ -466,6 +467,24 @@ describe("scheduled re-optimization", () => {
     expect(exfiltrating.body.error.message).toContain("reoptimize.config.api.auth.token_env");
     expect(exfiltrating.body.error.message).toContain("RUN_SECRET_NAMES");
     expect((await call("GET", "/v1/systems/bad_schedule")).status).toBe(404);
+  });
+
+  it("keeps a scheduled run off the host its system was written through", async () => {
+    const config = mockRun();
+    const ownTarget = { ...config, api: { name: "own", endpoint: "http://convergence.test/v1/runs" } };
+    // As a config stored before schedules were checked on write would be: due, and aimed at the service itself.
+    const now = new Date().toISOString();
+    await env.DB.prepare("INSERT INTO systems (name, config, version, created_at, updated_at, written_host) VALUES (?, ?, 1, ?, ?, ?)")
+      .bind("self_aimed", JSON.stringify({ reoptimize: { every: "1h", config: ownTarget } }), now, now, "convergence.test")
+      .run();
+    const started = await startScheduled(env, { kind: "reoptimize", system: "self_aimed", scheduled_time: Date.now() });
+    expect(started).toBeNull();
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM runs WHERE system = 'self_aimed'").first<{ n: number }>()).toEqual({ n: 0 });
+    // The same schedule aimed elsewhere starts.
+    await env.DB.prepare("UPDATE systems SET config = ? WHERE name = 'self_aimed'")
+      .bind(JSON.stringify({ reoptimize: { every: "1h", config } }))
+      .run();
+    expect(await startScheduled(env, { kind: "reoptimize", system: "self_aimed", scheduled_time: Date.now() })).toEqual(expect.any(String));
   });
 
   it("starts due runs from the cron trigger, warm-starts them, and promotes their winners", async () => {

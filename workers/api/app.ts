@@ -8,7 +8,7 @@ import { jsonDepthLimit, limit, MAX_BODY_BYTES } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateRoutes } from "./routes/evaluate";
 import { keyRoutes } from "./routes/keys";
-import { refuseRunsFromRuns, runRoutes } from "./routes/runs";
+import { runRoutes } from "./routes/runs";
 import { runtimeRoutes } from "./routes/runtime";
 import { systemRoutes } from "./routes/systems";
 
@@ -21,8 +21,6 @@ app.get("/healthz", (c) => c.json({ ok: true, service: "convergence", version: V
 
 app.use("/v1/*", requireApiKey);
 app.use("/v1/systems/*", limit(MAX_BODY_BYTES.runtime));
-// A system's reoptimize schedule starts runs: a run may not write one (POST /v1/runs refuses runs the same way).
-app.use("/v1/systems/*", refuseRunsFromRuns);
 app.use("/v1/runs", limit(MAX_BODY_BYTES.runs));
 // Not "/v1/runs/*": that matches POST /v1/runs too, whose 1 MiB would then be cut to the runtime limit.
 app.use("/v1/runs/:run_id/*", limit(MAX_BODY_BYTES.runtime));

@@ -5,8 +5,10 @@
  * burst of admin calls (runs, listings) never throttles select.
  */
 import type { MiddlewareHandler } from "hono";
-import { ALL_SYSTEMS, RATE_LIMIT_PERIOD_SECONDS } from "../../src/keys/schema.js";
+import { clientNetwork, RATE_LIMIT_PERIOD_SECONDS } from "../../src/keys/rate-limits.js";
+import { ALL_SYSTEMS } from "../../src/keys/schema.js";
 import { sameSecret } from "../../src/keys/secret.js";
+import { RUN_HEADER } from "../../src/target/egress.js";
 import { type Principal, principalOf } from "../db/keys";
 import type { Env } from "../env";
 import { ApiError } from "./errors";
@@ -68,7 +70,7 @@ export const requireApiKey: MiddlewareHandler<{ Bindings: Env }> = async (c, nex
     bootstrapPrincipal(c.env, presented) ??
     (await principalOf(c.env.DB, presented, () =>
       // A key not cached costs a D1 read: bounded per client address, like admin calls.
-      withinLimit(c.env.ADMIN_RATE_LIMIT, `lookup:${c.req.header("cf-connecting-ip") ?? "local"}`, RATE_LIMIT_PERIOD_SECONDS.admin),
+      withinLimit(c.env.ADMIN_RATE_LIMIT, `lookup:${clientNetwork(c.req.header("cf-connecting-ip"))}`, RATE_LIMIT_PERIOD_SECONDS.admin),
     ));
   if (!principal) {
     if (!c.env.CONVERGENCE_API_KEY?.trim() && !presented.startsWith("cvg_")) {
@@ -78,6 +80,17 @@ export const requireApiKey: MiddlewareHandler<{ Bindings: Env }> = async (c, nex
   }
 
   const operation = runtimeOperation(c.req.method, c.req.path);
+  // Every call a run makes carries the run header (src/target/egress.ts). Such a request may use the runtime
+  // operations (a team's API may select and update) but nothing else: a run's calls could otherwise start runs
+  // that start runs, or write a system whose schedule does, through any host a run may reach. Classified on the
+  // same decoded path Hono routes on, so no spelling of a path gets around it.
+  if (!operation && c.req.header(RUN_HEADER) !== undefined) {
+    throw new ApiError(
+      403,
+      "run_from_run",
+      `this request comes from an optimization run (it carries the ${RUN_HEADER} header): a run may call only select, update and reading a decision, never start runs or change systems or keys`,
+    );
+  }
   if (operation) {
     await withinLimit(c.env.RUNTIME_RATE_LIMIT, principal.id, RATE_LIMIT_PERIOD_SECONDS.runtime);
   } else {

@@ -9,6 +9,8 @@ export interface SystemSnapshot {
   updated_at: string;
   /** What pooled priors start from (workers/db/population.ts); null before the first refresh. */
   population?: Population | null;
+  /** The host the config was last written through: runs of its schedule may not call it. Null before 0007. */
+  written_host?: string | null;
 }
 
 const cache = new Map<string, { snapshot: SystemSnapshot | null; expires: number }>();
@@ -29,10 +31,11 @@ interface Row {
   config: string;
   updated_at: string;
   population: string | null;
+  written_host: string | null;
 }
 
 /** The columns every read of a system returns. */
-const SYSTEM_COLUMNS = "name, version, config, updated_at, population";
+const SYSTEM_COLUMNS = "name, version, config, updated_at, population, written_host";
 
 /**
  * A stored config that this version's checks refuse: written before a bound existed (an arm's params over 8 KiB,
@@ -60,6 +63,7 @@ function fromRow(row: Row): SystemSnapshot {
     name: row.name,
     version: row.version,
     config: parsed.data,
+    written_host: row.written_host,
     updated_at: row.updated_at,
     population,
   };
@@ -79,15 +83,21 @@ export async function getSystem(db: D1Database, name: string, now = Date.now()):
   return snapshot;
 }
 
-export async function putSystem(db: D1Database, name: string, config: RuntimeConfig): Promise<SystemSnapshot> {
+export async function putSystem(
+  db: D1Database,
+  name: string,
+  config: RuntimeConfig,
+  writtenHost: string | null = null,
+): Promise<SystemSnapshot> {
   const stored = { ...config, system: name };
   const row = await db
     .prepare(
-      `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
-       ON CONFLICT(name) DO UPDATE SET config = excluded.config, version = systems.version + 1, updated_at = excluded.updated_at
+      `INSERT INTO systems (name, config, version, created_at, updated_at, written_host) VALUES (?1, ?2, 1, ?3, ?3, ?4)
+       ON CONFLICT(name) DO UPDATE SET config = excluded.config, version = systems.version + 1, updated_at = excluded.updated_at,
+         written_host = excluded.written_host
        RETURNING ${SYSTEM_COLUMNS}`,
     )
-    .bind(name, JSON.stringify(stored), new Date().toISOString())
+    .bind(name, JSON.stringify(stored), new Date().toISOString(), writtenHost)
     .first<Row>();
   const snapshot = fromRow(row as Row);
   remember(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });

@@ -78,6 +78,8 @@ export async function startScheduled(env: Env, message: ControlMessage, now = me
     runId: `${system.name.replace(/[^A-Za-z0-9_.-]/g, "-")}.scheduled.${period}`,
     trigger: "schedule",
     system: system.name,
+    // No request starts it: the host its config was written through stands for the service's own.
+    ownHosts: system.written_host ? [system.written_host] : [],
     initialConfigs: [...previous.map((c) => c.params as ParamConfig), ...arms],
     promote: {
       system: system.name,

@@ -3,7 +3,6 @@
  * promote.
  */
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
 import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import {
@@ -17,7 +16,6 @@ import {
 } from "../../../src/runs/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
 import { isPolicyIssue } from "../../../src/sdk/prepare.js";
-import { RUN_HEADER } from "../../../src/target/egress.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
@@ -95,24 +93,6 @@ const routes = {
   }),
 };
 
-/**
- * Every call a run makes carries the run header (src/target/egress.ts). A request that has it may not start a
- * run, nor write a system (whose reoptimize schedule starts runs): one run's calls could otherwise start runs
- * that start runs, without end, through any host a run may reach.
- */
-export const refuseRunsFromRuns: MiddlewareHandler<{ Bindings: Env }> = async (c, next) => {
-  const path = new URL(c.req.url).pathname;
-  const starts = (c.req.method === "POST" && path === "/v1/runs") || (c.req.method === "PUT" && path.startsWith("/v1/systems/"));
-  if (starts && c.req.header(RUN_HEADER) !== undefined) {
-    throw new ApiError(
-      403,
-      "run_from_run",
-      `this request comes from an optimization run (it carries the ${RUN_HEADER} header): a run may not start runs or change systems`,
-    );
-  }
-  await next();
-};
-
 /** A run config's problems as the API answers them (`prefix`: where the config sits in the request). */
 export function runConfigRefusal(errors: readonly ConfigIssue[], prefix = ""): ApiError {
   const details = errors.map((e) => ({ ...e, path: prefix && e.path ? `${prefix}.${e.path}` : e.path || prefix }));
@@ -133,7 +113,7 @@ async function requireRun(env: Env, runId: string) {
 
 export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
   // Declared by hand: the body is a config in JSON or in YAML (content-type application/yaml).
-  app.post("/v1/runs", refuseRunsFromRuns, async (c) => {
+  app.post("/v1/runs", async (c) => {
     const type = c.req.header("content-type") ?? "";
     // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
     const text = new TextDecoder().decode(await c.req.arrayBuffer());

@@ -132,11 +132,12 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const { system } = c.req.valid("param");
     const config = c.req.valid("json");
     // A schedule's config is checked now, as a run started from this request would be, not first at cron time.
+    const host = new URL(c.req.url).host;
     if (config.reoptimize) {
-      const checked = await checkRunConfig(c.env, config.reoptimize.config, [new URL(c.req.url).host]);
+      const checked = await checkRunConfig(c.env, config.reoptimize.config, [host]);
       if (!checked.ok) throw runConfigRefusal(checked.errors, "reoptimize.config");
     }
-    const snapshot = await putSystem(c.env.DB, system, config);
+    const snapshot = await putSystem(c.env.DB, system, config, host);
     return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
   });
 
