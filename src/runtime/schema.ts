@@ -37,13 +37,18 @@ export const SystemNameSchema = z
   .refine((name) => name !== "." && name !== "..", "'.' and '..' cannot name a system");
 export const AgentTypeSchema = z.string().min(1).max(100).regex(NAME, "an agent type is 1 to 100 letters, digits, '_', '.', ':' or '-'");
 
-/** Control characters and line breaks: an arm id is shown in logs, tables and the dashboard on one line. */
-const UNPRINTABLE = /[\p{Cc}\p{Zl}\p{Zp}]/u;
+/**
+ * Control and format characters (U+202E turns text around), line breaks, and lone surrogates (no storage keeps
+ * them: the id would never be found again): an arm id is shown in logs, tables and the dashboard on one line.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
+/** Half of a surrogate pair alone: not Unicode, and changed by every encoder on the way to storage. */
+const LONE_SURROGATE = /\p{Cs}/u;
 export const ArmIdSchema = z
   .string()
   .min(1)
   .max(200)
-  .refine((id) => !UNPRINTABLE.test(id), "an arm id may not hold control characters or line breaks")
+  .refine((id) => !UNPRINTABLE.test(id), "an arm id may not hold control or format characters, line breaks or lone surrogates")
   .refine((id) => id.trim() !== "", "an arm id may not be only spaces");
 
 export const ArmTemplateSchema = strictObject({
@@ -147,7 +152,11 @@ export const RuntimeConfigSchema = strictObject({
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
 export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
 
-const UserId = z.string().min(1).max(256);
+const UserId = z
+  .string()
+  .min(1)
+  .max(256)
+  .refine((id) => !LONE_SURROGATE.test(id), "a user id must be well-formed Unicode (no lone surrogates)");
 const Score = z.number().min(0).max(1);
 
 export const SelectRequestSchema = z.object({

@@ -33,6 +33,34 @@ function messageOf(text: string, maxBytes = MiB): string | undefined {
 }
 
 describe("YAML documents are bounded while they are read", () => {
+  it("refuses nesting the parser would recurse on, before parsing: a megabyte of flow openings or compact dashes", () => {
+    expect(messageOf("{a: ".repeat(262_000), MiB)).toBe("c.yaml nests lists and mappings more than 64 levels deep (line 1)");
+    expect(messageOf("[".repeat(1_000_000), 2 * MiB)).toBe("c.yaml nests lists and mappings more than 64 levels deep (line 1)");
+    expect(messageOf("- ".repeat(100_000), MiB)).toBe("c.yaml nests lists and mappings more than 64 levels deep (line 1)");
+    expect(messageOf(`${"- ".repeat(64)}1`, MiB)).toBeUndefined();
+  });
+
+  it("refuses a YAML document of more tokens than it parses in bounded time, and says to send JSON", () => {
+    const list = `[${Array(500_000).fill("1").join(",")}]`;
+    expect(messageOf(list, 2 * MiB)).toBe("c.yaml is too large for YAML (more than 200000 tokens): send it as JSON");
+    expect(parseConfigText(list, "json", "c.json", { maxBytes: 2 * MiB }).errors).toEqual([]);
+  });
+
+  it("sizes text as the JSON it becomes (escapes and UTF-8 included), so aliases of escaped text are bounded too", () => {
+    // 10,000 control characters: 10 KB of YAML, 60 KB as JSON, repeated 99 times by aliases: about 6 MB.
+    const text = `s: &s "${"\\x01".repeat(10_000)}"\npad: [${Array(99).fill("*s").join(", ")}]\n`;
+    expect(messageOf(text, MiB)).toMatch(/^c\.yaml expands to more than 1 MiB/);
+    expect(messageOf(`s: "${"é".repeat(600_000)}"`, MiB)).toMatch(/1 MiB/);
+  });
+
+  it("refuses values JSON cannot carry: binary, timestamps, sets, ordered maps", () => {
+    expect(messageOf("b: !!binary aGVsbG8=", MiB)).toMatch(/not text, a number, true, false or null \(tag:yaml.org,2002:binary\)/);
+    expect(messageOf("t: !!timestamp 2001-12-14t21:59:43.10-05:00", MiB)).toMatch(/not text, a number/);
+    expect(messageOf("s: !!set {a, b}", MiB)).toMatch(/not a list or a mapping \(tag:yaml.org,2002:set\)/);
+    expect(messageOf("o: !!omap [a: 1, b: 2]", MiB)).toMatch(/not a list or a mapping \(tag:yaml.org,2002:omap\)/);
+    expect(messageOf("s: !!str 12\nn: !!int 3\nm: !!map {a: 1}", MiB)).toBeUndefined();
+  });
+
   it("refuses an anchored list aliased 990 times before building its value", () => {
     const text = billionLaughs();
     expect(text.length).toBeLessThan(MiB / 4);
@@ -265,15 +293,23 @@ describe("runtime inputs are bounded", () => {
     expect(parsed.success).toBe(true);
   });
 
-  it("refuses arm ids with control characters or only spaces, and keeps other characters", () => {
+  it("refuses arm ids with control or format characters, lone surrogates or only spaces, and keeps other characters", () => {
     const arms = (...ids: string[]) => RuntimeConfigSchema.safeParse({ default_arms: ids.map((arm_id) => ({ arm_id })) });
-    expect(issuesOf(arms("a\u0000b", "line\nbreak", "   ", "\u0085"))).toEqual([
-      "default_arms.0.arm_id: an arm id may not hold control characters or line breaks",
-      "default_arms.1.arm_id: an arm id may not hold control characters or line breaks",
+    const unprintable = "an arm id may not hold control or format characters, line breaks or lone surrogates";
+    expect(issuesOf(arms("a\u0000b", "line\nbreak", "   ", "\u0085", "\ud800", "rtl\u202eevil"))).toEqual([
+      `default_arms.0.arm_id: ${unprintable}`,
+      `default_arms.1.arm_id: ${unprintable}`,
       "default_arms.2.arm_id: an arm id may not be only spaces",
-      "default_arms.3.arm_id: an arm id may not hold control characters or line breaks",
+      `default_arms.3.arm_id: ${unprintable}`,
+      `default_arms.4.arm_id: ${unprintable}`,
+      `default_arms.5.arm_id: ${unprintable}`,
     ]);
-    expect(arms("café ☕", "gpt-4o/0.7", "a b").success).toBe(true);
+    expect(arms("café ☕", "gpt-4o/0.7", "a b", "emoji 😀").success).toBe(true);
+    // A user id that no storage keeps as sent could never read its own decision.
+    expect(issuesOf(SelectRequestSchema.safeParse({ user_id: "\udc00" }))).toEqual([
+      "user_id: a user id must be well-formed Unicode (no lone surrogates)",
+    ]);
+    expect(SelectRequestSchema.safeParse({ user_id: "user 😀" }).success).toBe(true);
   });
 
   it("limits an arm's params, name and description, a select's context and an update's metadata to 8 KiB each", () => {

@@ -2,8 +2,11 @@
  * Issue 12, part 4, on the wire: documents built to expand or nest without end, oversized bodies and configs past
  * their bounds get a 4xx in the error format that says what was exceeded, and nothing is written.
  */
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { ControlMessage } from "../../workers/env";
+import worker from "../../workers/index";
 import { call, callJson, putSystem, THREE_ARMS } from "./helpers";
 
 interface ErrorBody {
@@ -147,7 +150,27 @@ describe("a config stored before a bound existed", () => {
     expect(refused.error.message).toContain("PUT /v1/systems/stale_sys");
     // Other systems are unaffected, and writing the config again mends it.
     expect((await call("POST", "/v1/systems/bounded/select", { user_id: "u" })).status).toBe(200);
+    // A scheduled run of it is dropped, not retried without end (retrying cannot help until it is written again).
+    const batch = createMessageBatch<ControlMessage>("convergence-control", [
+      { id: "m1", timestamp: new Date(), attempts: 1, body: { kind: "reoptimize", system: "stale_sys", scheduled_time: Date.now() } },
+    ]);
+    const ctx = createExecutionContext();
+    await worker.queue(batch, env);
+    const outcome = await getQueueResult(batch, ctx);
+    expect(outcome.explicitAcks).toEqual(["m1"]);
+    expect(outcome.retryMessages).toEqual([]);
     await putSystem("stale_sys", { default_arms: [{ arm_id: "short", params: { prompt: "p" } }] });
     expect((await call("POST", "/v1/systems/stale_sys/select", { user_id: "u" })).status).toBe(200);
+  });
+});
+
+describe("a body sent where no route takes one", () => {
+  it("is refused at the body limit, not read whole", async () => {
+    const big = JSON.stringify({ pad: "x".repeat(8 * 1024 * 1024) });
+    for (const path of ["/v1/ping", "/v1/nope"]) {
+      const { status, error } = await errorOf(await call("POST", path, big));
+      expect(status, path).toBe(413);
+      expect(error.message).toBe("this request's body is limited to 256 KiB");
+    }
   });
 });

@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { requireApiKey } from "./auth";
 import { DOCS_PAGE_HEADERS, docsPage } from "./docs";
 import { errorResponses, notFoundOrNotAllowed, onError, validationHook } from "./errors";
-import { jsonDepthLimit, limit, MAX_BODY_BYTES } from "./limits";
+import { bodyLimit, jsonDepthLimit } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateRoutes } from "./routes/evaluate";
 import { keyRoutes } from "./routes/keys";
@@ -20,11 +20,7 @@ app.notFound(notFoundOrNotAllowed(() => app.routes));
 app.get("/healthz", (c) => c.json({ ok: true, service: "convergence", version: VERSION }));
 
 app.use("/v1/*", requireApiKey);
-app.use("/v1/systems/*", limit(MAX_BODY_BYTES.runtime));
-app.use("/v1/runs", limit(MAX_BODY_BYTES.runs));
-// Not "/v1/runs/*": that matches POST /v1/runs too, whose 1 MiB would then be cut to the runtime limit.
-app.use("/v1/runs/:run_id/*", limit(MAX_BODY_BYTES.runtime));
-app.use("/v1/keys/*", limit(MAX_BODY_BYTES.runtime));
+app.use("/v1/*", bodyLimit);
 app.use("/v1/*", jsonDepthLimit);
 
 /** Authenticated and does nothing else: the baseline of the runtime benchmark. */

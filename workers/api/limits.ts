@@ -3,7 +3,7 @@
  * nests (400). Both hold on every /v1 route, so no route can forget them.
  */
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
+import { bodyLimit as honoBodyLimit } from "hono/body-limit";
 import { formatBytes } from "../../src/config/parse.js";
 import { jsonDepth, MAX_JSON_DEPTH } from "../../src/json.js";
 import { ApiError } from "./errors";
@@ -14,13 +14,22 @@ import { ApiError } from "./errors";
  */
 export const MAX_BODY_BYTES = { runtime: 256 * 1024, runs: 1024 * 1024 } as const;
 
-export const limit = (maxSize: number) =>
-  bodyLimit({
+const limit = (maxSize: number) =>
+  honoBodyLimit({
     maxSize,
     onError: () => {
       throw new ApiError(413, "body_too_large", `this request's body is limited to ${formatBytes(maxSize)}`);
     },
   });
+
+const limits = { runtime: limit(MAX_BODY_BYTES.runtime), runs: limit(MAX_BODY_BYTES.runs) };
+
+/**
+ * Every /v1 request's body is bounded, whether or not a route takes one (a body sent to a path that answers 404
+ * or 405 is read no further than the limit either): 1 MiB for a run's config, 256 KiB for everything else.
+ */
+export const bodyLimit: MiddlewareHandler = (c, next) =>
+  (c.req.method === "POST" && c.req.path === "/v1/runs" ? limits.runs : limits.runtime)(c, next);
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 

@@ -7,7 +7,7 @@ import type { ArmTemplateInput } from "../../src/runtime/schema.js";
 import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import type { CandidateRecord } from "../../src/sdk/execute.js";
 import { hashConfig } from "../../src/search/hash.js";
-import { putSystemIfVersion, readSystem, type SystemSnapshot } from "./systems";
+import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 
 export interface PromoteRequest {
   system: string;
@@ -50,7 +50,10 @@ export async function promote(
     throw new PromoteError(`'${request.system}' cannot name a system: ${describeIssues(fromZodIssues(name.error.issues))}`);
   const chosen = bestDistinct(candidates, request.top_k);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const current = await readSystem(db, request.system);
+    const current = await readSystem(db, request.system).catch((error: unknown) => {
+      // A config stored before a bound existed: refused like any other system that cannot take the arms.
+      throw error instanceof StoredConfigInvalid ? new PromoteError(error.message) : error;
+    });
     const agentType = current?.config.agent_type ?? "default";
     if (current && request.agent_type !== undefined && request.agent_type !== agentType) {
       throw new PromoteError(`system '${request.system}' serves agent type '${agentType}', not '${request.agent_type}'`);

@@ -5,7 +5,7 @@
  */
 import type { ParamConfig } from "../../src/search/space.js";
 import { bestConfigs } from "../db/runs";
-import { readSystem, type SystemSnapshot, scheduledSystems } from "../db/systems";
+import { readSystem, StoredConfigInvalid, type SystemSnapshot, scheduledSystems } from "../db/systems";
 import type { ControlMessage, Env } from "../env";
 import { startRun } from "./start";
 
@@ -102,6 +102,12 @@ export async function consumeControl(batch: MessageBatch<ControlMessage>, env: E
       await startScheduled(env, message.body);
       message.ack();
     } catch (error) {
+      if (error instanceof StoredConfigInvalid) {
+        // Retrying cannot help until the system is written again; its next period tries anew.
+        console.error(`scheduled run not started: ${error.message}`);
+        message.ack();
+        continue;
+      }
       console.error("scheduled run failed to start, will retry", error instanceof Error ? error.message : String(error));
       message.retry();
     }
