@@ -1,5 +1,5 @@
 import { CST, type Document, isAlias, isMap, isPair, isScalar, isSeq, Lexer, LineCounter, type Node, parseDocument } from "yaml";
-import { jsonDepth, MAX_JSON_DEPTH } from "../json.js";
+import { jsonDepth, MAX_JSON_DEPTH, utf8Length } from "../json.js";
 import { type ConfigIssue, formatPath } from "./issues.js";
 
 export type ConfigFormat = "yaml" | "json";
@@ -29,17 +29,6 @@ export const MAX_YAML_ANCHORS = 100;
  * linear lexer before parsing: 200,000 is about 60,000 entries (0.4 s). A config larger than that goes as JSON.
  */
 export const MAX_YAML_TOKENS = 200_000;
-
-/** The length of a text in UTF-8, as it is stored and sent, without encoding it. */
-export function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const code = text.charCodeAt(i);
-    if (code >= 0xd800 && code <= 0xdbff) i++;
-    else if (code >= 0x80) bytes += code >= 0x800 ? 2 : 1;
-  }
-  return bytes;
-}
 
 /**
  * One pass of the lexer before the parser, which recurses per level of flow collections and of compact sequences

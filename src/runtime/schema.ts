@@ -7,7 +7,7 @@ import { z } from "zod";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { strictObject } from "../config/unknown-keys.js";
-import { JsonSchema } from "../json.js";
+import { JsonSchema, utf8Length } from "../json.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
@@ -17,11 +17,10 @@ const Params = z.record(z.string(), Json);
  * description, a select's context, an update's metadata. Each is copied into the decision log.
  */
 export const MAX_FIELD_BYTES = 8 * 1024;
-const encoder = new TextEncoder();
 /** The schema, refusing values whose JSON text is larger than MAX_FIELD_BYTES (UTF-8 bytes). */
 function sized<T extends z.ZodType>(schema: T, what: string): T {
   return schema.refine(
-    (value) => encoder.encode(typeof value === "string" ? value : JSON.stringify(value)).byteLength <= MAX_FIELD_BYTES,
+    (value) => utf8Length(typeof value === "string" ? value : JSON.stringify(value)) <= MAX_FIELD_BYTES,
     `${what} is limited to ${MAX_FIELD_BYTES / 1024} KiB (as JSON)`,
   ) as unknown as T;
 }

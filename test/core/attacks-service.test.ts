@@ -1,7 +1,7 @@
 /**
- * The attacks of test/helpers/attacks.ts against the local service (`npm start`), timed from outside as a client
- * sees them: each refused with a 4xx in the error format within 2 s, /healthz answering within 1 s meanwhile, and
- * nothing written.
+ * The attacks of test/helpers/attacks.ts against the local service (`npm start`): each refused with a 4xx in the
+ * error format while /healthz still answers, and nothing written. How fast: `npm run bench:attacks` (no timed
+ * assertions here: the machines are shared).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type LocalService, startLocalService } from "../../bench/service.js";
@@ -18,11 +18,9 @@ afterAll(async () => {
   await service?.stop();
 });
 
-async function timed(path: string, init: RequestInit = {}): Promise<{ response: Response; text: string; ms: number }> {
-  const started = performance.now();
+async function send(path: string, init: RequestInit = {}): Promise<{ response: Response; text: string }> {
   const response = await fetch(`${service.url}${path}`, init);
-  const text = await response.text();
-  return { response, text, ms: performance.now() - started };
+  return { response, text: await response.text() };
 }
 
 async function written(): Promise<string> {
@@ -33,28 +31,23 @@ async function written(): Promise<string> {
 }
 
 describe("a hostile key holder, against npm start", () => {
-  it("is refused every attack with a 4xx within 2 s, while /healthz answers within 1 s, and nothing is written", async () => {
+  it("is refused every attack with a 4xx while /healthz answers, and nothing is written", async () => {
     const before = await written();
-    const figures: string[] = [];
     for (const attack of attacks(service.url)) {
-      const attempt = timed(attack.path, {
+      const attempt = send(attack.path, {
         method: attack.method,
         headers: { authorization: `Bearer ${service.key}`, ...attack.headers },
         body: attack.body,
       });
-      const health = await timed("/healthz");
-      const { response, text, ms } = await attempt;
-      figures.push(`${attack.name}: ${response.status} in ${ms.toFixed(0)} ms, /healthz ${health.ms.toFixed(0)} ms`);
+      const health = await send("/healthz");
+      const { response, text } = await attempt;
       expect(health.response.status, attack.name).toBe(200);
-      expect(health.ms, attack.name).toBeLessThan(1000);
       expect(response.status, `${attack.name}: ${text.slice(0, 300)}`).toBeGreaterThanOrEqual(400);
       expect(response.status, attack.name).toBeLessThan(500);
-      expect(ms, attack.name).toBeLessThan(2000);
       const error = (JSON.parse(text) as { error: { code: string; message: string } }).error;
       expect(error.code, attack.name).toMatch(/^[a-z_]+$/);
       expect(text).not.toContain(ATTACK_SECRET.value);
     }
-    console.log(figures.join("\n"));
     expect(await written()).toBe(before);
   }, 120_000);
 });

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/parse.js";
 import { validateConfig } from "../../src/config/validate.js";
 import { configureRuntime, MemoryRuntimeStorage, runtimeArms, runtimeGetDecision, runtimeSelect, runtimeUpdate } from "../../src/index.js";
-import { jsonDepth } from "../../src/json.js";
+import { jsonDepth, utf8Length } from "../../src/json.js";
 import { proposeTpe } from "../../src/optimize/samplers/tpe.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, askPausing, createStudy, type StudyState, tell } from "../../src/optimize/study.js";
@@ -31,6 +31,25 @@ const manyKeys = (n: number) => Array.from({ length: n }, (_, i) => `k${i}: ${i}
 function messageOf(text: string, maxBytes = MiB): string | undefined {
   return parseConfigText(text, "yaml", "c.yaml", { maxBytes }).errors[0]?.message;
 }
+
+describe("sizes in UTF-8", () => {
+  it("count each text as TextEncoder encodes it, surrogate pairs and lone surrogates included", () => {
+    const encoded = (text: string) => new TextEncoder().encode(text).byteLength;
+    for (const text of [
+      "",
+      "ascii",
+      "café",
+      "日本語",
+      "emoji 😀👍🏽",
+      "\ud800",
+      "a\udc00b",
+      "\ud800\ud800\udc00",
+      "\u0080\u07ff\u0800\uffff",
+    ]) {
+      expect(utf8Length(text), JSON.stringify(text)).toBe(encoded(text));
+    }
+  });
+});
 
 describe("YAML documents are bounded while they are read", () => {
   it("refuses nesting the parser would recurse on, before parsing: a megabyte of flow openings or compact dashes", () => {

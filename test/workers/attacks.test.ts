@@ -1,21 +1,10 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../workers/index";
 import { ATTACK_SECRET, attacks } from "../helpers/attacks";
-import { KEY } from "./helpers";
+import { call } from "./helpers";
 
-const ORIGIN = "http://convergence.test";
 // The deployment holds a secret worth stealing; RUN_SECRET_NAMES is unset, so no run may name it.
-const deployment = { ...env, [ATTACK_SECRET.name]: ATTACK_SECRET.value };
-
-async function send(method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<Response> {
-  const ctx = createExecutionContext();
-  const init: RequestInit = { method, headers: { authorization: `Bearer ${KEY}`, ...headers }, ...(body === undefined ? {} : { body }) };
-  const response = await worker.fetch(new Request(`${ORIGIN}${path}`, init), deployment, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
-}
+const deployment = { [ATTACK_SECRET.name]: ATTACK_SECRET.value };
 
 async function written(): Promise<{ runs: number; systems: number; decisions: number }> {
   const count = async (table: string) => (await env.DB.prepare(`SELECT COUNT(*) AS n FROM ${table}`).first<{ n: number }>())?.n ?? 0;
@@ -23,9 +12,12 @@ async function written(): Promise<{ runs: number; systems: number; decisions: nu
 }
 
 describe("a hostile key holder", () => {
-  it.each(attacks(ORIGIN).map((a) => [a.name, a] as const))("cannot %s", async (_name, attack) => {
+  it.each(attacks("http://convergence.test").map((a) => [a.name, a] as const))("cannot %s", async (_name, attack) => {
     const before = await written();
-    const [response, health] = await Promise.all([send(attack.method, attack.path, attack.headers, attack.body), send("GET", "/healthz")]);
+    const [response, health] = await Promise.all([
+      call(attack.method, attack.path, attack.body, attack.headers, deployment),
+      call("GET", "/healthz"),
+    ]);
     expect(health.status).toBe(200);
     const text = await response.text();
     expect(response.status, text.slice(0, 300)).toBeGreaterThanOrEqual(400);

@@ -1,13 +1,6 @@
-/**
- * What a run on the service may reach, tried as a hostile key holder would: each attack is refused with a 4xx in
- * the error format before anything is called, started or written. The pool's env is closed except for the
- * TEAM_API binding (vitest.config.ts); a test opens more by calling the worker with an env of its own.
- */
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RUN_HEADER } from "../../src/target/egress.js";
-import worker from "../../workers/index";
 import { prepareInWorker, secretsForRuns } from "../../workers/runs/prepare";
 import { call, KEY } from "./helpers";
 
@@ -21,23 +14,12 @@ interface Refusal {
 async function startWith(config: unknown, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
   const sent: unknown[] = [];
   const spy = {
-    ...env,
     ...overrides,
     EVALUATIONS: { send: async (m: unknown) => void sent.push(m), sendBatch: async (m: unknown) => void sent.push(m) },
   };
   const count = async () => (await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>())?.n ?? 0;
   const before = await count();
-  const ctx = createExecutionContext();
-  const response = await worker.fetch(
-    new Request("http://convergence.test/v1/runs", {
-      method: "POST",
-      headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...headers },
-      body: JSON.stringify(config),
-    }),
-    spy as unknown as typeof env,
-    ctx,
-  );
-  await waitOnExecutionContext(ctx);
+  const response = await call("POST", "/v1/runs", config, headers, spy);
   const text = await response.text();
   return { status: response.status, text, body: JSON.parse(text) as Refusal, sent, written: (await count()) - before };
 }
@@ -189,6 +171,9 @@ describe("hosts a run may call", () => {
   });
 });
 
+/** What a request a run makes carries. */
+const FROM_A_RUN = { [RUN_HEADER]: "run_parent" };
+
 describe("a run starting runs", () => {
   it("refuses to start a run, or write a system, from a request that carries the run header (any case)", async () => {
     for (const name of [RUN_HEADER, "X-Convergence-Run"]) {
@@ -200,36 +185,13 @@ describe("a run starting runs", () => {
       });
       expect(refused).toMatchObject({ written: 0, sent: [] });
     }
-    const ctx = createExecutionContext();
-    const system = await worker.fetch(
-      new Request("http://convergence.test/v1/systems/from_a_run", {
-        method: "PUT",
-        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", [RUN_HEADER]: "run_parent" },
-        body: JSON.stringify({ default_arms: [{ arm_id: "a", params: { rate: 0.5 } }] }),
-      }),
-      env,
-      ctx,
-    );
-    await waitOnExecutionContext(ctx);
+    const system = await call("PUT", "/v1/systems/from_a_run", { default_arms: [{ arm_id: "a", params: { rate: 0.5 } }] }, FROM_A_RUN);
     expect(system.status).toBe(403);
     expect(await env.DB.prepare("SELECT name FROM systems WHERE name = 'from_a_run'").first()).toBeNull();
   });
 
   it("refuses every spelling of an admin path from a run, and lets a run's calls select", async () => {
-    const send = async (method: string, path: string, body: unknown) => {
-      const ctx = createExecutionContext();
-      const response = await worker.fetch(
-        new Request(`http://convergence.test${path}`, {
-          method,
-          headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", [RUN_HEADER]: "run_parent" },
-          body: JSON.stringify(body),
-        }),
-        env,
-        ctx,
-      );
-      await waitOnExecutionContext(ctx);
-      return response;
-    };
+    const send = (method: string, path: string, body: unknown) => call(method, path, body, FROM_A_RUN);
     const runsBefore = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
     // Percent-encoded letters reach the same routes once decoded: each is still refused.
     for (const path of ["/v1/%72uns", "/%761/runs", "/v1/runs"]) {

@@ -10,14 +10,21 @@ export const KEY = "test-key-1";
  * directly rather than through SELF.fetch, whose per-request cost grows with every request in a test file
  * (cloudflare/workers-sdk#15446): hundreds of requests per test would take minutes.
  */
-export async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
+export async function call(
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+  /** Bindings or vars replaced for this call (a spy queue, a tight rate limiter, a secret). */
+  overrides: Record<string, unknown> = {},
+): Promise<Response> {
   const init: RequestInit = { method, headers: { authorization: `Bearer ${KEY}`, ...headers } };
   if (body !== undefined) {
     init.body = typeof body === "string" ? body : JSON.stringify(body);
     (init.headers as Record<string, string>)["content-type"] ??= "application/json";
   }
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`http://convergence.test${path}`, init), env, ctx);
+  const response = await worker.fetch(new Request(`http://convergence.test${path}`, init), { ...env, ...overrides } as typeof env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

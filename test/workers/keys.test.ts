@@ -1,8 +1,6 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { hashKey } from "../../src/keys/secret.js";
-import worker from "../../workers/index";
 import { call, callJson, putSystem, THREE_ARMS } from "./helpers";
 
 const as = (key: string) => ({ authorization: `Bearer ${key}` });
@@ -15,16 +13,6 @@ async function createKey(body: unknown): Promise<{ id: string; key: string; scop
 
 async function errorOf(response: Response): Promise<{ code: string; message: string }> {
   return ((await response.json()) as { error: { code: string; message: string } }).error;
-}
-
-/** The worker with some bindings replaced (a tight rate limiter), as a client would call it. */
-async function callWithEnv(overrides: Record<string, unknown>, method: string, path: string, key: string, body?: unknown) {
-  const ctx = createExecutionContext();
-  const init: RequestInit = { method, headers: { ...as(key), "content-type": "application/json" } };
-  if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await worker.fetch(new Request(`http://convergence.test${path}`, init), { ...env, ...overrides }, ctx);
-  await waitOnExecutionContext(ctx);
-  return response;
 }
 
 describe("scoped API keys", () => {
@@ -150,17 +138,17 @@ describe("scoped API keys", () => {
     const { key } = await createKey({ scope: "admin" });
     const tight = { ADMIN_RATE_LIMIT: env.TIGHT_RATE_LIMIT };
     const statuses: number[] = [];
-    for (let i = 0; i < 3; i++) statuses.push((await callWithEnv(tight, "GET", "/v1/systems", key)).status);
+    for (let i = 0; i < 3; i++) statuses.push((await call("GET", "/v1/systems", undefined, as(key), tight)).status);
     expect(statuses).toEqual([200, 200, 200]);
-    const limited = await callWithEnv(tight, "GET", "/v1/systems", key);
+    const limited = await call("GET", "/v1/systems", undefined, as(key), tight);
     expect(limited.status).toBe(429);
     expect(limited.headers.get("retry-after")).toBe("60");
     expect((await errorOf(limited)).code).toBe("rate_limited");
     // Runs and listings exhausted the admin limit; select is counted apart.
-    const select = await callWithEnv(tight, "POST", "/v1/systems/shop/select", key, { user_id: "u3" });
+    const select = await call("POST", "/v1/systems/shop/select", { user_id: "u3" }, as(key), tight);
     expect(select.status).toBe(200);
     // Another key has its own allowance.
     const other = await createKey({ scope: "admin" });
-    expect((await callWithEnv(tight, "GET", "/v1/systems", other.key)).status).toBe(200);
+    expect((await call("GET", "/v1/systems", undefined, as(other.key), tight)).status).toBe(200);
   });
 });
