@@ -38,7 +38,7 @@ export {
   type RunSummary,
   type RunView,
   RunViewSchema,
-} from "./runs/schema.js";
+} from "./run/schema.js";
 export { RuntimeManager } from "./runtime/manager.js";
 export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
 export type {
@@ -52,8 +52,8 @@ export type {
 export { RuntimeConfigSchema } from "./runtime/schema.js";
 export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
 export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
-export type { RunEvent, RunReport } from "./sdk/execute.js";
-export { prepareRun } from "./sdk/prepare.js";
+export type { RunEvent, RunReport } from "./run/execute.js";
+export { prepareRun } from "./run/prepare.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {
   type OptimizationFailure,

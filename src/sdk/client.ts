@@ -9,7 +9,7 @@
 import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
 import type { JsonValue } from "../json.js";
 import type { ApiKey, CreatedKey, CreateKeyRequest } from "../keys/schema.js";
-import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../runs/schema.js";
+import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../run/schema.js";
 import type {
   ArmView,
   RuntimeConfigInput,

@@ -3,7 +3,7 @@ import { access, readFile } from "node:fs/promises";
 import { dirname, extname, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { Evaluator } from "../evaluate/custom.js";
-import type { PrepareOptions } from "./prepare.js";
+import type { PrepareOptions } from "../run/prepare.js";
 
 export const readText = (path: string): Promise<string> => readFile(path, "utf8");
 

@@ -8,7 +8,7 @@ import type { ConfigIssue } from "../config/issues.js";
 import type { StopReason } from "../optimize/study.js";
 import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
-import type { RunReport, RunTotals } from "./execute.js";
+import type { RunReport, RunTotals } from "../run/execute.js";
 
 export interface OptimizationSuccess extends RunTotals {
   success: true;

@@ -3,7 +3,7 @@
  * fetch that checks every call and every redirect hop. No network: the fetch under the guard is a fake.
  */
 import { describe, expect, it } from "vitest";
-import { prepareRun, type RunPolicy } from "../../src/sdk/prepare.js";
+import { prepareRun, type RunPolicy } from "../../src/run/prepare.js";
 import { checkUrl, EgressRefused, guardedFetch, hostList, RUN_HEADER } from "../../src/target/egress.js";
 import { fetchWithRetry } from "../../src/target/fetch-retry.js";
 

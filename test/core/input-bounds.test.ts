@@ -11,7 +11,7 @@ import { jsonDepth, utf8Length } from "../../src/json.js";
 import { proposeTpe } from "../../src/optimize/samplers/tpe.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { ask, askPausing, createStudy, type StudyState, tell } from "../../src/optimize/study.js";
-import { PromoteRequestSchema } from "../../src/runs/schema.js";
+import { PromoteRequestSchema } from "../../src/run/schema.js";
 import { RuntimeConfigSchema, SelectRequestSchema, SystemNameSchema, UpdateRequestSchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 import { type SearchSpace, sampleConfig } from "../../src/search/space.js";

@@ -5,7 +5,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import { JsonSchema } from "../../src/json.js";
-import { RunViewSchema } from "../../src/runs/schema.js";
+import { RunViewSchema } from "../../src/run/schema.js";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { errorResponses, publicErrorResponses } from "./errors";

@@ -5,7 +5,7 @@
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import type { ArmTemplateInput } from "../../src/runtime/schema.js";
 import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
-import type { CandidateRecord } from "../../src/sdk/execute.js";
+import type { CandidateRecord } from "../../src/run/execute.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 

@@ -5,7 +5,7 @@
  * errors; only an unreachable coordinator makes the message retry (then the dead-letter queue).
  */
 import { type CaseResult, scoreCase } from "../../src/evaluate/case.js";
-import type { PreparedRun } from "../../src/sdk/prepare.js";
+import type { PreparedRun } from "../../src/run/prepare.js";
 import type { Env, EvaluationMessage } from "../env";
 import type { Claim } from "../objects/run-coordinator";
 import { prepareInWorker } from "../runs/prepare";

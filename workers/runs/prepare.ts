@@ -4,7 +4,7 @@
  */
 import { registryLoader } from "../../src/evaluate/evaluator-registry.js";
 import type { AiBinding } from "../../src/evaluate/providers.js";
-import { type Prepared, prepareRun, type RunPolicy } from "../../src/sdk/prepare.js";
+import { type Prepared, prepareRun, type RunPolicy } from "../../src/run/prepare.js";
 import { hostList } from "../../src/target/egress.js";
 import type { EnvSource } from "../../src/target/types.js";
 import type { Env } from "../env";

@@ -13,9 +13,9 @@ import {
   RunIdSchema,
   RunSummarySchema,
   RunViewSchema,
-} from "../../../src/runs/schema.js";
+} from "../../../src/run/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
-import { isPolicyIssue } from "../../../src/sdk/prepare.js";
+import { isPolicyIssue } from "../../../src/run/prepare.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
