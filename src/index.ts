@@ -31,6 +31,8 @@ export {
   type StudyState,
   tell,
 } from "./optimize/study.js";
+export type { RunEvent, RunReport } from "./run/execute.js";
+export { prepareRun } from "./run/prepare.js";
 export {
   type PromoteRequest,
   type PromoteResult,
@@ -52,8 +54,6 @@ export type {
 export { RuntimeConfigSchema } from "./runtime/schema.js";
 export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
 export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
-export type { RunEvent, RunReport } from "./run/execute.js";
-export { prepareRun } from "./run/prepare.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {
   type OptimizationFailure,

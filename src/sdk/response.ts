@@ -6,9 +6,9 @@
  */
 import type { ConfigIssue } from "../config/issues.js";
 import type { StopReason } from "../optimize/study.js";
+import type { RunReport, RunTotals } from "../run/execute.js";
 import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
-import type { RunReport, RunTotals } from "../run/execute.js";
 
 export interface OptimizationSuccess extends RunTotals {
   success: true;

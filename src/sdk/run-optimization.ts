@@ -8,11 +8,11 @@ import { describeIssues } from "../config/issues.js";
 import { formatFromName, parseConfigText } from "../config/parse.js";
 import type { ConfigInput } from "../config/schema.js";
 import type { Evaluator } from "../evaluate/custom.js";
+import { executeRun, type RunEvent } from "../run/execute.js";
+import { type Prepared, type PreparedRun, prepareRun } from "../run/prepare.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
-import { executeRun, type RunEvent } from "../run/execute.js";
 import { nodePrepareOptions, readText } from "./node-io.js";
-import { type Prepared, type PreparedRun, prepareRun } from "../run/prepare.js";
 import { runOnServer, type ServerOptions } from "./remote.js";
 import { fail, newRunId, type OptimizationResult, randomSeed, toSeedResponse, warningText } from "./response.js";
 

@@ -11,9 +11,9 @@ import {
 } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RunView } from "../../src/run/schema.js";
 import { executeRun } from "../../src/run/execute.js";
 import { prepareRun } from "../../src/run/prepare.js";
+import type { RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import worker from "../../workers/index";
 import { MAX_SENDS, type RunCoordinator } from "../../workers/objects/run-coordinator";

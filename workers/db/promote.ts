@@ -3,9 +3,9 @@
  * promoting the same config twice adds it once; each arm records the run it came from.
  */
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
+import type { CandidateRecord } from "../../src/run/execute.js";
 import type { ArmTemplateInput } from "../../src/runtime/schema.js";
 import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
-import type { CandidateRecord } from "../../src/run/execute.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 

@@ -1,8 +1,8 @@
 /** Starting a run in the worker: validate with the SDK's validator, record it in D1, hand it to its coordinator. */
 import type { ConfigIssue } from "../../src/config/issues.js";
-import type { RunView } from "../../src/run/schema.js";
 import { maxCalls } from "../../src/run/execute.js";
 import type { Prepared } from "../../src/run/prepare.js";
+import type { RunView } from "../../src/run/schema.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { insertRun, markFailed } from "../db/runs";

@@ -5,6 +5,7 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
+import { isPolicyIssue } from "../../../src/run/prepare.js";
 import {
   PromoteRequestSchema,
   PromoteResultSchema,
@@ -15,7 +16,6 @@ import {
   RunViewSchema,
 } from "../../../src/run/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
-import { isPolicyIssue } from "../../../src/run/prepare.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
