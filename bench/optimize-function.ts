@@ -2,23 +2,15 @@
 import type { Algorithm } from "../src/config/schema.js";
 import { OptimizationSchema } from "../src/config/schema.js";
 import { studySettings } from "../src/optimize/settings.js";
-import { ask, bestOf, createStudy, type Evaluation, type StudyState, tell } from "../src/optimize/study.js";
+import { type Evaluation, Study } from "../src/optimize/study.js";
 import type { ParamConfig, SearchSpace } from "../src/search/space.js";
 
 /** Ask and tell until the study is done, scoring each evaluation with `score`. */
-function drive(start: StudyState, score: (e: Evaluation) => number): StudyState {
-  let state = start;
+function drive(study: Study, score: (e: Evaluation) => number): Study {
   for (;;) {
-    const asked = ask(state);
-    state = asked.state;
-    if (asked.evaluations.length === 0) {
-      if (state.status !== "running") return state;
-      continue;
-    }
-    state = tell(
-      state,
-      asked.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e) })),
-    );
+    const evaluations = study.ask();
+    if (evaluations.length === 0) return study;
+    study.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e) })));
   }
 }
 
@@ -40,7 +32,7 @@ export function minimize(
   });
   const trace: Trace = [];
   let best = Number.POSITIVE_INFINITY;
-  drive(createStudy({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed }), (e) => {
+  drive(Study.create({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed }), (e) => {
     const value = loss(e.config);
     best = Math.min(best, value);
     trace.push(best);
@@ -67,10 +59,10 @@ export function maximizeNoisy(
   });
   const testCases = Array.from({ length: options.testCases }, (_, i) => ({ id: `case_${i}`, weight: 1 }));
   let calls = 0;
-  const state = drive(createStudy({ settings: studySettings(optimization), space, testCases, seed: options.seed }), (e) => {
+  const state = drive(Study.create({ settings: studySettings(optimization), space, testCases, seed: options.seed }), (e) => {
     calls += 1;
     return score(e.config) + noise(e.config, e.testCaseId);
   });
-  const best = bestOf(state);
+  const best = state.best();
   return { truth: best ? score(best.config) : 0, calls };
 }

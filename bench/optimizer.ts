@@ -11,12 +11,15 @@
  * 3. The time to propose a batch of 20 with 200 observations (tpe).
  * 4. Racing on the noisy mock (examples/noisy_mock.yaml): best score, true quality and target calls of
  *    evolution, mab_evolution and tpe at equal generations and population.
+ * 5. Run length: the time per target call of a tpe run of about 2,000 and about 20,000 calls (9 floats, 25 noisy
+ *    test cases, population 40 x 20 generations, no early stopping, a local function), and their ratio: the
+ *    study's cost per call must not grow with the run (issue 13 asks for at most 1.5x).
  */
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { Algorithm } from "../src/config/schema.js";
 import { validateConfig } from "../src/config/validate.js";
-import { type OptimizationSuccess, runOptimization } from "../src/index.js";
+import { type OptimizationSuccess, type Prediction, runOptimization } from "../src/index.js";
 import { proposeTpe } from "../src/optimize/samplers/tpe.js";
 import { median } from "../src/optimize/stats.js";
 import { canonicalJson, fnv1a64 } from "../src/search/hash.js";
@@ -192,9 +195,70 @@ async function racing(): Promise<void> {
   console.log(table(rows));
 }
 
+/** A tpe run over a local function, `maxCalls` at most: its target calls and wall time. */
+async function timedRun(maxCalls: number, seed: number): Promise<{ calls: number; seconds: number }> {
+  const dims = Array.from({ length: 9 }, (_, i) => `x${i}`);
+  const configDict = {
+    api: { name: "run_length" },
+    search_space: { parameters: Object.fromEntries(dims.map((d) => [d, { type: "float", min: 0, max: 1 }])) },
+    evaluation: {
+      test_cases: { inline: Array.from({ length: 25 }, (_, i) => ({ id: `t${i}`, input: { shift: i / 25 } })) },
+      metrics: { fit: { weight: 1 } },
+    },
+    optimization: {
+      algorithm: "tpe",
+      evolution: { population_size: 40, generations: 20 },
+      execution: { max_target_calls: maxCalls, early_stopping: { enabled: false } },
+    },
+  };
+  const started = performance.now();
+  const result = await runOptimization({
+    configDict,
+    seed,
+    localFunction: (params, testCase) => {
+      const shift = (testCase.input as { shift: number }).shift;
+      const distance = dims.reduce((sum, d, i) => sum + ((params[d] as number) - 0.3 - 0.02 * i) ** 2, 0);
+      return Math.exp(-distance) + 0.1 * (shift - 0.5);
+    },
+    evaluator: (prediction: Prediction) => prediction.result as number,
+  });
+  const seconds = (performance.now() - started) / 1000;
+  if (!result.success) throw new Error(result.error);
+  return { calls: result.target_calls, seconds };
+}
+
+async function runLength(): Promise<void> {
+  const rows: (string | number)[][] = [["run", "target calls", "seconds", "ms per call"]];
+  const perCall: Record<string, number[]> = { short: [], long: [] };
+  // One run unmeasured first (the JIT warms up), then alternated, three of each: a shared machine's noise falls
+  // on both alike.
+  await timedRun(2_000, 0);
+  for (const seed of [1, 2, 3]) {
+    for (const [name, cap] of [
+      ["short", 2_000],
+      ["long", 20_000],
+    ] as const) {
+      const run = await timedRun(cap, seed);
+      perCall[name]?.push((run.seconds * 1000) / run.calls);
+      rows.push([`${name} (seed ${seed})`, run.calls, run.seconds.toFixed(2), ((run.seconds * 1000) / run.calls).toFixed(3)]);
+    }
+  }
+  const short = median(perCall.short ?? []);
+  const long = median(perCall.long ?? []);
+  console.log("\nRun length: tpe, 9 floats, 25 test cases, population 40 x 20, a local function\n");
+  console.log(table(rows));
+  console.log(`\nmedian ms per call: short ${short.toFixed(3)}, long ${long.toFixed(3)}; long / short ${(long / short).toFixed(2)}x`);
+}
+
+const only = process.argv[2];
+if (only === "run-length") {
+  await runLength();
+  process.exit(0);
+}
 const started = performance.now();
 sampleEfficiency();
 noisyLlmMixed();
 proposalTime();
 await racing();
+await runLength();
 console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -20,19 +20,11 @@ export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluat
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
 export type { JsonValue } from "./json.js";
 export type { ApiKey, CreatedKey, CreateKeyRequest, KeyScope } from "./keys/schema.js";
+export { type GenerationSummary, MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";
 export { studySettings } from "./optimize/settings.js";
-export {
-  ask,
-  bestOf,
-  createStudy,
-  type Evaluation,
-  type EvaluationResult,
-  type GenerationSummary,
-  type StudyState,
-  tell,
-} from "./optimize/study.js";
-export type { RunEvent, RunReport } from "./run/execute.js";
+export { type Evaluation, type EvaluationResult, Study, type StudyControl } from "./optimize/study.js";
 export { prepareRun } from "./run/prepare.js";
+export type { RunEvent, RunReport } from "./run/report.js";
 export {
   type PromoteRequest,
   type PromoteResult,

@@ -26,8 +26,11 @@ export interface ScoredConfig {
   complete: boolean;
 }
 
-/** Above this many configs the fit keeps the best complete ones and the most-observed others (it is cubic). */
-const MAX_POINTS = 500;
+/**
+ * Above this many configs the fit keeps the best complete ones and the most-observed others: the fit is cubic, and
+ * it runs once per generation, so a long run must not make each generation costlier than a short one.
+ */
+const MAX_POINTS = 200;
 const LENGTH_SCALES = [0.1, 0.3];
 const RHOS = [0.5, 0.9];
 

@@ -5,8 +5,8 @@
  */
 import type { ConfigIssue } from "../config/issues.js";
 import { isPlainObject } from "../json.js";
-import { generationEvents, type RunEvent } from "../run/execute.js";
 import { type PrepareOptions, readTestCaseFile, resolvePath } from "../run/prepare.js";
+import { generationEvents, type RunEvent } from "../run/report.js";
 import type { RunView } from "../run/schema.js";
 import { sleep } from "../target/sleep.js";
 import { ConvergenceApiError, createClient } from "./client.js";

@@ -6,7 +6,7 @@
  */
 import type { ConfigIssue } from "../config/issues.js";
 import type { StopReason } from "../optimize/study.js";
-import type { RunReport, RunTotals } from "../run/execute.js";
+import type { RunReport, RunTotals } from "../run/report.js";
 import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
 

@@ -10,7 +10,7 @@ import { configureRuntime, MemoryRuntimeStorage, runtimeArms, runtimeGetDecision
 import { jsonDepth, utf8Length } from "../../src/json.js";
 import { proposeTpe } from "../../src/optimize/samplers/tpe.js";
 import { studySettings } from "../../src/optimize/settings.js";
-import { ask, askPausing, createStudy, type StudyState, tell } from "../../src/optimize/study.js";
+import { Study } from "../../src/optimize/study.js";
 import { PromoteRequestSchema } from "../../src/run/schema.js";
 import { RuntimeConfigSchema, SelectRequestSchema, SystemNameSchema, UpdateRequestSchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
@@ -250,27 +250,30 @@ describe("a run's proposals", () => {
     for (const algorithm of ["evolution", "tpe"]) {
       const config = validateConfig(mockConfig({ optimization: { algorithm, evolution: { population_size: 8, generations: 4 } } })).config;
       if (!config) throw new Error("the test config is invalid");
-      let plain: StudyState = createStudy({
-        settings: studySettings(config.optimization),
-        space: config.search_space.parameters,
-        testCases: [{ id: "a", weight: 1 }],
-        seed: 5,
-      });
-      let pausing = plain;
-      for (let round = 0; round < 12 && plain.status !== "done"; round++) {
-        let pauses = 0;
-        const slow = await askPausing(pausing, async () => {
-          pauses += 1;
+      const create = () =>
+        Study.create({
+          settings: studySettings(config.optimization),
+          space: config.search_space.parameters,
+          testCases: [{ id: "a", weight: 1 }],
+          seed: 5,
         });
-        const fast = ask(plain);
-        expect(slow).toEqual(fast);
+      const plain = create();
+      const pausing = create();
+      for (let round = 0; round < 12 && !plain.done; round++) {
+        let pauses = 0;
+        const steps = pausing.askSteps();
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) pauses += 1;
+        const fast = plain.ask();
+        expect(step.value).toEqual(fast);
+        expect(pausing.control).toEqual(plain.control);
         // One pause per candidate proposed (elites and configs proposed before cost none).
-        expect(pauses).toBeLessThanOrEqual(new Set(fast.evaluations.map((e) => e.hash)).size);
+        expect(pauses).toBeLessThanOrEqual(new Set(fast.map((e) => e.hash)).size);
         // tpe proposes parallel_workers (5) at a time, evolution the whole population.
         if (round === 0) expect(pauses).toBe(algorithm === "tpe" ? 5 : 8);
-        const results = fast.evaluations.map((e, i) => ({ hash: e.hash, testCaseId: e.testCaseId, score: ((i * 7) % 10) / 10 }));
-        plain = tell(fast.state, results);
-        pausing = tell(slow.state, results);
+        const results = fast.map((e, i) => ({ hash: e.hash, testCaseId: e.testCaseId, score: ((i * 7) % 10) / 10 }));
+        plain.tell(results);
+        pausing.tell(results);
       }
     }
   });

@@ -150,51 +150,79 @@ describe("optimization runs on npm start", () => {
     expect(refused.stdout).toBe("");
   });
 
-  it("resumes a run after the service is stopped mid-run, with no (candidate, test case) evaluated twice", async () => {
-    const config = {
-      api: { name: "restart", mock_mode: true, mock_latency_ms: 300 },
-      search_space: {
-        parameters: {
-          model: { type: "categorical", values: ["mock-small", "mock-medium", "mock-large"] },
-          temperature: { type: "float", min: 0, max: 1.5, step: 0.05 },
+  it("resumes a run after the service is stopped mid-run: each evaluation kept once, every call the target received counted", async () => {
+    // The team's API, slow enough that calls are in flight when the service stops: it counts what it receives.
+    const received: string[] = [];
+    const team: Server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        received.push((request.headers["x-convergence-run"] as string | undefined) ?? "in process");
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { model: string; temperature: number; prompt: string };
+        const answer = `${body.prompt}: ${body.model} at ${body.temperature}`;
+        setTimeout(() => {
+          response.writeHead(200, { "content-type": "application/json" });
+          response.end(JSON.stringify({ choices: [{ message: { content: answer } }], usage: { prompt_tokens: 3, completion_tokens: 4 } }));
+        }, 300);
+      });
+    });
+    await new Promise<void>((resolve) => team.listen(0, "127.0.0.1", resolve));
+    const endpoint = `http://127.0.0.1:${(team.address() as AddressInfo).port}/v1/chat`;
+    try {
+      const config = {
+        api: { name: "restart", endpoint, request: { timeout_seconds: 10 } },
+        search_space: {
+          parameters: {
+            model: { type: "categorical", values: ["small", "medium", "large"] },
+            temperature: { type: "float", min: 0, max: 1.5, step: 0.05 },
+          },
         },
-      },
-      evaluation: {
-        test_cases: { inline: ["alpha", "beta", "gamma"].map((w) => ({ id: w, input: { prompt: w } })) },
-        metrics: { quality: { type: "llm_judge", weight: 1 } },
-      },
-      optimization: {
-        algorithm: "evolution",
-        seed: 3,
-        evolution: { population_size: 8, generations: 4 },
-        execution: { parallel_workers: 4, early_stopping: { enabled: false } },
-      },
-    };
-    const client = createClient({ baseUrl: url });
-    const started = await client.startRun(config);
-    let view = started;
-    while (view.progress.target_calls < 20) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      view = await client.getRun(started.run_id);
+        evaluation: {
+          test_cases: {
+            inline: ["alpha", "beta", "gamma"].map((w) => ({ id: w, input: { prompt: w }, expected: { contains: ["large at 0.7"] } })),
+          },
+          metrics: { hit: { type: "contains", weight: 1 } },
+        },
+        optimization: {
+          algorithm: "evolution",
+          seed: 3,
+          evolution: { population_size: 8, generations: 4 },
+          execution: { parallel_workers: 4, max_retries: 0, early_stopping: { enabled: false } },
+        },
+      };
+      const client = createClient({ baseUrl: url });
+      const started = await client.startRun(config);
+      let view = started;
+      while (view.progress.target_calls < 20) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        view = await client.getRun(started.run_id);
+      }
+      const callsAtStop = view.progress.target_calls;
+      await service.stop({ keepState: true });
+      await service.restart();
+      const deadline = Date.now() + 120_000;
+      while (view.status === "running" && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
+        view = await client.getRun(started.run_id);
+      }
+      expect(view.status).toBe("succeeded");
+      expect(view.progress.target_calls).toBeGreaterThan(callsAtStop);
+      const evaluations = await client.runEvaluations(started.run_id, { limit: 1000 });
+      const keys = evaluations.map((e) => `${e.candidate}|${e.test_case_id}`);
+      expect(new Set(keys).size).toBe(keys.length);
+      // Every call the target received counts, those in flight when the service stopped and sent again included.
+      const receivedByRun = received.filter((run) => run === started.run_id).length;
+      expect(view.result?.target_calls).toBe(receivedByRun);
+      expect(view.progress.target_calls).toBe(receivedByRun);
+      expect(receivedByRun).toBeGreaterThanOrEqual(keys.length);
+      // The interruption changes nothing about the outcome: the same evaluations, each once, and the same best.
+      const local = await runOptimization({ configDict: config });
+      expect(keys).toHaveLength(local.target_calls ?? -1);
+      expect(view.result).toMatchObject({ best_config: local.best_config, best_score: local.best_score });
+    } finally {
+      await new Promise((resolve) => team.close(resolve));
     }
-    const callsAtStop = view.progress.target_calls;
-    await service.stop({ keepState: true });
-    await service.restart();
-    const deadline = Date.now() + 120_000;
-    while (view.status === "running" && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      view = await client.getRun(started.run_id);
-    }
-    expect(view.status).toBe("succeeded");
-    expect(view.progress.target_calls).toBeGreaterThan(callsAtStop);
-    const evaluations = await client.runEvaluations(started.run_id, { limit: 1000 });
-    const keys = evaluations.map((e) => `${e.candidate}|${e.test_case_id}`);
-    expect(new Set(keys).size).toBe(keys.length);
-    expect(keys).toHaveLength(view.result?.target_calls ?? -1);
-    // The interruption changes nothing about the outcome: the same evaluations, each once, and the same best.
-    const local = await runOptimization({ configDict: config });
-    expect(view.result).toMatchObject({ best_config: local.best_config, best_score: local.best_score, target_calls: local.target_calls });
-  }, 180_000);
+  }, 240_000);
 });
 
 /** The team's API on this machine: answers like a chat completion, or redirects; records what it was sent. */

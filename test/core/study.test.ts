@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { OptimizationSchema } from "../../src/config/schema.js";
 import { pairedEstimate, probabilityOfBeating } from "../../src/optimize/racing.js";
 import { studySettings } from "../../src/optimize/settings.js";
-import { ask, bestOf, createStudy, type StudyState, tell } from "../../src/optimize/study.js";
+import { Study } from "../../src/optimize/study.js";
 import { unitHash } from "../../src/search/hash.js";
 import type { ParamConfig, SearchSpace } from "../../src/search/space.js";
 
@@ -21,8 +21,8 @@ function objective(config: ParamConfig, testCaseId: string, noise = 0): number {
   return base - (0.05 * Number(testCaseId.slice(1))) / 10 + offset;
 }
 
-function study(optimization: object, testCases = 1, seed = 1): StudyState {
-  return createStudy({
+function study(optimization: object, testCases = 1, seed = 1): Study {
+  return Study.create({
     settings: studySettings(OptimizationSchema.parse(optimization)),
     space,
     testCases: Array.from({ length: testCases }, (_, i) => ({ id: `t${i}`, weight: 1 })),
@@ -30,20 +30,19 @@ function study(optimization: object, testCases = 1, seed = 1): StudyState {
   });
 }
 
-/** Run to the end, checking on the way that no (config, test case) pair is ever asked twice. */
-function drive(state: StudyState, score = objective, roundTrip = false): { state: StudyState; asked: string[] } {
+/**
+ * Run to the end, checking on the way that no (config, test case) pair is ever asked twice. `roundTrip`: the
+ * control state goes through JSON between every step, as the RunCoordinator keeps it.
+ */
+function drive(start: Study, score = objective, roundTrip = false): { state: Study; asked: string[] } {
   const asked: string[] = [];
-  let s = state;
+  let s = start;
   for (;;) {
-    const next = ask(s);
-    s = next.state;
-    if (next.evaluations.length === 0) break;
-    for (const e of next.evaluations) asked.push(`${e.hash}|${e.testCaseId}`);
-    s = tell(
-      s,
-      next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e.config, e.testCaseId) })),
-    );
-    if (roundTrip) s = JSON.parse(JSON.stringify(s));
+    const evaluations = s.ask();
+    if (evaluations.length === 0) break;
+    for (const e of evaluations) asked.push(`${e.hash}|${e.testCaseId}`);
+    s.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: score(e.config, e.testCaseId) })));
+    if (roundTrip) s = new Study(JSON.parse(JSON.stringify(s.control)), s.facts);
   }
   return { state: s, asked };
 }
@@ -61,10 +60,15 @@ describe("the study", () => {
       ),
     );
     expect(new Set(asked).size).toBe(asked.length);
-    expect(state.history).toHaveLength(8);
+    expect(state.facts.history()).toHaveLength(8);
     // Elites are carried over at no cost: later generations ask for fewer than population x test cases.
-    expect(state.history.slice(1).every((h) => h.calls <= (8 - 2) * 3)).toBe(true);
-    expect(state.calls).toBe(asked.length);
+    expect(
+      state.facts
+        .history()
+        .slice(1)
+        .every((h) => h.calls <= (8 - 2) * 3),
+    ).toBe(true);
+    expect(state.control.calls).toBe(asked.length);
   });
 
   it("gives the same run for the same seed, and survives a JSON round trip between every step", () => {
@@ -72,7 +76,7 @@ describe("the study", () => {
     const a = drive(study(options, 6, 11));
     const b = drive(study(options, 6, 11), objective, true);
     expect(b.asked).toEqual(a.asked);
-    expect(bestOf(b.state)).toEqual(bestOf(a.state));
+    expect(b.state.best()).toEqual(a.state.best());
     const c = drive(study(options, 6, 12));
     expect(c.asked).not.toEqual(a.asked);
   });
@@ -85,24 +89,26 @@ describe("the study", () => {
         execution: { early_stopping: { enabled: false } },
       }),
     );
-    const first = state.history[0]?.best as number;
-    const best = bestOf(state);
+    const first = state.facts.history()[0]?.best as number;
+    const best = state.best();
     expect(best?.score).toBeGreaterThan(first);
     expect(best?.score).toBeGreaterThan(0.9);
   });
 
   it("waits for pending evaluations and ignores unknown or repeated reports", () => {
-    const first = ask(study({ evolution: { population_size: 2, generations: 1 } }, 2));
-    expect(first.evaluations.length).toBeGreaterThan(0);
-    expect(ask(first.state).evaluations).toEqual([]);
-    const e = first.evaluations[0] as (typeof first.evaluations)[number];
-    const once = tell(first.state, [{ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 }]);
-    const twice = tell(once, [
+    const state = study({ evolution: { population_size: 2, generations: 1 } }, 2);
+    const first = state.ask();
+    expect(first.length).toBeGreaterThan(0);
+    expect(state.ask()).toEqual([]);
+    const e = first[0] as (typeof first)[number];
+    state.tell([{ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 }]);
+    state.tell([
       { hash: e.hash, testCaseId: e.testCaseId, score: 0.9 },
       { hash: "nope", testCaseId: "t0", score: 1 },
     ]);
-    expect(twice.scores[e.hash]?.[e.testCaseId]).toBe(0.5);
-    expect(twice.scores.nope).toBeUndefined();
+    expect(state.facts.scores(e.hash)?.[e.testCaseId]).toBe(0.5);
+    expect(state.facts.scores("nope")).toBeUndefined();
+    expect(state.pendingCount).toBe(first.length - 1);
   });
 
   it("stops at max_target_calls", () => {
@@ -117,8 +123,8 @@ describe("the study", () => {
       ),
     );
     expect(asked).toHaveLength(37);
-    expect(state.stopReason).toBe("max_target_calls");
-    expect(bestOf(state)).not.toBeNull();
+    expect(state.control.stopReason).toBe("max_target_calls");
+    expect(state.best()).not.toBeNull();
   });
 
   it("stops after `patience` generations without a relative improvement", () => {
@@ -131,35 +137,31 @@ describe("the study", () => {
       }),
       flat,
     );
-    expect(state.stopReason).toBe("no_improvement");
-    expect(state.history).toHaveLength(4);
+    expect(state.control.stopReason).toBe("no_improvement");
+    expect(state.facts.history()).toHaveLength(4);
   });
 
   it("counts an improvement only when it is at least min_improvement relative", () => {
     // +0.5% per generation: below a 1% relative threshold, so it counts as no improvement.
     let generation = 0;
     const creeping = (config: ParamConfig) => 0.5 * 1.005 ** (config.__g as number);
-    let state = study({
+    const state = study({
       algorithm: "random",
       evolution: { population_size: 1, generations: 10 },
       execution: { early_stopping: { patience: 2, min_improvement: 0.01 } },
     });
     for (;;) {
-      const next = ask(state);
-      state = next.state;
-      if (next.evaluations.length === 0) break;
-      generation = state.generation;
-      state = tell(
-        state,
-        next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: creeping({ ...e.config, __g: generation }) })),
-      );
+      const evaluations = state.ask();
+      if (evaluations.length === 0) break;
+      generation = state.control.generation;
+      state.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: creeping({ ...e.config, __g: generation }) })));
     }
-    expect(state.stopReason).toBe("no_improvement");
-    expect(state.history).toHaveLength(3);
+    expect(state.control.stopReason).toBe("no_improvement");
+    expect(state.facts.history()).toHaveLength(3);
   });
 
   it("handles test case ids that name Object.prototype members", () => {
-    let state = createStudy({
+    let state = Study.create({
       settings: studySettings(OptimizationSchema.parse({ algorithm: "evolution", evolution: { population_size: 3, generations: 2 } })),
       space,
       testCases: ["constructor", "__proto__", "toString"].map((id) => ({ id, weight: 1 })),
@@ -167,17 +169,14 @@ describe("the study", () => {
     });
     const asked: string[] = [];
     for (;;) {
-      const next = ask(state);
-      state = next.state;
-      if (next.evaluations.length === 0) break;
-      asked.push(...next.evaluations.map((e) => e.testCaseId));
-      state = tell(
-        JSON.parse(JSON.stringify(state)),
-        next.evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 })),
-      );
+      const evaluations = state.ask();
+      if (evaluations.length === 0) break;
+      asked.push(...evaluations.map((e) => e.testCaseId));
+      state = new Study(JSON.parse(JSON.stringify(state.control)), state.facts);
+      state.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: 0.5 })));
     }
     expect(new Set(asked)).toEqual(new Set(["constructor", "__proto__", "toString"]));
-    expect(bestOf(state)?.score).toBe(0.5);
+    expect(state.best()?.score).toBe(0.5);
   });
 
   it("counts an unchanged best as no improvement even with min_improvement 0", () => {
@@ -189,16 +188,16 @@ describe("the study", () => {
       }),
       () => 0.4,
     );
-    expect(state.stopReason).toBe("no_improvement");
-    expect(state.history).toHaveLength(4);
+    expect(state.control.stopReason).toBe("no_improvement");
+    expect(state.facts.history()).toHaveLength(4);
   });
 
   it("stops at target_score", () => {
     const { state } = drive(
       study({ evolution: { population_size: 6, generations: 30 }, execution: { early_stopping: { enabled: false, target_score: 0.6 } } }),
     );
-    expect(state.stopReason).toBe("target_score");
-    expect(bestOf(state)?.score).toBeGreaterThanOrEqual(0.6);
+    expect(state.control.stopReason).toBe("target_score");
+    expect(state.best()?.score).toBeGreaterThanOrEqual(0.6);
   });
 });
 
@@ -220,10 +219,10 @@ describe("racing", () => {
     const options = { evolution: { population_size: 10, generations: 8 }, execution: { early_stopping: { enabled: false } } };
     const racing = drive(study({ algorithm: "mab_evolution", ...options }, 10, 3), (c, t) => objective(c, t, 0.1));
     const full = drive(study({ algorithm: "evolution", ...options }, 10, 3), (c, t) => objective(c, t, 0.1));
-    expect(racing.state.history.some((h) => h.dropped > 0)).toBe(true);
+    expect(racing.state.facts.history().some((h) => h.dropped > 0)).toBe(true);
     expect(racing.asked.length).toBeLessThan(0.6 * full.asked.length);
-    const best = bestOf(racing.state);
-    expect(Object.keys(racing.state.scores[best?.hash as string] ?? {})).toHaveLength(10);
+    const best = racing.state.best();
+    expect(Object.keys(racing.state.facts.scores(best?.hash as string) ?? {})).toHaveLength(10);
     expect(best?.score).toBeGreaterThan(0.85);
   });
 });

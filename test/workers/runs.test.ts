@@ -12,12 +12,15 @@ import {
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { executeRun } from "../../src/run/execute.js";
+import type { Ledger } from "../../src/run/ledger.js";
 import { prepareRun } from "../../src/run/prepare.js";
 import type { RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
+import { insertRun } from "../../workers/db/runs";
 import worker from "../../workers/index";
 import { MAX_SENDS, type RunCoordinator } from "../../workers/objects/run-coordinator";
 import { startScheduled } from "../../workers/runs/schedule";
+import type { RunRpc } from "../../workers/runs/start";
 import { call, callJson, KEY } from "./helpers";
 
 const CASES = [
@@ -221,10 +224,18 @@ describe("POST /v1/runs", () => {
       message:
         "CONVERGENCE_API_KEY is Convergence's own setting and never available to runs: keep the team's key under another name and list that name in the RUN_SECRET_NAMES var",
     });
-    const huge = mockRun({ optimization: { evolution: { population_size: 500, generations: 50 } } });
-    const tooLarge = await callJson<{ error: { message: string } }>("POST", "/v1/runs", huge);
-    expect(tooLarge.status).toBe(400);
-    expect(tooLarge.body.error.message).toMatch(/a run on the service makes at most 20000 target calls/);
+    const long = mockRun({ optimization: { evolution: { population_size: 500, generations: 250 } } });
+    const tooLong = await callJson<{ error: { message: string } }>("POST", "/v1/runs", long);
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error.message).toMatch(/a run on the service makes at most 100,000 target calls/);
+    // Few calls, but a generation too wide for the state one coordinator keeps: refused before it starts.
+    const wide = mockRun({ optimization: { algorithm: "tpe", evolution: { population_size: 5000, generations: 1 } } });
+    const tooWide = await callJson<{ error: { details: { path: string; message: string }[] } }>("POST", "/v1/runs", wide);
+    expect(tooWide.status).toBe(400);
+    expect(tooWide.body.error.details).toContainEqual({
+      path: "optimization.evolution.population_size",
+      message: expect.stringMatching(/of optimizer state .* more than the 1024 KiB a run on the service keeps: lower population_size/),
+    });
   });
 
   it("calls another Worker through a service binding (api.service), marking each call with the run header", async () => {
@@ -298,11 +309,56 @@ describe("the coordinator", () => {
     expect(sends).toBe(2);
     const done = await finished(view.run_id);
     const result = success(done.result);
-    // Every evaluation ran twice, and the run is the one that ran each once: same calls, same scores, same best.
+    // Every evaluation ran twice, and the run is the one that ran each once: same scores, same best. A message
+    // claimed again while its first claim was still evaluating made a second call, which counts (the target
+    // received it); whether that happened depends on timing, so the count is checked against the ledger's.
     const local = await inProcess(config);
-    expect(result).toMatchObject({ target_calls: local.target_calls, best_config: local.best_config, best_score: local.best_score });
+    const ledger = await runInDurableObject(
+      stub,
+      (_instance, state) =>
+        JSON.parse(state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'ledger'").one().value) as Ledger,
+    );
+    expect(result.target_calls).toBe(local.target_calls + ledger.resent);
+    expect(result).toMatchObject({ best_config: local.best_config, best_score: local.best_score });
     expect(result.history.map((h) => h.mean)).toEqual(local.history.map((h) => h.mean));
     expect(await evaluationRows(view.run_id)).toHaveLength(local.target_calls);
+  });
+
+  it("ends a run whose state outgrows what one coordinator keeps: failed, with its stop_reason, nothing sent", async () => {
+    // Started on the coordinator directly: the start guard (tested above) refuses this config on the API.
+    const question = { messages: [{ role: "user", content: "What is the capital of Japan?" }] };
+    const config = {
+      ...mockRun({ optimization: { evolution: { population_size: 10_000, generations: 2 } } }),
+      search_space: { parameters: { temperature: { type: "float", min: 0, max: 1 }, top_p: { type: "float", min: 0, max: 1 } } },
+    };
+    config.evaluation.test_cases.inline = ["a", "b", "c"].map((id) => ({
+      id: `${id}-${"x".repeat(120)}`,
+      input: question,
+      expected: { contains: ["Tokyo"] },
+    }));
+    const runId = "state_limit_run";
+    await insertRun(env.DB, { run_id: runId, api_name: "runs_test", algorithm: "evolution", seed: 1, trigger: "api", system: null });
+    const stub = coordinator(runId) as unknown as RunRpc;
+    const spec = {
+      run_id: runId,
+      config,
+      seed: 1,
+      trigger: "api" as const,
+      system: null,
+      initial_configs: [],
+      promote: null,
+      own_hosts: [],
+    };
+    const view = await stub.start({ ...spec, created_at: new Date().toISOString() });
+    expect(view).toMatchObject({ status: "failed", progress: { target_calls: 0, in_flight: 0 } });
+    expect(view.result).toMatchObject({ success: false, stop_reason: "state_limit" });
+    expect(view.result?.error).toMatch(/state outgrew what the service can keep for one run/);
+    const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?")
+      .bind(runId)
+      .first<{ status: string; error: string }>();
+    expect(row).toMatchObject({ status: "failed", error: view.result?.error });
+    // Published: the watchdog has nothing left to do.
+    expect(await runDurableObjectAlarm(coordinator(runId))).toBe(false);
   });
 
   it("counts an evaluation sent too many times without a report as failed, and goes on", async () => {

@@ -3,7 +3,7 @@
  * promoting the same config twice adds it once; each arm records the run it came from.
  */
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
-import type { CandidateRecord } from "../../src/run/execute.js";
+import type { CandidateRecord } from "../../src/run/report.js";
 import type { ArmTemplateInput } from "../../src/runtime/schema.js";
 import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import { hashConfig } from "../../src/search/hash.js";

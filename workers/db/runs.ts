@@ -1,6 +1,6 @@
 /** Optimization runs in D1: the run row (status, progress, result), its candidates and its evaluations. */
 
-import type { CandidateRecord, EvaluationRecord } from "../../src/run/execute.js";
+import type { CandidateRecord, EvaluationRecord } from "../../src/run/report.js";
 import type { RunEvaluation, RunStatus, RunView } from "../../src/run/schema.js";
 import { fail, type OptimizationResult } from "../../src/sdk/response.js";
 

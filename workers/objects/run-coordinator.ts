@@ -10,9 +10,13 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
+import { utf8Length } from "../../src/json.js";
 import { studySettings } from "../../src/optimize/settings.js";
-import { askPausing, bestOf, createStudy, type Evaluation, finish, type StudyState, tell } from "../../src/optimize/study.js";
-import { assembleReport, candidatesOf, type EvaluationRecord, maxCalls, type RunReport } from "../../src/run/execute.js";
+import { type Evaluation, Study } from "../../src/optimize/study.js";
+import { STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
+import { RunDriver } from "../../src/run/driver.js";
+import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
+import { type EvaluationRecord, maxCalls, type RunReport } from "../../src/run/report.js";
 import type { RunCandidate, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
@@ -22,6 +26,7 @@ import type { Env, EvaluationMessage } from "../env";
 import { evaluationBoundMs } from "../runs/evaluation-bound";
 import { prepareInWorker } from "../runs/prepare";
 import { migrate, readMeta, writeMeta } from "./schema";
+import { readControl, SqlStudyFacts, STUDY_TABLES, upgradeLegacyStudy, writeControl } from "./study-tables";
 
 /**
  * How often the watchdog looks, and how long a sent message may wait for a consumer to claim it before it is
@@ -50,6 +55,9 @@ const STEPS: readonly string[] = [
    CREATE TABLE results (key TEXT PRIMARY KEY, round INTEGER NOT NULL, cost REAL NOT NULL, record TEXT NOT NULL);`,
   // Target calls over time, a point per told round (the dashboard's chart).
   "CREATE TABLE timeline (elapsed_ms INTEGER NOT NULL, target_calls INTEGER NOT NULL);",
+  // The study as a bounded control row and a row per fact (study-tables.ts); a call counted per claim.
+  `${STUDY_TABLES}
+   ALTER TABLE tasks ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** What a run is: stored once at start, read by consumers to evaluate. */
@@ -86,11 +94,20 @@ interface TaskRow extends Record<string, SqlStorageValue> {
   sends: number;
   sent_at: number | null;
   claimed_at: number | null;
+  claims: number;
+}
+
+/** The study of a run, its facts and its driver, loaded once per instance. */
+interface LoadedRun {
+  study: Study;
+  facts: SqlStudyFacts;
+  driver: RunDriver;
 }
 
 export class RunCoordinator extends DurableObject<Env> {
   private readonly sql: SqlStorage;
-  private stateCache: StudyState | null = null;
+  private loaded: LoadedRun | null = null;
+  private ledgerCache: Ledger | null = null;
   /** The spec never changes once written, and it holds the whole config: parsed once per instance. */
   private specCache: RunSpec | null = null;
   /**
@@ -130,19 +147,40 @@ export class RunCoordinator extends DurableObject<Env> {
     return Number(readMeta(this.sql, key) ?? 0);
   }
 
-  private state(): StudyState {
-    this.stateCache ??= JSON.parse(
-      this.sql.exec<{ state: string }>("SELECT state FROM study WHERE id = 1").one().state as string,
-    ) as StudyState;
-    return this.stateCache;
+  /** The run's study and driver, read from SQLite once (and again after a failed step dropped them). */
+  private run(): LoadedRun {
+    if (this.loaded) return this.loaded;
+    upgradeLegacyStudy(this.sql);
+    const control = readControl(this.sql);
+    if (!control) throw new Error("the run has no study");
+    const facts = new SqlStudyFacts(this.sql);
+    const study = new Study(control, facts);
+    const budget = readMeta(this.sql, "max_cost_usd");
+    this.loaded = { study, facts, driver: new RunDriver(study, { maxCostUsd: budget === null ? null : Number(budget) }) };
+    return this.loaded;
   }
 
-  private saveState(state: StudyState): void {
-    this.stateCache = state;
-    this.sql.exec(
-      "INSERT INTO study (id, state) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state",
-      JSON.stringify(state),
-    );
+  /** What the run has sent, been told and spent. Every change is written at once: claims and reports make them. */
+  private ledger(): Ledger {
+    if (this.ledgerCache) return this.ledgerCache;
+    const stored = readMeta(this.sql, "ledger");
+    if (stored) this.ledgerCache = JSON.parse(stored) as Ledger;
+    else {
+      // A run started by an earlier version kept its counts apart, and counted a call per report.
+      const results = this.number("results");
+      this.ledgerCache = { ...newLedger(), calls: results, results, successes: this.number("successes"), spent: this.number("spent") };
+    }
+    return this.ledgerCache;
+  }
+
+  private saveLedger(): void {
+    writeMeta(this.sql, "ledger", JSON.stringify(this.ledger()));
+  }
+
+  /** Save the study's control state and new facts (inside a transaction). */
+  private saveStudy(run: LoadedRun, control = JSON.stringify(run.study.control)): void {
+    run.facts.save();
+    writeControl(this.sql, control);
   }
 
   private count(query: string): number {
@@ -169,22 +207,21 @@ export class RunCoordinator extends DurableObject<Env> {
     const prepared = await prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] });
     if (!prepared.ok) throw new Error(`invalid config: ${prepared.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
     const { config, testCases } = prepared.run;
-    const state = createStudy({
-      settings: studySettings(config.optimization, spec.initial_configs),
-      space: config.search_space.parameters,
-      testCases,
-      seed: spec.seed,
-    });
+    const budget = config.optimization.execution.max_cost_usd;
     this.ctx.storage.transactionSync(() => {
       writeMeta(this.sql, "spec", JSON.stringify(spec));
       writeMeta(this.sql, "parallel", String(config.optimization.execution.parallel_workers));
       writeMeta(this.sql, "evaluation_bound_ms", String(evaluationBoundMs(config)));
       writeMeta(this.sql, "shape", JSON.stringify({ test_cases: testCases.length, max_calls: maxCalls(prepared.run) }));
-      const budget = config.optimization.execution.max_cost_usd;
       if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
       writeMeta(this.sql, "api_name", config.api.name);
       writeMeta(this.sql, "warnings", JSON.stringify(prepared.run.warnings));
-      this.saveState(state);
+      const facts = new SqlStudyFacts(this.sql);
+      const settings = studySettings(config.optimization, spec.initial_configs);
+      const study = Study.create({ settings, space: config.search_space.parameters, testCases, seed: spec.seed }, facts);
+      this.loaded = { study, facts, driver: new RunDriver(study, { maxCostUsd: budget ?? null }) };
+      this.saveStudy(this.loaded);
+      this.saveLedger();
       this.setStatus("running");
     });
     // From here on the watchdog owns the run: whatever fails below (a queue send), it retries.
@@ -207,12 +244,18 @@ export class RunCoordinator extends DurableObject<Env> {
   async claim(keys: string[]): Promise<(Claim | null)[]> {
     if (this.status() !== "running") return keys.map(() => null);
     const now = Date.now();
-    return keys.map((key) => {
-      const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ? AND status = 'sent'", key).toArray()[0];
-      if (!task) return null;
-      // A redelivered message claims again: the report is kept once, whichever consumer sends it first.
-      this.sql.exec("UPDATE tasks SET claimed_at = ? WHERE key = ?", now, key);
-      return { params: JSON.parse(task.params) as ParamConfig, test_case_id: task.test_case_id };
+    return this.ctx.storage.transactionSync(() => {
+      const claims = keys.map((key) => {
+        const task = this.sql.exec<TaskRow>("SELECT * FROM tasks WHERE key = ? AND status = 'sent'", key).toArray()[0];
+        if (!task) return null;
+        // A claim is a call to the target. A redelivered message claims again (the report is kept once,
+        // whichever consumer sends it first), and its call counts too: the target received it.
+        this.sql.exec("UPDATE tasks SET claimed_at = ?, claims = claims + 1 WHERE key = ?", now, key);
+        countCall(this.ledger(), task.claims > 0);
+        return { params: JSON.parse(task.params) as ParamConfig, test_case_id: task.test_case_id };
+      });
+      this.saveLedger();
+      return claims;
     });
   }
 
@@ -245,10 +288,8 @@ export class RunCoordinator extends DurableObject<Env> {
         JSON.stringify(record),
       );
       this.sql.exec("UPDATE tasks SET status = 'done' WHERE key = ?", key);
-      // Running totals: the budget and the nothing-works check must not re-read every result on every report.
-      writeMeta(this.sql, "spent", String(this.number("spent") + result.cost_usd + result.evaluation_cost_usd));
-      writeMeta(this.sql, "results", String(this.number("results") + 1));
-      if (result.success) writeMeta(this.sql, "successes", String(this.number("successes") + 1));
+      countOutcome(this.ledger(), result);
+      this.saveLedger();
     });
     return true;
   }
@@ -257,11 +298,17 @@ export class RunCoordinator extends DurableObject<Env> {
   async cancel(): Promise<RunView | null> {
     await this.serially(async () => {
       if (this.status() !== "running") return;
-      let state = this.state();
-      const finished = this.records(this.number("round"));
-      if (finished.length > 0 && Object.keys(state.pending).length > 0) state = tell(state, finished.map(toResult));
-      this.saveState(finish(state, "cancelled"));
-      this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
+      const run = this.run();
+      try {
+        run.driver.advanceNow(this.ledger(), this.records(this.number("round")).map(toResult), { cancelled: true });
+        this.ctx.storage.transactionSync(() => {
+          this.saveStudy(run);
+          this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
+        });
+      } catch (error) {
+        this.loaded = null;
+        throw error;
+      }
       await this.conclude(true);
     });
     return this.view();
@@ -271,26 +318,27 @@ export class RunCoordinator extends DurableObject<Env> {
   async view(): Promise<RunView | null> {
     const spec = this.spec();
     if (!spec) return null;
-    const state = this.state();
+    const { study } = this.run();
+    const control = study.control;
     const result = readMeta(this.sql, "result");
     return {
       run_id: spec.run_id,
       status: this.status(),
       api_name: readMeta(this.sql, "api_name") ?? "",
-      algorithm: state.settings.algorithm,
+      algorithm: control.settings.algorithm,
       seed: spec.seed,
       system: spec.system,
       created_at: spec.created_at,
       progress: {
-        generation: Math.max(0, state.generation + 1),
-        generations: state.settings.generations,
-        population_size: state.settings.populationSize,
+        generation: Math.max(0, control.generation + 1),
+        generations: control.settings.generations,
+        population_size: control.settings.populationSize,
         ...(JSON.parse(readMeta(this.sql, "shape") ?? "{}") as { test_cases: number; max_calls: number }),
-        target_calls: this.number("results"),
+        target_calls: this.ledger().calls,
         in_flight: this.inFlight(),
-        best_score: bestOf(state)?.score ?? null,
+        best_score: study.best()?.score ?? null,
       },
-      history: state.history,
+      history: [...study.facts.history()],
       timeline: this.sql
         .exec<{ elapsed_ms: number; target_calls: number }>("SELECT elapsed_ms, target_calls FROM timeline ORDER BY rowid")
         .toArray(),
@@ -300,7 +348,7 @@ export class RunCoordinator extends DurableObject<Env> {
 
   /** Every candidate scored so far, with its params: the live view of the dashboard's parameter charts. */
   async candidates(): Promise<RunCandidate[]> {
-    return this.spec() ? candidatesOf(this.state()) : [];
+    return this.spec() ? this.run().study.candidates() : [];
   }
 
   private records(round?: number): EvaluationRecord[] {
@@ -311,65 +359,97 @@ export class RunCoordinator extends DurableObject<Env> {
     return rows.map((r) => JSON.parse(r.record) as EvaluationRecord);
   }
 
-  /** max_cost_usd, as the in-process executor holds it: no new call once it is spent, then the run ends. */
-  private overBudget(): boolean {
-    const budget = readMeta(this.sql, "max_cost_usd");
-    return budget !== null && this.number("spent") >= Number(budget);
-  }
-
-  /** Tell the study a finished round, ask for the next, send what may be sent; conclude when the study is done. */
+  /**
+   * Tell the study a finished round and ask for the next (the driver applies every run rule), send what may be
+   * sent; conclude when the run is done. The study changes in memory first and is saved with the round's tasks in
+   * one transaction; should anything fail before, the loaded study is dropped and read again from SQLite.
+   */
   private async advance(): Promise<void> {
     for (;;) {
       if (this.status() !== "running") return;
-      const overBudget = this.overBudget();
+      const run = this.run();
+      const ledger = this.ledger();
       if (this.count("SELECT COUNT(*) AS n FROM tasks WHERE status != 'done'") > 0) {
-        if (!overBudget) return this.dispatch();
+        if (run.driver.maySend(ledger)) return this.dispatch();
         if (this.inFlight() > 0) return;
-        // The budget is spent: what was not sent never will be, and the round is told what came in.
+        // No more may be sent (the budget is spent): what was not sent never will be, and the round is told.
         this.sql.exec("DELETE FROM tasks WHERE status = 'waiting'");
       }
-      let state = this.state();
       const round = this.number("round");
       const finished = this.records(round);
-      if (finished.length > 0 && Object.keys(state.pending).length > 0) {
-        state = tell(state, finished.map(toResult));
-        const best = bestOf(state);
-        // Before the told state is saved: should the write fail, the next advance tells the same round again.
-        await writeRound(this.env.DB, (this.spec() as RunSpec).run_id, finished, {
-          status: "running",
-          target_calls: this.number("results"),
-          generations_run: state.history.length,
-          best_score: best?.score ?? null,
-          best_config: best?.config ?? null,
-        });
-        this.ctx.storage.transactionSync(() => {
-          this.saveState(state);
-          this.sql.exec(
-            "INSERT INTO timeline (elapsed_ms, target_calls) VALUES (?, ?)",
-            Date.now() - Date.parse((this.spec() as RunSpec).created_at),
-            this.number("results"),
-          );
-        });
+      let next: Evaluation[];
+      try {
+        next = await this.stepDriver(run, ledger, finished);
+      } catch (error) {
+        this.loaded = null;
+        if (!isStorageLimit(error)) throw error;
+        return this.abandon(error);
       }
-      const nothingWorks = this.number("results") > 0 && this.number("successes") === 0;
-      if (state.status === "running" && (overBudget || nothingWorks)) {
-        this.saveState(finish(state, overBudget ? "max_cost_usd" : "all_failed"));
-        return this.conclude(false);
-      }
-      // A macrotask between candidates: a large generation never holds this isolate's other requests for long.
-      const asked = await askPausing(state, () => new Promise<void>((resolve) => setTimeout(resolve, 0)));
-      const next = round + 1;
-      this.ctx.storage.transactionSync(() => {
-        this.saveState(asked.state);
-        if (asked.evaluations.length === 0) return;
-        writeMeta(this.sql, "round", String(next));
-        this.sql.exec("DELETE FROM tasks WHERE status = 'done'");
-        for (const e of asked.evaluations) this.addTask(next, e);
-      });
-      if (asked.state.status === "done") return this.conclude(false);
-      if (asked.evaluations.length === 0) continue;
+      if (next.length === 0) return this.conclude(false);
       return this.dispatch();
     }
+  }
+
+  /** One driver step: told, asked, published to D1 and saved with its tasks; the next round's evaluations. */
+  private async stepDriver(run: LoadedRun, ledger: Ledger, finished: EvaluationRecord[]): Promise<Evaluation[]> {
+    const spec = this.spec() as RunSpec;
+    const round = this.number("round");
+    // A macrotask between candidates: a large generation never holds this isolate's other requests for long.
+    const steps = run.driver.advance(ledger, finished.map(toResult));
+    let step = steps.next();
+    while (!step.done) {
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+      step = steps.next();
+    }
+    let next = step.value;
+    let control = JSON.stringify(run.study.control);
+    if (utf8Length(control) > STUDY_CONTROL_LIMIT_BYTES) {
+      // The round asked for more than the run can keep: the run ends here, cleanly, rather than never.
+      run.driver.abandon("state_limit");
+      next = [];
+      control = JSON.stringify(run.study.control);
+    }
+    if (finished.length > 0) {
+      const best = run.study.best();
+      // Idempotent: should saving below fail, the next advance tells the same round again and writes it again.
+      await writeRound(this.env.DB, spec.run_id, finished, {
+        status: "running",
+        target_calls: ledger.calls,
+        generations_run: run.study.facts.history().length,
+        best_score: best?.score ?? null,
+        best_config: best?.config ?? null,
+      });
+    }
+    this.ctx.storage.transactionSync(() => {
+      this.saveStudy(run, control);
+      if (finished.length > 0) {
+        this.sql.exec(
+          "INSERT INTO timeline (elapsed_ms, target_calls) VALUES (?, ?)",
+          Date.now() - Date.parse(spec.created_at),
+          ledger.calls,
+        );
+      }
+      if (next.length === 0) return;
+      writeMeta(this.sql, "round", String(round + 1));
+      this.sql.exec("DELETE FROM tasks WHERE status = 'done'");
+      for (const e of next) this.addTask(round + 1, e);
+    });
+    return next;
+  }
+
+  /** A row the run needed was refused as too big: the run ends failed with state_limit, from what was saved. */
+  private async abandon(error: unknown): Promise<void> {
+    console.error(
+      `run ${(this.spec() as RunSpec).run_id}: its state outgrew storage, the run ends:`,
+      error instanceof Error ? error.message : error,
+    );
+    const run = this.run();
+    run.driver.abandon("state_limit");
+    this.ctx.storage.transactionSync(() => {
+      this.saveStudy(run);
+      this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
+    });
+    await this.conclude(false);
   }
 
   private addTask(round: number, e: Evaluation): void {
@@ -439,8 +519,9 @@ export class RunCoordinator extends DurableObject<Env> {
       )
       .toArray();
     const resend: TaskRow[] = [];
+    const { driver } = this.run();
     for (const task of lost) {
-      if (this.overBudget()) {
+      if (!driver.maySend(this.ledger())) {
         // No new call once the budget is spent: a lost evaluation is given up, and the round ends without it.
         this.sql.exec("DELETE FROM tasks WHERE key = ?", task.key);
       } else if (task.sends < MAX_SENDS) {
@@ -456,7 +537,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** The run ended: keep its result and status, then publish them. */
   private async conclude(cancelled: boolean): Promise<void> {
     const spec = this.spec() as RunSpec;
-    const report = this.runReport(spec, cancelled);
+    const report = this.runReport(spec);
     const result = toSeedResponse(report);
     const status: RunStatus = cancelled ? "cancelled" : result.success ? "succeeded" : "failed";
     this.ctx.storage.transactionSync(() => {
@@ -468,16 +549,15 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.publish(report);
   }
 
-  private runReport(spec: RunSpec, cancelled: boolean) {
-    return assembleReport({
+  private runReport(spec: RunSpec): RunReport {
+    return this.run().driver.report({
       runId: spec.run_id,
       apiName: readMeta(this.sql, "api_name") ?? "",
       seed: spec.seed,
       startedAt: new Date(spec.created_at),
-      state: this.state(),
+      ledger: this.ledger(),
       evaluations: this.records(),
       warnings: JSON.parse(readMeta(this.sql, "warnings") ?? "[]"),
-      cancelled,
     });
   }
 
@@ -489,7 +569,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const spec = this.spec() as RunSpec;
     const status = this.status();
     const result = JSON.parse(readMeta(this.sql, "result") as string) as OptimizationResult;
-    const report = built ?? this.runReport(spec, status === "cancelled");
+    const report = built ?? this.runReport(spec);
     await writeRound(this.env.DB, spec.run_id, this.records(this.number("round")), {
       status,
       target_calls: report.target_calls,
@@ -513,7 +593,12 @@ export class RunCoordinator extends DurableObject<Env> {
 }
 
 function toResult(r: EvaluationRecord) {
-  return { hash: r.candidate, testCaseId: r.test_case_id, score: r.score, cost: r.cost_usd + r.evaluation_cost_usd };
+  return { hash: r.candidate, testCaseId: r.test_case_id, score: r.score };
+}
+
+/** SQLite refused a row or value as too big (a Durable Object row holds 2 MB). */
+function isStorageLimit(error: unknown): boolean {
+  return error instanceof Error && /SQLITE_TOOBIG|too big|string or blob too big/i.test(error.message);
 }
 
 function lostResult(task: TaskRow): CaseResult {

@@ -1,7 +1,8 @@
 /** Starting a run in the worker: validate with the SDK's validator, record it in D1, hand it to its coordinator. */
 import type { ConfigIssue } from "../../src/config/issues.js";
-import { maxCalls } from "../../src/run/execute.js";
+import { controlStateBound, STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
 import type { Prepared } from "../../src/run/prepare.js";
+import { maxCalls } from "../../src/run/report.js";
 import type { RunView } from "../../src/run/schema.js";
 import { newRunId, randomSeed } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
@@ -15,8 +16,11 @@ export type RunRpc = Pick<RunCoordinator, "start" | "claim" | "report" | "cancel
 
 export const runOf = (env: Env, runId: string): RunRpc => env.RUNS.getByName(runId) as unknown as RunRpc;
 
-/** The optimizer state of a run grows by about 50 bytes a call, and a Durable Object row holds 2 MB. */
-export const MAX_RUN_CALLS = 20_000;
+/**
+ * Each evaluation of a run is a row in its coordinator and in D1: a run is bounded so that one config cannot fill
+ * the database. (The study's own state is bounded by controlStateBound, whatever the run's length.)
+ */
+export const MAX_RUN_CALLS = 100_000;
 
 export interface StartOptions {
   /** A run id of the caller's: starting the same id twice starts one run (scheduled runs are named by period). */
@@ -41,18 +45,22 @@ export async function checkRunConfig(
 ): Promise<{ ok: true; run: Extract<Prepared, { ok: true }>["run"] } | { ok: false; errors: ConfigIssue[] }> {
   const prepared = await prepareInWorker(env, raw, { ownHosts });
   if (!prepared.ok) return { ok: false, errors: prepared.errors };
+  const errors: ConfigIssue[] = [];
   const calls = maxCalls(prepared.run);
   if (calls > MAX_RUN_CALLS) {
-    return {
-      ok: false,
-      errors: [
-        {
-          path: "optimization.evolution",
-          message: `a run on the service makes at most ${MAX_RUN_CALLS} target calls (its optimizer state lives in one Durable Object row); population_size x generations x test cases is ${calls}: lower one, or set execution.max_target_calls`,
-        },
-      ],
-    };
+    errors.push({
+      path: "optimization.evolution",
+      message: `a run on the service makes at most ${MAX_RUN_CALLS.toLocaleString("en-US")} target calls (each is a row in D1); population_size x generations x test cases is ${calls.toLocaleString("en-US")}: lower one, or set execution.max_target_calls`,
+    });
   }
+  const bound = controlStateBound(prepared.run);
+  if (bound > STUDY_CONTROL_LIMIT_BYTES) {
+    errors.push({
+      path: "optimization.evolution.population_size",
+      message: `a generation of this run could need ${Math.ceil(bound / 1024).toLocaleString("en-US")} KiB of optimizer state (its candidates, their races and pending evaluations over ${prepared.run.testCases.length} test cases), more than the ${STUDY_CONTROL_LIMIT_BYTES / 1024} KiB a run on the service keeps: lower population_size or the number of test cases`,
+    });
+  }
+  if (errors.length > 0) return { ok: false, errors };
   return { ok: true, run: prepared.run };
 }
 

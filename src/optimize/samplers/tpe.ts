@@ -243,23 +243,28 @@ function* tpeSteps(
   options: TpeOptions,
 ): Generator<void, ParamConfig[], void> {
   const dims = dimsOf(space);
-  const scored: Scored[] = observations.map((o, order) => ({ point: encode(dims, o.config), score: o.score, order }));
   const lies: Scored[] = [];
   const out: ParamConfig[] = [];
   const taken = new Set<string>();
   // The split and l(x) depend on the scored configs only; each slot's lie changes g(x) alone.
-  const all = [...scored].sort((a, b) => b.score - a.score);
-  const nBelow = Math.max(1, Math.min(options.gamma(all.length), all.length - 1));
-  const below = all.slice(0, nBelow);
+  const ranked = observations.map((o, order) => ({ o, order })).sort((a, b) => b.o.score - a.o.score);
+  const nBelow = Math.max(1, Math.min(options.gamma(ranked.length), ranked.length - 1));
+  const rest = ranked.slice(nBelow);
+  // Optuna's weights give each of the oldest observations 1/n: past MODEL_ABOVE the oldest of "above" are left
+  // out, so a proposal costs the same late in a long run as early on.
+  const cutoff = rest.length > MODEL_ABOVE ? (rest.map((r) => r.order).sort((a, b) => b - a)[MODEL_ABOVE - 1] as number) : -1;
+  const toScored = (r: (typeof ranked)[number]): Scored => ({ point: encode(dims, r.o.config), score: r.o.score, order: r.order });
+  const below = ranked.slice(0, nBelow).map(toScored);
+  const aboveScored = rest.filter((r) => r.order >= cutoff).map(toScored);
   const l = new Parzen(
     below.map((s) => s.point),
     weightsFor(below),
     dims,
     options.priorWeight,
   );
-  const aboveWeights = weightsFor(all.slice(nBelow));
+  const aboveWeights = weightsFor(aboveScored);
   for (let slot = 0; slot < size; slot++) {
-    const above = [...all.slice(nBelow), ...lies];
+    const above = [...aboveScored, ...lies];
     const g = new Parzen(
       above.map((s) => s.point),
       [...aboveWeights, ...lies.map(() => 1)],
@@ -282,7 +287,7 @@ function* tpeSteps(
     chosen ??= decode(space, dims, draws[0]?.point ?? l.sample(rng, dims));
     taken.add(hashConfig(chosen));
     out.push(chosen);
-    lies.push({ point: encode(dims, chosen), score: Number.NEGATIVE_INFINITY, order: scored.length + lies.length });
+    lies.push({ point: encode(dims, chosen), score: Number.NEGATIVE_INFINITY, order: observations.length + lies.length });
     yield;
   }
   return out;
@@ -308,7 +313,9 @@ function proposeLocal(
   const pChoice = 1 / Math.max(1, dims.numeric.length + dims.choice.length);
   // Per-dimension scale from the spread of the elite (cross-entropy style): wide where good configs disagree,
   // narrow where they agree, never below a quarter of the adaptive step.
-  const elite = ranked.slice(0, Math.max(4, Math.ceil(0.15 * ranked.length))).map((o) => encode(dims, o.config).numeric);
+  const elite = ranked
+    .slice(0, Math.min(MAX_ELITE, Math.max(4, Math.ceil(0.15 * ranked.length))))
+    .map((o) => encode(dims, o.config).numeric);
   const spread = dims.numeric.map((_, i) => {
     const xs = elite.map((e) => e[i] as number);
     const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -337,6 +344,10 @@ function proposeLocal(
   return out;
 }
 
+/** Observations of "above" in g(x) at most (the most recent): beyond them each weighs 1/n or less. */
+const MODEL_ABOVE = 250;
+/** The elite whose spread sets the local step: the best 15%, at most this many. */
+const MAX_ELITE = 64;
 /** Local steps scale with this fraction of the elite's spread per dimension. */
 const ELITE_SPREAD = 0.5;
 /** Share of a batch given to local steps: from LOCAL_MIN at the start of the model phase to LOCAL_MAX at the end. */
@@ -353,18 +364,27 @@ export const tpeSampler: Sampler = {
     const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
     if (observations.length < TPE_DEFAULTS.startup) return yield* randomSampler.propose(context, state);
     const { progress } = context;
-    const prior = (state ?? {}) as { sigma?: number; best?: number };
-    const best = Math.max(...observations.map((o) => o.score));
-    // The step grows after a generation that improved the best, and shrinks after one that did not.
+    const prior = (state ?? {}) as { sigma?: number; best?: number; generation?: number };
+    const best = observations.reduce((max, o) => Math.max(max, o.score), Number.NEGATIVE_INFINITY);
+    // The step grows after a generation that improved the best, and shrinks after one that did not: once per
+    // generation, however many batches the generation is proposed in.
+    const adapted = prior.sigma !== undefined && prior.generation === context.generation;
     const improved = best > (prior.best ?? Number.NEGATIVE_INFINITY);
-    const sigma = prior.sigma === undefined ? 0.1 : improved ? Math.min(0.3, prior.sigma * 1.3) : Math.max(0.002, prior.sigma * SHRINK);
+    const sigma =
+      prior.sigma === undefined
+        ? 0.1
+        : adapted
+          ? prior.sigma
+          : improved
+            ? Math.min(0.3, prior.sigma * 1.3)
+            : Math.max(0.002, prior.sigma * SHRINK);
     const localCount = Math.round(context.size * Math.min(LOCAL_MAX, LOCAL_MIN + (LOCAL_MAX - LOCAL_MIN) * progress));
     const local = proposeLocal(context.space, observations, localCount, sigma, context.rng, (c) => context.isKnown(c));
     const localHashes = new Set(local.map(hashConfig));
     const isTaken = (c: ParamConfig) => context.isKnown(c) || localHashes.has(hashConfig(c));
     const model = yield* tpeSteps(context.space, observations, context.size - local.length, context.rng, isTaken, TPE_DEFAULTS);
     const chosen = [...local, ...model];
-    state = { sigma, best };
+    state = { sigma, best: adapted ? (prior.best as number) : best, generation: context.generation };
     const taken = new Set<string>();
     const configs = chosen.map((config) => {
       const novel = makeNovel(config, context.space, taken, context);

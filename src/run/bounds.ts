@@ -1,0 +1,37 @@
+/**
+ * How big a run's study may get on the service, known before it starts. The facts that grow with the run are a
+ * row each (workers/objects/study-tables.ts); the control state is one row, and its size is bounded by the config:
+ * a generation's members, their race and their pending evaluations, the test cases, the search space and the
+ * warm-start configs. The start guard refuses a config whose bound passes the limit; should the bound be wrong,
+ * the coordinator still checks each save and ends the run with `state_limit` rather than hang.
+ */
+import { utf8Length } from "../json.js";
+import { ALGORITHMS } from "../optimize/algorithms.js";
+import type { ParamConfig } from "../search/space.js";
+import type { PreparedRun } from "./prepare.js";
+
+/** A Durable Object's SQLite holds 2 MB in a row; the control state keeps to half of that. */
+export const STUDY_CONTROL_LIMIT_BYTES = 1024 * 1024;
+
+/** Settings, counters, RNG, sampler state, incumbents: what does not grow with the config's lists. */
+const FIXED_BYTES = 4096;
+/** A config's hash in JSON with its separator ("0123456789abcdef",). */
+const HASH_BYTES = 19;
+/** A race entry: "hash":{"target":12345,"dropped":false}, */
+const RACE_ENTRY_BYTES = 50;
+
+/** The most bytes the study's control state of this run can take. */
+export function controlStateBound(run: Pick<PreparedRun, "config" | "testCases">, initialConfigs: readonly ParamConfig[] = []): number {
+  const { optimization, search_space } = run.config;
+  const preset = ALGORITHMS[optimization.algorithm];
+  const members = (preset.reinvestSavings ? 4 : 1) * optimization.evolution.population_size;
+  const ids = run.testCases.map((t) => utf8Length(JSON.stringify(t.id)));
+  const idBytes = ids.reduce((a, b) => a + b, 0);
+  // "hash|id":true, per pending evaluation: at most every member on every test case at once.
+  const pending = members * (ids.length * (HASH_BYTES + 7) + idBytes);
+  const testCases = idBytes + ids.length * 40;
+  const order = idBytes + ids.length;
+  const space = utf8Length(JSON.stringify(search_space.parameters));
+  const warm = utf8Length(JSON.stringify(initialConfigs));
+  return FIXED_BYTES + members * (HASH_BYTES + RACE_ENTRY_BYTES) + pending + testCases + order + space + warm;
+}

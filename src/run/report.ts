@@ -1,0 +1,219 @@
+/**
+ * What a run reports, in process and on the service alike: its records, its events, and the report assembled
+ * from the study, the ledger and the evaluations when it ends.
+ */
+import type { ConfigIssue } from "../config/issues.js";
+import type { CaseResult } from "../evaluate/case.js";
+import type { GenerationSummary } from "../optimize/facts.js";
+import type { StopReason, Study } from "../optimize/study.js";
+import type { ParamConfig } from "../search/space.js";
+import type { Ledger } from "./ledger.js";
+import type { PreparedRun } from "./prepare.js";
+
+export interface EvaluationRecord extends CaseResult {
+  generation: number;
+  candidate: string;
+  params: ParamConfig;
+}
+
+export interface CandidateRecord {
+  generation: number;
+  candidate: string;
+  params: ParamConfig;
+  /** Full weighted score, or the race's estimate when it was stopped early. */
+  score: number;
+  complete: boolean;
+  dropped: boolean;
+  /** Mean of each metric over the test cases it was scored on (metrics that did not apply are left out). */
+  metrics: Record<string, number>;
+}
+
+export interface FailureSummary {
+  test_case_id: string;
+  failures: number;
+  evaluations: number;
+  reasons: { kind: "target" | "evaluation"; message: string; count: number }[];
+}
+
+export type RunEvent =
+  | {
+      type: "run_started";
+      run_id: string;
+      algorithm: string;
+      generations: number;
+      population_size: number;
+      test_cases: number;
+      max_calls: number;
+    }
+  | { type: "generation_started"; generation: number }
+  /** A run on the service reports its calls so far when polled, not one event per evaluation. */
+  | { type: "progress"; target_calls: number }
+  | {
+      type: "evaluation";
+      generation: number;
+      candidate: string;
+      test_case_id: string;
+      score: number;
+      success: boolean;
+      error: string | null;
+      target_calls: number;
+    }
+  | { type: "generation_finished"; generation: number; best: number | null; mean: number | null; calls: number; target_calls: number }
+  | { type: "run_finished"; success: boolean; best_score: number | null; target_calls: number; stop_reason: string };
+
+/** What a run did, however it ended: reported in the result on success and on failure alike. */
+export interface RunTotals {
+  target_calls: number;
+  failed_calls: number;
+  /** Attempts beyond the first, over all calls to the target. */
+  retries: number;
+  /** Which test cases failed, how often and why. */
+  failures: FailureSummary[];
+  /** What the calls to the team's API cost (USD); billed whether or not the run completes. */
+  cost_usd: number;
+  /** What scoring cost: judge and embedding calls (USD). */
+  evaluation_cost_usd: number;
+  history: GenerationSummary[];
+}
+
+export interface RunReport extends RunTotals {
+  run_id: string;
+  api_name: string;
+  algorithm: string;
+  seed: number;
+  started_at: string;
+  finished_at: string;
+  stop_reason: StopReason;
+  best: { config: ParamConfig; score: number } | null;
+  generations_run: number;
+  configs_generated: number;
+  candidates: CandidateRecord[];
+  evaluations: EvaluationRecord[];
+  warnings: ConfigIssue[];
+  /** Set when the run produced no usable result. */
+  error: string | null;
+}
+
+export function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
+  const byCase = new Map<string, FailureSummary>();
+  for (const e of evaluations) {
+    const entry = byCase.get(e.test_case_id) ?? { test_case_id: e.test_case_id, failures: 0, evaluations: 0, reasons: [] };
+    byCase.set(e.test_case_id, entry);
+    entry.evaluations += 1;
+    if (e.success) continue;
+    entry.failures += 1;
+    const message = (e.error ?? "failed").slice(0, 300);
+    const kind = e.failure ?? "target";
+    const reason = entry.reasons.find((r) => r.message === message && r.kind === kind);
+    if (reason) reason.count += 1;
+    else entry.reasons.push({ kind, message, count: 1 });
+  }
+  return [...byCase.values()]
+    .filter((f) => f.failures > 0)
+    .map((f) => ({ ...f, reasons: f.reasons.sort((a, b) => b.count - a.count) }))
+    .sort((a, b) => b.failures - a.failures || a.test_case_id.localeCompare(b.test_case_id));
+}
+
+function metricMeans(evaluations: readonly EvaluationRecord[]): Record<string, number> {
+  const sums = new Map<string, { sum: number; n: number }>();
+  for (const e of evaluations) {
+    for (const [name, value] of Object.entries(e.metrics)) {
+      if (value === null) continue;
+      const entry = sums.get(name) ?? { sum: 0, n: 0 };
+      entry.sum += value;
+      entry.n += 1;
+      sums.set(name, entry);
+    }
+  }
+  return Object.fromEntries([...sums].map(([name, { sum, n }]) => [name, sum / n]));
+}
+
+/** Upper bound on target calls, for progress bars. */
+export function maxCalls(run: PreparedRun): number {
+  const { evolution, execution } = run.config.optimization;
+  const bound = evolution.population_size * evolution.generations * run.testCases.length;
+  return Math.min(bound, execution.max_target_calls ?? bound);
+}
+
+/**
+ * generation_finished events for the generations of `history` after the first `reported`, their target_calls a
+ * running total from `callsBefore`: the progress a run in process and a run on a server report alike.
+ */
+export function generationEvents(
+  history: readonly GenerationSummary[],
+  reported: number,
+  callsBefore: number,
+): { events: RunEvent[]; calls: number } {
+  let calls = callsBefore;
+  const events: RunEvent[] = history.slice(reported).map((summary) => {
+    calls += summary.calls;
+    return {
+      type: "generation_finished",
+      generation: summary.generation,
+      best: summary.best,
+      mean: summary.mean,
+      calls: summary.calls,
+      target_calls: calls,
+    };
+  });
+  return { events, calls };
+}
+
+/** The report of a finished study: the same for a run in process and one coordinated by a Durable Object. */
+export function assembleReport(args: {
+  runId: string;
+  apiName: string;
+  seed: number;
+  startedAt: Date;
+  finishedAt?: Date;
+  study: Study;
+  ledger: Ledger;
+  evaluations: EvaluationRecord[];
+  warnings: ConfigIssue[];
+}): RunReport {
+  const { study, evaluations } = args;
+  const stopReason = study.control.stopReason ?? "generations";
+  const best = study.best();
+  const byCandidate = new Map<string, EvaluationRecord[]>();
+  for (const e of evaluations) {
+    const list = byCandidate.get(e.candidate);
+    if (list) list.push(e);
+    else byCandidate.set(e.candidate, [e]);
+  }
+  const failed = evaluations.filter((e) => !e.success);
+  let error: string | null = null;
+  if (stopReason === "cancelled") error = "Optimization was cancelled";
+  else if (stopReason === "state_limit") {
+    error = "the run's state outgrew what the service can keep for one run: lower population_size or the number of test cases";
+  } else if (evaluations.length > 0 && failed.length === evaluations.length) {
+    const what = failed.every((e) => e.failure === "target") ? "call to the target" : "evaluation";
+    error = `every ${what} failed (${failed.length} calls); first error: ${failed[0]?.error ?? "unknown"}`;
+  } else if (!best && stopReason === "max_cost_usd") {
+    error = "the max_cost_usd budget was spent before any config was scored on every test case";
+  } else if (!best) error = "no config was scored on every test case (is max_target_calls too low?)";
+  return {
+    run_id: args.runId,
+    api_name: args.apiName,
+    algorithm: study.settings.algorithm,
+    seed: args.seed,
+    started_at: args.startedAt.toISOString(),
+    finished_at: (args.finishedAt ?? new Date()).toISOString(),
+    stop_reason: stopReason,
+    best: best ? { config: best.config, score: best.score } : null,
+    generations_run: study.facts.history().length,
+    configs_generated: study.facts.trials().length,
+    target_calls: args.ledger.calls,
+    failed_calls: failed.length,
+    retries: evaluations.reduce((sum, e) => sum + Math.max(0, e.attempts - 1), 0),
+    failures: failureSummary(evaluations),
+    cost_usd: evaluations.reduce((sum, e) => sum + e.cost_usd, 0),
+    evaluation_cost_usd: evaluations.reduce((sum, e) => sum + e.evaluation_cost_usd, 0),
+    history: [...study.facts.history()],
+    candidates: study.candidates().map((c) => ({ ...c, metrics: metricMeans(byCandidate.get(c.candidate) ?? []) })),
+    evaluations: [...evaluations].sort(
+      (a, b) => a.generation - b.generation || a.candidate.localeCompare(b.candidate) || a.test_case_id.localeCompare(b.test_case_id),
+    ),
+    warnings: args.warnings,
+    error,
+  };
+}
