@@ -8,6 +8,12 @@
  * coordination cost nothing), with their ratio, for a few repetitions and their median. Figures come from a
  * local workerd, whose queue delivers one batch at a time (Cloudflare runs consumers concurrently): compare
  * them with each other, not with production.
+ *
+ * npm run bench:runs -- long
+ *
+ * The long run of issue 13 on the local service: tpe, 9 floats, 25 test cases, population 40 x 20 generations,
+ * no early stopping, mock mode, about 20,000 target calls. It reports the status, the target calls, the
+ * evaluations D1 holds and how many distinct (candidate, test case) pairs they are, and the wall time.
  */
 import { median } from "../src/optimize/stats.js";
 import { createClient } from "../src/sdk/client.js";
@@ -42,9 +48,53 @@ const config = {
   },
 };
 
+async function longRun(client: ReturnType<typeof createClient>): Promise<void> {
+  const dims = Array.from({ length: 9 }, (_, i) => `x${i}`);
+  const long = {
+    api: { name: "bench_long_run", mock_mode: true },
+    search_space: { parameters: Object.fromEntries(dims.map((d) => [d, { type: "float", min: 0, max: 1 }])) },
+    evaluation: {
+      test_cases: { inline: Array.from({ length: 25 }, (_, i) => ({ id: `case_${i}`, input: { prompt: `question number ${i}` } })) },
+      metrics: { quality: { type: "llm_judge", weight: 1 } },
+    },
+    optimization: {
+      algorithm: "tpe",
+      evolution: { population_size: 40, generations: 20 },
+      execution: { parallel_workers: 50, early_stopping: { enabled: false } },
+    },
+  };
+  const started = performance.now();
+  let view = await client.startRun(long, { seed: 1 });
+  while (view.status === "running" || view.status === "queued") {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    view = await client.getRun(view.run_id);
+  }
+  const wall = (performance.now() - started) / 1000;
+  const pairs = new Set<string>();
+  let rows = 0;
+  for (let offset = 0; ; offset += 1000) {
+    const page = await client.runEvaluations(view.run_id, { limit: 1000, offset });
+    for (const e of page) pairs.add(`${e.candidate}|${e.test_case_id}`);
+    rows += page.length;
+    if (page.length < 1000) break;
+  }
+  console.log(`long run ${view.run_id}: ${view.status} (${view.result?.success ? view.result.stop_reason : view.result?.error})`);
+  console.log(`target calls ${view.result?.target_calls}; evaluations in D1 ${rows}, distinct (candidate, test case) ${pairs.size}`);
+  console.log(
+    `generations ${view.result?.success ? view.result.generations_run : view.result?.history?.length}, best score ${view.result?.best_score}; wall ${wall.toFixed(0)} s`,
+  );
+}
+
 const service = await startLocalService();
 try {
   const client = createClient({ baseUrl: service.url, apiKey: service.key });
+  if (process.argv[2] === "long") await longRun(client);
+  else await repeatedRuns(client);
+} finally {
+  await service.stop();
+}
+
+async function repeatedRuns(client: ReturnType<typeof createClient>): Promise<void> {
   const criticalPathMs = GENERATIONS * LATENCY_MS;
   console.log(
     `population ${POPULATION} x ${GENERATIONS} generations x ${TEST_CASES} test cases, mock latency ${LATENCY_MS} ms; critical path ${criticalPathMs} ms`,
@@ -69,6 +119,4 @@ try {
     );
   }
   console.log(`median wall ${median(walls).toFixed(0)} ms; median wall / critical path ${median(ratios).toFixed(2)}`);
-} finally {
-  await service.stop();
 }
