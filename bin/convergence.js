@@ -2,7 +2,7 @@
 // The CLI runs the compiled core (npm install builds it, through the `prepare` script).
 import { existsSync } from "node:fs";
 
-const entry = new URL("../dist/src/cli/main.js", import.meta.url);
+const entry = new URL("../dist/src/node/cli/main.js", import.meta.url);
 if (!existsSync(entry)) {
   process.stderr.write("convergence: the package is not built yet; run `npm install` (or `npm run build`) in its folder\n");
   process.exit(1);

@@ -6,7 +6,7 @@
 //   npm start                                  # in another terminal: the local service
 //   node examples/runtime_demo.mjs             # against it (CONVERGENCE_URL / CONVERGENCE_API_KEY, else local + .dev.vars)
 //   node examples/runtime_demo.mjs --in-process   # the same through the SDK, no service
-import { configureRuntime, createClient, MemoryRuntimeStorage, runtimeSelect, runtimeUpdate } from "convergence";
+import { configureRuntime, createClient, MemoryRuntimeStorage, runtimeSelect, runtimeUpdate } from "convergence/node";
 
 const RATES = { careful: 0.3, balanced: 0.5, bold: 0.7 };
 const ROUNDS = 2000;

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { createClient, runOptimization, surfaceQuality, validateConfig } from "convergence";
+import { createClient, runOptimization, surfaceQuality, validateConfig } from "convergence/node";
 import { parse } from "yaml";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");

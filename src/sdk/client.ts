@@ -2,8 +2,9 @@
  * createClient: the runtime functions over HTTP, against a Convergence service. camelCase methods, snake_case data,
  * as the OpenAI SDK does. Errors the service answers become ConvergenceApiError, with the service's code and
  * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
- * (else, in Node and for the local service only, the key of .dev.vars in the working directory, which `npm start`
- * uses). Either kind of key works: a runtime key for select, update and reading decisions; an admin key for all.
+ * (else the caller's fallback: convergence/node reads the key of .dev.vars for the local service, as `npm start`
+ * writes it). Either kind of key works: a runtime key for select, update and reading decisions; an admin key for all.
+ * Platform-neutral: no file access here, so a Worker can bundle it.
  */
 
 import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
@@ -51,33 +52,16 @@ export interface SystemRecord {
 type Env = Record<string, string | undefined>;
 const processEnv = (): Env => (globalThis as { process?: { env?: Env } }).process?.env ?? {};
 
-/** The API key from a .dev.vars file (KEY=value lines), or null. */
-export function keyFromDevVars(text: string): string | null {
-  for (const line of text.split(/\r?\n/)) {
-    const match = line.match(/^\s*CONVERGENCE_API_KEY\s*=\s*"?([^"#\s]+)"?/);
-    if (match?.[1]) return (match[1].split(",")[0] as string).trim();
-  }
-  return null;
-}
+/** Where a client finds its key when neither `apiKey` nor CONVERGENCE_API_KEY gives one. */
+export type KeyFallback = (baseUrl: string) => Promise<string | null>;
 
-async function devVarsKey(): Promise<string | null> {
-  try {
-    const { readFile } = await import("node:fs/promises");
-    return keyFromDevVars(await readFile(".dev.vars", "utf8"));
-  } catch {
-    return null;
-  }
-}
-
-export function createClient(options: ClientOptions = {}) {
+export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallback = async () => null) {
   const env = processEnv();
   const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
   let key: Promise<string | null> | null = null;
-  // The dev key of .dev.vars is for the local service only: it is never sent anywhere else.
-  const local = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/.test(baseUrl);
   const apiKey = () => {
-    key ??= Promise.resolve(options.apiKey ?? env.CONVERGENCE_API_KEY ?? null).then((k) => k ?? (local ? devVarsKey() : null));
+    key ??= Promise.resolve(options.apiKey ?? env.CONVERGENCE_API_KEY ?? null).then((k) => k ?? fallbackKey(baseUrl));
     return key;
   };
 

@@ -3,17 +3,14 @@
  * or a failing target, and adds what users of an optimizer need next: target_calls, failed_calls, history,
  * warnings, the seed and why it stopped.
  */
-import { existsSync, statSync } from "node:fs";
-import { describeIssues } from "../config/issues.js";
-import { formatFromName, parseConfigText } from "../config/parse.js";
+import { type ConfigIssue, describeIssues } from "../config/issues.js";
 import type { ConfigInput } from "../config/schema.js";
 import type { Evaluator } from "../evaluate/custom.js";
 import { executeRun } from "../run/execute.js";
-import { type Prepared, type PreparedRun, prepareRun } from "../run/prepare.js";
+import { type Prepared, type PreparedRun, type PrepareOptions, prepareRun } from "../run/prepare.js";
 import type { RunEvent } from "../run/report.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
-import { nodePrepareOptions, readText } from "./node-io.js";
 import { runOnServer, type ServerOptions } from "./remote.js";
 import { fail, newRunId, type OptimizationResult, randomSeed, toSeedResponse, warningText } from "./response.js";
 
@@ -21,10 +18,8 @@ export type { OptimizationFailure, OptimizationResult, OptimizationSuccess } fro
 export { newRunId, toSeedResponse } from "./response.js";
 
 export interface RunOptimizationOptions {
-  /** The config as an object (the seed's dict). */
+  /** The config as an object (the seed's dict). A YAML or JSON file (`yamlPath`) needs convergence/node. */
   configDict?: Record<string, unknown>;
-  /** A YAML or JSON config file; its relative paths resolve next to it. */
-  yamlPath?: string;
   /** The config as a typed object. */
   config?: ConfigInput;
   /** Replace the config's test cases. */
@@ -37,7 +32,7 @@ export interface RunOptimizationOptions {
   signal?: AbortSignal;
   /** Overrides optimization.seed. Without either, a random seed is drawn and reported. */
   seed?: number;
-  /** Where secrets are read from at call time (default: process.env). */
+  /** Where secrets are read from at call time (default: process.env where there is one). */
   env?: EnvSource;
   fetch?: typeof fetch;
   /** Where a configDict's relative paths resolve (default: the working directory). */
@@ -49,64 +44,75 @@ export interface RunOptimizationOptions {
   server?: ServerOptions;
 }
 
-/** Load and prepare the config named by the options; the errors carry the seed's messages. */
-export async function prepareFromOptions(options: RunOptimizationOptions): Promise<Prepared | { ok: false; argumentError: string }> {
+/** What reading a config's files needs: convergence/node supplies the file system, a Worker nothing. */
+export type ConfigIo = Pick<PrepareOptions, "baseDir" | "readText" | "loadEvaluator" | "env">;
+
+/** The raw config the options name, and how to read the files it names. */
+export type LoadedConfig = { raw: unknown; io: ConfigIo } | { argumentError: string } | { errors: ConfigIssue[] };
+
+/** Finds the options' config: the neutral one takes objects only, convergence/node also reads `yamlPath`. */
+export type ConfigLoader = (options: RunOptimizationOptions) => Promise<LoadedConfig>;
+
+const processEnv = (): EnvSource => (globalThis as { process?: { env?: EnvSource } }).process?.env ?? {};
+
+/** The config given as an object, with `io` for the files it names; the seed's messages for a wrong call. */
+export function givenConfig(options: RunOptimizationOptions & { yamlPath?: unknown }, io: ConfigIo): LoadedConfig {
   const given = [options.configDict, options.yamlPath, options.config].filter((v) => v !== undefined).length;
-  if (given === 0) return { ok: false, argumentError: "Must provide either config_dict or yaml_path" };
-  if (given > 1) return { ok: false, argumentError: "Provide only one of config_dict or yaml_path, not both" };
-  const shared = {
+  if (given === 0) return { argumentError: "Must provide either config_dict or yaml_path" };
+  if (given > 1) return { argumentError: "Provide only one of config_dict or yaml_path, not both" };
+  if (options.yamlPath !== undefined) {
+    return { argumentError: 'yamlPath reads a file: import runOptimization from "convergence/node", or pass configDict' };
+  }
+  return {
+    raw: options.configDict ?? options.config,
+    io: { ...io, baseDir: options.baseDir ?? io.baseDir ?? ".", env: options.env ?? io.env ?? processEnv() },
+  };
+}
+
+const neutralLoader: ConfigLoader = async (options) => givenConfig(options, {});
+
+function argumentError(options: RunOptimizationOptions): string | null {
+  if (options.testCases !== undefined && !Array.isArray(options.testCases)) return "testCases must be a list of test cases";
+  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) return `seed must be an integer, got ${String(options.seed)}`;
+  return null;
+}
+
+/** Load and prepare the config named by the options; the errors carry the seed's messages. */
+export async function prepareFromOptions(
+  options: RunOptimizationOptions,
+  load: ConfigLoader = neutralLoader,
+): Promise<Prepared | { ok: false; argumentError: string }> {
+  const wrong = argumentError(options);
+  if (wrong) return { ok: false, argumentError: wrong };
+  const loaded = await load(options);
+  if ("argumentError" in loaded) return { ok: false, argumentError: loaded.argumentError };
+  if ("errors" in loaded) return { ok: false, errors: loaded.errors, warnings: [] };
+  return prepareRun(loaded.raw, {
+    ...loaded.io,
     ...(options.testCases ? { testCases: options.testCases } : {}),
     ...(options.evaluator ? { evaluator: options.evaluator } : {}),
     ...(options.localFunction ? { localFunction: options.localFunction } : {}),
     ...(options.fetch ? { fetch: options.fetch } : {}),
-  };
-  if (options.testCases !== undefined && !Array.isArray(options.testCases)) {
-    return { ok: false, argumentError: "testCases must be a list of test cases" };
-  }
-  if (options.seed !== undefined && !Number.isSafeInteger(options.seed)) {
-    return { ok: false, argumentError: `seed must be an integer, got ${String(options.seed)}` };
-  }
-  if (options.yamlPath !== undefined) {
-    if (!existsSync(options.yamlPath)) return { ok: false, argumentError: `Config file not found: ${options.yamlPath}` };
-    if (statSync(options.yamlPath).isDirectory())
-      return { ok: false, argumentError: `Config path is a directory, not a file: ${options.yamlPath}` };
-    const io = nodePrepareOptions(options.yamlPath);
-    const parsed = parseConfigText(await readText(options.yamlPath), formatFromName(options.yamlPath) ?? "yaml", options.yamlPath);
-    if (parsed.errors.length > 0) return { ok: false, errors: parsed.errors, warnings: [] };
-    return prepareRun(parsed.value, { ...io, ...shared, env: options.env ?? io.env });
-  }
-  const io = nodePrepareOptions(null);
-  return prepareRun(options.configDict ?? options.config, {
-    ...io,
-    ...shared,
-    baseDir: options.baseDir ?? io.baseDir,
-    env: options.env ?? io.env,
   });
 }
 
-async function runOptimizationOnServer(options: RunOptimizationOptions, server: ServerOptions): Promise<OptimizationResult> {
+async function runOptimizationOnServer(
+  options: RunOptimizationOptions,
+  server: ServerOptions,
+  load: ConfigLoader,
+): Promise<OptimizationResult> {
   if (options.evaluator || options.localFunction) {
     return fail(
       "evaluator and localFunction run in this process: on a server, use a bundled evaluator module or custom_evaluator.url, and api.endpoint",
     );
   }
-  const given = [options.configDict, options.yamlPath, options.config].filter((v) => v !== undefined).length;
-  if (given !== 1)
-    return fail(given === 0 ? "Must provide either config_dict or yaml_path" : "Provide only one of config_dict or yaml_path, not both");
-  let raw: unknown = options.configDict ?? options.config;
-  let baseDir = options.baseDir ?? ".";
-  if (options.yamlPath !== undefined) {
-    if (!existsSync(options.yamlPath) || statSync(options.yamlPath).isDirectory())
-      return fail(`Config file not found: ${options.yamlPath}`);
-    const parsed = parseConfigText(await readText(options.yamlPath), formatFromName(options.yamlPath) ?? "yaml", options.yamlPath);
-    if (parsed.errors.length > 0) return fail(`Config validation failed: ${describeIssues(parsed.errors)}`, { errors: parsed.errors });
-    raw = parsed.value;
-    baseDir = nodePrepareOptions(options.yamlPath).baseDir ?? ".";
-  }
-  return runOnServer(raw, {
+  const loaded = await load(options);
+  if ("argumentError" in loaded) return fail(loaded.argumentError);
+  if ("errors" in loaded) return fail(`Config validation failed: ${describeIssues(loaded.errors)}`, { errors: loaded.errors });
+  return runOnServer(loaded.raw, {
     server,
-    baseDir,
-    readText,
+    baseDir: loaded.io.baseDir ?? ".",
+    ...(loaded.io.readText ? { readText: loaded.io.readText } : {}),
     ...(options.testCases ? { testCases: options.testCases } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),
@@ -118,10 +124,11 @@ export function seedFor(run: PreparedRun, override?: number): number {
   return override ?? run.config.optimization.seed ?? randomSeed();
 }
 
-export async function runOptimization(options: RunOptimizationOptions): Promise<OptimizationResult> {
+/** Runs in this process, or on a service with `server`; `load` is how convergence/node adds config files. */
+export async function runOptimization(options: RunOptimizationOptions, load: ConfigLoader = neutralLoader): Promise<OptimizationResult> {
   try {
-    if (options.server) return await runOptimizationOnServer(options, options.server);
-    const prepared = await prepareFromOptions(options);
+    if (options.server) return await runOptimizationOnServer(options, options.server, load);
+    const prepared = await prepareFromOptions(options, load);
     if (!prepared.ok) {
       if ("argumentError" in prepared) return fail(prepared.argumentError);
       return fail(`Config validation failed: ${describeIssues(prepared.errors)}`, {

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
 import { scoreCase } from "../../src/evaluate/case.js";
 import type { JsonValue } from "../../src/json.js";
-import { prepareFromOptions } from "../../src/sdk/run-optimization.js";
+import { prepareFromOptions } from "../../src/node/run-optimization.js";
 import { enumerate, type ParamConfig } from "../../src/search/space.js";
 import { mockConfig } from "../helpers/configs.js";
 import { startServer } from "../helpers/server.js";

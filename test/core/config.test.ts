@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/parse.js";
 import { validateConfig } from "../../src/config/validate.js";
+import { nodePrepareOptions } from "../../src/node/io.js";
 import { prepareRun } from "../../src/run/prepare.js";
-import { nodePrepareOptions } from "../../src/sdk/node-io.js";
 import { mockConfig, SEED_BASIC_USAGE, SEED_MINIMAL } from "../helpers/configs.js";
 import { tempDir } from "../helpers/temp.js";
 

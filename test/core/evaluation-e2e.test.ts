@@ -5,7 +5,7 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { type OptimizationResult, runOptimization } from "../../src/index.js";
+import { type OptimizationResult, runOptimization } from "../../src/node/index.js";
 import { type ProviderDouble, startProvider } from "../helpers/provider.js";
 import { json, startServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";

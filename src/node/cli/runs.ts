@@ -7,8 +7,8 @@
  * The service is --server URL, else CONVERGENCE_URL (default the local one), with CONVERGENCE_API_KEY.
  */
 import { parseArgs } from "node:util";
-import type { RunSummary, RunView } from "../run/schema.js";
-import { createClient } from "../sdk/client.js";
+import type { RunSummary, RunView } from "../../run/schema.js";
+import { createClient } from "../client.js";
 import { reportApiError } from "./api-error.js";
 import type { Io } from "./main.js";
 

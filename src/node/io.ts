@@ -18,6 +18,18 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+type TsImport = (specifier: string, parent: string) => Promise<unknown>;
+
+/** tsx is an optional peer: only evaluators written in TypeScript need it, so its absence is explained, not thrown. */
+async function typeScriptLoader(file: string): Promise<TsImport> {
+  try {
+    return (await import("tsx/esm/api")).tsImport as TsImport;
+  } catch (error) {
+    if ((error as { code?: string }).code !== "ERR_MODULE_NOT_FOUND") throw error;
+    throw new Error(`${file} is TypeScript: loading it needs tsx (npm install --save-dev tsx), or compile it to .js`);
+  }
+}
+
 /** `module` is a file next to the config, with or without its extension (the seed names Python modules that way). */
 export async function loadEvaluator(module: string, fn: string, baseDir: string): Promise<Evaluator | null> {
   const base = resolve(baseDir, module);
@@ -38,8 +50,7 @@ export async function loadEvaluator(module: string, fn: string, baseDir: string)
   const url = pathToFileURL(file).href;
   let namespace: Record<string, unknown>;
   if (file.endsWith(".ts") || file.endsWith(".mts")) {
-    const { tsImport } = await import("tsx/esm/api");
-    namespace = (await tsImport(url, import.meta.url)) as Record<string, unknown>;
+    namespace = (await (await typeScriptLoader(file))(url, import.meta.url)) as Record<string, unknown>;
   } else {
     namespace = (await import(url)) as Record<string, unknown>;
   }

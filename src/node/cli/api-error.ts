@@ -1,4 +1,4 @@
-import { ConvergenceApiError } from "../sdk/client.js";
+import { ConvergenceApiError } from "../../sdk/client.js";
 import type { Io } from "./main.js";
 
 /** A service's refusal as the CLI shows it: the message and each problem; exit 2 for a 4xx, else 1. */

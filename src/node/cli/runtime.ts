@@ -9,11 +9,12 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
-import { type Estimate, EvaluateRequestSchema, type PolicyEvaluation, parseOfflinePolicy, type SkipReason } from "../bandit/offline.js";
-import { formatFromName, parseConfigText } from "../config/parse.js";
-import type { JsonValue } from "../json.js";
-import type { RuntimeConfigInput } from "../runtime/schema.js";
-import { type ConvergenceClient, createClient } from "../sdk/client.js";
+import { type Estimate, EvaluateRequestSchema, type PolicyEvaluation, parseOfflinePolicy, type SkipReason } from "../../bandit/offline.js";
+import { formatFromName, parseConfigText } from "../../config/parse.js";
+import type { JsonValue } from "../../json.js";
+import type { RuntimeConfigInput } from "../../runtime/schema.js";
+import type { ConvergenceClient } from "../../sdk/client.js";
+import { createClient } from "../client.js";
 import { reportApiError } from "./api-error.js";
 import type { Io } from "./main.js";
 

@@ -5,8 +5,8 @@
  *   revoke KEY_ID
  */
 import { parseArgs } from "node:util";
-import type { ApiKey } from "../keys/schema.js";
-import { createClient } from "../sdk/client.js";
+import type { ApiKey } from "../../keys/schema.js";
+import { createClient } from "../client.js";
 import { reportApiError } from "./api-error.js";
 import type { Io } from "./main.js";
 

@@ -1,8 +1,8 @@
 /** The files `convergence optimize --output DIR` writes. */
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { JsonValue } from "../json.js";
-import type { RunReport } from "../run/report.js";
+import type { JsonValue } from "../../json.js";
+import type { RunReport } from "../../run/report.js";
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
