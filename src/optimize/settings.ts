@@ -1,6 +1,5 @@
 import type { Algorithm, OptimizationConfig } from "../config/schema.js";
 import type { ParamConfig } from "../search/space.js";
-import { ALGORITHMS } from "./algorithms.js";
 
 /** Everything an optimizer needs to know about a run, as plain JSON (it lives inside the study's control state). */
 export interface StudySettings {
@@ -12,8 +11,8 @@ export interface StudySettings {
   eliteSize: number;
   /** The racing pruner's settings (read only by algorithms that race). */
   racing: { initialTestCases: number | null; eliminationThreshold: number };
-  /** How many candidates the sampler proposes at a time within a generation; null: the whole generation at once. */
-  proposalBatch: number | null;
+  /** Candidates evaluated at once: samplers whose preset proposes per "workers" propose this many at a time. */
+  parallelWorkers: number;
   earlyStopping: { enabled: boolean; patience: number; minImprovement: number; targetScore: number | null };
   maxTargetCalls: number | null;
   /** Warm start: tried first, in the first generation. */
@@ -30,7 +29,7 @@ export function studySettings(optimization: OptimizationConfig, initialConfigs: 
     crossoverRate: evolution.crossover_rate,
     eliteSize: Math.min(evolution.elite_size, Math.max(0, evolution.population_size - 1)),
     racing: { initialTestCases: mab.initial_test_cases ?? null, eliminationThreshold: mab.elimination_threshold },
-    proposalBatch: ALGORITHMS[algorithm].proposal === "workers" ? execution.parallel_workers : null,
+    parallelWorkers: execution.parallel_workers,
     earlyStopping: {
       enabled: execution.early_stopping.enabled,
       patience: execution.early_stopping.patience,

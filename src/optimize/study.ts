@@ -49,7 +49,7 @@ interface GenerationState {
   /** Per member, how far the pruner lets it go; null when every member is scored on every test case. */
   race: Record<string, RaceEntry> | null;
   callsAtStart: number;
-  /** Candidates the generation will have; the sampler proposes them `settings.proposalBatch` at a time. */
+  /** Candidates the generation will have; the sampler proposes them all at once or `parallelWorkers` at a time. */
   size: number;
 }
 
@@ -338,12 +338,13 @@ export class Study {
   }
 
   /**
-   * The sampler proposes the generation's next candidates: all of them at once, or `proposalBatch` at a time once
+   * The sampler proposes the generation's next candidates: all of them at once, or `parallelWorkers` at a time once
    * the earlier ones are settled, so each proposal learns from every evaluation finished so far.
    */
   private *proposeMembers(g: GenerationState): Generator<void, void, void> {
     const c = this.control;
-    const count = Math.min(g.size - g.members.length, c.settings.proposalBatch ?? g.size);
+    const atOnce = this.preset.proposal === "workers" ? c.settings.parallelWorkers : g.size;
+    const count = Math.min(g.size - g.members.length, atOnce);
     const rng = new Rng(c.rng);
     const finished = this.facts.trials();
     const proposal = yield* this.preset.sampler.propose(

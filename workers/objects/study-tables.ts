@@ -131,7 +131,10 @@ export function writeControl(sql: SqlStorage, json: string): void {
 interface LegacyStudy
   extends Omit<StudyControl, "version" | "reported" | "callsSentAgain" | "candidates" | "callsPerCandidate" | "current" | "settings"> {
   version: 1;
-  settings: Omit<StudyControl["settings"], "racing"> & { racing: StudyControl["settings"]["racing"] | null };
+  settings: Omit<StudyControl["settings"], "racing" | "parallelWorkers"> & {
+    racing: StudyControl["settings"]["racing"] | null;
+    proposalBatch: number | null;
+  };
   current: (Omit<NonNullable<StudyControl["current"]>, "size"> & { size?: number }) | null;
   reported?: StudyControl["reported"];
   configs: Record<string, ParamConfig>;
@@ -162,7 +165,8 @@ export function upgradeLegacyStudy(sql: SqlStorage): void {
       crossoverRate: settings.crossoverRate,
       eliteSize: settings.eliteSize,
       racing: settings.racing ?? { initialTestCases: null, eliminationThreshold: 0.05 },
-      proposalBatch: settings.proposalBatch,
+      // Before v2 the batch was stored resolved: null for the presets that propose a whole generation at once.
+      parallelWorkers: settings.proposalBatch ?? settings.populationSize,
       earlyStopping: settings.earlyStopping,
       maxTargetCalls: settings.maxTargetCalls,
       initialConfigs: settings.initialConfigs,

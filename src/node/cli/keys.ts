@@ -7,8 +7,7 @@
 import { parseArgs } from "node:util";
 import type { ApiKey } from "../../keys/schema.js";
 import { createClient } from "../client.js";
-import { reportApiError } from "./api-error.js";
-import type { Io } from "./main.js";
+import { type Io, reportApiError } from "./io.js";
 
 export const KEYS_USAGE = `convergence keys: scoped API keys of a Convergence service (needs an admin key)
   convergence keys create --scope admin|runtime [--systems a,b] [--name N] [--json]

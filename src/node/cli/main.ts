@@ -16,6 +16,7 @@ import type { OptimizationResult } from "../../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../../sdk/run-optimization.js";
 import { VERSION } from "../../version.js";
 import { nodePrepareOptions } from "../io.js";
+import type { Io } from "./io.js";
 import { KEYS_USAGE, KeysUsageError, keysCommand } from "./keys.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
@@ -43,11 +44,6 @@ validate   check a config (or a test-case file) and print every problem
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage or bad config.
 `;
-
-export interface Io {
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-}
 
 class UsageError extends Error {}
 

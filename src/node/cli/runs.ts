@@ -9,8 +9,7 @@
 import { parseArgs } from "node:util";
 import type { RunSummary, RunView } from "../../run/schema.js";
 import { createClient } from "../client.js";
-import { reportApiError } from "./api-error.js";
-import type { Io } from "./main.js";
+import { type Io, reportApiError } from "./io.js";
 
 export const RUNS_USAGE = `convergence runs: optimization runs on a Convergence service
   convergence runs list [--system S] [--limit N] [--json]

@@ -15,8 +15,7 @@ import type { JsonValue } from "../../json.js";
 import type { RuntimeConfigInput } from "../../runtime/schema.js";
 import type { ConvergenceClient } from "../../sdk/client.js";
 import { createClient } from "../client.js";
-import { reportApiError } from "./api-error.js";
-import type { Io } from "./main.js";
+import { type Io, reportApiError } from "./io.js";
 
 export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running service
   convergence runtime configure SYSTEM FILE

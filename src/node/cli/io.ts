@@ -1,5 +1,10 @@
 import { ConvergenceApiError } from "../../sdk/client.js";
-import type { Io } from "./main.js";
+
+/** Where a command writes: results (and --json) to stdout, progress and problems to stderr. */
+export interface Io {
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+}
 
 /** A service's refusal as the CLI shows it: the message and each problem; exit 2 for a 4xx, else 1. */
 export function reportApiError(error: unknown, io: Io): number {
