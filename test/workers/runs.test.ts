@@ -361,6 +361,83 @@ describe("the coordinator", () => {
     expect(await runDurableObjectAlarm(coordinator(runId))).toBe(false);
   });
 
+  it("resumes a run an earlier version kept as one study row: upgraded in place, to the same result as in process", async () => {
+    const config = mockRun({ api: { mock_latency_ms: 30 }, optimization: { algorithm: undefined } });
+    config.evaluation.test_cases.inline = Array.from({ length: 6 }, (_, i) => ({
+      ...(CASES[i % 2] as (typeof CASES)[0]),
+      id: `case_${i}`,
+    }));
+    const view = await submit(config);
+    const stub = coordinator(view.run_id);
+    const generationsDone = () =>
+      runInDurableObject(
+        stub,
+        (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM study_history").one().n,
+      );
+    for (let i = 0; i < 2000 && (await generationsDone()) < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    // Between two reports, write the study back as the version before v2 kept it (one JSON row), drop the tables
+    // and the instance's loaded copy, as a deploy of this version over a running run leaves it.
+    const upgraded = await runInDurableObject(stub, (instance, state) => {
+      const sql = state.storage.sql;
+      const control = JSON.parse(sql.exec<{ state: string }>("SELECT state FROM study_control").one().state);
+      const { callsSentAgain: _again, candidates: _candidates, callsPerCandidate: _perCandidate, settings, ...rest } = control;
+      const { parallelWorkers, ...oldSettings } = settings;
+      const configs = Object.fromEntries(
+        sql
+          .exec<{ hash: string; config: string }>("SELECT hash, config FROM study_configs")
+          .toArray()
+          .map((r) => [r.hash, JSON.parse(r.config)]),
+      );
+      const scores: Record<string, Record<string, number>> = {};
+      for (const r of sql.exec<{ hash: string; test_case_id: string; score: number }>("SELECT * FROM study_scores")) {
+        (scores[r.hash] ??= {})[r.test_case_id] = r.score;
+      }
+      const trials = sql
+        .exec<{ generation: number; hash: string; fitness: number; complete: number; dropped: number }>(
+          "SELECT * FROM study_trials ORDER BY seq",
+        )
+        .toArray()
+        .map((t) => ({ generation: t.generation, hash: t.hash, fitness: t.fitness, complete: t.complete === 1, dropped: t.dropped === 1 }));
+      const history = sql
+        .exec<{ summary: string }>("SELECT summary FROM study_history ORDER BY generation")
+        .toArray()
+        .map((r) => JSON.parse(r.summary));
+      const legacy = {
+        ...rest,
+        version: 1,
+        settings: { ...oldSettings, proposalBatch: parallelWorkers },
+        configs,
+        scores,
+        trials,
+        history,
+      };
+      sql.exec("INSERT INTO study (id, state) VALUES (1, ?)", JSON.stringify(legacy));
+      for (const table of ["study_control", "study_configs", "study_scores", "study_trials", "study_history"])
+        sql.exec(`DELETE FROM ${table}`);
+      (instance as unknown as { loaded: unknown }).loaded = null;
+      const status = sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'status'").one().value;
+      return { configs: Object.keys(configs).length, generations: history.length, status };
+    });
+    expect(upgraded).toMatchObject({ status: "running", generations: expect.any(Number) });
+    expect(upgraded.generations).toBeGreaterThanOrEqual(1);
+    expect(upgraded.generations).toBeLessThan(4);
+
+    const done = await finished(view.run_id, 120_000);
+    expect(done.status).toBe("succeeded");
+    const remote = success(done.result);
+    const local = await inProcess(config);
+    expect(remote.best_config).toEqual(local.best_config);
+    expect(remote.best_score).toBe(local.best_score);
+    expect(remote.target_calls).toBe(local.target_calls);
+    expect(remote.history.map((h) => h.best)).toEqual(local.history.map((h) => h.best));
+    await runInDurableObject(stub, (_instance, state) => {
+      const sql = state.storage.sql;
+      expect(sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM study").one().n).toBe(0);
+      expect(sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM study_configs").one().n).toBeGreaterThan(upgraded.configs);
+    });
+    expect(await evaluationRows(view.run_id)).toHaveLength(local.target_calls);
+  });
+
   it("counts an evaluation sent too many times without a report as failed, and goes on", async () => {
     const view = await submit(
       mockRun({ api: { mock_latency_ms: 400 }, optimization: { evolution: { population_size: 4, generations: 2 } } }),
