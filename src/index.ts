@@ -55,6 +55,7 @@ export {
   runOptimization,
 } from "./sdk/run-optimization.js";
 export {
+  type ConfigureRuntimeOptions,
   configureRuntime,
   type RuntimeUpdateOptions,
   runtimeArms,

@@ -14,6 +14,7 @@ import {
   type UpdateResult,
 } from "../runtime/schema.js";
 import { coerceArm, type RuntimeStorage } from "../runtime/storage.js";
+import { Rng } from "../search/rng.js";
 import type { SearchSpace } from "../search/space.js";
 import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
 
@@ -31,12 +32,25 @@ function manager(system: string): RuntimeManager {
   return found;
 }
 
-/** Register (or replace) a system's runtime config and storage. A bad config throws, naming each problem. */
-export async function configureRuntime(system: string, options: { config: RuntimeConfigInput; storage: RuntimeStorage }): Promise<void> {
+export interface ConfigureRuntimeOptions {
+  config: RuntimeConfigInput;
+  storage: RuntimeStorage;
+  /**
+   * Seed the system's draws (Thompson samples, probability-best estimates) with the project's seeded generator, so
+   * the same selects and updates choose the same arms: for tests and simulations. Without it, Math.random.
+   */
+  seed?: number;
+}
+
+/** Register (or replace) a system's runtime config and storage. A bad config or seed throws, naming each problem. */
+export async function configureRuntime(system: string, options: ConfigureRuntimeOptions): Promise<void> {
   const parsed = RuntimeConfigSchema.safeParse(options.config);
   if (!parsed.success) throw new Error(`Invalid runtime config for '${system}': ${describeIssues(fromZodIssues(parsed.error.issues))}`);
   if (!options.storage) throw new Error("configureRuntime needs a storage (for example new MemoryRuntimeStorage())");
-  managers.set(system, new RuntimeManager(system, parsed.data, options.storage));
+  const { seed } = options;
+  if (seed !== undefined && !Number.isSafeInteger(seed)) throw new Error(`configureRuntime's seed must be an integer, got ${seed}`);
+  const random = seed === undefined ? {} : { random: Rng.uniform(seed) };
+  managers.set(system, new RuntimeManager(system, parsed.data, options.storage, random));
 }
 
 export async function runtimeSelect(system: string, options: RuntimeSelectOptions): Promise<RuntimeSelection> {

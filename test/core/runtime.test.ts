@@ -9,6 +9,7 @@ import {
   runtimeSelect,
   runtimeUpdate,
 } from "../../src/index.js";
+import { Rng } from "../../src/search/rng.js";
 
 const THREE = {
   default_arms: [
@@ -18,9 +19,10 @@ const THREE = {
   ],
 };
 
-/** A storage whose every call waits a little: an unserialized manager would interleave and lose updates. */
+/** A storage whose every call waits a little (0-3 ms, seeded): an unserialized manager would interleave and lose updates. */
 class SlowStorage extends MemoryRuntimeStorage {
-  private pause = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+  private readonly delay = Rng.uniform(13);
+  private pause = () => new Promise((resolve) => setTimeout(resolve, this.delay() * 3));
   override async getArms(args: Parameters<RuntimeStorage["getArms"]>[0]) {
     await this.pause();
     return super.getArms(args);
@@ -32,20 +34,38 @@ class SlowStorage extends MemoryRuntimeStorage {
 }
 
 describe("the runtime SDK", () => {
-  it("converges on the best arm in process", async () => {
-    await configureRuntime("sdk_learn", { config: THREE, storage: new MemoryRuntimeStorage() });
+  /** `rounds` rounds for one user with true rates 0.3 / 0.5 / 0.7, rewards drawn from `rewardSeed`: the arms chosen. */
+  async function play(system: string, rewardSeed: number, rounds = 2000): Promise<string[]> {
     const rates: Record<string, number> = { low: 0.3, mid: 0.5, high: 0.7 };
-    let best = 0;
-    for (let i = 0; i < 2000; i++) {
-      const s = await runtimeSelect("sdk_learn", { userId: "u" });
-      if (i >= 1000 && s.arm_id === "high") best++;
-      await runtimeUpdate("sdk_learn", {
+    const rewards = Rng.uniform(rewardSeed);
+    const chosen: string[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const s = await runtimeSelect(system, { userId: "u" });
+      chosen.push(s.arm_id);
+      await runtimeUpdate(system, {
         userId: "u",
         decisionId: s.decision_id as string,
-        reward: Math.random() < (rates[s.arm_id] as number) ? 1 : 0,
+        reward: rewards() < (rates[s.arm_id] as number) ? 1 : 0,
       });
     }
-    expect(best).toBeGreaterThanOrEqual(800);
+    return chosen;
+  }
+
+  it("converges on the best arm in process", async () => {
+    await configureRuntime("sdk_learn", { config: THREE, storage: new MemoryRuntimeStorage(), seed: 1 });
+    const chosen = await play("sdk_learn", 2);
+    expect(chosen.slice(1000).filter((arm) => arm === "high").length).toBeGreaterThanOrEqual(800);
+  });
+
+  it("chooses the same arms again with the same seed, and refuses a seed that is not an integer", async () => {
+    await configureRuntime("sdk_seeded_a", { config: THREE, storage: new MemoryRuntimeStorage(), seed: 5 });
+    await configureRuntime("sdk_seeded_b", { config: THREE, storage: new MemoryRuntimeStorage(), seed: 5 });
+    const [a, b] = [await play("sdk_seeded_a", 6, 300), await play("sdk_seeded_b", 6, 300)];
+    expect(new Set(a).size).toBeGreaterThan(1);
+    expect(b).toEqual(a);
+    await expect(configureRuntime("sdk_seeded_c", { config: THREE, storage: new MemoryRuntimeStorage(), seed: 0.5 })).rejects.toThrow(
+      "configureRuntime's seed must be an integer, got 0.5",
+    );
   });
 
   it("loses no update when many arrive at once", async () => {
@@ -136,6 +156,7 @@ describe("the runtime SDK", () => {
         ],
       },
       storage: new MemoryRuntimeStorage(),
+      seed: 3,
     });
     for (let i = 0; i < 20; i++) {
       const s = await runtimeSelect("sdk_evolve", { userId: "ann" });

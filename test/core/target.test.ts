@@ -186,16 +186,21 @@ describe("retries", () => {
   });
 
   it("times out a slow answer and retries it", async () => {
-    const server = await serve((_req, res, i) => {
-      if (i === 0) return void setTimeout(() => json(res, 200, chatCompletion("late")), 3000);
-      json(res, 200, chatCompletion("on time"));
+    // The first answer comes only once the retry has arrived (so only after the client gave up on it), whatever
+    // the machine's speed; the retry's answer comes at once, well within the 2 s timeout.
+    let retried: () => void = () => {};
+    const retry = new Promise<void>((resolve) => (retried = resolve));
+    const server = await serve(async (_req, res, i) => {
+      if (i > 0) {
+        retried();
+        return json(res, 200, chatCompletion("on time"));
+      }
+      await Promise.race([retry, new Promise((resolve) => setTimeout(resolve, 20_000))]);
+      if (!res.destroyed) json(res, 200, chatCompletion("late"));
     });
-    const response = await httpTarget({
-      api: api(server.url, { request: { timeout_seconds: 0.3, retry_base_delay_ms: 10 } }),
-      env: {},
-      maxRetries: 1,
-    })({}, testCase);
+    const response = await httpTarget({ api: api(server.url), env: {}, maxRetries: 1 })({}, testCase);
     expect(response).toMatchObject({ ok: true, text: "on time", attempts: 2 });
+    expect(server.requests).toHaveLength(2);
   });
 
   it("reports an unreachable host as a failure", async () => {
@@ -210,7 +215,8 @@ describe("retries", () => {
 
   it("reads Retry-After as seconds or a date, and backs off exponentially with jitter", () => {
     expect(retryAfterMs("2")).toBe(2000);
-    expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).toBeGreaterThan(3000);
+    const now = Date.UTC(2025, 0, 1, 12);
+    expect(retryAfterMs(new Date(now + 5000).toUTCString(), now)).toBe(5000);
     expect(retryAfterMs("soon")).toBeNull();
     expect(backoffMs(0, 500, 20000, () => 0)).toBe(250);
     expect(backoffMs(3, 500, 20000, () => 1)).toBe(4000);

@@ -6,8 +6,8 @@
  *                              request is a target call, whose answer repeats more of the prompt the closer
  *                              `temperature` is to 0.3.
  *   POST /v1/embeddings        64-dimension hashed bag-of-words vectors, so cosine tracks shared words.
- * Failures can be injected on target calls: every `failEvery`-th one fails as a 500, a 429 with Retry-After, or a
- * reply slower than the client's timeout, in turn. Requests are counted by kind, and judge prompts recorded.
+ * Failures can be injected on target calls: every `failEvery`-th one fails as a 500, a 429 with Retry-After, or no
+ * reply until the client gives up (its timeout, however long it takes), in turn. Requests are counted by kind, and judge prompts recorded.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { json, startServer } from "./server.js";
@@ -15,8 +15,6 @@ import { json, startServer } from "./server.js";
 export interface ProviderOptions {
   /** Fail one target call in this many (0: never). */
   failEvery?: number;
-  /** How long a "timeout" failure waits before answering (longer than the client's timeout). */
-  slowMs?: number;
   /** The key the double requires, when set. */
   key?: string;
   latencyMs?: number;
@@ -96,9 +94,9 @@ export async function startProvider(options: ProviderOptions = {}): Promise<Prov
         counts.failures.status429 += 1;
         return json(res, 429, { error: { message: "rate limited" } }, { "retry-after": "0" });
       }
+      // A reply slower than any timeout: none, until the client closes the connection (or the double stops).
       counts.failures.slow += 1;
-      await new Promise((resolve) => setTimeout(resolve, options.slowMs ?? 1500));
-      if (!res.writableEnded && !res.destroyed) json(res, 200, chat("too late", body.model ?? "m", 10, 2));
+      await new Promise((resolve) => res.once("close", resolve));
       return;
     }
     const prompt = words(messages.map((m) => m.content).join(" "));

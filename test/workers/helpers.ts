@@ -1,9 +1,27 @@
 import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { vi } from "vitest";
 import type { RuntimeConfigInput } from "../../src/runtime/schema.js";
+import { Rng } from "../../src/search/rng.js";
 import worker from "../../workers/index";
 
 export const KEY = "test-key-1";
+
+/**
+ * Run `body` with Math.random replaced by a seeded generator (src/search/rng.ts), restored after. The worker and its
+ * Durable Objects run in the tests' isolate, so their draws (Thompson samples, decision ids) come from it too: a test
+ * of what the bandit learns then sees the same draws on every run. Returns the body's result and how many draws the
+ * worker took (a test can check the seed reached it).
+ */
+export async function withSeededRandom<T>(seed: number, body: () => Promise<T>): Promise<{ result: T; draws: number }> {
+  const random = vi.spyOn(Math, "random").mockImplementation(Rng.uniform(seed));
+  try {
+    const result = await body();
+    return { result, draws: random.mock.calls.length };
+  } finally {
+    random.mockRestore();
+  }
+}
 
 /**
  * Call the worker's fetch handler as a client would, with the API key unless told otherwise. The handler is called

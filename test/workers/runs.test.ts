@@ -57,14 +57,27 @@ async function submit(config: unknown, query = ""): Promise<RunView> {
   return started.body;
 }
 
-async function finished(runId: string, timeoutMs = 30_000): Promise<RunView> {
+/**
+ * Poll `check` until it answers something other than undefined: the test waits for what it needs, not for a fixed
+ * time. The deadline only ends a test that would wait forever, with room for a loaded machine.
+ */
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const start = Date.now();
   for (;;) {
-    const { body } = await callJson<RunView>("GET", `/v1/runs/${runId}`);
-    if (body.status !== "running" && body.status !== "queued") return body;
-    if (Date.now() - start > timeoutMs) throw new Error(`run ${runId} still ${body.status} after ${timeoutMs} ms`);
+    const found = await check();
+    if (found !== undefined) return found;
+    if (Date.now() - start > timeoutMs) throw new Error(`waited ${timeoutMs} ms for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+const running = (view: RunView) => view.status === "running" || view.status === "queued";
+
+async function finished(runId: string): Promise<RunView> {
+  return until(`run ${runId} to end`, async () => {
+    const { body } = await callJson<RunView>("GET", `/v1/runs/${runId}`);
+    return running(body) ? undefined : body;
+  });
 }
 
 const coordinator = (runId: string) => env.RUNS.getByName(runId) as unknown as DurableObjectStub<RunCoordinator>;
@@ -455,24 +468,33 @@ describe("the coordinator", () => {
   });
 
   it("keeps at most parallel_workers evaluations in flight", async () => {
-    const view = await submit(mockRun({ api: { mock_latency_ms: 200 }, execution: { parallel_workers: 2 } }));
+    // Looked at from start to end (not for a fixed time, which a slow machine may spend before anything is sent).
+    const view = await submit(
+      mockRun({
+        api: { mock_latency_ms: 200 },
+        optimization: { evolution: { population_size: 4, generations: 2 } },
+        execution: { parallel_workers: 2 },
+      }),
+    );
     const stub = coordinator(view.run_id);
-    let most = 0;
-    for (let i = 0; i < 20; i++) {
-      const inFlight = await runInDurableObject(
-        stub,
-        (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'").one().n,
+    const inFlight: number[] = [];
+    await until("the run to end", async () => {
+      inFlight.push(
+        await runInDurableObject(
+          stub,
+          (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE status = 'sent'").one().n,
+        ),
       );
-      most = Math.max(most, inFlight);
-      await new Promise((resolve) => setTimeout(resolve, 30));
-    }
-    expect(most).toBe(2);
-    await call("POST", `/v1/runs/${view.run_id}/cancel`);
+      return running((await callJson<RunView>("GET", `/v1/runs/${view.run_id}`)).body) ? undefined : true;
+    });
+    expect(Math.max(...inFlight)).toBe(2);
+    expect((await finished(view.run_id)).status).toBe("succeeded");
   });
 
   it("cancels a run: nothing more is evaluated, and the result says so", async () => {
     const view = await submit(mockRun({ api: { mock_latency_ms: 100 } }));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Cancelled mid-run, once a few evaluations are recorded (the claims below name three of them).
+    await until("three evaluations", async () => ((await evaluationRows(view.run_id)).length >= 3 ? true : undefined));
     const cancelled = await callJson<RunView>("POST", `/v1/runs/${view.run_id}/cancel`);
     expect(cancelled.status).toBe(200);
     expect(cancelled.body.status).toBe("cancelled");
@@ -638,11 +660,11 @@ describe("scheduled re-optimization", () => {
         .runs;
 
     await cron();
-    let runs: Awaited<ReturnType<typeof runsOf>> = [];
-    for (let i = 0; i < 200 && runs.length === 0; i++) {
-      runs = await runsOf();
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    const started = async (n: number) => {
+      const runs = await runsOf();
+      return runs.length >= n ? runs : undefined;
+    };
+    let runs = await until("a run started", () => started(1));
     expect(runs).toHaveLength(1);
     expect(runs[0]?.trigger).toBe("schedule");
     const first = await finished(runs[0]?.run_id as string);
@@ -667,10 +689,7 @@ describe("scheduled re-optimization", () => {
     await env.DB.batch(Array.from({ length: 6 }, (_, i) => decision.bind(`d${i}`, new Date().toISOString())));
     // An hour on, the next run's first generation starts from the previous best config.
     await cron(Date.now() + 2 * 3_600_000);
-    for (let i = 0; i < 200 && runs.length < 2; i++) {
-      runs = await runsOf();
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    runs = await until("a second run started", () => started(2));
     expect(runs).toHaveLength(2);
     const second = await finished(runs.find((r) => r.run_id !== first.run_id)?.run_id as string);
     const { results } = await env.DB.prepare("SELECT params FROM candidates WHERE run_id = ? AND generation = 0")
