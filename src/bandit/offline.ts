@@ -12,15 +12,13 @@
  */
 import { z } from "zod";
 import { type ConfigIssue, describeIssues, fromZodIssues } from "../config/issues.js";
-import { AgentTypeSchema, RuntimeConfigSchema, SelectionStrategySchema } from "../runtime/schema.js";
+import { AgentTypeSchema } from "../runtime/schema.js";
+import { checkSelectionSettings, SELECTION_SETTINGS, selectionOptions } from "./selection.js";
 import { ProbabilityMemo, type SelectableArm, selectionProbability } from "./thompson.js";
 
 /** z for a two-sided 95% normal interval. */
 const Z95 = 1.959963984540054;
 export const CONFIDENCE = 0.95;
-
-const TOP_TWO_WITH_STABILITY =
-  "the stability rule keeps one arm, which top_two sampling would override: set selection_strategy.use_stability: false";
 
 /** The candidate policy: its type, its validator, and its API description. */
 export const OfflinePolicySchema = z.discriminatedUnion(
@@ -40,20 +38,15 @@ export const OfflinePolicySchema = z.discriminatedUnion(
     }),
     z
       .strictObject({
-        /** The runtime's own selection rule, with these settings (the fields of a system's runtime config). */
+        /**
+         * The runtime's own selection rule, with these settings (the fields of a system's runtime config;
+         * selectionSettingsOf(config) picks them).
+         */
         type: z.literal("thompson"),
-        selection_policy: RuntimeConfigSchema.shape.selection_policy,
-        top_two_beta: RuntimeConfigSchema.shape.top_two_beta,
-        leader_variance_floor: RuntimeConfigSchema.shape.leader_variance_floor,
-        traffic_floor: RuntimeConfigSchema.shape.traffic_floor,
-        selection_strategy: SelectionStrategySchema.nullable().default(null),
+        ...SELECTION_SETTINGS,
       })
-      .superRefine((policy, ctx) => {
-        // The runtime config refuses this combination too: a policy the runtime cannot run is not worth estimating.
-        if (policy.selection_policy === "top_two" && policy.selection_strategy?.use_stability) {
-          ctx.addIssue({ code: "custom", path: ["selection_strategy", "use_stability"], message: TOP_TWO_WITH_STABILITY });
-        }
-      }),
+      // A policy the runtime cannot run is not worth estimating.
+      .superRefine(checkSelectionSettings),
   ],
   { error: (issue) => (issue.code === "invalid_union" ? "expected 'static', 'greedy' or 'thompson'" : undefined) },
 );
@@ -184,14 +177,7 @@ function selectable(arm: SnapshotArm): SelectableArm {
 }
 
 function thompsonProbability(policy: Extract<OfflinePolicy, { type: "thompson" }>): PolicyProbability {
-  const options = {
-    strategy: policy.selection_strategy,
-    // Above 1 / arms the floor is capped (uniform choice), as selectArm does; the runtime config refuses it.
-    trafficFloor: policy.traffic_floor,
-    topTwo: policy.selection_policy === "top_two" ? policy.top_two_beta : null,
-    leaderVarianceFloor: policy.leader_variance_floor,
-    memo: new ProbabilityMemo(),
-  };
+  const options = selectionOptions(policy, { memo: new ProbabilityMemo() });
   // Many logged decisions share a snapshot (a user's selects between two rewards, every user's first select):
   // each exact probability is computed once per request.
   const known = new Map<string, number>();

@@ -17,6 +17,7 @@ import {
   UNIFORM_PRIOR,
 } from "../bandit/posterior.js";
 import { rewardFromSignals } from "../bandit/reward.js";
+import { selectionOptions } from "../bandit/selection.js";
 import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.js";
 import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
@@ -211,14 +212,7 @@ export class RuntimeManager {
       if (arms.length === 0) return this.fallback(agentType);
       const selection = selectArm(
         arms.map((a) => ({ ...a, confidence_interval: null })),
-        {
-          strategy: this.config.selection_strategy,
-          trafficFloor: this.config.traffic_floor,
-          topTwo: this.config.selection_policy === "top_two" ? this.config.top_two_beta : null,
-          leaderVarianceFloor: this.config.leader_variance_floor,
-          random: this.random,
-          memo: this.memoFor(request.user_id, agentType),
-        },
+        selectionOptions(this.config, { random: this.random, memo: this.memoFor(request.user_id, agentType) }),
       );
       const chosen = arms[selection.index] as StoredArm;
       const snapshot: ArmSnapshot[] = arms.map((a, i) => ({

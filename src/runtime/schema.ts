@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
+import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
 import { strictObject } from "../config/unknown-keys.js";
 import { JsonSchema, utf8Length } from "../json.js";
 
@@ -61,15 +62,6 @@ export const ArmTemplateSchema = strictObject({
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
 export type ArmTemplateConfig = z.output<typeof ArmTemplateSchema>;
 
-export const SelectionStrategySchema = strictObject({
-  exploration_bonus: z.number().min(0).max(1).default(0),
-  exploration_min_pulls: z.int().min(0).default(5),
-  stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
-  stability_improvement_threshold: z.number().min(0).max(1).default(0.1),
-  stability_min_pulls: z.int().min(0).default(10),
-  use_stability: z.boolean().default(true),
-});
-
 /** Every key is checked: a misspelt setting would otherwise run silently with its default. */
 export const RuntimeConfigSchema = strictObject({
   /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
@@ -84,22 +76,12 @@ export const RuntimeConfigSchema = strictObject({
     .max(100)
     .default([])
     .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
-  selection_strategy: SelectionStrategySchema.nullable().default(null),
+  selection_strategy: SELECTION_SETTINGS.selection_strategy,
   reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
-  /**
-   * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
-   * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
-   * among the contenders, for finding the best arm faster.
-   */
-  selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
-  /**
-   * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
-   * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.
-   */
-  leader_variance_floor: z.boolean().default(true),
-  top_two_beta: z.number().gt(0).lt(1).default(0.5),
-  /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
-  traffic_floor: z.number().min(0).max(1).default(0),
+  selection_policy: SELECTION_SETTINGS.selection_policy,
+  leader_variance_floor: SELECTION_SETTINGS.leader_variance_floor,
+  top_two_beta: SELECTION_SETTINGS.top_two_beta,
+  traffic_floor: SELECTION_SETTINGS.traffic_floor,
   /**
    * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
    * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).
@@ -136,13 +118,7 @@ export const RuntimeConfigSchema = strictObject({
   if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
     ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
   }
-  if (config.selection_policy === "top_two" && config.selection_strategy?.use_stability) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["selection_strategy", "use_stability"],
-      message: "the stability rule keeps one arm, which top_two sampling would override: set use_stability: false",
-    });
-  }
+  checkSelectionSettings(config, ctx);
   const arms = config.default_arms.length;
   if (arms > 0 && config.traffic_floor * arms > 1) {
     ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });
