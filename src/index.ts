@@ -1,6 +1,6 @@
 /** The convergence package: the same core the Workers service runs, in-process. */
 
-export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
+export { evolveArms, inferSearchSpace } from "./bandit/evolve.js";
 export {
   evaluatePolicy,
   type LoggedDecision,
@@ -36,6 +36,8 @@ export {
 export { RuntimeManager } from "./runtime/manager.js";
 export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
 export type {
+  ArmSnapshot,
+  ArmTemplate,
   ArmView,
   RuntimeConfig,
   RuntimeConfigInput,
@@ -44,7 +46,7 @@ export type {
   UpdateResult,
 } from "./runtime/schema.js";
 export { RuntimeConfigSchema } from "./runtime/schema.js";
-export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
+export type { RuntimeStorage, StoredArm } from "./runtime/storage.js";
 export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {

@@ -12,7 +12,8 @@
  */
 import { z } from "zod";
 import { type ConfigIssue, describeIssues, fromZodIssues } from "../config/issues.js";
-import { AgentTypeSchema } from "../runtime/schema.js";
+import { AgentTypeSchema, type ArmSnapshot, type RuntimeDecision } from "../runtime/schema.js";
+import { IntervalSchema } from "./beta.js";
 import { checkSelectionSettings, SELECTION_SETTINGS, selectionOptions } from "./selection.js";
 import { ProbabilityMemo, type SelectableArm, selectionProbability } from "./thompson.js";
 
@@ -53,23 +54,19 @@ export const OfflinePolicySchema = z.discriminatedUnion(
 export type OfflinePolicyInput = z.input<typeof OfflinePolicySchema>;
 export type OfflinePolicy = z.output<typeof OfflinePolicySchema>;
 
-/** An arm as a decision logged it: its posterior when the decision was made. */
-export interface SnapshotArm {
-  arm_id: string;
-  alpha: number;
-  beta: number;
-  /** Its rewarded pulls then, when logged; otherwise rebuilt from alpha and beta (see `selectable`). */
-  total_pulls?: number;
-}
+/**
+ * What the estimators read of an arm a decision logged: its posterior when the decision was made, and its pulls
+ * then when logged (otherwise rebuilt from alpha and beta, see `selectable`).
+ */
+export type SnapshotArm = Pick<ArmSnapshot, "arm_id" | "alpha" | "beta" | "total_pulls">;
 
-/** What the estimators need of a logged decision (a RuntimeDecision fits). */
-export interface LoggedDecision {
-  arm_id: string;
-  reward: number | null;
-  /** The logging policy's probability of choosing `arm_id` at that moment. */
-  selection_probability: number | null;
+/**
+ * What the estimators read of a logged decision: the arm, its reward, the logging policy's probability of choosing
+ * it then, and the arms' snapshot (null when it was logged without one).
+ */
+export type LoggedDecision = Pick<RuntimeDecision, "arm_id" | "reward" | "selection_probability"> & {
   arms_snapshot: readonly SnapshotArm[] | null;
-}
+};
 
 /** Why a logged decision was left out of the estimates. */
 export const SkipReasonSchema = z.enum([
@@ -86,13 +83,11 @@ export const SkipReasonSchema = z.enum([
 ]);
 export type SkipReason = z.output<typeof SkipReasonSchema>;
 
-const Interval = z.object({ lower: z.number(), upper: z.number() });
-
 export const EstimateSchema = z.object({
   value: z.number(),
   /** null (and no interval) with fewer than 2 decisions. */
   standard_error: z.number().nullable(),
-  interval: Interval.nullable(),
+  interval: IntervalSchema.nullable(),
 });
 export type Estimate = z.output<typeof EstimateSchema>;
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { JsonSchema } from "../json.js";
-import { AgentTypeSchema, SystemNameSchema } from "../runtime/schema.js";
+import { AgentTypeSchema, PromoteTopKSchema, SystemNameSchema } from "../runtime/schema.js";
 import type { OptimizationResult } from "../sdk/response.js";
 
 export const RunStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
@@ -75,7 +75,7 @@ export const PromoteRequestSchema = z.object({
   system: SystemNameSchema,
   agent_type: AgentTypeSchema.optional(),
   /** How many of the run's best distinct configs become arms. */
-  top_k: z.int().min(1).max(20).default(3),
+  top_k: PromoteTopKSchema,
 });
 export type PromoteRequest = z.input<typeof PromoteRequestSchema>;
 

@@ -23,6 +23,7 @@ import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
 import {
+  type ArmSnapshot,
   type ArmView,
   NO_REWARD_EVALUATOR,
   type RuntimeConfig,
@@ -32,7 +33,7 @@ import {
   type UpdateRequest,
   type UpdateResult,
 } from "./schema.js";
-import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
+import { coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 export interface RuntimeManagerOptions {
   random?: Uniform;

@@ -1,8 +1,7 @@
-import type { ArmTemplate } from "../bandit/evolve.js";
 import { addUser, armPopulationOf, type Population, setArmPopulation } from "../bandit/pooling.js";
 import { storedLearning } from "../bandit/posterior.js";
 import { copyJson } from "../json.js";
-import type { RuntimeDecision } from "./schema.js";
+import type { ArmTemplate, RuntimeDecision } from "./schema.js";
 import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 const key = (userId: string, agentType: string) => JSON.stringify([userId, agentType]);

@@ -4,9 +4,11 @@
  * and the API description.
  */
 import { z } from "zod";
+import { IntervalSchema } from "../bandit/beta.js";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
+import { ComputedUpdateSchema } from "../bandit/update.js";
 import { strictObject } from "../config/unknown-keys.js";
 import { JsonSchema, utf8Length } from "../json.js";
 
@@ -51,16 +53,25 @@ export const ArmIdSchema = z
   .refine((id) => !UNPRINTABLE.test(id), "an arm id may not hold control or format characters, line breaks or lone surrogates")
   .refine((id) => id.trim() !== "", "an arm id may not be only spaces");
 
+/** Where an arm came from when an optimization run promoted it: the run, and the score it had there. */
+const ArmSourceSchema = strictObject({ run_id: z.string(), score: z.number() });
+
 export const ArmTemplateSchema = strictObject({
   arm_id: ArmIdSchema,
   name: sized(z.string(), "an arm's name").optional(),
   params: sized(Params, "an arm's params").default({}),
   description: sized(z.string(), "an arm's description").optional(),
-  /** Where the arm came from when an optimization run promoted it. */
-  source: strictObject({ run_id: z.string(), score: z.number() }).optional(),
+  source: ArmSourceSchema.optional(),
 });
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
-export type ArmTemplateConfig = z.output<typeof ArmTemplateSchema>;
+/** An arm of a system's config; also what runtimeEvolveArms breeds and a RuntimeStorage is asked to add. */
+export type ArmTemplate = z.output<typeof ArmTemplateSchema>;
+
+/** The most arms a system holds (promotion included): every select samples and weighs each. */
+export const MAX_ARMS = 100;
+
+/** How many of a run's best distinct configs a promotion makes arms, by request or on a schedule. */
+export const PromoteTopKSchema = z.int().min(1).max(20).default(3);
 
 /** Every key is checked: a misspelt setting would otherwise run silently with its default. */
 export const RuntimeConfigSchema = strictObject({
@@ -73,7 +84,7 @@ export const RuntimeConfigSchema = strictObject({
   cache_ttl_seconds: z.int().min(0).max(3600).default(30),
   default_arms: z
     .array(ArmTemplateSchema)
-    .max(100)
+    .max(MAX_ARMS)
     .default([])
     .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
   selection_strategy: SELECTION_SETTINGS.selection_strategy,
@@ -107,7 +118,7 @@ export const RuntimeConfigSchema = strictObject({
     every: z.string().regex(/^\d+(m|h|d)$/, "a duration like 30m, 6h or 1d"),
     /** An optimization config, validated as one when a scheduled run starts it. */
     config: z.record(z.string(), Json),
-    promote: strictObject({ top_k: z.int().min(1).max(20).default(3) }).prefault({}),
+    promote: strictObject({ top_k: PromoteTopKSchema }).prefault({}),
   })
     .nullable()
     .default(null),
@@ -126,6 +137,16 @@ export const RuntimeConfigSchema = strictObject({
 });
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
 export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
+
+/** A system as PUT and GET /v1/systems/{system} answer it: its config with every default filled in. */
+export const SystemRecordSchema = z.object({
+  system: z.string(),
+  /** 1 when created, one more at each write (a promotion included). */
+  version: z.int(),
+  updated_at: z.string(),
+  config: RuntimeConfigSchema,
+});
+export type SystemRecord = z.output<typeof SystemRecordSchema>;
 
 const UserId = z
   .string()
@@ -156,16 +177,21 @@ export const UpdateRequestSchema = z.object({
 });
 export type UpdateRequest = z.output<typeof UpdateRequestSchema>;
 
-export const ArmStateSchema = z.object({
+/** An arm as a selection saw it: shown in the answer (arms_state) and logged with the decision (arms_snapshot). */
+export const ArmSnapshotSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   alpha: z.number(),
   beta: z.number(),
   sampled_value: z.number(),
-  /** The arm's rewards so far, as the selection rule counted them. */
+  /**
+   * The arm's rewards so far (what the exploration bonus and the stability rule count), for offline evaluation;
+   * absent from decisions logged before it was.
+   */
   total_pulls: z.number().optional(),
   metadata: z.record(z.string(), Json),
 });
+export type ArmSnapshot = z.output<typeof ArmSnapshotSchema>;
 
 export const SelectionSchema = z.object({
   decision_id: z.string().nullable(),
@@ -174,22 +200,10 @@ export const SelectionSchema = z.object({
   sampled_value: z.number(),
   /** Probability that the policy chooses this arm now (for offline evaluation). */
   selection_probability: z.number(),
-  arms_state: z.array(ArmStateSchema),
+  arms_state: z.array(ArmSnapshotSchema),
   metadata: z.record(z.string(), Json),
 });
 export type RuntimeSelection = z.output<typeof SelectionSchema>;
-
-const Interval = z.object({ lower: z.number(), upper: z.number() });
-
-export const ComputedUpdateSchema = z.object({
-  alpha: z.number(),
-  beta: z.number(),
-  total_pulls: z.number(),
-  total_reward: z.number(),
-  avg_reward: z.number(),
-  mean_estimate: z.number(),
-  confidence_interval: Interval,
-});
 
 export const UpdateResultSchema = z.object({
   success: z.boolean(),
@@ -212,7 +226,7 @@ export const DecisionSchema = z.object({
   arm_id: z.string(),
   params: Params,
   selection_probability: z.number().nullable(),
-  arms_snapshot: z.array(ArmStateSchema),
+  arms_snapshot: z.array(ArmSnapshotSchema),
   created_at: z.number(),
   context: z.record(z.string(), Json),
   reward: z.number().nullable(),
@@ -233,12 +247,15 @@ export const ArmViewSchema = z.object({
   total_pulls: z.number(),
   total_reward: z.number(),
   mean: z.number(),
-  confidence_interval: Interval,
+  confidence_interval: IntervalSchema,
   probability_best: z.number(),
   /** false for an arm no longer in the system's default arms (kept with its history, not chosen). */
   active: z.boolean(),
 });
 export type ArmView = z.output<typeof ArmViewSchema>;
+
+/** GET /v1/systems/{system}/arms. */
+export const ArmListSchema = z.object({ arms: z.array(ArmViewSchema) });
 
 /** A system as the list of systems shows it. */
 export const SystemListItemSchema = z.object({
@@ -250,6 +267,9 @@ export const SystemListItemSchema = z.object({
 });
 export type SystemListItem = z.output<typeof SystemListItemSchema>;
 
+/** GET /v1/systems. */
+export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema) });
+
 /**
  * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)
  * posterior over its mean reward (fractional rewards count fractionally).
@@ -258,8 +278,7 @@ export const ArmSummarySchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   params: Params,
-  /** The optimization run it was promoted from. */
-  source: z.object({ run_id: z.string(), score: z.number() }).nullable(),
+  source: ArmSourceSchema.nullable(),
   /** Selections of it. */
   pulls: z.int(),
   /** Selections that got a reward. */
@@ -268,7 +287,7 @@ export const ArmSummarySchema = z.object({
   alpha: z.number(),
   beta: z.number(),
   mean: z.number(),
-  confidence_interval: Interval,
+  confidence_interval: IntervalSchema,
   /** The probability that its mean reward is the highest of the system's arms, under these posteriors. */
   probability_best: z.number(),
 });
@@ -283,6 +302,7 @@ export const RecentDecisionSchema = z.object({
   created_at: z.string(),
   reward: z.number().nullable(),
 });
+export type RecentDecision = z.output<typeof RecentDecisionSchema>;
 
 export const SystemSummarySchema = z.object({
   system: z.string(),

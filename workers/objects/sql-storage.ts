@@ -1,8 +1,7 @@
 /** RuntimeStorage over the ArmsObject's SQLite: the same RuntimeManager as in-process, with durable state. */
-import type { ArmTemplate } from "../../src/bandit/evolve.js";
 import type { JsonValue } from "../../src/json.js";
 import { newDecisionId, parseDecisionId, randomToken } from "../../src/runtime/decision-id.js";
-import type { RuntimeDecision } from "../../src/runtime/schema.js";
+import type { ArmTemplate, RuntimeDecision } from "../../src/runtime/schema.js";
 import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "../../src/runtime/storage.js";
 
 export interface Identity {

@@ -177,12 +177,7 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
     let promoted: Awaited<ReturnType<typeof promote>>;
     try {
-      promoted = await promote(
-        c.env.DB,
-        { system: request.system, top_k: request.top_k, ...(request.agent_type ? { agent_type: request.agent_type } : {}) },
-        run_id,
-        candidates,
-      );
+      promoted = await promote(c.env.DB, request, run_id, candidates);
     } catch (error) {
       if (error instanceof PromoteError) throw new ApiError(409, "promotion_refused", error.message);
       throw error;

@@ -6,13 +6,14 @@ import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import { ownerTag, parseDecisionId } from "../../../src/runtime/decision-id.js";
 import {
   AgentTypeSchema,
-  ArmViewSchema,
+  ArmListSchema,
   DecisionSchema,
   NO_REWARD_EVALUATOR,
   RuntimeConfigSchema,
   SelectionSchema,
   SelectRequestSchema,
   SystemNameSchema,
+  SystemRecordSchema,
   UpdateRequestSchema,
   type UpdateResult,
   UpdateResultSchema,
@@ -30,9 +31,7 @@ const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path
 export const SystemParams = z.object({ system: SystemName });
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
-const SystemSchema = z
-  .object({ system: z.string(), version: z.number(), updated_at: z.string(), config: z.looseObject({}) })
-  .openapi("System");
+const SystemSchema = SystemRecordSchema.openapi("System");
 
 const routes = {
   putSystem: createRoute({
@@ -90,7 +89,7 @@ const routes = {
       params: SystemParams,
       query: z.object({ user_id: z.string().min(1).max(256), agent_type: AgentTypeSchema.optional() }),
     },
-    responses: { 200: json(z.object({ arms: z.array(ArmViewSchema) }), "The arms"), ...errorResponses },
+    responses: { 200: json(ArmListSchema, "The arms"), ...errorResponses },
   }),
 };
 

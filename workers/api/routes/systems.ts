@@ -1,6 +1,6 @@
 /** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { SystemListItemSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { SystemListSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { listRuns } from "../../db/runs";
@@ -16,7 +16,7 @@ const routes = {
     method: "get",
     path: "/v1/systems",
     summary: "Every system, most recently changed first",
-    responses: { 200: json(z.object({ systems: z.array(SystemListItemSchema) }), "Systems"), ...errorResponses },
+    responses: { 200: json(SystemListSchema, "Systems"), ...errorResponses },
   }),
   summary: createRoute({
     method: "get",
