@@ -7,6 +7,12 @@ export type JsonObject = { [key: string]: JsonValue };
 /** Any JSON value: one instance, so the API description can name it once (recursive schemas need a name). */
 export const JsonSchema = z.json() as z.ZodType<JsonValue>;
 
+/**
+ * Every point in time on the wire: ISO 8601 in UTC, as Date.prototype.toISOString writes it (D1 keeps them so),
+ * from the HTTP API and the SDK alike; storages that keep epoch milliseconds convert when they answer.
+ */
+export const TimestampSchema = z.iso.datetime();
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

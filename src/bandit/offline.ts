@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { type ConfigIssue, describeIssues, fromZodIssues } from "../config/issues.js";
+import { TimestampSchema } from "../json.js";
 import { AgentTypeSchema, type ArmSnapshot, type RuntimeDecision } from "../runtime/schema.js";
 import { IntervalSchema } from "./beta.js";
 import { checkSelectionSettings, SELECTION_SETTINGS, selectionOptions } from "./selection.js";
@@ -128,7 +129,7 @@ export const PolicyEvaluationSchema = OfflineEvaluationSchema.extend({
   system: z.string(),
   agent_type: z.string().nullable(),
   /** created_at of the oldest and newest decision read; null when none was. */
-  window: z.object({ oldest: z.string(), newest: z.string() }).nullable(),
+  window: z.object({ oldest: TimestampSchema, newest: TimestampSchema }).nullable(),
 });
 export type PolicyEvaluation = z.output<typeof PolicyEvaluationSchema>;
 

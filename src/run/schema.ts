@@ -3,7 +3,7 @@
  * client and the worker alike, and the API description.
  */
 import { z } from "zod";
-import { JsonSchema } from "../json.js";
+import { JsonSchema, TimestampSchema } from "../json.js";
 import { AgentTypeSchema, PromoteTopKSchema, SystemNameSchema } from "../runtime/schema.js";
 import type { OptimizationResult } from "../sdk/response.js";
 
@@ -32,7 +32,7 @@ export const RunViewSchema = z.object({
   seed: z.int(),
   /** The system a scheduled run re-optimizes (null for runs started through the API). */
   system: z.string().nullable(),
-  created_at: z.string(),
+  created_at: TimestampSchema,
   progress: z.object({
     /** 1-based, as progress bars count. */
     generation: z.int(),
@@ -61,8 +61,8 @@ export const RunSummarySchema = z.looseObject({
   seed: z.int(),
   trigger: z.enum(["api", "schedule"]),
   system: z.string().nullable(),
-  created_at: z.string(),
-  finished_at: z.string().nullable(),
+  created_at: TimestampSchema,
+  finished_at: TimestampSchema.nullable(),
   best_score: z.number().nullable(),
   best_config: z.record(z.string(), JsonSchema).nullable(),
   target_calls: z.int(),

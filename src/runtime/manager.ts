@@ -48,6 +48,16 @@ function scoreProblem(name: string, value: number | undefined): string | null {
   return Number.isFinite(value) && value >= 0 && value <= 1 ? null : `${name} must be a number in [0, 1], got ${value}`;
 }
 
+/**
+ * A storage an app wrote against an earlier version (or the seed) may keep epoch milliseconds or Dates: answered
+ * as the ISO 8601 text every other timestamp is.
+ */
+function isoTime(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" || value instanceof Date) return new Date(value).toISOString();
+  return String(value);
+}
+
 function withoutLearning(metadata: Record<string, JsonValue>): Record<string, JsonValue> {
   const { learning: _learning, ...rest } = metadata;
   return rest;
@@ -338,7 +348,8 @@ export class RuntimeManager {
 
   async getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     const decision = await this.storage.getDecision(args);
-    return decision && decision.user_id === args.userId ? decision : null;
+    if (!decision || decision.user_id !== args.userId) return null;
+    return { ...decision, created_at: isoTime(decision.created_at) as string, rewarded_at: isoTime(decision.rewarded_at) };
   }
 
   /** Every arm of a user with its posterior, 95% interval and probability of being the best. */

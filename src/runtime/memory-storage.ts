@@ -36,7 +36,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
       params: copyJson(args.strategyParams),
       selection_probability: args.selectionProbability,
       arms_snapshot: copyJson(args.armsSnapshot),
-      created_at: Date.now(),
+      created_at: new Date().toISOString(),
       context: copyJson(args.metadata),
       reward: null,
       engagement: null,
@@ -55,7 +55,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
       reward: args.reward,
       engagement: args.engagement,
       grading: args.grading,
-      rewarded_at: Date.now(),
+      rewarded_at: new Date().toISOString(),
       reward_source: args.source,
     });
     applyUpdate(arm, args.computedUpdate);

@@ -10,7 +10,7 @@ import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
 import { ComputedUpdateSchema } from "../bandit/update.js";
 import { strictObject } from "../config/unknown-keys.js";
-import { JsonSchema, utf8Length } from "../json.js";
+import { JsonSchema, TimestampSchema, utf8Length } from "../json.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
@@ -143,7 +143,7 @@ export const SystemRecordSchema = z.object({
   system: z.string(),
   /** 1 when created, one more at each write (a promotion included). */
   version: z.int(),
-  updated_at: z.string(),
+  updated_at: TimestampSchema,
   config: RuntimeConfigSchema,
 });
 export type SystemRecord = z.output<typeof SystemRecordSchema>;
@@ -227,12 +227,12 @@ export const DecisionSchema = z.object({
   params: Params,
   selection_probability: z.number().nullable(),
   arms_snapshot: z.array(ArmSnapshotSchema),
-  created_at: z.number(),
+  created_at: TimestampSchema,
   context: z.record(z.string(), Json),
   reward: z.number().nullable(),
   engagement: z.number().nullable(),
   grading: z.number().nullable(),
-  rewarded_at: z.number().nullable(),
+  rewarded_at: TimestampSchema.nullable(),
   /** update: reported by the app; default: default_reward after the timeout. */
   reward_source: z.enum(["update", "default"]).nullable(),
 });
@@ -263,7 +263,7 @@ export const SystemListItemSchema = z.object({
   version: z.int(),
   agent_type: z.string(),
   arms: z.int(),
-  updated_at: z.string(),
+  updated_at: TimestampSchema,
 });
 export type SystemListItem = z.output<typeof SystemListItemSchema>;
 
@@ -299,7 +299,7 @@ export const RecentDecisionSchema = z.object({
   agent_type: z.string(),
   arm_id: z.string(),
   selection_probability: z.number().nullable(),
-  created_at: z.string(),
+  created_at: TimestampSchema,
   reward: z.number().nullable(),
 });
 export type RecentDecision = z.output<typeof RecentDecisionSchema>;
@@ -308,7 +308,7 @@ export const SystemSummarySchema = z.object({
   system: z.string(),
   version: z.int(),
   agent_type: z.string(),
-  updated_at: z.string(),
+  updated_at: TimestampSchema,
   arms: z.array(ArmSummarySchema),
   recent_decisions: z.array(RecentDecisionSchema),
   /** The optimization runs its arms came from, and its scheduled runs, newest first. */

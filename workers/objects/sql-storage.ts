@@ -196,12 +196,13 @@ export function toDecision(
       ...(typeof pulls === "number" ? { total_pulls: pulls } : {}),
       metadata: {},
     })),
-    created_at: row.created_at,
+    // Epoch milliseconds here, for the alarm's arithmetic; ISO 8601 on the wire.
+    created_at: new Date(row.created_at).toISOString(),
     context: row.context ? JSON.parse(row.context) : {},
     reward: row.reward,
     engagement: row.engagement,
     grading: row.grading,
-    rewarded_at: row.rewarded_at,
+    rewarded_at: row.rewarded_at === null ? null : new Date(row.rewarded_at).toISOString(),
     reward_source: row.reward_source as RuntimeDecision["reward_source"],
   };
 }
