@@ -20,7 +20,8 @@ export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluat
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
 export type { JsonValue } from "./json.js";
 export type { ApiKey, CreatedKey, CreateKeyRequest, KeyScope } from "./keys/schema.js";
-export { type GenerationSummary, MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";
+export { MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";
+export type { GenerationSummary } from "./optimize/schema.js";
 export { studySettings } from "./optimize/settings.js";
 export { type Evaluation, type EvaluationResult, Study, type StudyControl } from "./optimize/study.js";
 export { prepareRun } from "./run/prepare.js";

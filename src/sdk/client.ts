@@ -9,7 +9,8 @@
 import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
 import type { JsonValue } from "../json.js";
 import type { ApiKey, CreatedKey, CreateKeyRequest } from "../keys/schema.js";
-import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../run/schema.js";
+import type { Candidate } from "../optimize/schema.js";
+import type { PromoteRequest, PromoteResult, RunEvaluation, RunSummary, RunView } from "../run/schema.js";
 import type {
   ArmView,
   RuntimeConfigInput,
@@ -165,7 +166,7 @@ export function createClient(options: ClientOptions = {}) {
           `${run(runId)}/evaluations?${query({ limit: args.limit?.toString(), offset: args.offset?.toString() })}`,
         )
       ).evaluations,
-    runCandidates: async (runId: string) => (await request<{ candidates: RunCandidate[] }>("GET", `${run(runId)}/candidates`)).candidates,
+    runCandidates: async (runId: string) => (await request<{ candidates: Candidate[] }>("GET", `${run(runId)}/candidates`)).candidates,
     cancelRun: (runId: string) => request<RunView>("POST", `${run(runId)}/cancel`, {}),
     promoteRun: (runId: string, args: PromoteRequest) => request<PromoteResult>("POST", `${run(runId)}/promote`, args),
     /** Make a scoped key (admin key needed): the answer holds the key, which is never shown again. */

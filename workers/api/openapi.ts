@@ -4,6 +4,7 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
+import { ConfigSchema } from "../../src/config/schema.js";
 import { JsonSchema } from "../../src/json.js";
 import { RunViewSchema } from "../../src/run/schema.js";
 import { VERSION } from "../../src/version.js";
@@ -49,7 +50,7 @@ export function describeApi(app: OpenAPIHono<{ Bindings: Env }>): void {
       body: {
         required: true,
         content: {
-          "application/json": { schema: z.looseObject({}).openapi({ description: "the config" }) },
+          "application/json": { schema: ConfigSchema.openapi("RunConfig") },
           "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
         },
       },

@@ -7,12 +7,12 @@ import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import { isPolicyIssue } from "../../../src/run/prepare.js";
 import {
+  CandidateListSchema,
+  EvaluationPageSchema,
   PromoteRequestSchema,
   PromoteResultSchema,
-  RunCandidateSchema,
-  RunEvaluationSchema,
   RunIdSchema,
-  RunSummarySchema,
+  RunListSchema,
   RunViewSchema,
 } from "../../../src/run/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
@@ -32,7 +32,7 @@ const routes = {
     path: "/v1/runs",
     summary: "Recent runs, newest first",
     request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), system: SystemNameSchema.optional() }) },
-    responses: { 200: json(z.object({ runs: z.array(RunSummarySchema) }), "Runs"), ...errorResponses },
+    responses: { 200: json(RunListSchema, "Runs"), ...errorResponses },
   }),
   get: createRoute({
     method: "get",
@@ -57,14 +57,14 @@ const routes = {
           .optional(),
       }),
     },
-    responses: { 200: json(z.object({ evaluations: z.array(RunEvaluationSchema) }), "Evaluations"), ...errorResponses },
+    responses: { 200: json(EvaluationPageSchema, "Evaluations"), ...errorResponses },
   }),
   candidates: createRoute({
     method: "get",
     path: "/v1/runs/{run_id}/candidates",
     summary: "Every candidate config scored so far, with its score (live while the run goes)",
     request: { params: z.object({ run_id: RunId }) },
-    responses: { 200: json(z.object({ candidates: z.array(RunCandidateSchema) }), "Candidates"), ...errorResponses },
+    responses: { 200: json(CandidateListSchema, "Candidates"), ...errorResponses },
   }),
   cancel: createRoute({
     method: "post",
