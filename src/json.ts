@@ -7,6 +7,11 @@ export type JsonObject = { [key: string]: JsonValue };
 /** Any JSON value: one instance, so the API description can name it once (recursive schemas need a name). */
 export const JsonSchema = z.json() as z.ZodType<JsonValue>;
 
+declare const holds: unique symbol;
+/** JSON text known to hold a T: written where the value is, sent on as it is, never parsed in between. */
+export type JsonText<T> = string & { readonly [holds]: T };
+export const toJsonText = <T>(value: T): JsonText<T> => JSON.stringify(value) as JsonText<T>;
+
 /**
  * Every point in time on the wire: ISO 8601 in UTC, as Date.prototype.toISOString writes it (D1 keeps them so),
  * from the HTTP API and the SDK alike; storages that keep epoch milliseconds convert when they answer.

@@ -47,6 +47,9 @@ export const ApiKeySchema = z.object({
 });
 export type ApiKey = z.infer<typeof ApiKeySchema>;
 
+/** GET /v1/keys. */
+export const KeyListSchema = z.object({ keys: z.array(ApiKeySchema) });
+
 /** The answer of POST /v1/keys: the only time the key is shown. */
 export const CreatedKeySchema = ApiKeySchema.omit({ revoked_at: true }).extend({
   key: z.string().describe("the key: send it as Authorization: Bearer <key>; it is not shown again"),
