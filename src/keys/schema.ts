@@ -47,6 +47,9 @@ export const ApiKeySchema = z.object({
 });
 export type ApiKey = z.infer<typeof ApiKeySchema>;
 
+/** GET /v1/ping: the key is good (and nothing else happened). */
+export const PingSchema = z.object({ ok: z.boolean() });
+
 /** GET /v1/keys. */
 export const KeyListSchema = z.object({ keys: z.array(ApiKeySchema) });
 

@@ -1,6 +1,10 @@
 /** The API description validates as OpenAPI 3 (with a validator package, in Node, on the worker's own app). */
 import { validate } from "@readme/openapi-parser";
-import { describe, expect, it } from "vitest";
+import { describe, expect, expectTypeOf, it } from "vitest";
+import type { z } from "zod";
+import type { RunViewSchema } from "../../src/run/schema.js";
+import type { DecisionSchema, SystemListItemSchema, SystemRecordSchema } from "../../src/runtime/schema.js";
+import type { ConvergenceClient } from "../../src/sdk/client.js";
 
 // The worker's app imports with the Workers toolchain's resolution, which this project's typecheck does not use:
 // imported by a path the typechecker does not follow. It runs in Node as it is (no cloudflare:* import).
@@ -115,5 +119,15 @@ describe("/openapi.json", () => {
     expect(decision.properties?.rewarded_at?.format).toBe("date-time");
     expect(answer("/v1/runs/{run_id}", "get").properties?.created_at?.format).toBe("date-time");
     expect(resolve(answer("/v1/keys", "get").properties?.keys?.items).properties?.created_at?.format).toBe("date-time");
+  });
+
+  it("types createClient's answers by the same schemas (checked when the tests are typechecked)", () => {
+    type Answer<M extends keyof ConvergenceClient> = ConvergenceClient[M] extends (...args: never[]) => Promise<infer T> ? T : never;
+    expectTypeOf<Answer<"getDecision">>().toEqualTypeOf<z.output<typeof DecisionSchema>>();
+    expectTypeOf<Answer<"getDecision">["created_at"]>().toEqualTypeOf<string>();
+    expectTypeOf<Answer<"getSystem">>().toEqualTypeOf<z.output<typeof SystemRecordSchema>>();
+    expectTypeOf<Answer<"getSystem">["config"]["selection_policy"]>().toEqualTypeOf<"thompson" | "top_two">();
+    expectTypeOf<Answer<"listSystems">>().toEqualTypeOf<z.output<typeof SystemListItemSchema>[]>();
+    expectTypeOf<NonNullable<Answer<"getRun">["result"]>>().toExtend<z.output<typeof RunViewSchema>["result"]>();
   });
 });

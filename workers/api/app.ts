@@ -1,9 +1,10 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { PingSchema } from "../../src/keys/schema.js";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { requireApiKey } from "./auth";
 import { DOCS_PAGE_HEADERS, docsPage } from "./docs";
-import { errorResponses, notFoundOrNotAllowed, onError, validationHook } from "./errors";
+import { errorResponses, json, notFoundOrNotAllowed, onError, validationHook } from "./errors";
 import { bodyLimit, jsonDepthLimit } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateApp } from "./routes/evaluate";
@@ -30,7 +31,7 @@ app.openapi(
     path: "/v1/ping",
     summary: "Check the API key (does nothing else)",
     responses: {
-      200: { description: "The key is good", content: { "application/json": { schema: z.object({ ok: z.boolean() }) } } },
+      200: json(PingSchema, "The key is good"),
       ...errorResponses,
     },
   }),
