@@ -1,6 +1,6 @@
 /** The convergence package: the same core the Workers service runs, in-process. */
 
-export { type ArmTemplate, evolveArms, inferSearchSpace } from "./bandit/evolve.js";
+export { evolveArms, inferSearchSpace } from "./bandit/evolve.js";
 export {
   evaluatePolicy,
   type LoggedDecision,
@@ -20,7 +20,8 @@ export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluat
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
 export type { JsonValue } from "./json.js";
 export type { ApiKey, CreatedKey, CreateKeyRequest, KeyScope } from "./keys/schema.js";
-export { type GenerationSummary, MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";
+export { MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";
+export type { GenerationSummary } from "./optimize/schema.js";
 export { studySettings } from "./optimize/settings.js";
 export { type Evaluation, type EvaluationResult, Study, type StudyControl } from "./optimize/study.js";
 export { prepareRun } from "./run/prepare.js";
@@ -36,6 +37,8 @@ export {
 export { RuntimeManager } from "./runtime/manager.js";
 export { MemoryRuntimeStorage } from "./runtime/memory-storage.js";
 export type {
+  ArmSnapshot,
+  ArmTemplate,
   ArmView,
   RuntimeConfig,
   RuntimeConfigInput,
@@ -44,7 +47,7 @@ export type {
   UpdateResult,
 } from "./runtime/schema.js";
 export { RuntimeConfigSchema } from "./runtime/schema.js";
-export type { ArmSnapshot, RuntimeStorage, StoredArm } from "./runtime/storage.js";
+export type { RuntimeStorage, StoredArm } from "./runtime/storage.js";
 export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {

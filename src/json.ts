@@ -7,8 +7,36 @@ export type JsonObject = { [key: string]: JsonValue };
 /** Any JSON value: one instance, so the API description can name it once (recursive schemas need a name). */
 export const JsonSchema = z.json() as z.ZodType<JsonValue>;
 
+declare const holds: unique symbol;
+/** JSON text known to hold a T: written where the value is, sent on as it is, never parsed in between. */
+export type JsonText<T> = string & { readonly [holds]: T };
+export const toJsonText = <T>(value: T): JsonText<T> => JSON.stringify(value) as JsonText<T>;
+
+/**
+ * Every point in time on the wire: ISO 8601 in UTC, as Date.prototype.toISOString writes it (D1 keeps them so),
+ * from the HTTP API and the SDK alike; storages that keep epoch milliseconds convert when they answer.
+ */
+export const TimestampSchema = z.iso.datetime();
+
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A deep copy of a value made of JSON (plain objects, arrays, primitives; undefined fields stay undefined): what
+ * structuredClone gives for one, without its serializer, which costs more than the runtime's small records.
+ */
+export function copyJson<T>(value: T): T {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyJson) as T;
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const item = copyJson((value as Record<string, unknown>)[key]);
+    // JSON.parse makes `__proto__` an own key; assigning it would set the copy's prototype instead.
+    if (key === "__proto__") Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy as T;
 }
 
 /** record[key] when it is the record's own entry: user-chosen keys (`constructor`, `toString`) never reach Object.prototype. */

@@ -3,7 +3,13 @@
  * Marsaglia and Tsang's squeeze method (2000), boosted for shapes below 1. `random` is any uniform [0, 1) source:
  * Math.random at runtime, a seeded Rng in tests.
  */
+import { z } from "zod";
+
 export type Uniform = () => number;
+
+/** A 95% interval, as the runtime's answers and offline evaluation's estimates show it. */
+export const IntervalSchema = z.object({ lower: z.number(), upper: z.number() });
+export type Interval = z.output<typeof IntervalSchema>;
 
 function standardNormal(random: Uniform): number {
   const u = 1 - random();
@@ -47,7 +53,7 @@ export function betaMean(alpha: number, beta: number): number {
 }
 
 /** The seed's 95% interval: mean ± 1.96 sd of Beta(α, β), clipped to [0, 1]. */
-export function betaInterval(alpha: number, beta: number): { lower: number; upper: number } {
+export function betaInterval(alpha: number, beta: number): Interval {
   const mean = betaMean(alpha, beta);
   const total = alpha + beta;
   const sd = Math.sqrt((alpha * beta) / (total * total * (total + 1)));

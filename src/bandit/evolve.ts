@@ -4,6 +4,7 @@
  * ones by uniform crossover and mutation. The caller decides whether to add them (they are not persisted here).
  */
 import type { JsonValue } from "../json.js";
+import type { ArmTemplate } from "../runtime/schema.js";
 import { canonicalJson, hashConfig } from "../search/hash.js";
 import { Rng } from "../search/rng.js";
 import { crossoverConfigs, mutateConfig, type ParamConfig, type Parameter, type SearchSpace } from "../search/space.js";
@@ -12,13 +13,6 @@ export interface EvolvableArm {
   arm_id: string;
   params: ParamConfig;
   mean_estimate: number | null;
-}
-
-export interface ArmTemplate {
-  arm_id: string;
-  name: string;
-  params: ParamConfig;
-  description: string;
 }
 
 function numericRange(values: number[]): Parameter {

@@ -12,15 +12,15 @@
  */
 import { z } from "zod";
 import { type ConfigIssue, describeIssues, fromZodIssues } from "../config/issues.js";
-import { AgentTypeSchema, RuntimeConfigSchema, SelectionStrategySchema } from "../runtime/schema.js";
+import { TimestampSchema } from "../json.js";
+import { AgentTypeSchema, type ArmSnapshot, type RuntimeDecision } from "../runtime/schema.js";
+import { IntervalSchema } from "./beta.js";
+import { checkSelectionSettings, SELECTION_SETTINGS, selectionOptions } from "./selection.js";
 import { ProbabilityMemo, type SelectableArm, selectionProbability } from "./thompson.js";
 
 /** z for a two-sided 95% normal interval. */
 const Z95 = 1.959963984540054;
 export const CONFIDENCE = 0.95;
-
-const TOP_TWO_WITH_STABILITY =
-  "the stability rule keeps one arm, which top_two sampling would override: set selection_strategy.use_stability: false";
 
 /** The candidate policy: its type, its validator, and its API description. */
 export const OfflinePolicySchema = z.discriminatedUnion(
@@ -40,43 +40,34 @@ export const OfflinePolicySchema = z.discriminatedUnion(
     }),
     z
       .strictObject({
-        /** The runtime's own selection rule, with these settings (the fields of a system's runtime config). */
+        /**
+         * The runtime's own selection rule, with these settings (the fields of a system's runtime config;
+         * selectionSettingsOf(config) picks them).
+         */
         type: z.literal("thompson"),
-        selection_policy: RuntimeConfigSchema.shape.selection_policy,
-        top_two_beta: RuntimeConfigSchema.shape.top_two_beta,
-        leader_variance_floor: RuntimeConfigSchema.shape.leader_variance_floor,
-        traffic_floor: RuntimeConfigSchema.shape.traffic_floor,
-        selection_strategy: SelectionStrategySchema.nullable().default(null),
+        ...SELECTION_SETTINGS,
       })
-      .superRefine((policy, ctx) => {
-        // The runtime config refuses this combination too: a policy the runtime cannot run is not worth estimating.
-        if (policy.selection_policy === "top_two" && policy.selection_strategy?.use_stability) {
-          ctx.addIssue({ code: "custom", path: ["selection_strategy", "use_stability"], message: TOP_TWO_WITH_STABILITY });
-        }
-      }),
+      // A policy the runtime cannot run is not worth estimating.
+      .superRefine(checkSelectionSettings),
   ],
   { error: (issue) => (issue.code === "invalid_union" ? "expected 'static', 'greedy' or 'thompson'" : undefined) },
 );
 export type OfflinePolicyInput = z.input<typeof OfflinePolicySchema>;
 export type OfflinePolicy = z.output<typeof OfflinePolicySchema>;
 
-/** An arm as a decision logged it: its posterior when the decision was made. */
-export interface SnapshotArm {
-  arm_id: string;
-  alpha: number;
-  beta: number;
-  /** Its rewarded pulls then, when logged; otherwise rebuilt from alpha and beta (see `selectable`). */
-  total_pulls?: number;
-}
+/**
+ * What the estimators read of an arm a decision logged: its posterior when the decision was made, and its pulls
+ * then when logged (otherwise rebuilt from alpha and beta, see `selectable`).
+ */
+export type SnapshotArm = Pick<ArmSnapshot, "arm_id" | "alpha" | "beta" | "total_pulls">;
 
-/** What the estimators need of a logged decision (a RuntimeDecision fits). */
-export interface LoggedDecision {
-  arm_id: string;
-  reward: number | null;
-  /** The logging policy's probability of choosing `arm_id` at that moment. */
-  selection_probability: number | null;
+/**
+ * What the estimators read of a logged decision: the arm, its reward, the logging policy's probability of choosing
+ * it then, and the arms' snapshot (null when it was logged without one).
+ */
+export type LoggedDecision = Pick<RuntimeDecision, "arm_id" | "reward" | "selection_probability"> & {
   arms_snapshot: readonly SnapshotArm[] | null;
-}
+};
 
 /** Why a logged decision was left out of the estimates. */
 export const SkipReasonSchema = z.enum([
@@ -93,13 +84,11 @@ export const SkipReasonSchema = z.enum([
 ]);
 export type SkipReason = z.output<typeof SkipReasonSchema>;
 
-const Interval = z.object({ lower: z.number(), upper: z.number() });
-
 export const EstimateSchema = z.object({
   value: z.number(),
   /** null (and no interval) with fewer than 2 decisions. */
   standard_error: z.number().nullable(),
-  interval: Interval.nullable(),
+  interval: IntervalSchema.nullable(),
 });
 export type Estimate = z.output<typeof EstimateSchema>;
 
@@ -140,7 +129,7 @@ export const PolicyEvaluationSchema = OfflineEvaluationSchema.extend({
   system: z.string(),
   agent_type: z.string().nullable(),
   /** created_at of the oldest and newest decision read; null when none was. */
-  window: z.object({ oldest: z.string(), newest: z.string() }).nullable(),
+  window: z.object({ oldest: TimestampSchema, newest: TimestampSchema }).nullable(),
 });
 export type PolicyEvaluation = z.output<typeof PolicyEvaluationSchema>;
 
@@ -184,14 +173,7 @@ function selectable(arm: SnapshotArm): SelectableArm {
 }
 
 function thompsonProbability(policy: Extract<OfflinePolicy, { type: "thompson" }>): PolicyProbability {
-  const options = {
-    strategy: policy.selection_strategy,
-    // Above 1 / arms the floor is capped (uniform choice), as selectArm does; the runtime config refuses it.
-    trafficFloor: policy.traffic_floor,
-    topTwo: policy.selection_policy === "top_two" ? policy.top_two_beta : null,
-    leaderVarianceFloor: policy.leader_variance_floor,
-    memo: new ProbabilityMemo(),
-  };
+  const options = selectionOptions(policy, { memo: new ProbabilityMemo() });
   // Many logged decisions share a snapshot (a user's selects between two rewards, every user's first select):
   // each exact probability is computed once per request.
   const known = new Map<string, number>();

@@ -11,6 +11,7 @@
  * (s = 0) is textbook Thompson sampling.
  */
 import { z } from "zod";
+import { TimestampSchema } from "../json.js";
 import type { ArmLearning, BetaParams } from "./posterior.js";
 
 /** Per arm, across users: the sufficient statistics of the random-effects estimate. */
@@ -30,7 +31,7 @@ export type ArmPopulation = z.output<typeof ArmPopulationSchema>;
 
 /** The population of a system: per agent type, per arm. */
 export const PopulationSchema = z.object({
-  computed_at: z.string(),
+  computed_at: TimestampSchema,
   agent_types: z.record(z.string(), z.record(z.string(), ArmPopulationSchema)),
 });
 export type Population = z.output<typeof PopulationSchema>;

@@ -12,6 +12,7 @@
  */
 import { betaInterval, betaSample, type Uniform } from "./beta.js";
 import { probabilityOfHighestValue } from "./beta-cdf.js";
+import type { SelectionStrategy } from "./selection.js";
 
 export interface SelectableArm {
   arm_id: string;
@@ -23,15 +24,7 @@ export interface SelectableArm {
   confidence_interval?: { lower: number; upper: number } | null;
 }
 
-export interface SelectionStrategy {
-  exploration_bonus: number;
-  exploration_min_pulls: number;
-  stability_confidence_threshold: number;
-  stability_improvement_threshold: number;
-  stability_min_pulls: number;
-  use_stability: boolean;
-}
-
+/** What the sampler is told; a system's settings become these in one place (selectionOptions, selection.ts). */
 export interface SelectionOptions {
   /** null: plain Thompson sampling (the seed's default when no strategy is configured). */
   strategy: SelectionStrategy | null;
@@ -122,11 +115,6 @@ export function selectArm(arms: readonly SelectableArm[], options: SelectionOpti
 function sampledArms(arms: readonly SelectableArm[], options: SelectionOptions): readonly SelectableArm[] {
   if (arms.length === 0) throw new Error("selectArm needs at least one arm");
   return options.leaderVarianceFloor ? leaderVarianceFloor(arms) : arms;
-}
-
-/** The policy's choice without its probability (simulations that need no log). */
-export function chooseArm(arms: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {
-  return chooseAmong(sampledArms(arms, options), options);
 }
 
 function chooseAmong(arms: readonly SelectableArm[], options: SelectionOptions): Omit<SelectionResult, "probability"> {

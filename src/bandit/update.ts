@@ -1,4 +1,5 @@
-import { betaInterval, betaMean } from "./beta.js";
+import { z } from "zod";
+import { betaInterval, betaMean, IntervalSchema } from "./beta.js";
 import {
   type ArmLearning,
   type Drift,
@@ -19,17 +20,20 @@ export interface ArmStats {
   metadata?: Record<string, unknown>;
 }
 
-export interface ComputedUpdate {
-  alpha: number;
-  beta: number;
-  total_pulls: number;
-  total_reward: number;
-  avg_reward: number;
-  mean_estimate: number;
-  confidence_interval: { lower: number; upper: number };
-  /** What the arm has learned (posterior.ts), kept in the arm's metadata; not part of the seed's answer. */
-  learning?: ArmLearning;
-}
+/** The arm after an update, as the seed's answer (`computed_update`) shows it. */
+export const ComputedUpdateSchema = z.object({
+  alpha: z.number(),
+  beta: z.number(),
+  total_pulls: z.number(),
+  total_reward: z.number(),
+  avg_reward: z.number(),
+  mean_estimate: z.number(),
+  confidence_interval: IntervalSchema,
+});
+export type ComputedUpdate = z.output<typeof ComputedUpdateSchema>;
+
+/** What a storage writes onto the arm: the answer, and what the arm has learned (posterior.ts) for its metadata. */
+export type StoredUpdate = ComputedUpdate & { learning?: ArmLearning };
 
 /**
  * The update after a reward: the seed's fractional Beta-Bernoulli update (alpha += r, beta += 1 - r) for binary
@@ -44,7 +48,7 @@ export function bayesianUpdate(
   drift: Drift = NO_DRIFT,
   now = arm.total_pulls,
   placeholder = false,
-): ComputedUpdate {
+): ComputedUpdate & { learning: ArmLearning } {
   const r = Math.min(1, Math.max(0, reward));
   const learning = recordReward(storedLearning(arm, now), r, now, drift, placeholder);
   const { alpha, beta } = posteriorOf(learningAt(learning, now + 1, drift), UNIFORM_PRIOR);

@@ -1,10 +1,11 @@
-import type { z } from "zod";
+import { z } from "zod";
 
-/** One problem (or warning) with a config, located by its dotted path: `search_space.parameters.temperature.max`. */
-export interface ConfigIssue {
-  path: string;
-  message: string;
-}
+/**
+ * One problem (or warning) with a config or a request, located by its dotted path:
+ * `search_space.parameters.temperature.max`. The `details` of an error answer, a run's warnings.
+ */
+export const ConfigIssueSchema = z.object({ path: z.string(), message: z.string() });
+export type ConfigIssue = z.output<typeof ConfigIssueSchema>;
 
 export function formatPath(path: readonly PropertyKey[]): string {
   let out = "";

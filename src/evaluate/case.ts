@@ -1,3 +1,4 @@
+import { z } from "zod";
 import type { MetricConfig, TestCase } from "../config/schema.js";
 import type { ParamConfig } from "../search/space.js";
 import { redact } from "../target/secrets.js";
@@ -10,27 +11,31 @@ import { RuleError } from "./metrics/rules.js";
 import { ProviderError } from "./providers.js";
 import type { PlannedMetric } from "./registry.js";
 
-/** One (config, test case) evaluation, as the results and the output files report it. */
-export interface CaseResult {
-  test_case_id: string;
+/** What failed: the call to the team's API, or scoring the answer (judge, embeddings, evaluator, rules). */
+export const FailureKindSchema = z.enum(["target", "evaluation"]);
+
+/** One (config, test case) evaluation, as the results, the run's answers and the output files report it. */
+export const CaseResultSchema = z.object({
+  test_case_id: z.string(),
   /** Σ weight × metric score / Σ weight over the metrics that apply; 0 for a failed case. */
-  score: number;
-  metrics: Record<string, number | null>;
-  success: boolean;
-  error: string | null;
-  /** What failed: the call to the team's API, or scoring the answer (judge, embeddings, evaluator, rules). */
-  failure: "target" | "evaluation" | null;
-  latency_ms: number;
+  score: z.number(),
+  /** Each metric's score; null where the metric did not apply. */
+  metrics: z.record(z.string(), z.number().nullable()),
+  success: z.boolean(),
+  error: z.string().nullable(),
+  failure: FailureKindSchema.nullable(),
+  latency_ms: z.number(),
   /** What the call to the team's API cost. */
-  cost_usd: number;
+  cost_usd: z.number(),
   /** What scoring cost (judge and embedding calls), apart from the target's cost. */
-  evaluation_cost_usd: number;
-  input_tokens: number | null;
-  output_tokens: number | null;
-  attempts: number;
+  evaluation_cost_usd: z.number(),
+  input_tokens: z.number().nullable(),
+  output_tokens: z.number().nullable(),
+  attempts: z.int(),
   /** The start of the answer text (the full text is not kept). */
-  response_excerpt: string;
-}
+  response_excerpt: z.string(),
+});
+export type CaseResult = z.output<typeof CaseResultSchema>;
 
 export interface CaseScoring {
   metrics: readonly PlannedMetric[];

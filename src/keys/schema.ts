@@ -3,6 +3,7 @@
  * client send and read. One zod definition each: the type, the validator and the API description.
  */
 import { z } from "zod";
+import { TimestampSchema } from "../json.js";
 import { SystemNameSchema } from "../runtime/schema.js";
 
 /** admin: every route. runtime: select, update and reading a decision, on the key's systems only. */
@@ -41,10 +42,16 @@ export const ApiKeySchema = z.object({
   scope: KeyScopeSchema,
   systems: z.array(z.string()),
   name: z.string().nullable(),
-  created_at: z.string(),
-  revoked_at: z.string().nullable(),
+  created_at: TimestampSchema,
+  revoked_at: TimestampSchema.nullable(),
 });
 export type ApiKey = z.infer<typeof ApiKeySchema>;
+
+/** GET /v1/ping: the key is good (and nothing else happened). */
+export const PingSchema = z.object({ ok: z.boolean() });
+
+/** GET /v1/keys. */
+export const KeyListSchema = z.object({ keys: z.array(ApiKeySchema) });
 
 /** The answer of POST /v1/keys: the only time the key is shown. */
 export const CreatedKeySchema = ApiKeySchema.omit({ revoked_at: true }).extend({

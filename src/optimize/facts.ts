@@ -7,21 +7,7 @@
 import type { ParamConfig } from "../search/space.js";
 import { type CaseScores, setScore } from "./racing.js";
 import type { Trial } from "./samplers/sampler.js";
-
-export interface GenerationSummary {
-  generation: number;
-  /** Best full score found so far (after this generation). */
-  best: number | null;
-  /** Best full score among this generation's candidates. */
-  generation_best: number | null;
-  /** Mean fitness of this generation's candidates (estimates for raced-out ones). */
-  mean: number | null;
-  /** Target calls made during this generation. */
-  calls: number;
-  candidates: number;
-  complete: number;
-  dropped: number;
-}
+import type { GenerationSummary } from "./schema.js";
 
 export interface StudyFacts {
   config(hash: string): ParamConfig | undefined;

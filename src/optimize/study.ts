@@ -23,22 +23,9 @@ import { MemoryStudyFacts, type StudyFacts } from "./facts.js";
 import type { RaceEntry } from "./pruners/pruner.js";
 import { type CaseScores, pairedEstimate, scoreOf, type TestCaseWeight } from "./racing.js";
 import { runSteps, type Trial } from "./samplers/sampler.js";
+import type { Candidate, StopReason } from "./schema.js";
 import type { StudySettings } from "./settings.js";
 import { weightedMean } from "./stats.js";
-
-export type { GenerationSummary } from "./facts.js";
-
-export type StopReason =
-  | "generations"
-  | "no_improvement"
-  | "target_score"
-  | "max_target_calls"
-  | "max_cost_usd"
-  | "cancelled"
-  /** Not one evaluation of a whole round succeeded: the target (or the judge) is down or misconfigured. */
-  | "all_failed"
-  /** The run's state outgrew what its storage holds (a run on the service); it ended rather than hang. */
-  | "state_limit";
 
 interface GenerationState {
   index: number;
@@ -208,7 +195,7 @@ export class Study {
   }
 
   /** Every candidate the study has scored, with its params and fitness (an estimate when raced out). */
-  candidates(): { generation: number; candidate: string; params: ParamConfig; score: number; complete: boolean; dropped: boolean }[] {
+  candidates(): Candidate[] {
     return this.facts.trials().map((t) => ({
       generation: t.generation,
       candidate: t.hash,

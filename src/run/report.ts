@@ -3,96 +3,14 @@
  * from the study, the ledger and the evaluations when it ends.
  */
 import type { ConfigIssue } from "../config/issues.js";
-import type { CaseResult } from "../evaluate/case.js";
-import type { GenerationSummary } from "../optimize/facts.js";
-import type { StopReason, Study } from "../optimize/study.js";
-import type { ParamConfig } from "../search/space.js";
+import type { GenerationSummary } from "../optimize/schema.js";
+import type { Study } from "../optimize/study.js";
 import type { Ledger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
+import type { EvaluationRecord, FailureSummary, RunEvent, RunReport } from "./schema.js";
 
-export interface EvaluationRecord extends CaseResult {
-  generation: number;
-  candidate: string;
-  params: ParamConfig;
-}
-
-export interface CandidateRecord {
-  generation: number;
-  candidate: string;
-  params: ParamConfig;
-  /** Full weighted score, or the race's estimate when it was stopped early. */
-  score: number;
-  complete: boolean;
-  dropped: boolean;
-  /** Mean of each metric over the test cases it was scored on (metrics that did not apply are left out). */
-  metrics: Record<string, number>;
-}
-
-export interface FailureSummary {
-  test_case_id: string;
-  failures: number;
-  evaluations: number;
-  reasons: { kind: "target" | "evaluation"; message: string; count: number }[];
-}
-
-export type RunEvent =
-  | {
-      type: "run_started";
-      run_id: string;
-      algorithm: string;
-      generations: number;
-      population_size: number;
-      test_cases: number;
-      max_calls: number;
-    }
-  | { type: "generation_started"; generation: number }
-  /** A run on the service reports its calls so far when polled, not one event per evaluation. */
-  | { type: "progress"; target_calls: number }
-  | {
-      type: "evaluation";
-      generation: number;
-      candidate: string;
-      test_case_id: string;
-      score: number;
-      success: boolean;
-      error: string | null;
-      target_calls: number;
-    }
-  | { type: "generation_finished"; generation: number; best: number | null; mean: number | null; calls: number; target_calls: number }
-  | { type: "run_finished"; success: boolean; best_score: number | null; target_calls: number; stop_reason: string };
-
-/** What a run did, however it ended: reported in the result on success and on failure alike. */
-export interface RunTotals {
-  target_calls: number;
-  failed_calls: number;
-  /** Attempts beyond the first, over all calls to the target. */
-  retries: number;
-  /** Which test cases failed, how often and why. */
-  failures: FailureSummary[];
-  /** What the calls to the team's API cost (USD); billed whether or not the run completes. */
-  cost_usd: number;
-  /** What scoring cost: judge and embedding calls (USD). */
-  evaluation_cost_usd: number;
-  history: GenerationSummary[];
-}
-
-export interface RunReport extends RunTotals {
-  run_id: string;
-  api_name: string;
-  algorithm: string;
-  seed: number;
-  started_at: string;
-  finished_at: string;
-  stop_reason: StopReason;
-  best: { config: ParamConfig; score: number } | null;
-  generations_run: number;
-  configs_generated: number;
-  candidates: CandidateRecord[];
-  evaluations: EvaluationRecord[];
-  warnings: ConfigIssue[];
-  /** Set when the run produced no usable result. */
-  error: string | null;
-}
+// The engine, the SDK and the CLI read a run's records by these names from here; src/run/schema.ts defines them.
+export type { CandidateRecord, EvaluationRecord, FailureSummary, RunEvent, RunReport, RunTotals } from "./schema.js";
 
 export function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
   const byCase = new Map<string, FailureSummary>();

@@ -17,11 +17,13 @@ import {
   UNIFORM_PRIOR,
 } from "../bandit/posterior.js";
 import { rewardFromSignals } from "../bandit/reward.js";
+import { selectionOptions } from "../bandit/selection.js";
 import { ProbabilityMemo, probabilityBest, selectArm } from "../bandit/thompson.js";
 import { bayesianUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import { KeyedLock } from "./lock.js";
 import {
+  type ArmSnapshot,
   type ArmView,
   NO_REWARD_EVALUATOR,
   type RuntimeConfig,
@@ -31,7 +33,7 @@ import {
   type UpdateRequest,
   type UpdateResult,
 } from "./schema.js";
-import { type ArmSnapshot, coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
+import { coerceArm, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 export interface RuntimeManagerOptions {
   random?: Uniform;
@@ -44,6 +46,16 @@ const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
 function scoreProblem(name: string, value: number | undefined): string | null {
   if (value === undefined) return null;
   return Number.isFinite(value) && value >= 0 && value <= 1 ? null : `${name} must be a number in [0, 1], got ${value}`;
+}
+
+/**
+ * A storage an app wrote against an earlier version (or the seed) may keep epoch milliseconds or Dates: answered
+ * as the ISO 8601 text every other timestamp is.
+ */
+function isoTime(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "number" || value instanceof Date) return new Date(value).toISOString();
+  return String(value);
 }
 
 function withoutLearning(metadata: Record<string, JsonValue>): Record<string, JsonValue> {
@@ -211,14 +223,7 @@ export class RuntimeManager {
       if (arms.length === 0) return this.fallback(agentType);
       const selection = selectArm(
         arms.map((a) => ({ ...a, confidence_interval: null })),
-        {
-          strategy: this.config.selection_strategy,
-          trafficFloor: this.config.traffic_floor,
-          topTwo: this.config.selection_policy === "top_two" ? this.config.top_two_beta : null,
-          leaderVarianceFloor: this.config.leader_variance_floor,
-          random: this.random,
-          memo: this.memoFor(request.user_id, agentType),
-        },
+        selectionOptions(this.config, { random: this.random, memo: this.memoFor(request.user_id, agentType) }),
       );
       const chosen = arms[selection.index] as StoredArm;
       const snapshot: ArmSnapshot[] = arms.map((a, i) => ({
@@ -343,7 +348,8 @@ export class RuntimeManager {
 
   async getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     const decision = await this.storage.getDecision(args);
-    return decision && decision.user_id === args.userId ? decision : null;
+    if (!decision || decision.user_id !== args.userId) return null;
+    return { ...decision, created_at: isoTime(decision.created_at) as string, rewarded_at: isoTime(decision.rewarded_at) };
   }
 
   /** Every arm of a user with its posterior, 95% interval and probability of being the best. */

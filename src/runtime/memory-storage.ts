@@ -1,7 +1,7 @@
-import type { ArmTemplate } from "../bandit/evolve.js";
 import { addUser, armPopulationOf, type Population, setArmPopulation } from "../bandit/pooling.js";
 import { storedLearning } from "../bandit/posterior.js";
-import type { RuntimeDecision } from "./schema.js";
+import { copyJson } from "../json.js";
+import type { ArmTemplate, RuntimeDecision } from "./schema.js";
 import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm, updatesOf } from "./storage.js";
 
 const key = (userId: string, agentType: string) => JSON.stringify([userId, agentType]);
@@ -13,14 +13,14 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
   private counter = 0;
 
   async getArms({ userId, agentType }: { userId: string; agentType: string }): Promise<StoredArm[]> {
-    return structuredClone(this.arms.get(key(userId, agentType)) ?? []);
+    return copyJson(this.arms.get(key(userId, agentType)) ?? []);
   }
 
   async initializeArms({ userId, agentType, arms }: { userId: string; agentType: string; arms: ArmTemplate[] }): Promise<void> {
     const list = this.arms.get(key(userId, agentType)) ?? [];
     for (const template of arms) {
       if (list.some((a) => a.arm_id === template.arm_id)) continue;
-      list.push(priorArm({ ...template, params: structuredClone(template.params) }));
+      list.push(priorArm({ ...template, params: copyJson(template.params) }));
     }
     this.arms.set(key(userId, agentType), list);
   }
@@ -33,11 +33,11 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
       user_id: args.userId,
       agent_type: args.agentType,
       arm_id: args.armPulled,
-      params: structuredClone(args.strategyParams),
+      params: copyJson(args.strategyParams),
       selection_probability: args.selectionProbability,
-      arms_snapshot: structuredClone(args.armsSnapshot),
-      created_at: Date.now(),
-      context: structuredClone(args.metadata),
+      arms_snapshot: copyJson(args.armsSnapshot),
+      created_at: new Date().toISOString(),
+      context: copyJson(args.metadata),
       reward: null,
       engagement: null,
       grading: null,
@@ -55,7 +55,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
       reward: args.reward,
       engagement: args.engagement,
       grading: args.grading,
-      rewarded_at: Date.now(),
+      rewarded_at: new Date().toISOString(),
       reward_source: args.source,
     });
     applyUpdate(arm, args.computedUpdate);
@@ -64,7 +64,7 @@ export class MemoryRuntimeStorage implements RuntimeStorage {
 
   async getDecision({ decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     const decision = this.decisions.get(decisionId);
-    return decision ? structuredClone(decision) : null;
+    return decision ? copyJson(decision) : null;
   }
 
   async populationStats(): Promise<Population> {

@@ -4,10 +4,13 @@
  * and the API description.
  */
 import { z } from "zod";
+import { IntervalSchema } from "../bandit/beta.js";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
+import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
+import { ComputedUpdateSchema } from "../bandit/update.js";
 import { strictObject } from "../config/unknown-keys.js";
-import { JsonSchema, utf8Length } from "../json.js";
+import { JsonSchema, TimestampSchema, utf8Length } from "../json.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
@@ -50,25 +53,25 @@ export const ArmIdSchema = z
   .refine((id) => !UNPRINTABLE.test(id), "an arm id may not hold control or format characters, line breaks or lone surrogates")
   .refine((id) => id.trim() !== "", "an arm id may not be only spaces");
 
+/** Where an arm came from when an optimization run promoted it: the run, and the score it had there. */
+const ArmSourceSchema = strictObject({ run_id: z.string(), score: z.number() });
+
 export const ArmTemplateSchema = strictObject({
   arm_id: ArmIdSchema,
   name: sized(z.string(), "an arm's name").optional(),
   params: sized(Params, "an arm's params").default({}),
   description: sized(z.string(), "an arm's description").optional(),
-  /** Where the arm came from when an optimization run promoted it. */
-  source: strictObject({ run_id: z.string(), score: z.number() }).optional(),
+  source: ArmSourceSchema.optional(),
 });
 export type ArmTemplateInput = z.input<typeof ArmTemplateSchema>;
-export type ArmTemplateConfig = z.output<typeof ArmTemplateSchema>;
+/** An arm of a system's config; also what runtimeEvolveArms breeds and a RuntimeStorage is asked to add. */
+export type ArmTemplate = z.output<typeof ArmTemplateSchema>;
 
-export const SelectionStrategySchema = strictObject({
-  exploration_bonus: z.number().min(0).max(1).default(0),
-  exploration_min_pulls: z.int().min(0).default(5),
-  stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
-  stability_improvement_threshold: z.number().min(0).max(1).default(0.1),
-  stability_min_pulls: z.int().min(0).default(10),
-  use_stability: z.boolean().default(true),
-});
+/** The most arms a system holds (promotion included): every select samples and weighs each. */
+export const MAX_ARMS = 100;
+
+/** How many of a run's best distinct configs a promotion makes arms, by request or on a schedule. */
+export const PromoteTopKSchema = z.int().min(1).max(20).default(3);
 
 /** Every key is checked: a misspelt setting would otherwise run silently with its default. */
 export const RuntimeConfigSchema = strictObject({
@@ -81,25 +84,15 @@ export const RuntimeConfigSchema = strictObject({
   cache_ttl_seconds: z.int().min(0).max(3600).default(30),
   default_arms: z
     .array(ArmTemplateSchema)
-    .max(100)
+    .max(MAX_ARMS)
     .default([])
     .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
-  selection_strategy: SelectionStrategySchema.nullable().default(null),
+  selection_strategy: SELECTION_SETTINGS.selection_strategy,
   reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
-  /**
-   * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
-   * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
-   * among the contenders, for finding the best arm faster.
-   */
-  selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
-  /**
-   * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
-   * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.
-   */
-  leader_variance_floor: z.boolean().default(true),
-  top_two_beta: z.number().gt(0).lt(1).default(0.5),
-  /** Each arm is chosen with at least this probability (0 disables; at most 1 / number of arms). */
-  traffic_floor: z.number().min(0).max(1).default(0),
+  selection_policy: SELECTION_SETTINGS.selection_policy,
+  leader_variance_floor: SELECTION_SETTINGS.leader_variance_floor,
+  top_two_beta: SELECTION_SETTINGS.top_two_beta,
+  traffic_floor: SELECTION_SETTINGS.traffic_floor,
   /**
    * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
    * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).
@@ -125,7 +118,7 @@ export const RuntimeConfigSchema = strictObject({
     every: z.string().regex(/^\d+(m|h|d)$/, "a duration like 30m, 6h or 1d"),
     /** An optimization config, validated as one when a scheduled run starts it. */
     config: z.record(z.string(), Json),
-    promote: strictObject({ top_k: z.int().min(1).max(20).default(3) }).prefault({}),
+    promote: strictObject({ top_k: PromoteTopKSchema }).prefault({}),
   })
     .nullable()
     .default(null),
@@ -136,13 +129,7 @@ export const RuntimeConfigSchema = strictObject({
   if ((config.default_reward === null) !== (config.reward_timeout_seconds === null)) {
     ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
   }
-  if (config.selection_policy === "top_two" && config.selection_strategy?.use_stability) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["selection_strategy", "use_stability"],
-      message: "the stability rule keeps one arm, which top_two sampling would override: set use_stability: false",
-    });
-  }
+  checkSelectionSettings(config, ctx);
   const arms = config.default_arms.length;
   if (arms > 0 && config.traffic_floor * arms > 1) {
     ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });
@@ -150,6 +137,16 @@ export const RuntimeConfigSchema = strictObject({
 });
 export type RuntimeConfigInput = z.input<typeof RuntimeConfigSchema>;
 export type RuntimeConfig = z.output<typeof RuntimeConfigSchema>;
+
+/** A system as PUT and GET /v1/systems/{system} answer it: its config with every default filled in. */
+export const SystemRecordSchema = z.object({
+  system: z.string(),
+  /** 1 when created, one more at each write (a promotion included). */
+  version: z.int(),
+  updated_at: TimestampSchema,
+  config: RuntimeConfigSchema,
+});
+export type SystemRecord = z.output<typeof SystemRecordSchema>;
 
 const UserId = z
   .string()
@@ -180,16 +177,21 @@ export const UpdateRequestSchema = z.object({
 });
 export type UpdateRequest = z.output<typeof UpdateRequestSchema>;
 
-export const ArmStateSchema = z.object({
+/** An arm as a selection saw it: shown in the answer (arms_state) and logged with the decision (arms_snapshot). */
+export const ArmSnapshotSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   alpha: z.number(),
   beta: z.number(),
   sampled_value: z.number(),
-  /** The arm's rewards so far, as the selection rule counted them. */
+  /**
+   * The arm's rewards so far (what the exploration bonus and the stability rule count), for offline evaluation;
+   * absent from decisions logged before it was.
+   */
   total_pulls: z.number().optional(),
   metadata: z.record(z.string(), Json),
 });
+export type ArmSnapshot = z.output<typeof ArmSnapshotSchema>;
 
 export const SelectionSchema = z.object({
   decision_id: z.string().nullable(),
@@ -198,22 +200,10 @@ export const SelectionSchema = z.object({
   sampled_value: z.number(),
   /** Probability that the policy chooses this arm now (for offline evaluation). */
   selection_probability: z.number(),
-  arms_state: z.array(ArmStateSchema),
+  arms_state: z.array(ArmSnapshotSchema),
   metadata: z.record(z.string(), Json),
 });
 export type RuntimeSelection = z.output<typeof SelectionSchema>;
-
-const Interval = z.object({ lower: z.number(), upper: z.number() });
-
-export const ComputedUpdateSchema = z.object({
-  alpha: z.number(),
-  beta: z.number(),
-  total_pulls: z.number(),
-  total_reward: z.number(),
-  avg_reward: z.number(),
-  mean_estimate: z.number(),
-  confidence_interval: Interval,
-});
 
 export const UpdateResultSchema = z.object({
   success: z.boolean(),
@@ -236,13 +226,13 @@ export const DecisionSchema = z.object({
   arm_id: z.string(),
   params: Params,
   selection_probability: z.number().nullable(),
-  arms_snapshot: z.array(ArmStateSchema),
-  created_at: z.number(),
+  arms_snapshot: z.array(ArmSnapshotSchema),
+  created_at: TimestampSchema,
   context: z.record(z.string(), Json),
   reward: z.number().nullable(),
   engagement: z.number().nullable(),
   grading: z.number().nullable(),
-  rewarded_at: z.number().nullable(),
+  rewarded_at: TimestampSchema.nullable(),
   /** update: reported by the app; default: default_reward after the timeout. */
   reward_source: z.enum(["update", "default"]).nullable(),
 });
@@ -257,12 +247,15 @@ export const ArmViewSchema = z.object({
   total_pulls: z.number(),
   total_reward: z.number(),
   mean: z.number(),
-  confidence_interval: Interval,
+  confidence_interval: IntervalSchema,
   probability_best: z.number(),
   /** false for an arm no longer in the system's default arms (kept with its history, not chosen). */
   active: z.boolean(),
 });
 export type ArmView = z.output<typeof ArmViewSchema>;
+
+/** GET /v1/systems/{system}/arms. */
+export const ArmListSchema = z.object({ arms: z.array(ArmViewSchema) });
 
 /** A system as the list of systems shows it. */
 export const SystemListItemSchema = z.object({
@@ -270,9 +263,12 @@ export const SystemListItemSchema = z.object({
   version: z.int(),
   agent_type: z.string(),
   arms: z.int(),
-  updated_at: z.string(),
+  updated_at: TimestampSchema,
 });
 export type SystemListItem = z.output<typeof SystemListItemSchema>;
+
+/** GET /v1/systems. */
+export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema) });
 
 /**
  * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)
@@ -282,8 +278,7 @@ export const ArmSummarySchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   params: Params,
-  /** The optimization run it was promoted from. */
-  source: z.object({ run_id: z.string(), score: z.number() }).nullable(),
+  source: ArmSourceSchema.nullable(),
   /** Selections of it. */
   pulls: z.int(),
   /** Selections that got a reward. */
@@ -292,7 +287,7 @@ export const ArmSummarySchema = z.object({
   alpha: z.number(),
   beta: z.number(),
   mean: z.number(),
-  confidence_interval: Interval,
+  confidence_interval: IntervalSchema,
   /** The probability that its mean reward is the highest of the system's arms, under these posteriors. */
   probability_best: z.number(),
 });
@@ -304,15 +299,16 @@ export const RecentDecisionSchema = z.object({
   agent_type: z.string(),
   arm_id: z.string(),
   selection_probability: z.number().nullable(),
-  created_at: z.string(),
+  created_at: TimestampSchema,
   reward: z.number().nullable(),
 });
+export type RecentDecision = z.output<typeof RecentDecisionSchema>;
 
 export const SystemSummarySchema = z.object({
   system: z.string(),
   version: z.int(),
   agent_type: z.string(),
-  updated_at: z.string(),
+  updated_at: TimestampSchema,
   arms: z.array(ArmSummarySchema),
   recent_decisions: z.array(RecentDecisionSchema),
   /** The optimization runs its arms came from, and its scheduled runs, newest first. */

@@ -3,12 +3,11 @@
  * database implements this; MemoryRuntimeStorage and the Workers service's Durable Object are two
  * implementations. Data stays snake_case, as on the wire.
  */
-import type { ArmTemplate } from "../bandit/evolve.js";
 import type { Population } from "../bandit/pooling.js";
-import type { ComputedUpdate } from "../bandit/update.js";
+import type { StoredUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
 import type { ParamConfig } from "../search/space.js";
-import type { RuntimeDecision } from "./schema.js";
+import type { ArmSnapshot, ArmTemplate, RuntimeDecision } from "./schema.js";
 
 export interface StoredArm {
   arm_id: string;
@@ -45,7 +44,7 @@ export function updatesOf(arms: readonly StoredArm[]): number {
 }
 
 /** Write a computed update onto an arm, as every storage keeps it (the interval in its metadata). */
-export function applyUpdate(arm: StoredArm, u: ComputedUpdate): void {
+export function applyUpdate(arm: StoredArm, u: StoredUpdate): void {
   Object.assign(arm, {
     alpha: u.alpha,
     beta: u.beta,
@@ -55,17 +54,6 @@ export function applyUpdate(arm: StoredArm, u: ComputedUpdate): void {
     mean_estimate: u.mean_estimate,
     metadata: { ...arm.metadata, confidence_interval: u.confidence_interval, ...(u.learning ? { learning: u.learning as never } : {}) },
   });
-}
-
-export interface ArmSnapshot {
-  arm_id: string;
-  name: string | null;
-  alpha: number;
-  beta: number;
-  sampled_value: number;
-  /** The arm's rewards so far (what the exploration bonus and the stability rule count), for offline evaluation. */
-  total_pulls?: number;
-  metadata: Record<string, JsonValue>;
 }
 
 export interface RuntimeStorage {
@@ -94,7 +82,7 @@ export interface RuntimeStorage {
     engagement: number;
     grading: number | null;
     metadata: Record<string, JsonValue>;
-    computedUpdate: ComputedUpdate;
+    computedUpdate: StoredUpdate;
     source: "update" | "default";
   }): Promise<{ success?: boolean } | undefined>;
   getDecision(args: { userId: string; decisionId: string }): Promise<RuntimeDecision | null>;

@@ -5,7 +5,7 @@
 import { betaInterval, betaMean } from "../bandit/beta.js";
 import { probabilityOfHighestSample } from "../bandit/beta-cdf.js";
 import { probabilityBest } from "../bandit/thompson.js";
-import type { ArmSummary, ArmTemplateConfig } from "./schema.js";
+import type { ArmSummary, ArmTemplate } from "./schema.js";
 
 /** The decision log's totals for one arm. */
 export interface ArmTally {
@@ -21,7 +21,7 @@ export interface ArmTally {
 const EXACT_ARMS = 12;
 const DRAWS = 10_000;
 
-export function summarizeArms(arms: readonly ArmTemplateConfig[], tallies: ReadonlyMap<string, ArmTally>): ArmSummary[] {
+export function summarizeArms(arms: readonly ArmTemplate[], tallies: ReadonlyMap<string, ArmTally>): ArmSummary[] {
   const posteriors = arms.map((arm) => {
     const tally = tallies.get(arm.arm_id) ?? { pulls: 0, rewarded: 0, reward_sum: 0 };
     return { arm, tally, alpha: 1 + tally.reward_sum, beta: 1 + tally.rewarded - tally.reward_sum };

@@ -7,20 +7,37 @@
  * Platform-neutral: no file access here, so a Worker can bundle it.
  */
 
-import type { OfflinePolicyInput, PolicyEvaluation } from "../bandit/offline.js";
-import type { JsonValue } from "../json.js";
-import type { ApiKey, CreatedKey, CreateKeyRequest } from "../keys/schema.js";
-import type { PromoteRequest, PromoteResult, RunCandidate, RunEvaluation, RunSummary, RunView } from "../run/schema.js";
+import type { z } from "zod";
+import type { EvaluateRequest, OfflinePolicyInput, PolicyEvaluationSchema } from "../bandit/offline.js";
+import type { ConfigIssue } from "../config/issues.js";
+import type { ConfigInput } from "../config/schema.js";
+import type { ApiKeySchema, CreatedKeySchema, CreateKeyRequest, KeyListSchema, PingSchema } from "../keys/schema.js";
 import type {
-  ArmView,
+  CandidateListSchema,
+  EvaluationPageSchema,
+  PromoteRequest,
+  PromoteResultSchema,
+  RunListSchema,
+  RunView,
+} from "../run/schema.js";
+import type {
+  ArmListSchema,
+  DecisionSchema,
   RuntimeConfigInput,
-  RuntimeDecision,
-  RuntimeSelection,
-  SystemListItem,
-  SystemSummary,
-  UpdateResult,
+  SelectionSchema,
+  SystemListSchema,
+  SystemRecordSchema,
+  SystemSummarySchema,
+  UpdateResultSchema,
 } from "../runtime/schema.js";
 import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
+
+/**
+ * What a route answers, typed by the zod schema the route declares (the service's validator and API description
+ * alike), so the client cannot disagree with the service on a field's name or type. Not parsed again here: the
+ * service answers them.
+ */
+type Answer<S extends z.ZodType> = z.output<S>;
 
 export const LOCAL_URL = "http://127.0.0.1:8787";
 
@@ -29,7 +46,7 @@ export class ConvergenceApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
-    readonly details: { path: string; message: string }[] = [],
+    readonly details: ConfigIssue[] = [],
   ) {
     super(message);
     this.name = "ConvergenceApiError";
@@ -40,13 +57,6 @@ export interface ClientOptions {
   baseUrl?: string;
   apiKey?: string;
   fetch?: typeof fetch;
-}
-
-export interface SystemRecord {
-  system: string;
-  version: number;
-  updated_at: string;
-  config: Record<string, JsonValue>;
 }
 
 type Env = Record<string, string | undefined>;
@@ -90,8 +100,7 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
       payload = null;
     }
     if (!response.ok) {
-      const error = (payload as { error?: { code?: string; message?: string; details?: { path: string; message: string }[] } } | null)
-        ?.error;
+      const error = (payload as { error?: { code?: string; message?: string; details?: ConfigIssue[] } } | null)?.error;
       throw new ConvergenceApiError(
         response.status,
         error?.code ?? "http_error",
@@ -109,53 +118,63 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
 
   return {
     baseUrl,
-    configureSystem: (name: string, config: RuntimeConfigInput) => request<SystemRecord>("PUT", system(name), config),
-    getSystem: (name: string) => request<SystemRecord>("GET", system(name)),
-    listSystems: async () => (await request<{ systems: SystemListItem[] }>("GET", "/v1/systems")).systems,
+    configureSystem: (name: string, config: RuntimeConfigInput) => request<Answer<typeof SystemRecordSchema>>("PUT", system(name), config),
+    getSystem: (name: string) => request<Answer<typeof SystemRecordSchema>>("GET", system(name)),
+    listSystems: async () => (await request<Answer<typeof SystemListSchema>>("GET", "/v1/systems")).systems,
     /** Each arm across all users (posterior, interval, P(best), pulls), recent decisions, the runs its arms came from. */
-    systemSummary: (name: string) => request<SystemSummary>("GET", `${system(name)}/summary`),
-    select: (name: string, args: RuntimeSelectOptions) => request<RuntimeSelection>("POST", `${system(name)}/select`, selectRequest(args)),
-    update: (name: string, args: RuntimeUpdateOptions) => request<UpdateResult>("POST", `${system(name)}/update`, updateRequest(args)),
+    systemSummary: (name: string) => request<Answer<typeof SystemSummarySchema>>("GET", `${system(name)}/summary`),
+    select: (name: string, args: RuntimeSelectOptions) =>
+      request<Answer<typeof SelectionSchema>>("POST", `${system(name)}/select`, selectRequest(args)),
+    update: (name: string, args: RuntimeUpdateOptions) =>
+      request<Answer<typeof UpdateResultSchema>>("POST", `${system(name)}/update`, updateRequest(args)),
     getDecision: (name: string, args: { userId: string; decisionId: string }) =>
-      request<RuntimeDecision>(
+      request<Answer<typeof DecisionSchema>>(
         "GET",
         `${system(name)}/decisions/${encodeURIComponent(args.decisionId)}?${query({ user_id: args.userId })}`,
       ),
     arms: async (name: string, args: { userId: string; agentType?: string }) =>
-      (await request<{ arms: ArmView[] }>("GET", `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`))
-        .arms,
+      (
+        await request<Answer<typeof ArmListSchema>>(
+          "GET",
+          `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`,
+        )
+      ).arms,
     /**
-     * Estimate what `policy` would have earned on the system's newest `limit` (default 10,000) rewarded decisions,
+     * Estimate what `policy` would have earned on the system's newest `limit` (default 5,000) rewarded decisions,
      * off-policy (IPS and SNIPS, 95% intervals), without running it.
      */
-    evaluatePolicy: (name: string, args: { policy: OfflinePolicyInput; limit?: number; agentType?: string }) =>
-      request<PolicyEvaluation>("POST", `${system(name)}/evaluate`, {
+    evaluatePolicy: (name: string, args: { policy: OfflinePolicyInput; limit?: number; agentType?: string }) => {
+      const body: EvaluateRequest = {
         policy: args.policy,
         ...(args.limit !== undefined ? { limit: args.limit } : {}),
         ...(args.agentType !== undefined ? { agent_type: args.agentType } : {}),
-      }),
-    ping: () => request<{ ok: boolean }>("GET", "/v1/ping"),
-    /** Start an optimization run: the config as an object, or as YAML text. */
-    startRun: (config: Record<string, unknown> | string, args: { seed?: number } = {}) =>
+      };
+      return request<Answer<typeof PolicyEvaluationSchema>>("POST", `${system(name)}/evaluate`, body);
+    },
+    ping: () => request<Answer<typeof PingSchema>>("GET", "/v1/ping"),
+    /** Start an optimization run: the config as an object (as a file holds it), or as YAML text. */
+    startRun: (config: ConfigInput | Record<string, unknown> | string, args: { seed?: number } = {}) =>
       request<RunView>("POST", `/v1/runs${args.seed === undefined ? "" : `?${query({ seed: String(args.seed) })}`}`, config),
     getRun: (runId: string) => request<RunView>("GET", run(runId)),
     listRuns: async (args: { limit?: number; system?: string } = {}) =>
-      (await request<{ runs: RunSummary[] }>("GET", `/v1/runs?${query({ limit: args.limit?.toString(), system: args.system })}`)).runs,
+      (await request<Answer<typeof RunListSchema>>("GET", `/v1/runs?${query({ limit: args.limit?.toString(), system: args.system })}`))
+        .runs,
     /** A page of a run's evaluations (each (candidate, test case) once). */
     runEvaluations: async (runId: string, args: { limit?: number; offset?: number } = {}) =>
       (
-        await request<{ evaluations: RunEvaluation[] }>(
+        await request<Answer<typeof EvaluationPageSchema>>(
           "GET",
           `${run(runId)}/evaluations?${query({ limit: args.limit?.toString(), offset: args.offset?.toString() })}`,
         )
       ).evaluations,
-    runCandidates: async (runId: string) => (await request<{ candidates: RunCandidate[] }>("GET", `${run(runId)}/candidates`)).candidates,
+    runCandidates: async (runId: string) =>
+      (await request<Answer<typeof CandidateListSchema>>("GET", `${run(runId)}/candidates`)).candidates,
     cancelRun: (runId: string) => request<RunView>("POST", `${run(runId)}/cancel`, {}),
-    promoteRun: (runId: string, args: PromoteRequest) => request<PromoteResult>("POST", `${run(runId)}/promote`, args),
+    promoteRun: (runId: string, args: PromoteRequest) => request<Answer<typeof PromoteResultSchema>>("POST", `${run(runId)}/promote`, args),
     /** Make a scoped key (admin key needed): the answer holds the key, which is never shown again. */
-    createKey: (args: CreateKeyRequest) => request<CreatedKey>("POST", "/v1/keys", args),
-    listKeys: async () => (await request<{ keys: ApiKey[] }>("GET", "/v1/keys")).keys,
-    revokeKey: (keyId: string) => request<ApiKey>("DELETE", `/v1/keys/${encodeURIComponent(keyId)}`),
+    createKey: (args: CreateKeyRequest) => request<Answer<typeof CreatedKeySchema>>("POST", "/v1/keys", args),
+    listKeys: async () => (await request<Answer<typeof KeyListSchema>>("GET", "/v1/keys")).keys,
+    revokeKey: (keyId: string) => request<Answer<typeof ApiKeySchema>>("DELETE", `/v1/keys/${encodeURIComponent(keyId)}`),
   };
 }
 

@@ -1,50 +1,13 @@
 /**
- * The seed's response object, for a run in process and a run in the worker alike: `{success, best_config,
- * best_score, configs_generated, configs_saved, optimization_run_id, generations_run, timestamp}` on success,
- * `{success: false, error, configs_generated: 0, configs_saved: 0}` otherwise, plus what users of an optimizer
- * need next (calls, failures, costs, history, warnings, seed, why it stopped).
+ * The seed's response object (OptimizationResultSchema, src/run/schema.ts) made from a run's report, for a run in
+ * process and a run in the worker alike, and the run ids and seeds both hosts draw.
  */
 import type { ConfigIssue } from "../config/issues.js";
-import type { StopReason } from "../optimize/study.js";
-import type { RunReport, RunTotals } from "../run/report.js";
+import type { OptimizationFailure, OptimizationResult, RunReport, RunTotals } from "../run/schema.js";
 import { hashConfig } from "../search/hash.js";
-import type { ParamConfig } from "../search/space.js";
 
-export interface OptimizationSuccess extends RunTotals {
-  success: true;
-  best_config: ParamConfig;
-  best_score: number;
-  /** The best config's mean score per metric, over the test cases each applied to. */
-  best_metrics: Record<string, number>;
-  configs_generated: number;
-  configs_saved: number;
-  optimization_run_id: string;
-  generations_run: number;
-  timestamp: string;
-  warnings: string[];
-  algorithm: string;
-  seed: number;
-  stop_reason: StopReason;
-  /** Never set on success; declared so `result.error` reads without narrowing. */
-  error?: undefined;
-}
-
-export interface OptimizationFailure extends Partial<RunTotals> {
-  success: false;
-  error: string;
-  configs_generated: 0;
-  configs_saved: 0;
-  /** Each problem with its path, when the config was at fault. */
-  errors?: ConfigIssue[];
-  warnings?: string[];
-  optimization_run_id?: string;
-  /** Why the run ended (all_failed: not one evaluation of its first round succeeded). */
-  stop_reason?: string;
-  best_config?: ParamConfig | null;
-  best_score?: number | null;
-}
-
-export type OptimizationResult = OptimizationSuccess | OptimizationFailure;
+// runOptimization's callers and the CLI read the result's types from here; src/run/schema.ts defines them.
+export type { OptimizationFailure, OptimizationResult, OptimizationSuccess } from "../run/schema.js";
 
 export function fail(error: string, extra: Partial<OptimizationFailure> = {}): OptimizationFailure {
   return { success: false, error, configs_generated: 0, configs_saved: 0, ...extra };

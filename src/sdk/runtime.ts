@@ -2,10 +2,11 @@
  * The seed's runtime functions, in-process: configureRuntime, runtimeSelect, runtimeUpdate, runtimeGetDecision,
  * runtimeEvolveArms (plus runtimeArms). One RuntimeManager per system, over the storage the app provides.
  */
-import { type ArmTemplate, evolveArms } from "../bandit/evolve.js";
+import { evolveArms } from "../bandit/evolve.js";
 import { describeIssues, fromZodIssues } from "../config/issues.js";
 import { RuntimeManager } from "../runtime/manager.js";
 import {
+  type ArmTemplate,
   type ArmView,
   type RuntimeConfigInput,
   RuntimeConfigSchema,

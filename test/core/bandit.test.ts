@@ -3,6 +3,7 @@ import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js"
 import { probabilityOfHighestSample, probabilityOfHighestValue } from "../../src/bandit/beta-cdf.js";
 import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
 import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
+import { SelectionStrategySchema } from "../../src/bandit/selection.js";
 import {
   leaderVarianceFloor,
   ProbabilityMemo,
@@ -13,7 +14,6 @@ import {
   selectionProbability,
 } from "../../src/bandit/thompson.js";
 import { bayesianUpdate } from "../../src/bandit/update.js";
-import { SelectionStrategySchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 
 const uniform = Rng.uniform;

@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { parseConfigText } from "../../src/config/parse.js";
 import { validateConfig } from "../../src/config/validate.js";
 import { configureRuntime, MemoryRuntimeStorage, runtimeArms, runtimeGetDecision, runtimeSelect, runtimeUpdate } from "../../src/index.js";
-import { jsonDepth, utf8Length } from "../../src/json.js";
+import { copyJson, jsonDepth, utf8Length } from "../../src/json.js";
 import { proposeTpe } from "../../src/optimize/samplers/tpe.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { Study } from "../../src/optimize/study.js";
@@ -48,6 +48,19 @@ describe("sizes in UTF-8", () => {
     ]) {
       expect(utf8Length(text), JSON.stringify(text)).toBe(encoded(text));
     }
+  });
+});
+
+describe("copies of stored records", () => {
+  it("are deep, equal to structuredClone's, and keep a user's `__proto__` key as data", () => {
+    const context = JSON.parse('{"__proto__": {"admin": true}, "list": [1, {"a": null}], "s": "x"}');
+    const copy = copyJson(context);
+    expect(copy).toStrictEqual(structuredClone(context));
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(Object.hasOwn(copy, "__proto__")).toBe(true);
+    expect((copy as { admin?: boolean }).admin).toBeUndefined();
+    copy.list[1].a = 1;
+    expect(context.list[1].a).toBeNull();
   });
 });
 

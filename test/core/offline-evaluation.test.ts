@@ -4,8 +4,11 @@
  */
 import { describe, expect, it } from "vitest";
 import { evaluatePolicy, type LoggedDecision, type OfflinePolicyInput, parseOfflinePolicy } from "../../src/bandit/offline.js";
+import { SelectionStrategySchema, selectionSettingsOf } from "../../src/bandit/selection.js";
 import { ProbabilityMemo, type SelectableArm, type SelectionOptions, selectArm, selectionProbability } from "../../src/bandit/thompson.js";
-import { SelectionStrategySchema } from "../../src/runtime/schema.js";
+import { RuntimeManager } from "../../src/runtime/manager.js";
+import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
+import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 
 const MEANS: Record<string, number> = { low: 0.35, mid: 0.5, high: 0.6 };
@@ -103,6 +106,58 @@ describe("offline evaluation of the logging policy itself", () => {
     expect(keptEstimate.n).toBe(400);
     // The rule mattered on this log: plain Thompson sampling would have chosen differently.
     expect(evaluatePolicy(kept.decisions, { type: "thompson", leader_variance_floor: false }).effective_sample_size).toBeLessThan(399);
+  });
+});
+
+describe("offline evaluation of the decisions a runtime logged", () => {
+  /** A system's decisions for one user, made and rewarded by the runtime itself, as getDecision returns them. */
+  async function runtimeLog(settings: RuntimeConfigInput, seed: number, count: number): Promise<LoggedDecision[]> {
+    const config = RuntimeConfigSchema.parse({ ...settings, default_arms: ARM_IDS.map((arm_id) => ({ arm_id })) });
+    const manager = new RuntimeManager("offline", config, new MemoryRuntimeStorage(), { random: Rng.uniform(seed) });
+    const environment = Rng.uniform(seed + 1);
+    const log: LoggedDecision[] = [];
+    for (let i = 0; i < count; i++) {
+      const selection = await manager.select({ user_id: "u" });
+      const decisionId = selection.decision_id as string;
+      await manager.update({ user_id: "u", decision_id: decisionId, reward: environment() < (MEANS[selection.arm_id] as number) ? 1 : 0 });
+      log.push((await manager.getDecision({ userId: "u", decisionId })) as LoggedDecision);
+    }
+    return log;
+  }
+
+  const systems: Record<string, RuntimeConfigInput> = {
+    defaults: {},
+    "top-two, a traffic floor, an exploration bonus, no variance floor": {
+      selection_policy: "top_two",
+      top_two_beta: 0.7,
+      traffic_floor: 0.05,
+      leader_variance_floor: false,
+      selection_strategy: { exploration_bonus: 0.2, exploration_min_pulls: 8, use_stability: false },
+    },
+    "the stability rule": { selection_strategy: { stability_min_pulls: 15, stability_confidence_threshold: 0.3 } },
+  };
+
+  it("weighs every decision 1 with the system's own settings, and changes with each setting as the runtime does", async () => {
+    const logs = await Promise.all(Object.values(systems).map((settings, i) => runtimeLog(settings, 40 + i, 300)));
+    const policies = Object.values(systems).map((settings) => ({
+      type: "thompson" as const,
+      ...selectionSettingsOf(RuntimeConfigSchema.parse({ ...settings, default_arms: ARM_IDS.map((arm_id) => ({ arm_id })) })),
+    }));
+    logs.forEach((log, i) => {
+      policies.forEach((policy, j) => {
+        const estimate = evaluatePolicy(log, policy);
+        expect(estimate.n).toBe(300);
+        if (i === j) {
+          // The probabilities recomputed from the snapshots are the ones the runtime logged.
+          expect(estimate.max_weight, `${Object.keys(systems)[i]}`).toBeCloseTo(1, 9);
+          expect(estimate.effective_sample_size).toBeCloseTo(300, 6);
+          expect(estimate.ips?.value).toBeCloseTo(estimate.logging_policy?.value as number, 9);
+        } else {
+          // Another system's settings are another policy: the weights say so.
+          expect(estimate.effective_sample_size, `${Object.keys(systems)[j]} on ${Object.keys(systems)[i]}`).toBeLessThan(299);
+        }
+      });
+    });
   });
 });
 

@@ -12,7 +12,9 @@ import { recordReward, storedLearning } from "../../src/bandit/posterior.js";
 import { bayesianUpdate } from "../../src/bandit/update.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
-import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
+import { DecisionSchema, type RuntimeConfigInput, RuntimeConfigSchema, type RuntimeDecision } from "../../src/runtime/schema.js";
+import type { RuntimeStorage } from "../../src/runtime/storage.js";
+import { configureRuntime, runtimeGetDecision, runtimeSelect, runtimeUpdate } from "../../src/sdk/runtime.js";
 import { Rng } from "../../src/search/rng.js";
 
 const seeded = Rng.uniform;
@@ -190,6 +192,41 @@ describe("what a decision logs", () => {
       expect(state.metadata).not.toHaveProperty("learning");
     }
     expect(s.arms_state.reduce((n, a) => n + (a.total_pulls ?? 0), 0)).toBe(30);
+  });
+});
+
+describe("a decision's times", () => {
+  const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+  it("are ISO 8601 from the SDK's runtime, as from the HTTP API, and the decision passes its own schema", async () => {
+    await configureRuntime("times_in_process", { config: TWO, storage: new MemoryRuntimeStorage() });
+    const selected = await runtimeSelect("times_in_process", { userId: "ann" });
+    const decisionId = selected.decision_id as string;
+    const open = await runtimeGetDecision("times_in_process", { userId: "ann", decisionId });
+    expect(open?.created_at).toMatch(ISO_8601);
+    expect(open?.rewarded_at).toBeNull();
+    await runtimeUpdate("times_in_process", { userId: "ann", decisionId, reward: 1 });
+    const rewarded = await runtimeGetDecision("times_in_process", { userId: "ann", decisionId });
+    expect(rewarded?.rewarded_at).toMatch(ISO_8601);
+    expect(DecisionSchema.safeParse(rewarded).success).toBe(true);
+  });
+
+  it("are ISO 8601 from an app's storage that keeps epoch milliseconds, as the seed's did", async () => {
+    const memory = new MemoryRuntimeStorage();
+    const epochs: RuntimeStorage = {
+      getArms: (args) => memory.getArms(args),
+      initializeArms: (args) => memory.initializeArms(args),
+      createDecision: (args) => memory.createDecision(args),
+      updatePerformance: (args) => memory.updatePerformance(args),
+      async getDecision(args) {
+        const decision = await memory.getDecision(args);
+        return decision && ({ ...decision, created_at: 1_700_000_000_000, rewarded_at: null } as unknown as RuntimeDecision);
+      },
+    };
+    const m = new RuntimeManager("epochs", RuntimeConfigSchema.parse(TWO), epochs, { random: seeded(3) });
+    const selected = await m.select({ user_id: "u" });
+    const decision = await m.getDecision({ userId: "u", decisionId: selected.decision_id as string });
+    expect(decision?.created_at).toBe("2023-11-14T22:13:20.000Z");
   });
 });
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { DecisionSchema } from "../../src/runtime/schema.js";
 import { call, callJson, putSystem, THREE_ARMS } from "./helpers";
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 describe("the runtime loop over HTTP", () => {
   it("creates, reads and replaces a system", async () => {
@@ -62,6 +65,21 @@ describe("the runtime loop over HTTP", () => {
     const pulled = arms.body.arms.find((a) => a.arm_id === selected.body.arm_id);
     expect(pulled).toMatchObject({ total_pulls: 1, total_reward: 0.8 });
     expect(arms.body.arms.reduce((sum, a) => sum + a.probability_best, 0)).toBeCloseTo(1, 5);
+  });
+
+  it("answers a decision's times in ISO 8601, as the SDK's runtime does, and in the decision's own schema", async () => {
+    await putSystem("times", THREE_ARMS);
+    const before = Date.now();
+    const selected = await callJson<{ decision_id: string }>("POST", "/v1/systems/times/select", { user_id: "ann" });
+    const path = `/v1/systems/times/decisions/${encodeURIComponent(selected.body.decision_id)}?user_id=ann`;
+    const open = await callJson<{ created_at: string; rewarded_at: string | null }>("GET", path);
+    expect(open.body.created_at).toMatch(ISO_8601);
+    expect(Date.parse(open.body.created_at)).toBeGreaterThanOrEqual(before - 1000);
+    expect(open.body.rewarded_at).toBeNull();
+    await callJson("POST", "/v1/systems/times/update", { user_id: "ann", decision_id: selected.body.decision_id, reward: 1 });
+    const rewarded = await callJson<{ created_at: string; rewarded_at: string }>("GET", path);
+    expect(rewarded.body.rewarded_at).toMatch(ISO_8601);
+    expect(DecisionSchema.safeParse(rewarded.body).success).toBe(true);
   });
 
   it("refuses a decision of another user, and an unknown decision", async () => {

@@ -1,16 +1,17 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { PingSchema } from "../../src/keys/schema.js";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { requireApiKey } from "./auth";
 import { DOCS_PAGE_HEADERS, docsPage } from "./docs";
-import { errorResponses, notFoundOrNotAllowed, onError, validationHook } from "./errors";
+import { errorResponses, json, notFoundOrNotAllowed, onError, validationHook } from "./errors";
 import { bodyLimit, jsonDepthLimit } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
-import { evaluateRoutes } from "./routes/evaluate";
-import { keyRoutes } from "./routes/keys";
-import { runRoutes } from "./routes/runs";
-import { runtimeRoutes } from "./routes/runtime";
-import { systemRoutes } from "./routes/systems";
+import { evaluateApp } from "./routes/evaluate";
+import { keysApp } from "./routes/keys";
+import { runsApp } from "./routes/runs";
+import { runtimeApp } from "./routes/runtime";
+import { systemsApp } from "./routes/systems";
 
 export const app = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
 
@@ -30,17 +31,14 @@ app.openapi(
     path: "/v1/ping",
     summary: "Check the API key (does nothing else)",
     responses: {
-      200: { description: "The key is good", content: { "application/json": { schema: z.object({ ok: z.boolean() }) } } },
+      200: json(PingSchema, "The key is good"),
       ...errorResponses,
     },
   }),
   (c) => c.json({ ok: true }, 200),
 );
 
-systemRoutes(app);
-runtimeRoutes(app);
-evaluateRoutes(app);
-runRoutes(app);
-keyRoutes(app);
+// Each group declares its routes with their schemas; mounting merges them into this app and its description.
+app.route("/", systemsApp).route("/", runtimeApp).route("/", evaluateApp).route("/", runsApp).route("/", keysApp);
 describeApi(app);
 app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT)), 200, DOCS_PAGE_HEADERS));

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ConfigIssue, fromZodIssues } from "../../src/config/issues.js";
+import { type ConfigIssue, ConfigIssueSchema, fromZodIssues } from "../../src/config/issues.js";
 import { StoredConfigInvalid } from "../db/systems";
 
 /** DESIGN.md's error format: {"error": {"code", "message", "details"}}. */
@@ -11,7 +11,7 @@ export const ErrorSchema = z
     error: z.object({
       code: z.string(),
       message: z.string(),
-      details: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+      details: z.array(ConfigIssueSchema).optional(),
     }),
   })
   .openapi("Error");

@@ -1,14 +1,13 @@
 /**
- * GET /openapi.json: the API description, generated from the same zod schemas that validate the requests. The
- * one route declared by hand (POST /v1/runs, whose body is JSON or YAML) is described here.
+ * GET /openapi.json: the API description, generated from the same zod schemas that validate the requests and
+ * type the answers (each route group's, merged as app.ts mounts it). The routes without a key are described here.
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "@hono/zod-openapi";
 import { JsonSchema } from "../../src/json.js";
-import { RunViewSchema } from "../../src/run/schema.js";
 import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
-import { errorResponses, publicErrorResponses } from "./errors";
+import { publicErrorResponses } from "./errors";
 
 export const OPENAPI_PATH = "/openapi.json";
 
@@ -31,33 +30,6 @@ export function describeApi(app: OpenAPIHono<{ Bindings: Env }>): void {
     type: "http",
     scheme: "bearer",
     description: "A key of the Worker secret CONVERGENCE_API_KEY",
-  });
-  app.openAPIRegistry.registerPath({
-    method: "post",
-    path: "/v1/runs",
-    summary: "Start an optimization run",
-    description:
-      "The body is an optimization config (the SDK's format: api, search_space, evaluation, optimization) as JSON or as YAML. Test cases must be inline. Answers 202 with the run; 400 with every problem of the config, and nothing started.",
-    request: {
-      query: z.object({
-        seed: z
-          .string()
-          .regex(/^-?\d+$/)
-          .optional()
-          .openapi({ description: "overrides optimization.seed" }),
-      }),
-      body: {
-        required: true,
-        content: {
-          "application/json": { schema: z.looseObject({}).openapi({ description: "the config" }) },
-          "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
-        },
-      },
-    },
-    responses: {
-      202: { description: "The run, started", content: { "application/json": { schema: RunViewSchema } } },
-      ...errorResponses,
-    },
   });
   // The routes without a key: declared with plain app.get (app.doc serves the document), described here.
   app.openAPIRegistry.registerPath({

@@ -1,5 +1,6 @@
 /** The decision log in D1: one row per decision, its reward filled in when it arrives. Written in batches. */
-import type { SnapshotArm } from "../../src/bandit/offline.js";
+import type { LoggedDecision, SnapshotArm } from "../../src/bandit/offline.js";
+import type { RecentDecision, RuntimeDecision } from "../../src/runtime/schema.js";
 import type { ArmTally } from "../../src/runtime/summary.js";
 
 export interface DecisionRow {
@@ -68,33 +69,19 @@ export async function armTallies(db: D1Database, system: string): Promise<Map<st
 }
 
 /** The system's latest decisions, newest first. */
-export async function recentDecisions(db: D1Database, system: string, limit: number) {
+export async function recentDecisions(db: D1Database, system: string, limit: number): Promise<RecentDecision[]> {
   const { results } = await db
     .prepare(
       `SELECT decision_id, user_id, agent_type, arm_id, selection_probability, created_at, reward
        FROM decisions WHERE system = ? ORDER BY created_at DESC LIMIT ?`,
     )
     .bind(system, limit)
-    .all<{
-      decision_id: string;
-      user_id: string;
-      agent_type: string;
-      arm_id: string;
-      selection_probability: number | null;
-      created_at: string;
-      reward: number | null;
-    }>();
+    .all<RecentDecision>();
   return results;
 }
 
-/** A rewarded decision as offline evaluation reads it. */
-export interface RewardedDecision {
-  arm_id: string;
-  reward: number;
-  selection_probability: number | null;
-  arms_snapshot: SnapshotArm[] | null;
-  created_at: string;
-}
+/** A rewarded decision as offline evaluation reads it, and when it was made (the window of the estimate). */
+export type RewardedDecision = LoggedDecision & Pick<RuntimeDecision, "created_at">;
 
 /** The snapshot column's rows as arms; null when absent or not in that form (the decision is then skipped). */
 function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {

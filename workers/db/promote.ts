@@ -2,25 +2,23 @@
  * Promotion: a run's best distinct configs become arms of a system. Arm ids come from the config's hash, so
  * promoting the same config twice adds it once; each arm records the run it came from.
  */
+import type { z } from "zod";
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import type { CandidateRecord } from "../../src/run/report.js";
-import type { ArmTemplateInput } from "../../src/runtime/schema.js";
-import { RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
+import type { PromoteRequestSchema } from "../../src/run/schema.js";
+import { type ArmTemplateInput, MAX_ARMS, RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 
-export interface PromoteRequest {
-  system: string;
-  agent_type?: string;
-  top_k: number;
+/** POST /v1/runs/{run_id}/promote's body, or a scheduled run's promotion. */
+export type PromoteRequest = z.output<typeof PromoteRequestSchema> & {
   /** Scheduled runs: the arms earlier runs promoted make way for this run's (hand-made arms stay). */
   replace_promoted?: boolean;
-}
+};
 
 /** The system refuses these arms: the caller's request is at fault, retrying changes nothing. */
 export class PromoteError extends Error {}
 
-const MAX_ARMS = 100;
 const ATTEMPTS = 5;
 
 /** The best `topK` distinct fully scored configs, best first. */

@@ -6,9 +6,10 @@
  * reward_timeout_seconds, and prunes old decisions once they are in D1.
  */
 import { DurableObject } from "cloudflare:workers";
+import { type JsonText, toJsonText } from "../../src/json.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
-import type { ArmView, RuntimeDecision, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
+import type { ArmView, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
 import type { DecisionRow } from "../db/decisions";
 import { writeDecisions } from "../db/decisions";
 import type { SystemSnapshot } from "../db/systems";
@@ -120,12 +121,12 @@ export class ArmsObject extends DurableObject<Env> {
   }
 
   /** The selection as JSON text (the worker passes it through), or null when the worker must send the config. */
-  async select(ref: SystemRef, request: SelectRequest & { agent_type: string }): Promise<string | null> {
+  async select(ref: SystemRef, request: SelectRequest & { agent_type: string }): Promise<JsonText<RuntimeSelection> | null> {
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
     const selection = await manager.select(request);
     if (selection.decision_id) await this.scheduleAlarm(Date.now() + FLUSH_DELAY_MS);
-    return JSON.stringify(selection);
+    return toJsonText(selection);
   }
 
   async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {

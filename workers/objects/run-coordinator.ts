@@ -11,13 +11,14 @@
 import { DurableObject } from "cloudflare:workers";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { utf8Length } from "../../src/json.js";
+import type { Candidate } from "../../src/optimize/schema.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { type Evaluation, Study } from "../../src/optimize/study.js";
 import { STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
 import { RunDriver } from "../../src/run/driver.js";
 import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
 import { type EvaluationRecord, maxCalls, type RunReport } from "../../src/run/report.js";
-import type { RunCandidate, RunStatus, RunView } from "../../src/run/schema.js";
+import type { RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
@@ -347,7 +348,7 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** Every candidate scored so far, with its params: the live view of the dashboard's parameter charts. */
-  async candidates(): Promise<RunCandidate[]> {
+  async candidates(): Promise<Candidate[]> {
     return this.spec() ? this.run().study.candidates() : [];
   }
 

@@ -1,8 +1,7 @@
 /** RuntimeStorage over the ArmsObject's SQLite: the same RuntimeManager as in-process, with durable state. */
-import type { ArmTemplate } from "../../src/bandit/evolve.js";
 import type { JsonValue } from "../../src/json.js";
 import { newDecisionId, parseDecisionId, randomToken } from "../../src/runtime/decision-id.js";
-import type { RuntimeDecision } from "../../src/runtime/schema.js";
+import type { ArmTemplate, RuntimeDecision } from "../../src/runtime/schema.js";
 import { applyUpdate, priorArm, type RuntimeStorage, type StoredArm } from "../../src/runtime/storage.js";
 
 export interface Identity {
@@ -197,12 +196,13 @@ export function toDecision(
       ...(typeof pulls === "number" ? { total_pulls: pulls } : {}),
       metadata: {},
     })),
-    created_at: row.created_at,
+    // Epoch milliseconds here, for the alarm's arithmetic; ISO 8601 on the wire.
+    created_at: new Date(row.created_at).toISOString(),
     context: row.context ? JSON.parse(row.context) : {},
     reward: row.reward,
     engagement: row.engagement,
     grading: row.grading,
-    rewarded_at: row.rewarded_at,
+    rewarded_at: row.rewarded_at === null ? null : new Date(row.rewarded_at).toISOString(),
     reward_source: row.reward_source as RuntimeDecision["reward_source"],
   };
 }

@@ -4,9 +4,10 @@
  * The facts are read into memory once per instance; new ones wait in `unsaved` until the coordinator saves
  * them in the same transaction as the control state, so the two never disagree after a crash.
  */
-import { type GenerationSummary, MemoryStudyFacts, type StudyFacts } from "../../src/optimize/facts.js";
+import { MemoryStudyFacts, type StudyFacts } from "../../src/optimize/facts.js";
 import type { CaseScores } from "../../src/optimize/racing.js";
 import type { Trial } from "../../src/optimize/samplers/sampler.js";
+import type { GenerationSummary } from "../../src/optimize/schema.js";
 import type { StudyControl } from "../../src/optimize/study.js";
 import type { ParamConfig } from "../../src/search/space.js";
 

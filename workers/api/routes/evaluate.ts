@@ -2,11 +2,11 @@
  * Offline evaluation of a candidate policy against a system's decision log in D1 (src/bandit/offline.ts): what
  * it would have earned on the decisions the runtime made, without running it.
  */
-import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute } from "@hono/zod-openapi";
 import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
 import { rewardedDecisions } from "../../db/decisions";
-import type { Env } from "../../env";
 import { errorResponses } from "../errors";
+import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
 
 const evaluate = createRoute({
@@ -28,21 +28,19 @@ const evaluate = createRoute({
   },
 });
 
-export function evaluateRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
-  app.openapi(evaluate, async (c) => {
-    const system = await requireSystem(c.env, c.req.valid("param").system);
-    const { policy, limit, agent_type } = c.req.valid("json");
-    const decisions = await rewardedDecisions(c.env.DB, system.name, { limit, agentType: agent_type });
-    const newest = decisions[0];
-    const oldest = decisions[decisions.length - 1];
-    return c.json(
-      {
-        system: system.name,
-        agent_type: agent_type ?? null,
-        window: newest && oldest ? { oldest: oldest.created_at, newest: newest.created_at } : null,
-        ...evaluatePolicy(decisions, policy),
-      },
-      200,
-    );
-  });
-}
+export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
+  const system = await requireSystem(c.env, c.req.valid("param").system);
+  const { policy, limit, agent_type } = c.req.valid("json");
+  const decisions = await rewardedDecisions(c.env.DB, system.name, { limit, agentType: agent_type });
+  const newest = decisions[0];
+  const oldest = decisions[decisions.length - 1];
+  return c.json(
+    {
+      system: system.name,
+      agent_type: agent_type ?? null,
+      window: newest && oldest ? { oldest: oldest.created_at, newest: newest.created_at } : null,
+      ...evaluatePolicy(decisions, policy),
+    },
+    200,
+  );
+});

@@ -1,9 +1,9 @@
 /** Scoped API keys (admin only, like every route outside the runtime operations of workers/api/auth.ts). */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { ApiKeySchema, CreatedKeySchema, CreateKeyRequestSchema, KeyIdSchema } from "../../../src/keys/schema.js";
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiKeySchema, CreatedKeySchema, CreateKeyRequestSchema, KeyIdSchema, KeyListSchema } from "../../../src/keys/schema.js";
 import { createKey, listKeys, revokeKey } from "../../db/keys";
-import type { Env } from "../../env";
 import { ApiError, errorResponses, json } from "../errors";
+import { routeGroup } from "./group";
 
 const KeyId = KeyIdSchema.openapi({ param: { name: "key_id", in: "path" } });
 const Key = ApiKeySchema.openapi("ApiKey");
@@ -20,7 +20,7 @@ const routes = {
     method: "get",
     path: "/v1/keys",
     summary: "Every key made with POST /v1/keys, newest first, revoked ones included (never the keys themselves)",
-    responses: { 200: json(z.object({ keys: z.array(Key) }), "Keys"), ...errorResponses },
+    responses: { 200: json(KeyListSchema, "Keys"), ...errorResponses },
   }),
   revoke: createRoute({
     method: "delete",
@@ -31,15 +31,12 @@ const routes = {
   }),
 };
 
-export function keyRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
-  app.openapi(routes.create, async (c) => c.json(await createKey(c.env.DB, c.req.valid("json")), 201));
-
-  app.openapi(routes.list, async (c) => c.json({ keys: await listKeys(c.env.DB) }, 200));
-
-  app.openapi(routes.revoke, async (c) => {
+export const keysApp = routeGroup()
+  .openapi(routes.create, async (c) => c.json(await createKey(c.env.DB, c.req.valid("json")), 201))
+  .openapi(routes.list, async (c) => c.json({ keys: await listKeys(c.env.DB) }, 200))
+  .openapi(routes.revoke, async (c) => {
     const { key_id } = c.req.valid("param");
     const revoked = await revokeKey(c.env.DB, key_id);
     if (!revoked) throw new ApiError(404, "unknown_key", `no key '${key_id}'`);
     return c.json(revoked, 200);
   });
-}

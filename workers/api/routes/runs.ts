@@ -2,17 +2,18 @@
  * The optimization-run routes of DESIGN.md: start (a JSON or YAML config), list, read, its evaluations, cancel,
  * promote.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
+import { ConfigSchema } from "../../../src/config/schema.js";
 import { isPolicyIssue } from "../../../src/run/prepare.js";
 import {
+  CandidateListSchema,
+  EvaluationPageSchema,
   PromoteRequestSchema,
   PromoteResultSchema,
-  RunCandidateSchema,
-  RunEvaluationSchema,
   RunIdSchema,
-  RunSummarySchema,
+  RunListSchema,
   RunViewSchema,
 } from "../../../src/run/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
@@ -22,6 +23,7 @@ import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
 import { ApiError, errorResponses, json } from "../errors";
 import { MAX_BODY_BYTES } from "../limits";
+import { routeGroup } from "./group";
 
 const RunId = RunIdSchema.openapi({ param: { name: "run_id", in: "path" } });
 const Run = RunViewSchema.openapi("Run");
@@ -32,7 +34,7 @@ const routes = {
     path: "/v1/runs",
     summary: "Recent runs, newest first",
     request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), system: SystemNameSchema.optional() }) },
-    responses: { 200: json(z.object({ runs: z.array(RunSummarySchema) }), "Runs"), ...errorResponses },
+    responses: { 200: json(RunListSchema, "Runs"), ...errorResponses },
   }),
   get: createRoute({
     method: "get",
@@ -57,14 +59,14 @@ const routes = {
           .optional(),
       }),
     },
-    responses: { 200: json(z.object({ evaluations: z.array(RunEvaluationSchema) }), "Evaluations"), ...errorResponses },
+    responses: { 200: json(EvaluationPageSchema, "Evaluations"), ...errorResponses },
   }),
   candidates: createRoute({
     method: "get",
     path: "/v1/runs/{run_id}/candidates",
     summary: "Every candidate config scored so far, with its score (live while the run goes)",
     request: { params: z.object({ run_id: RunId }) },
-    responses: { 200: json(z.object({ candidates: z.array(RunCandidateSchema) }), "Candidates"), ...errorResponses },
+    responses: { 200: json(CandidateListSchema, "Candidates"), ...errorResponses },
   }),
   cancel: createRoute({
     method: "post",
@@ -111,9 +113,80 @@ async function requireRun(env: Env, runId: string) {
   return row;
 }
 
-export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
-  // Declared by hand: the body is a config in JSON or in YAML (content-type application/yaml).
-  app.post("/v1/runs", async (c) => {
+const group = routeGroup();
+// Declared by hand below (the body is JSON or YAML, parsed within the 1 MiB bound and checked as a whole), and
+// described here from the config's schema.
+group.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/v1/runs",
+  summary: "Start an optimization run",
+  description:
+    "The body is an optimization config (the SDK's format: api, search_space, evaluation, optimization) as JSON or as YAML. Test cases must be inline. Answers 202 with the run; 400 with every problem of the config, and nothing started.",
+  request: {
+    query: z.object({
+      seed: z
+        .string()
+        .regex(/^-?\d+$/)
+        .optional()
+        .openapi({ description: "overrides optimization.seed" }),
+    }),
+    body: {
+      required: true,
+      content: {
+        "application/json": { schema: ConfigSchema.openapi("RunConfig") },
+        "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
+      },
+    },
+  },
+  responses: { 202: json(Run, "The run, started"), ...errorResponses },
+});
+
+export const runsApp = group
+  .openapi(routes.list, async (c) => {
+    const { limit, system } = c.req.valid("query");
+    const rows = await listRuns(c.env.DB, limit, system);
+    return c.json({ runs: rows.map((row) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) }, 200);
+  })
+  .openapi(routes.get, async (c) => {
+    const { run_id } = c.req.valid("param");
+    const row = await requireRun(c.env, run_id);
+    return c.json((await runOf(c.env, run_id).view()) ?? viewOfRow(row), 200);
+  })
+  .openapi(routes.evaluations, async (c) => {
+    const { run_id } = c.req.valid("param");
+    await requireRun(c.env, run_id);
+    return c.json({ evaluations: await listEvaluations(c.env.DB, run_id, c.req.valid("query")) }, 200);
+  })
+  .openapi(routes.candidates, async (c) => {
+    const { run_id } = c.req.valid("param");
+    await requireRun(c.env, run_id);
+    return c.json({ candidates: await runOf(c.env, run_id).candidates() }, 200);
+  })
+  .openapi(routes.cancel, async (c) => {
+    const { run_id } = c.req.valid("param");
+    const row = await requireRun(c.env, run_id);
+    return c.json((await runOf(c.env, run_id).cancel()) ?? viewOfRow(row), 200);
+  })
+  .openapi(routes.promote, async (c) => {
+    const { run_id } = c.req.valid("param");
+    const row = await requireRun(c.env, run_id);
+    if (row.status !== "succeeded")
+      throw new ApiError(409, "run_not_succeeded", `run '${run_id}' is ${row.status}: only a succeeded run can be promoted`);
+    const request = c.req.valid("json");
+    const { results } = await c.env.DB.prepare("SELECT params, score, complete FROM candidates WHERE run_id = ?")
+      .bind(run_id)
+      .all<{ params: string; score: number; complete: number }>();
+    const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
+    let promoted: Awaited<ReturnType<typeof promote>>;
+    try {
+      promoted = await promote(c.env.DB, request, run_id, candidates);
+    } catch (error) {
+      if (error instanceof PromoteError) throw new ApiError(409, "promotion_refused", error.message);
+      throw error;
+    }
+    return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
+  })
+  .post("/v1/runs", async (c) => {
     const type = c.req.header("content-type") ?? "";
     // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
     const text = new TextDecoder().decode(await c.req.arrayBuffer());
@@ -134,59 +207,3 @@ export function runRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     if (!started.ok) throw runConfigRefusal(started.errors);
     return c.json(started.view, 202);
   });
-
-  app.openapi(routes.list, async (c) => {
-    const { limit, system } = c.req.valid("query");
-    const rows = await listRuns(c.env.DB, limit, system);
-    return c.json({ runs: rows.map((row) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) }, 200);
-  });
-
-  app.openapi(routes.get, async (c) => {
-    const { run_id } = c.req.valid("param");
-    const row = await requireRun(c.env, run_id);
-    return c.json((await runOf(c.env, run_id).view()) ?? viewOfRow(row), 200);
-  });
-
-  app.openapi(routes.evaluations, async (c) => {
-    const { run_id } = c.req.valid("param");
-    await requireRun(c.env, run_id);
-    return c.json({ evaluations: await listEvaluations(c.env.DB, run_id, c.req.valid("query")) }, 200);
-  });
-
-  app.openapi(routes.candidates, async (c) => {
-    const { run_id } = c.req.valid("param");
-    await requireRun(c.env, run_id);
-    return c.json({ candidates: await runOf(c.env, run_id).candidates() }, 200);
-  });
-
-  app.openapi(routes.cancel, async (c) => {
-    const { run_id } = c.req.valid("param");
-    const row = await requireRun(c.env, run_id);
-    return c.json((await runOf(c.env, run_id).cancel()) ?? viewOfRow(row), 200);
-  });
-
-  app.openapi(routes.promote, async (c) => {
-    const { run_id } = c.req.valid("param");
-    const row = await requireRun(c.env, run_id);
-    if (row.status !== "succeeded")
-      throw new ApiError(409, "run_not_succeeded", `run '${run_id}' is ${row.status}: only a succeeded run can be promoted`);
-    const request = c.req.valid("json");
-    const { results } = await c.env.DB.prepare("SELECT params, score, complete FROM candidates WHERE run_id = ?")
-      .bind(run_id)
-      .all<{ params: string; score: number; complete: number }>();
-    const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
-    let promoted: Awaited<ReturnType<typeof promote>>;
-    try {
-      promoted = await promote(
-        c.env.DB,
-        { system: request.system, top_k: request.top_k, ...(request.agent_type ? { agent_type: request.agent_type } : {}) },
-        run_id,
-        candidates,
-      );
-    } catch (error) {
-      if (error instanceof PromoteError) throw new ApiError(409, "promotion_refused", error.message);
-      throw error;
-    }
-    return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
-  });
-}

@@ -2,17 +2,19 @@
  * The runtime routes of DESIGN.md: systems, select, update, decisions and arms. Each is declared with the zod
  * schemas of src/runtime/schema.ts, which validate the request and describe the API.
  */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
+import { createRoute, z } from "@hono/zod-openapi";
 import { ownerTag, parseDecisionId } from "../../../src/runtime/decision-id.js";
 import {
   AgentTypeSchema,
-  ArmViewSchema,
+  ArmListSchema,
   DecisionSchema,
   NO_REWARD_EVALUATOR,
   RuntimeConfigSchema,
   SelectionSchema,
   SelectRequestSchema,
   SystemNameSchema,
+  type SystemRecord,
+  SystemRecordSchema,
   UpdateRequestSchema,
   type UpdateResult,
   UpdateResultSchema,
@@ -22,6 +24,7 @@ import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
 import { checkRunConfig } from "../../runs/start";
 import { ApiError, errorResponses, json } from "../errors";
+import { jsonText, routeGroup } from "./group";
 import { runConfigRefusal } from "./runs";
 
 const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path" }, example: "context_enrichment" });
@@ -30,9 +33,7 @@ const SystemName = SystemNameSchema.openapi({ param: { name: "system", in: "path
 export const SystemParams = z.object({ system: SystemName });
 const body = <T extends z.ZodType>(schema: T) => ({ required: true, content: { "application/json": { schema } } });
 
-const SystemSchema = z
-  .object({ system: z.string(), version: z.number(), updated_at: z.string(), config: z.looseObject({}) })
-  .openapi("System");
+const SystemSchema = SystemRecordSchema.openapi("System");
 
 const routes = {
   putSystem: createRoute({
@@ -90,7 +91,7 @@ const routes = {
       params: SystemParams,
       query: z.object({ user_id: z.string().min(1).max(256), agent_type: AgentTypeSchema.optional() }),
     },
-    responses: { 200: json(z.object({ arms: z.array(ArmViewSchema) }), "The arms"), ...errorResponses },
+    responses: { 200: json(ArmListSchema, "The arms"), ...errorResponses },
   }),
 };
 
@@ -106,6 +107,14 @@ type ArmsRpc = Pick<ArmsObject, "select" | "update" | "getDecision" | "arms">;
 /** The Durable Object of one (system, agent type, user). */
 const armsOf = (env: Env, system: string, agentType: string, userId: string): ArmsRpc =>
   env.ARMS.getByName(JSON.stringify([system, agentType, userId])) as unknown as ArmsRpc;
+
+/** A system as the API answers it. */
+const recordOf = (system: SystemSnapshot): SystemRecord => ({
+  system: system.name,
+  version: system.version,
+  updated_at: system.updated_at,
+  config: system.config,
+});
 
 /** The system without its config: objects that already have this version need nothing more. */
 const refOf = (system: SystemSnapshot) => ({ name: system.name, version: system.version });
@@ -127,8 +136,8 @@ function decisionHome(system: SystemSnapshot, decisionId: string, userId: string
   return parsed.agentType;
 }
 
-export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
-  app.openapi(routes.putSystem, async (c) => {
+export const runtimeApp = routeGroup()
+  .openapi(routes.putSystem, async (c) => {
     const { system } = c.req.valid("param");
     const config = c.req.valid("json");
     // A schedule's config is checked now, as a run started from this request would be, not first at cron time.
@@ -138,26 +147,21 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
       if (!checked.ok) throw runConfigRefusal(checked.errors, "reoptimize.config");
     }
     const snapshot = await putSystem(c.env.DB, system, config, host);
-    return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
-  });
-
-  app.openapi(routes.getSystem, async (c) => {
-    const snapshot = await requireSystem(c.env, c.req.valid("param").system);
-    return c.json({ system: snapshot.name, version: snapshot.version, updated_at: snapshot.updated_at, config: snapshot.config }, 200);
-  });
-
-  app.openapi(routes.select, async (c) => {
+    return c.json(recordOf(snapshot), 200);
+  })
+  .openapi(routes.getSystem, async (c) => c.json(recordOf(await requireSystem(c.env, c.req.valid("param").system)), 200))
+  .openapi(routes.select, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const request = c.req.valid("json");
     const agentType = request.agent_type ?? system.config.agent_type ?? "default";
     const stub = armsOf(c.env, system.name, agentType, request.user_id);
     const args = { ...request, agent_type: agentType };
-    const json = (await stub.select(refOf(system), args)) ?? (await stub.select(system, args));
-    // The object answers JSON text: passed through as is, not parsed and serialized again.
-    return c.body(json as string, 200, { "content-type": "application/json" }) as never;
-  });
-
-  app.openapi(routes.update, async (c) => {
+    const text = (await stub.select(refOf(system), args)) ?? (await stub.select(system, args));
+    // Given the config, an object always answers.
+    if (text === null) throw new Error(`arms object of ${system.name} did not take version ${system.version}`);
+    return jsonText(c, text, 200);
+  })
+  .openapi(routes.update, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const request = c.req.valid("json");
     if (request.signals && Object.keys(request.signals).length > 0 && !system.config.reward_evaluator) {
@@ -173,9 +177,8 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     if (result.code === "invalid_score") throw new ApiError(400, "invalid_request", result.error ?? "invalid score");
     if (result.code === "no_reward_evaluator") throw new ApiError(400, "invalid_request", `signals: ${NO_REWARD_EVALUATOR}`);
     return c.json(result, 200);
-  });
-
-  app.openapi(routes.decision, async (c) => {
+  })
+  .openapi(routes.decision, async (c) => {
     const { system: name, decision_id } = c.req.valid("param");
     const { user_id } = c.req.valid("query");
     const system = await requireSystem(c.env, name);
@@ -183,13 +186,11 @@ export function runtimeRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
     const decision = await armsOf(c.env, system.name, agentType, user_id).getDecision(user_id, decision_id);
     if (!decision) throw new ApiError(404, "unknown_decision", `no decision '${decision_id}'`);
     return c.json(decision, 200);
-  });
-
-  app.openapi(routes.arms, async (c) => {
+  })
+  .openapi(routes.arms, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const { user_id, agent_type } = c.req.valid("query");
     const agentType = agent_type ?? system.config.agent_type ?? "default";
     const arms = await armsOf(c.env, system.name, agentType, user_id).arms(system, agentType, user_id);
     return c.json({ arms }, 200);
   });
-}

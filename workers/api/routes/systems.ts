@@ -1,12 +1,12 @@
 /** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
-import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
-import { SystemListItemSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
+import { createRoute } from "@hono/zod-openapi";
+import { SystemListSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
-import type { Env } from "../../env";
 import { errorResponses, json } from "../errors";
+import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
 
 const RECENT_DECISIONS = 20;
@@ -16,7 +16,7 @@ const routes = {
     method: "get",
     path: "/v1/systems",
     summary: "Every system, most recently changed first",
-    responses: { 200: json(z.object({ systems: z.array(SystemListItemSchema) }), "Systems"), ...errorResponses },
+    responses: { 200: json(SystemListSchema, "Systems"), ...errorResponses },
   }),
   summary: createRoute({
     method: "get",
@@ -28,10 +28,9 @@ const routes = {
   }),
 };
 
-export function systemRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
-  app.openapi(routes.list, async (c) => c.json({ systems: await listSystems(c.env.DB) }, 200));
-
-  app.openapi(routes.summary, async (c) => {
+export const systemsApp = routeGroup()
+  .openapi(routes.list, async (c) => c.json({ systems: await listSystems(c.env.DB) }, 200))
+  .openapi(routes.summary, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const [tallies, recent, scheduled] = await Promise.all([
       armTallies(c.env.DB, system.name),
@@ -52,4 +51,3 @@ export function systemRoutes(app: OpenAPIHono<{ Bindings: Env }>): void {
       200,
     );
   });
-}
