@@ -387,7 +387,7 @@ describe("the coordinator", () => {
         stub,
         (_instance, state) => state.storage.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM study_history").one().n,
       );
-    for (let i = 0; i < 2000 && (await generationsDone()) < 1; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    await until("a generation told", async () => ((await generationsDone()) >= 1 ? true : undefined));
     // Between two reports, write the study back as the version before v2 kept it (one JSON row), drop the tables
     // and the instance's loaded copy, as a deploy of this version over a running run leaves it.
     const upgraded = await runInDurableObject(stub, (instance, state) => {
@@ -403,7 +403,7 @@ describe("the coordinator", () => {
       );
       const scores: Record<string, Record<string, number>> = {};
       for (const r of sql.exec<{ hash: string; test_case_id: string; score: number }>("SELECT * FROM study_scores")) {
-        (scores[r.hash] ??= {})[r.test_case_id] = r.score;
+        scores[r.hash] = { ...scores[r.hash], [r.test_case_id]: r.score };
       }
       const trials = sql
         .exec<{ generation: number; hash: string; fitness: number; complete: number; dropped: number }>(
@@ -435,7 +435,7 @@ describe("the coordinator", () => {
     expect(upgraded.generations).toBeGreaterThanOrEqual(1);
     expect(upgraded.generations).toBeLessThan(4);
 
-    const done = await finished(view.run_id, 120_000);
+    const done = await finished(view.run_id);
     expect(done.status).toBe("succeeded");
     const remote = success(done.result);
     const local = await inProcess(config);
