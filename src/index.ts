@@ -25,7 +25,7 @@ export type { GenerationSummary } from "./optimize/schema.js";
 export { studySettings } from "./optimize/settings.js";
 export { type Evaluation, type EvaluationResult, Study, type StudyControl } from "./optimize/study.js";
 export { prepareRun } from "./run/prepare.js";
-export type { RunEvent, RunReport } from "./run/report.js";
+export type { RunEvent, RunReport } from "./run/schema.js";
 export {
   type PromoteRequest,
   type PromoteResult,

@@ -2,7 +2,6 @@ import { z } from "zod";
 
 /** A value that survives JSON.stringify / JSON.parse unchanged: what configs, results and optimizer state are made of. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-export type JsonObject = { [key: string]: JsonValue };
 
 /** Any JSON value: one instance, so the API description can name it once (recursive schemas need a name). */
 export const JsonSchema = z.json() as z.ZodType<JsonValue>;

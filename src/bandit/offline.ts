@@ -20,7 +20,7 @@ import { ProbabilityMemo, type SelectableArm, selectionProbability } from "./tho
 
 /** z for a two-sided 95% normal interval. */
 const Z95 = 1.959963984540054;
-export const CONFIDENCE = 0.95;
+const CONFIDENCE = 0.95;
 
 /** The candidate policy: its type, its validator, and its API description. */
 export const OfflinePolicySchema = z.discriminatedUnion(
@@ -70,7 +70,7 @@ export type LoggedDecision = Pick<RuntimeDecision, "arm_id" | "reward" | "select
 };
 
 /** Why a logged decision was left out of the estimates. */
-export const SkipReasonSchema = z.enum([
+const SkipReasonSchema = z.enum([
   "no_reward",
   /** Logged without its selection probability. */
   "no_probability",
@@ -84,7 +84,7 @@ export const SkipReasonSchema = z.enum([
 ]);
 export type SkipReason = z.output<typeof SkipReasonSchema>;
 
-export const EstimateSchema = z.object({
+const EstimateSchema = z.object({
   value: z.number(),
   /** null (and no interval) with fewer than 2 decisions. */
   standard_error: z.number().nullable(),
@@ -92,7 +92,7 @@ export const EstimateSchema = z.object({
 });
 export type Estimate = z.output<typeof EstimateSchema>;
 
-export const OfflineEvaluationSchema = z.object({
+const OfflineEvaluationSchema = z.object({
   /** The policy evaluated, with its defaults filled in. */
   policy: OfflinePolicySchema,
   confidence: z.number(),

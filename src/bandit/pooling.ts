@@ -15,7 +15,7 @@ import { TimestampSchema } from "../json.js";
 import type { ArmLearning, BetaParams } from "./posterior.js";
 
 /** Per arm, across users: the sufficient statistics of the random-effects estimate. */
-export const ArmPopulationSchema = z.object({
+const ArmPopulationSchema = z.object({
   /** Users with at least one reward of this arm. */
   users: z.number().nonnegative(),
   /** Rewards, their sum and the sum of their squares. */
@@ -30,7 +30,7 @@ export const ArmPopulationSchema = z.object({
 export type ArmPopulation = z.output<typeof ArmPopulationSchema>;
 
 /** The population of a system: per agent type, per arm. */
-export const PopulationSchema = z.object({
+const PopulationSchema = z.object({
   computed_at: TimestampSchema,
   agent_types: z.record(z.string(), z.record(z.string(), ArmPopulationSchema)),
 });

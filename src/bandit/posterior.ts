@@ -39,7 +39,7 @@ export interface BetaParams {
 
 export const NO_DRIFT: Drift = { decay: 1, window: null };
 export const UNIFORM_PRIOR: BetaParams = { alpha: 1, beta: 1 };
-export const NO_LEARNING: ArmLearning = { n: 0, sum: 0, sum_sq: 0, step: 0 };
+const NO_LEARNING: ArmLearning = { n: 0, sum: 0, sum_sq: 0, step: 0 };
 
 /** Pseudo-rewards of Bernoulli variance the variance estimate starts from, so a few rewards cannot decide it. */
 const VARIANCE_PSEUDO_COUNT = 2;
@@ -89,7 +89,7 @@ function withRecent(learning: ArmLearning): [number, number, number, number][] {
 }
 
 /** How many Bernoulli trials one of these rewards is worth: m(1 − m) / v, 1 for binary rewards. */
-export function trialsPerReward(learning: Pick<ArmLearning, "n" | "sum" | "sum_sq">): number {
+function trialsPerReward(learning: Pick<ArmLearning, "n" | "sum" | "sum_sq">): number {
   if (!(learning.n > 0)) return 1;
   const mean = (learning.sum + 1) / (learning.n + 2);
   const bernoulli = mean * (1 - mean);

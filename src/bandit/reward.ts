@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { strictObject } from "../config/unknown-keys.js";
 
-export const RewardMetricSchema = strictObject({
+const RewardMetricSchema = strictObject({
   weight: z.number().min(0).max(1),
   normalize: z.boolean().default(true),
   /** The seed repeats the key here; accepted and unused. */

@@ -15,20 +15,20 @@ export function formatFromName(name: string): ConfigFormat | null {
  * What a config file read from disk may hold (the SDK and CLI). The service passes its body limit instead; a
  * file this large is a mistake, and its value could not be held anyway.
  */
-export const DEFAULT_MAX_CONFIG_BYTES = 16 * 1024 * 1024;
+const DEFAULT_MAX_CONFIG_BYTES = 16 * 1024 * 1024;
 /**
  * Aliases and anchors per YAML document. Configs need a few (a shared block of parameters or headers); each
  * alias may stand for a large subtree, and they are what expansion attacks ("billion laughs") are built from.
  */
-export const MAX_YAML_ALIASES = 100;
-export const MAX_YAML_ANCHORS = 100;
+const MAX_YAML_ALIASES = 100;
+const MAX_YAML_ANCHORS = 100;
 
 /**
  * Tokens a YAML document may have. The YAML parser costs far more per token than JSON.parse (about 2.5 µs: a
  * 1 MiB flow list of 500,000 numbers takes 4 s), so a YAML body is bounded by its count of tokens, counted by the
  * linear lexer before parsing: 200,000 is about 60,000 entries (0.4 s). A config larger than that goes as JSON.
  */
-export const MAX_YAML_TOKENS = 200_000;
+const MAX_YAML_TOKENS = 200_000;
 
 /**
  * One pass of the lexer before the parser, which recurses per level of flow collections and of compact sequences
@@ -286,6 +286,6 @@ function measure(doc: Document.Parsed, source: string, maxBytes: number, lines: 
   }
 }
 
-export function messageOf(error: unknown): string {
+function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -10,7 +10,7 @@ import type { Parameter } from "../search/space.js";
 const Json = JsonSchema;
 
 /** token_env and friends name a variable; a pasted secret (with dashes, spaces, dots) is refused here. */
-export const EnvVarName = z
+const EnvVarName = z
   .string()
   .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "must be the name of an environment variable (like OPENAI_API_KEY), not its value");
 
@@ -19,11 +19,11 @@ export const EnvVarName = z
  * parameters and 10,000 choices in all, one candidate takes about 5 ms after 200 scored configs, and the study
  * state every round copies stays small. A space past them is refused, not truncated.
  */
-export const MAX_PARAMETERS = 100;
-export const MAX_VALUES_PER_PARAMETER = 1_000;
-export const MAX_VALUES_PER_SPACE = 10_000;
+const MAX_PARAMETERS = 100;
+const MAX_VALUES_PER_PARAMETER = 1_000;
+const MAX_VALUES_PER_SPACE = 10_000;
 /** Per call to the team's API, a judge, embeddings or an evaluator: 5 minutes. */
-export const MAX_TIMEOUT_SECONDS = 300;
+const MAX_TIMEOUT_SECONDS = 300;
 const TimeoutSeconds = z
   .number()
   .positive()
@@ -95,7 +95,7 @@ function normalizeParameter(p: ParameterInput): Parameter {
   return { type: "float", min, max, step: p.step ?? null, log: p.log };
 }
 
-export const ParameterSchema = ParameterInput.superRefine(checkParameter).transform(normalizeParameter);
+const ParameterSchema = ParameterInput.superRefine(checkParameter).transform(normalizeParameter);
 
 export const TestCaseSchema = z.looseObject({
   id: z.union([z.string().min(1), z.number()]).optional(),
@@ -106,7 +106,6 @@ export const TestCaseSchema = z.looseObject({
   expected: Json.default({}),
   metadata: z.looseObject({ weight: z.number().nonnegative().optional() }).default({}),
 });
-export type TestCaseInput = z.input<typeof TestCaseSchema>;
 
 /** A test case as the engine uses it: a stable id and a weight in the mean over test cases. */
 export interface TestCase {
@@ -141,7 +140,6 @@ const AuthSchema = z.object({
   username_env: EnvVarName.optional(),
   password_env: EnvVarName.optional(),
 });
-export type AuthConfig = z.output<typeof AuthSchema>;
 
 const HttpUrl = z.url({ protocol: /^https?$/, error: "must be an http(s) URL" });
 
@@ -199,7 +197,7 @@ export const ApiSchema = z.object({
 });
 export type ApiConfig = z.output<typeof ApiSchema>;
 
-export const SearchSpaceSchema = z.object({
+const SearchSpaceSchema = z.object({
   parameters: z
     .record(z.string(), ParameterSchema)
     .refine((params) => Object.keys(params).length > 0, "must define at least one parameter")
@@ -223,7 +221,7 @@ export const SearchSpaceSchema = z.object({
 });
 
 /** A model service: an OpenAI-compatible HTTP endpoint, or the worker's Workers AI binding. */
-export const ProviderSchema = z.object({
+const ProviderSchema = z.object({
   provider: z.enum(["openai", "workers-ai"]).default("openai"),
   /** The full URL: .../v1/chat/completions for a judge, .../v1/embeddings for embeddings. */
   endpoint: HttpUrl.optional(),
@@ -242,7 +240,7 @@ export const JudgeSchema = ProviderSchema.extend({
 });
 export type JudgeConfig = z.output<typeof JudgeSchema>;
 
-export const EvaluationSchema = z.object({
+const EvaluationSchema = z.object({
   test_cases: z
     .object({
       /** A JSON or YAML file, relative to the config file: a list, {test_cases: [...]}, or one test case. */
@@ -274,7 +272,7 @@ export const EvaluationSchema = z.object({
   pricing: z.record(z.string(), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() })).optional(),
 });
 
-export const ALGORITHMS = ["mab_evolution", "evolution", "random", "tpe"] as const;
+const ALGORITHMS = ["mab_evolution", "evolution", "random", "tpe"] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 const EarlyStoppingSchema = z.object({
@@ -330,7 +328,7 @@ export const OptimizationSchema = z.object({
 });
 export type OptimizationConfig = z.output<typeof OptimizationSchema>;
 
-export const OutputSchema = z.looseObject({
+const OutputSchema = z.looseObject({
   save_path: z.string().optional(),
   formats: z.array(z.enum(["json", "markdown", "csv"])).optional(),
 });

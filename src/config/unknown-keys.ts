@@ -70,7 +70,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The known key a misspelt one was most likely meant to be (a few edits away), or null. */
-export function closestKey(key: string, known: readonly string[]): string | null {
+function closestKey(key: string, known: readonly string[]): string | null {
   // Keys longer than any setting are not misspellings of one, and must not cost a large table.
   if (key.length > 64) return null;
   const allowed = Math.max(1, Math.floor(key.length / 3));
@@ -88,7 +88,7 @@ export function closestKey(key: string, known: readonly string[]): string | null
 }
 
 /** "unknown key 'parms' (did you mean params?)": names every key a strict object refused. */
-export function unknownKeyMessage(keys: readonly string[], known: readonly string[]): string {
+function unknownKeyMessage(keys: readonly string[], known: readonly string[]): string {
   const guesses = keys.map((key) => closestKey(key, known));
   const named = keys.map((key, i) => `'${key}'${guesses[i] ? ` (did you mean ${guesses[i]}?)` : ""}`);
   // Without a likely meaning, the keys that exist are the useful answer.

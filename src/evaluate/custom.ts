@@ -65,7 +65,7 @@ function pick(result: unknown, metric: string): number {
 }
 
 /** The declared parameter names of a function, as far as its source shows them. */
-export function parameterNames(fn: (...args: never[]) => unknown): string[] {
+function parameterNames(fn: (...args: never[]) => unknown): string[] {
   const source = Function.prototype.toString.call(fn);
   const single = source.match(/^(?:async\s+)?([A-Za-z_$][\w$]*)\s*=>/);
   if (single?.[1]) return [single[1]];
@@ -81,7 +81,7 @@ export function parameterNames(fn: (...args: never[]) => unknown): string[] {
     .filter((p) => p !== "");
 }
 
-export function evaluatorStyle(fn: Evaluator): "sdk" | "core" {
+function evaluatorStyle(fn: Evaluator): "sdk" | "core" {
   const names = parameterNames(fn as (...args: never[]) => unknown).map((n) => n.replace(/^_+/, ""));
   if (names.includes("prediction") || names.includes("context")) return "sdk";
   if (names.includes("result") || names.includes("metric") || names.includes("params")) return "core";

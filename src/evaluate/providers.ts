@@ -35,14 +35,14 @@ export interface ChatMessage {
   content: string;
 }
 
-export interface ChatResult {
+interface ChatResult {
   text: string;
   usage: TokenUsage | null;
   cost_usd: number;
   attempts: number;
 }
 
-export interface EmbedResult {
+interface EmbedResult {
   vectors: number[][];
   cost_usd: number;
 }
@@ -152,7 +152,7 @@ function workersAi(config: ProviderConfig, deps: ProviderDeps, setting: string):
 }
 
 /** Embeddings must be one vector of finite numbers per input, all of one length. */
-export function checkVectors(data: readonly unknown[] | null, count: number, setting: string): number[][] {
+function checkVectors(data: readonly unknown[] | null, count: number, setting: string): number[][] {
   if (!data || data.length !== count) throw new ProviderError(`${setting}: the embeddings response has no vector for every input`);
   const length = Array.isArray(data[0]) ? data[0].length : 0;
   for (const v of data) {

@@ -7,13 +7,13 @@ import { TimestampSchema } from "../json.js";
 import { SystemNameSchema } from "../runtime/schema.js";
 
 /** admin: every route. runtime: select, update and reading a decision, on the key's systems only. */
-export const KeyScopeSchema = z.enum(["admin", "runtime"]);
+const KeyScopeSchema = z.enum(["admin", "runtime"]);
 export type KeyScope = z.infer<typeof KeyScopeSchema>;
 
 export const ALL_SYSTEMS = "*";
-export const MAX_KEY_SYSTEMS = 100;
+const MAX_KEY_SYSTEMS = 100;
 
-export const KeySystemsSchema = z
+const KeySystemsSchema = z
   .array(z.union([z.literal(ALL_SYSTEMS), SystemNameSchema]))
   .min(1)
   .max(MAX_KEY_SYSTEMS)

@@ -10,7 +10,8 @@ import type { CaseResult } from "../evaluate/case.js";
 import { runSteps } from "../optimize/samplers/sampler.js";
 import type { Evaluation, EvaluationResult, Study } from "../optimize/study.js";
 import { countOutcome, type Ledger } from "./ledger.js";
-import { assembleReport, type EvaluationRecord, generationEvents, type RunEvent, type RunReport } from "./report.js";
+import { assembleReport, generationEvents } from "./report.js";
+import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
 
 export interface RunRules {
   /** Stop once what the run spent reaches this (USD); null: no cost budget. */

@@ -10,7 +10,8 @@ import { type Evaluation, type EvaluationResult, Study } from "../optimize/study
 import { RunDriver } from "./driver.js";
 import { countCall, newLedger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
-import { type EvaluationRecord, maxCalls, type RunEvent, type RunReport } from "./report.js";
+import { maxCalls } from "./report.js";
+import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
 
 export interface ExecuteOptions {
   runId: string;

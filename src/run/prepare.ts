@@ -3,7 +3,7 @@
  * the test cases, the metric plan, the custom evaluator and the target. Platform-neutral: reading files and
  * loading evaluator modules come in as functions (Node supplies them in node-io.ts).
  */
-import { type ConfigIssue, describeIssues, joinPath } from "../config/issues.js";
+import { type ConfigIssue, joinPath } from "../config/issues.js";
 import { type ConfigFormat, formatFromName, parseConfigText } from "../config/parse.js";
 import type { Config, TestCase } from "../config/schema.js";
 import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
@@ -440,12 +440,3 @@ async function loadModule(
     return { message: `cannot load ${module}.${name}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
   }
 }
-
-/** Parse config text (YAML or JSON) and prepare it; parse errors come back like validation errors. */
-export async function prepareFromText(text: string, format: ConfigFormat, source: string, options: PrepareOptions): Promise<Prepared> {
-  const parsed = parseConfigText(text, format, source);
-  if (parsed.errors.length > 0) return { ok: false, errors: parsed.errors, warnings: [] };
-  return prepareRun(parsed.value, options);
-}
-
-export { describeIssues };

@@ -9,10 +9,7 @@ import type { Ledger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
 import type { EvaluationRecord, FailureSummary, RunEvent, RunReport } from "./schema.js";
 
-// The engine, the SDK and the CLI read a run's records by these names from here; src/run/schema.ts defines them.
-export type { CandidateRecord, EvaluationRecord, FailureSummary, RunEvent, RunReport, RunTotals } from "./schema.js";
-
-export function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
+function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
   const byCase = new Map<string, FailureSummary>();
   for (const e of evaluations) {
     const entry = byCase.get(e.test_case_id) ?? { test_case_id: e.test_case_id, failures: 0, evaluations: 0, reasons: [] };

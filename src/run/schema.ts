@@ -11,13 +11,13 @@ import { AgentTypeSchema, PromoteTopKSchema, SystemNameSchema } from "../runtime
 
 const Params = z.record(z.string(), JsonSchema);
 
-export const RunStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
+const RunStatusSchema = z.enum(["queued", "running", "succeeded", "failed", "cancelled"]);
 export type RunStatus = z.infer<typeof RunStatusSchema>;
 
 export const RunIdSchema = z.string().regex(/^[A-Za-z0-9_.-]{1,120}$/, "not a run id");
 
 /** One (candidate, test case) evaluation of a run. */
-export const EvaluationRecordSchema = CaseResultSchema.extend({
+const EvaluationRecordSchema = CaseResultSchema.extend({
   generation: z.int(),
   /** The candidate's config hash. */
   candidate: z.string(),
@@ -26,14 +26,14 @@ export const EvaluationRecordSchema = CaseResultSchema.extend({
 export type EvaluationRecord = z.output<typeof EvaluationRecordSchema>;
 
 /** A candidate of a finished run. */
-export const CandidateRecordSchema = CandidateSchema.extend({
+const CandidateRecordSchema = CandidateSchema.extend({
   /** Mean of each metric over the test cases it was scored on (metrics that did not apply are left out). */
   metrics: z.record(z.string(), z.number()),
 });
 export type CandidateRecord = z.output<typeof CandidateRecordSchema>;
 
 /** Which test case failed, how often and why. */
-export const FailureSummarySchema = z.object({
+const FailureSummarySchema = z.object({
   test_case_id: z.string(),
   failures: z.int(),
   evaluations: z.int(),
@@ -42,7 +42,7 @@ export const FailureSummarySchema = z.object({
 export type FailureSummary = z.output<typeof FailureSummarySchema>;
 
 /** A run's progress, as runOptimization's and runOnServer's onEvent report it. */
-export const RunEventSchema = z.discriminatedUnion("type", [
+const RunEventSchema = z.discriminatedUnion("type", [
   z.object({
     type: z.literal("run_started"),
     run_id: z.string(),
@@ -85,7 +85,7 @@ export const RunEventSchema = z.discriminatedUnion("type", [
 export type RunEvent = z.output<typeof RunEventSchema>;
 
 /** What a run did, however it ended: reported in the result on success and on failure alike. */
-export const RunTotalsSchema = z.object({
+const RunTotalsSchema = z.object({
   target_calls: z.int(),
   failed_calls: z.int(),
   /** Attempts beyond the first, over all calls to the target. */
@@ -101,7 +101,7 @@ export const RunTotalsSchema = z.object({
 export type RunTotals = z.output<typeof RunTotalsSchema>;
 
 /** Everything a finished run knows (the CLI writes it as its report files). */
-export const RunReportSchema = RunTotalsSchema.extend({
+const RunReportSchema = RunTotalsSchema.extend({
   run_id: z.string(),
   api_name: z.string(),
   algorithm: z.string(),
@@ -124,7 +124,7 @@ export type RunReport = z.output<typeof RunReportSchema>;
  * The seed's response object on success: `{success, best_config, best_score, configs_generated, configs_saved,
  * optimization_run_id, generations_run, timestamp}`, plus what users of an optimizer need next.
  */
-export const OptimizationSuccessSchema = RunTotalsSchema.extend({
+const OptimizationSuccessSchema = RunTotalsSchema.extend({
   success: z.literal(true),
   best_config: Params,
   best_score: z.number(),
@@ -143,7 +143,7 @@ export const OptimizationSuccessSchema = RunTotalsSchema.extend({
 });
 
 /** The seed's response object otherwise: `{success: false, error, configs_generated: 0, configs_saved: 0}`, plus what is known. */
-export const OptimizationFailureSchema = RunTotalsSchema.partial().extend({
+const OptimizationFailureSchema = RunTotalsSchema.partial().extend({
   success: z.literal(false),
   error: z.string(),
   configs_generated: z.literal(0),
@@ -160,7 +160,7 @@ export const OptimizationFailureSchema = RunTotalsSchema.partial().extend({
 export type OptimizationFailure = z.output<typeof OptimizationFailureSchema>;
 
 /** What runOptimization returns, and a finished run's `result` on the service. */
-export const OptimizationResultSchema = z.discriminatedUnion("success", [OptimizationSuccessSchema, OptimizationFailureSchema]);
+const OptimizationResultSchema = z.discriminatedUnion("success", [OptimizationSuccessSchema, OptimizationFailureSchema]);
 /** `error` is declared (never set) on success so that `result.error` reads without narrowing. */
 export type OptimizationSuccess = z.output<typeof OptimizationSuccessSchema> & { error?: undefined };
 export type OptimizationResult = OptimizationSuccess | OptimizationFailure;
@@ -194,7 +194,7 @@ export const RunViewSchema = z.object({
 });
 export type RunView = Omit<z.output<typeof RunViewSchema>, "result"> & { result: OptimizationResult | null };
 
-export const RunSummarySchema = z.looseObject({
+const RunSummarySchema = z.looseObject({
   run_id: z.string(),
   api_name: z.string(),
   status: RunStatusSchema,
@@ -229,7 +229,7 @@ export const PromoteResultSchema = z.object({
 export type PromoteResult = z.infer<typeof PromoteResultSchema>;
 
 /** One (candidate, test case) evaluation of a run, as D1 keeps it (the answer excerpt capped). */
-export const RunEvaluationSchema = EvaluationRecordSchema.omit({ params: true, input_tokens: true, output_tokens: true });
+const RunEvaluationSchema = EvaluationRecordSchema.omit({ params: true, input_tokens: true, output_tokens: true });
 export type RunEvaluation = z.output<typeof RunEvaluationSchema>;
 
 /** GET /v1/runs. */

@@ -19,7 +19,7 @@ const Params = z.record(z.string(), Json);
  * What one field the runtime stores with every decision or arm may hold, as JSON text: an arm's params, name and
  * description, a select's context, an update's metadata. Each is copied into the decision log.
  */
-export const MAX_FIELD_BYTES = 8 * 1024;
+const MAX_FIELD_BYTES = 8 * 1024;
 /** The schema, refusing values whose JSON text is larger than MAX_FIELD_BYTES (UTF-8 bytes). */
 function sized<T extends z.ZodType>(schema: T, what: string): T {
   return schema.refine(
@@ -46,7 +46,7 @@ export const AgentTypeSchema = z.string().min(1).max(100).regex(NAME, "an agent 
 const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]/u;
 /** Half of a surrogate pair alone: not Unicode, and changed by every encoder on the way to storage. */
 const LONE_SURROGATE = /\p{Cs}/u;
-export const ArmIdSchema = z
+const ArmIdSchema = z
   .string()
   .min(1)
   .max(200)
@@ -56,7 +56,7 @@ export const ArmIdSchema = z
 /** Where an arm came from when an optimization run promoted it: the run, and the score it had there. */
 const ArmSourceSchema = strictObject({ run_id: z.string(), score: z.number() });
 
-export const ArmTemplateSchema = strictObject({
+const ArmTemplateSchema = strictObject({
   arm_id: ArmIdSchema,
   name: sized(z.string(), "an arm's name").optional(),
   params: sized(Params, "an arm's params").default({}),
@@ -178,7 +178,7 @@ export const UpdateRequestSchema = z.object({
 export type UpdateRequest = z.output<typeof UpdateRequestSchema>;
 
 /** An arm as a selection saw it: shown in the answer (arms_state) and logged with the decision (arms_snapshot). */
-export const ArmSnapshotSchema = z.object({
+const ArmSnapshotSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   alpha: z.number(),
@@ -238,7 +238,7 @@ export const DecisionSchema = z.object({
 });
 export type RuntimeDecision = z.output<typeof DecisionSchema>;
 
-export const ArmViewSchema = z.object({
+const ArmViewSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   params: Params,
@@ -274,7 +274,7 @@ export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema
  * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)
  * posterior over its mean reward (fractional rewards count fractionally).
  */
-export const ArmSummarySchema = z.object({
+const ArmSummarySchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
   params: Params,
@@ -293,7 +293,7 @@ export const ArmSummarySchema = z.object({
 });
 export type ArmSummary = z.output<typeof ArmSummarySchema>;
 
-export const RecentDecisionSchema = z.object({
+const RecentDecisionSchema = z.object({
   decision_id: z.string(),
   user_id: z.string(),
   agent_type: z.string(),
@@ -314,4 +314,3 @@ export const SystemSummarySchema = z.object({
   /** The optimization runs its arms came from, and its scheduled runs, newest first. */
   run_ids: z.array(z.string()),
 });
-export type SystemSummary = z.output<typeof SystemSummarySchema>;

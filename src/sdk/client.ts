@@ -39,7 +39,7 @@ import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, up
  */
 type Answer<S extends z.ZodType> = z.output<S>;
 
-export const LOCAL_URL = "http://127.0.0.1:8787";
+const LOCAL_URL = "http://127.0.0.1:8787";
 
 export class ConvergenceApiError extends Error {
   constructor(

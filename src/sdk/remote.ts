@@ -6,8 +6,8 @@
 import type { ConfigIssue } from "../config/issues.js";
 import { isPlainObject } from "../json.js";
 import { type PrepareOptions, readTestCaseFile, resolvePath } from "../run/prepare.js";
-import { generationEvents, type RunEvent } from "../run/report.js";
-import type { RunView } from "../run/schema.js";
+import { generationEvents } from "../run/report.js";
+import type { RunEvent, RunView } from "../run/schema.js";
 import { sleep } from "../target/sleep.js";
 import { ConvergenceApiError, createClient } from "./client.js";
 import { fail, type OptimizationResult } from "./response.js";
@@ -35,7 +35,7 @@ export interface RemoteRunOptions {
 }
 
 /** The config as the service takes it: test cases from a file (or the caller) inlined. */
-export async function configForServer(
+async function configForServer(
   raw: unknown,
   options: Pick<RemoteRunOptions, "baseDir" | "readText" | "testCases">,
 ): Promise<{ config: unknown; errors: ConfigIssue[] }> {

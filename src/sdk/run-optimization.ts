@@ -8,7 +8,7 @@ import type { ConfigInput } from "../config/schema.js";
 import type { Evaluator } from "../evaluate/custom.js";
 import { executeRun } from "../run/execute.js";
 import { type Prepared, type PreparedRun, type PrepareOptions, prepareRun } from "../run/prepare.js";
-import type { RunEvent } from "../run/report.js";
+import type { RunEvent } from "../run/schema.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
 import { runOnServer, type ServerOptions } from "./remote.js";

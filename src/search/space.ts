@@ -18,7 +18,7 @@ export type SearchSpace = Record<string, Parameter>;
 export type ParamConfig = Record<string, JsonValue>;
 
 /** Mutation moves a numeric value by a Gaussian of this fraction of the range (the seed's 10%). */
-export const MUTATION_SIGMA = 0.1;
+const MUTATION_SIGMA = 0.1;
 
 function decimalsOf(x: number): number {
   if (Number.isInteger(x)) return 0;

@@ -16,7 +16,7 @@
 export const RUN_HEADER = "x-convergence-run";
 
 /** Redirects followed per call; each hop is checked like the first URL. */
-export const MAX_REDIRECTS = 5;
+const MAX_REDIRECTS = 5;
 
 export interface EgressPolicy {
   /** `host` or `host:port` entries (RUN_ALLOWED_HOSTS): these hosts may be called whatever their address. */
@@ -25,7 +25,7 @@ export interface EgressPolicy {
   ownHosts: readonly string[];
 }
 
-export type EgressRule =
+type EgressRule =
   | "scheme"
   | "userinfo"
   | "own_host"
@@ -82,7 +82,7 @@ function canonicalHost(host: string): string | null {
 }
 
 /** `host`, `host:port`, `[v6]`, `[v6]:port`, a bare IPv6 address, or a URL (its host and explicit port). */
-export function parseHostEntry(entry: string): HostEntry | null {
+function parseHostEntry(entry: string): HostEntry | null {
   let text = entry.trim().toLowerCase();
   if (text === "") return null;
   if (text.includes("://")) {
@@ -193,7 +193,7 @@ function classifyV6(g: number[]): EgressRule | null {
 }
 
 /** What kind of host this is when it is one a run may not call by default; null for a public host. */
-export function classifyHost(hostname: string): EgressRule | null {
+function classifyHost(hostname: string): EgressRule | null {
   const host = stripDots(hostname.toLowerCase());
   if (host.startsWith("[") && host.endsWith("]")) {
     const groups = ipv6Groups(host.slice(1, -1));

@@ -42,7 +42,7 @@ function bestIndex(name: string, count: number): number {
 }
 
 /** f_p: how well one value of one parameter fits the surface. */
-export function parameterFit(name: string, param: Parameter, value: JsonValue): number {
+function parameterFit(name: string, param: Parameter, value: JsonValue): number {
   if (param.type === "categorical") {
     const index = param.values.findIndex((v) => canonicalJson(v) === canonicalJson(value));
     if (index === bestIndex(name, param.values.length)) return 1;
@@ -97,7 +97,7 @@ function hashNormal(text: string): number {
 }
 
 /** quality_tc: the surface, lowered by the test case's difficulty, plus the configured noise. */
-export function testCaseQuality(space: SearchSpace, params: ParamConfig, testCase: TestCase, noise: number): number {
+function testCaseQuality(space: SearchSpace, params: ParamConfig, testCase: TestCase, noise: number): number {
   const base = surfaceQuality(space, params) * (1 - difficulty(testCase));
   const deviation = noise > 0 ? noise * hashNormal(`${canonicalJson(params)}|${canonicalJson(testCase.input)}`) : 0;
   return Math.min(1, Math.max(0, base + deviation));

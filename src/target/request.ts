@@ -9,7 +9,7 @@ import type { EnvSource } from "./types.js";
 export class RequestError extends Error {}
 
 /** The seed's body rule: the test case's input, then the parameters (a parameter wins a key clash). */
-export function requestPayload(params: ParamConfig, testCase: TestCase): Record<string, JsonValue> {
+function requestPayload(params: ParamConfig, testCase: TestCase): Record<string, JsonValue> {
   return { ...testCase.input, ...params };
 }
 
@@ -89,7 +89,7 @@ function lookup(source: Record<string, JsonValue>, path: string, where: string):
  * Fill a body template: a string that is exactly one placeholder becomes that value with its type (a number
  * stays a number, a list a list); placeholders inside longer strings are replaced by their text.
  */
-export function renderTemplate(template: JsonValue, params: ParamConfig, testCase: TestCase): JsonValue {
+function renderTemplate(template: JsonValue, params: ParamConfig, testCase: TestCase): JsonValue {
   const sources = { params, input: testCase.input } as const;
   const render = (node: JsonValue): JsonValue => {
     if (typeof node === "string") {
@@ -133,8 +133,4 @@ export function buildRequest(api: ApiConfig, params: ParamConfig, testCase: Test
   }
   headers["content-type"] ??= "application/json";
   return { url: url.toString(), init: { method, headers, body: JSON.stringify(payload) } };
-}
-
-export function isJsonObject(value: unknown): value is Record<string, JsonValue> {
-  return isPlainObject(value);
 }

@@ -23,7 +23,7 @@ function apiSecretNames(api: Api): (string | undefined)[] {
 }
 
 /** The names of every environment variable the config reads a secret from. */
-export function secretNames(config: Config): string[] {
+function secretNames(config: Config): string[] {
   const names = apiSecretNames(config.api);
   names.push(config.evaluation.judge?.token_env, config.evaluation.embeddings?.token_env, config.evaluation.custom_evaluator?.token_env);
   for (const metric of Object.values(config.evaluation.metrics)) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Prediction } from "../../src/evaluate/custom.js";
 import { type OptimizationSuccess, runOptimization } from "../../src/node/index.js";
-import type { RunEvent } from "../../src/run/report.js";
+import type { RunEvent } from "../../src/run/schema.js";
 import { mockConfig, noisyConfig, SEED_BASIC_USAGE, SEED_MINIMAL } from "../helpers/configs.js";
 import { chatCompletion, json, startServer } from "../helpers/server.js";
 

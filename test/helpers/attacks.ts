@@ -39,18 +39,18 @@ const json = { "content-type": "application/json" };
 const yaml = { "content-type": "application/yaml" };
 
 /** ~233 KB of YAML: one anchored list of 20,000 items, aliased 990 times (~200 MB once expanded). */
-export function aliasBomb(): string {
+function aliasBomb(): string {
   const items = Array.from({ length: 20_000 }, (_, i) => `x${i % 10}`).join(", ");
   return `api: {name: bomb, mock_mode: true}\nlist: &l [${items}]\nrefs: [${Array.from({ length: 990 }, () => "*l").join(", ")}]\n`;
 }
 
 /** ~229 KB of YAML: 20,000 distinct keys in one mapping (quadratic to check for duplicates the naive way). */
-export function manyKeys(): string {
+function manyKeys(): string {
   return `api: {name: keys, mock_mode: true}\nextra:\n${Array.from({ length: 20_000 }, (_, i) => `  key_${String(i).padStart(5, "0")}: 1`).join("\n")}\n`;
 }
 
 /** `depth` levels of arrays around a value: about 2 bytes a level. */
-export const nested = (depth: number) => `${"[".repeat(depth)}1${"]".repeat(depth)}`;
+const nested = (depth: number) => `${"[".repeat(depth)}1${"]".repeat(depth)}`;
 
 /** The attacks, for a service at `origin` (its own host is one of the targets). */
 export function attacks(origin: string): Attack[] {

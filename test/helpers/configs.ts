@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 
-export const NOISY_MOCK = new URL("../../examples/noisy_mock.yaml", import.meta.url);
+const NOISY_MOCK = new URL("../../examples/noisy_mock.yaml", import.meta.url);
 
 /** The two configs of the seed document (shared/seed/SDK_USAGE.md), verbatim, and small builders. */
 

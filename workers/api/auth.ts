@@ -22,7 +22,7 @@ const RUNTIME_OPERATIONS: readonly { method: string; path: RegExp }[] = [
 ];
 
 /** The runtime operation a request is, with the system it acts on (null for ping); null when it needs admin. */
-export function runtimeOperation(method: string, path: string): { system: string | null } | null {
+function runtimeOperation(method: string, path: string): { system: string | null } | null {
   const asGet = method === "HEAD" ? "GET" : method;
   for (const operation of RUNTIME_OPERATIONS) {
     if (operation.method !== asGet) continue;

@@ -6,7 +6,7 @@ import { type ConfigIssue, ConfigIssueSchema, fromZodIssues } from "../../src/co
 import { StoredConfigInvalid } from "../db/systems";
 
 /** DESIGN.md's error format: {"error": {"code", "message", "details"}}. */
-export const ErrorSchema = z
+const ErrorSchema = z
   .object({
     error: z.object({
       code: z.string(),
@@ -29,7 +29,7 @@ export class ApiError extends Error {
   }
 }
 
-export function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, details?: ConfigIssue[]): Response {
+function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, details?: ConfigIssue[]): Response {
   return c.json({ error: { code, message, ...(details && details.length > 0 ? { details } : {}) } }, status);
 }
 
@@ -84,7 +84,7 @@ const patterns = new Map<string, RegExp>();
  * The methods the app serves `path` with, from its registered routes (middleware, method ALL, is no route), with
  * HEAD wherever GET is (Hono answers HEAD from the GET route, without the body).
  */
-export function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {
+function allowedMethods(routes: readonly { method: string; path: string }[], path: string): string[] {
   const methods = new Set<string>();
   for (const route of routes) {
     if (route.method === "ALL") continue;

@@ -9,7 +9,7 @@ import { VERSION } from "../../src/version.js";
 import type { Env } from "../env";
 import { publicErrorResponses } from "./errors";
 
-export const OPENAPI_PATH = "/openapi.json";
+const OPENAPI_PATH = "/openapi.json";
 
 export const OPENAPI_DOCUMENT = {
   openapi: "3.0.3",

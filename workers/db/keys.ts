@@ -6,7 +6,7 @@
 import { ALL_SYSTEMS, type ApiKey, type CreatedKey, type KeyScope } from "../../src/keys/schema.js";
 import { hashKey, keyIdOf, newKey, sameSecret } from "../../src/keys/secret.js";
 
-export const KEY_CACHE_TTL_MS = 30_000;
+const KEY_CACHE_TTL_MS = 30_000;
 /** Bounded, so made-up key ids cannot grow an isolate's memory. */
 const CACHE_ENTRIES = 1000;
 

@@ -4,8 +4,7 @@
  */
 import type { z } from "zod";
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
-import type { CandidateRecord } from "../../src/run/report.js";
-import type { PromoteRequestSchema } from "../../src/run/schema.js";
+import type { CandidateRecord, PromoteRequestSchema } from "../../src/run/schema.js";
 import { type ArmTemplateInput, MAX_ARMS, RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";

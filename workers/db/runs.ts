@@ -1,7 +1,6 @@
 /** Optimization runs in D1: the run row (status, progress, result), its candidates and its evaluations. */
 
-import type { CandidateRecord, EvaluationRecord } from "../../src/run/report.js";
-import type { RunEvaluation, RunStatus, RunView } from "../../src/run/schema.js";
+import type { CandidateRecord, EvaluationRecord, RunEvaluation, RunStatus, RunView } from "../../src/run/schema.js";
 import { fail, type OptimizationResult } from "../../src/sdk/response.js";
 
 export interface RunRow {

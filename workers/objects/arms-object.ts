@@ -23,11 +23,11 @@ import { readMeta, writeMeta } from "./schema";
 import { type DecisionRecordRow, type Identity, SqlRuntimeStorage } from "./sql-storage";
 
 /** How long decisions wait in the outbox before a flush: batches instead of a D1 write per request. */
-export const FLUSH_DELAY_MS = 5000;
+const FLUSH_DELAY_MS = 5000;
 const FLUSH_BATCH = 50;
 const MAX_BATCHES_PER_ALARM = 40;
 /** Decisions are kept here this long (for duplicate detection and late rewards), then only in D1. */
-export const RETENTION_MS = 30 * 24 * 3600 * 1000;
+const RETENTION_MS = 30 * 24 * 3600 * 1000;
 
 export class ArmsObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;

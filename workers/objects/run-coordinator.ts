@@ -17,8 +17,8 @@ import { type Evaluation, Study } from "../../src/optimize/study.js";
 import { STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
 import { RunDriver } from "../../src/run/driver.js";
 import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
-import { type EvaluationRecord, maxCalls, type RunReport } from "../../src/run/report.js";
-import type { RunStatus, RunView } from "../../src/run/schema.js";
+import { maxCalls } from "../../src/run/report.js";
+import type { EvaluationRecord, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
@@ -34,7 +34,7 @@ import { readControl, SqlStudyFacts, STUDY_TABLES, upgradeLegacyStudy, writeCont
  * sent again (a restart loses what the queue held; a delivery can be lost). A claimed evaluation is given the
  * run's evaluation bound instead (see evaluationBoundMs). The RUN_WATCHDOG_SECONDS var overrides the default.
  */
-export const WATCHDOG_MS = 30_000;
+const WATCHDOG_MS = 30_000;
 /** After this many sends without a report, the evaluation counts as failed. */
 export const MAX_SENDS = 5;
 

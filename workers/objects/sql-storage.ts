@@ -173,11 +173,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
   }
 }
 
-export function toDecision(
-  row: DecisionRecordRow,
-  identity: Identity,
-  arms: readonly { arm_id: string; name: string | null }[],
-): RuntimeDecision {
+function toDecision(row: DecisionRecordRow, identity: Identity, arms: readonly { arm_id: string; name: string | null }[]): RuntimeDecision {
   // Rows [arm_id, alpha, beta, sampled value, pulls]; pulls are absent from rows written before they were logged.
   const snapshot = JSON.parse(row.snapshot) as [string, number, number, number, (number | null)?][];
   return {

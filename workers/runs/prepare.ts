@@ -42,7 +42,7 @@ export interface RunOrigin {
 }
 
 /** The policy of runs on this deployment (see src/target/egress.ts and README "What a run may reach"). */
-export function runPolicy(env: Env, origin: RunOrigin = {}): RunPolicy {
+function runPolicy(env: Env, origin: RunOrigin = {}): RunPolicy {
   return {
     secretNames: names(env.RUN_SECRET_NAMES).filter((n) => !OWN.test(n)),
     serviceBindings: names(env.RUN_SERVICE_BINDINGS),

@@ -9,7 +9,7 @@ import { readSystem, StoredConfigInvalid, type SystemSnapshot, scheduledSystems 
 import type { ControlMessage, Env } from "../env";
 import { startRun } from "./start";
 
-export function durationMs(every: string): number {
+function durationMs(every: string): number {
   const match = every.match(/^(\d+)(m|h|d)$/);
   if (!match) throw new Error(`not a duration: ${every}`);
   const unit = { m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "m" | "h" | "d"];

@@ -8,13 +8,13 @@
 import { countFound, expectedList, expectedNumber } from "../expected.js";
 import { clamp01, type Metric } from "./metric.js";
 
-export function extractCode(text: string): string {
+function extractCode(text: string): string {
   const fenced = text.match(/```[\w-]*\n([\s\S]*?)```/);
   return (fenced?.[1] ?? text).trim();
 }
 
 /** Brackets balance, ignoring strings, template literals and comments. */
-export function balanced(code: string): boolean {
+function balanced(code: string): boolean {
   const stack: string[] = [];
   const pairs: Record<string, string> = { ")": "(", "]": "[", "}": "{" };
   for (let i = 0; i < code.length; i++) {
@@ -37,7 +37,7 @@ export function balanced(code: string): boolean {
   return stack.length === 0;
 }
 
-export function codeQuality(text: string, expected: Parameters<typeof expectedList>[0]): number {
+function codeQuality(text: string, expected: Parameters<typeof expectedList>[0]): number {
   const code = extractCode(text);
   if (code.length < 5) return 0;
   const syntax = balanced(code) ? 1 : 0.2;

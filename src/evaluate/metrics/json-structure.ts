@@ -17,7 +17,7 @@ function empty(value: JsonValue): boolean {
   );
 }
 
-export function jsonStructure(text: string, expected: JsonValue): number {
+function jsonStructure(text: string, expected: JsonValue): number {
   const value = answerJson(text);
   if (value === undefined) return 0;
   if (!isPlainObject(value)) return 0.3;

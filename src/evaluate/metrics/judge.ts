@@ -26,7 +26,7 @@ export const judgeMetric: Metric = {
   },
 };
 
-export function ruleScore(text: string, expected: Parameters<typeof expectedAnswer>[0]): number {
+function ruleScore(text: string, expected: Parameters<typeof expectedAnswer>[0]): number {
   const lower = text.toLowerCase();
   const parts: number[] = [];
   const contains = expectedList(expected, "contains");

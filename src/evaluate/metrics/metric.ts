@@ -11,7 +11,7 @@ export interface EvaluationServices {
   embedder: Embedder | null;
 }
 
-export interface MetricInput {
+interface MetricInput {
   response: TargetResponse;
   testCase: TestCase;
   params: ParamConfig;

@@ -11,7 +11,7 @@ import { clamp01, type Metric } from "./metric.js";
 const PASSIVE = new Set(["was", "were", "been", "being", "is", "are"]);
 const VAGUE = new Set(["thing", "stuff", "something", "various", "many", "some"]);
 
-export function textQuality(text: string, expected: Parameters<typeof expectedList>[0]): number {
+function textQuality(text: string, expected: Parameters<typeof expectedList>[0]): number {
   if (text.trim().length < 10) return 0;
   const words = text.match(/[\p{L}\p{N}']+/gu) ?? [];
   const sentences = text.split(/[.!?]+\s/).filter((s) => s.trim().length > 0);

@@ -2,7 +2,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JsonValue } from "../../json.js";
-import type { RunReport } from "../../run/report.js";
+import type { RunReport } from "../../run/schema.js";
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);

@@ -1,4 +1,4 @@
-import type { RunEvent } from "../../run/report.js";
+import type { RunEvent } from "../../run/schema.js";
 
 /** A live progress line on a terminal (generation, calls, best score, ETA); one line per generation otherwise. */
 export class Progress {

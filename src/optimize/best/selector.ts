@@ -8,7 +8,7 @@ export interface ChosenBest {
   generation: number;
 }
 
-export interface BestContext {
+interface BestContext {
   space: SearchSpace;
   testCases: readonly TestCaseWeight[];
   trials: readonly Trial[];

@@ -29,7 +29,7 @@ export interface ProposeContext {
   rng: Rng;
 }
 
-export interface Proposal {
+interface Proposal {
   configs: ParamConfig[];
   state: JsonValue;
 }
