@@ -29,10 +29,10 @@ export const SELECTION_SETTINGS = {
   traffic_floor: z.number().min(0).max(1).default(0),
 };
 
-export const SelectionSettingsSchema = strictObject(SELECTION_SETTINGS).superRefine(checkSelectionSettings);
+const SelectionSettingsSchema = strictObject(SELECTION_SETTINGS).superRefine(checkSelectionSettings);
 export type SelectionSettings = z.output<typeof SelectionSettingsSchema>;
 
-export const TOP_TWO_WITH_STABILITY =
+const TOP_TWO_WITH_STABILITY =
   "the stability rule keeps one arm, which top_two sampling would override: set selection_strategy.use_stability: false";
 
 /** What no sampler can do: refused wherever settings are written (a runtime config, an offline policy). */

@@ -24,7 +24,7 @@ export const SelectionStrategySchema = strictObject({
   stability_min_pulls: z.int().min(0).default(10),
   use_stability: z.boolean().default(true),
 });
-export type SelectionStrategy = z.output<typeof SelectionStrategySchema>;
+type SelectionStrategy = z.output<typeof SelectionStrategySchema>;
 
 export interface SelectableArm {
   arm_id: string;
