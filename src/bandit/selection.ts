@@ -7,18 +7,7 @@
 import { z } from "zod";
 import { strictObject } from "../config/unknown-keys.js";
 import type { Uniform } from "./beta.js";
-import type { ProbabilityMemo, SelectionOptions } from "./thompson.js";
-
-/** The seed's SelectionStrategyConfig. */
-export const SelectionStrategySchema = strictObject({
-  exploration_bonus: z.number().min(0).max(1).default(0),
-  exploration_min_pulls: z.int().min(0).default(5),
-  stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
-  stability_improvement_threshold: z.number().min(0).max(1).default(0.1),
-  stability_min_pulls: z.int().min(0).default(10),
-  use_stability: z.boolean().default(true),
-});
-export type SelectionStrategy = z.output<typeof SelectionStrategySchema>;
+import { type ProbabilityMemo, type SelectionOptions, SelectionStrategySchema } from "./thompson.js";
 
 /** The settings' fields, spread into the runtime config and into offline evaluation's `thompson` policy. */
 export const SELECTION_SETTINGS = {
@@ -40,10 +29,10 @@ export const SELECTION_SETTINGS = {
   traffic_floor: z.number().min(0).max(1).default(0),
 };
 
-export const SelectionSettingsSchema = strictObject(SELECTION_SETTINGS).superRefine(checkSelectionSettings);
+const SelectionSettingsSchema = strictObject(SELECTION_SETTINGS).superRefine(checkSelectionSettings);
 export type SelectionSettings = z.output<typeof SelectionSettingsSchema>;
 
-export const TOP_TWO_WITH_STABILITY =
+const TOP_TWO_WITH_STABILITY =
   "the stability rule keeps one arm, which top_two sampling would override: set selection_strategy.use_stability: false";
 
 /** What no sampler can do: refused wherever settings are written (a runtime config, an offline policy). */

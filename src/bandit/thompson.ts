@@ -10,9 +10,21 @@
  * with probability floor × arms), and the probability that the policy picks the arm it picked, recorded with the
  * decision for offline evaluation.
  */
+import { z } from "zod";
+import { strictObject } from "../config/unknown-keys.js";
 import { betaInterval, betaSample, type Uniform } from "./beta.js";
 import { probabilityOfHighestValue } from "./beta-cdf.js";
-import type { SelectionStrategy } from "./selection.js";
+
+/** The seed's SelectionStrategyConfig: a system's `selection_strategy` (its settings: src/bandit/selection.ts). */
+export const SelectionStrategySchema = strictObject({
+  exploration_bonus: z.number().min(0).max(1).default(0),
+  exploration_min_pulls: z.int().min(0).default(5),
+  stability_confidence_threshold: z.number().min(0).max(1).default(0.2),
+  stability_improvement_threshold: z.number().min(0).max(1).default(0.1),
+  stability_min_pulls: z.int().min(0).default(10),
+  use_stability: z.boolean().default(true),
+});
+type SelectionStrategy = z.output<typeof SelectionStrategySchema>;
 
 export interface SelectableArm {
   arm_id: string;

@@ -3,13 +3,13 @@ import { betaInterval, betaSample, gammaSample } from "../../src/bandit/beta.js"
 import { probabilityOfHighestSample, probabilityOfHighestValue } from "../../src/bandit/beta-cdf.js";
 import { evolveArms, inferSearchSpace } from "../../src/bandit/evolve.js";
 import { RewardEvaluatorSchema, rewardFromSignals } from "../../src/bandit/reward.js";
-import { SelectionStrategySchema } from "../../src/bandit/selection.js";
 import {
   leaderVarianceFloor,
   ProbabilityMemo,
   probabilityBest,
   type SelectableArm,
   type SelectionOptions,
+  SelectionStrategySchema,
   selectArm,
   selectionProbability,
 } from "../../src/bandit/thompson.js";

@@ -4,8 +4,15 @@
  */
 import { describe, expect, it } from "vitest";
 import { evaluatePolicy, type LoggedDecision, type OfflinePolicyInput, parseOfflinePolicy } from "../../src/bandit/offline.js";
-import { SelectionStrategySchema, selectionSettingsOf } from "../../src/bandit/selection.js";
-import { ProbabilityMemo, type SelectableArm, type SelectionOptions, selectArm, selectionProbability } from "../../src/bandit/thompson.js";
+import { selectionSettingsOf } from "../../src/bandit/selection.js";
+import {
+  ProbabilityMemo,
+  type SelectableArm,
+  type SelectionOptions,
+  SelectionStrategySchema,
+  selectArm,
+  selectionProbability,
+} from "../../src/bandit/thompson.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
 import { type RuntimeConfigInput, RuntimeConfigSchema } from "../../src/runtime/schema.js";
