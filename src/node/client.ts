@@ -17,7 +17,8 @@ function keyFromDevVars(text: string): string | null {
   return null;
 }
 
-async function devVarsKey(baseUrl: string): Promise<string | null> {
+/** A KeyFallback: the key of .dev.vars in the working directory, for the local service only. */
+export async function devVarsKey(baseUrl: string): Promise<string | null> {
   if (!LOCAL_SERVICE.test(baseUrl)) return null;
   try {
     return keyFromDevVars(await readFile(".dev.vars", "utf8"));

@@ -13,6 +13,7 @@ import {
   type RunOptimizationOptions,
   runOptimization as runNeutral,
 } from "../sdk/run-optimization.js";
+import { devVarsKey } from "./client.js";
 import { nodePrepareOptions, readText } from "./io.js";
 
 export interface NodeRunOptimizationOptions extends RunOptimizationOptions {
@@ -23,7 +24,7 @@ export interface NodeRunOptimizationOptions extends RunOptimizationOptions {
 const nodeLoader: ConfigLoader = async (options) => {
   const { yamlPath } = options as NodeRunOptimizationOptions;
   if (yamlPath === undefined || options.configDict !== undefined || options.config !== undefined) {
-    return givenConfig(options, nodePrepareOptions(null));
+    return givenConfig(options, { ...nodePrepareOptions(null), keyFallback: devVarsKey });
   }
   const kind = await stat(yamlPath).then(
     (s) => (s.isDirectory() ? "directory" : "file"),
@@ -34,7 +35,7 @@ const nodeLoader: ConfigLoader = async (options) => {
   const parsed = parseConfigText(await readText(yamlPath), formatFromName(yamlPath) ?? "yaml", yamlPath);
   if (parsed.errors.length > 0) return { errors: parsed.errors };
   const io = nodePrepareOptions(yamlPath);
-  return { raw: parsed.value, io: { ...io, env: options.env ?? io.env } };
+  return { raw: parsed.value, io: { ...io, env: options.env ?? io.env, keyFallback: devVarsKey } };
 };
 
 export function runOptimization(options: NodeRunOptimizationOptions): Promise<OptimizationResult> {

@@ -9,13 +9,13 @@ import { type PrepareOptions, readTestCaseFile, resolvePath } from "../run/prepa
 import { generationEvents } from "../run/report.js";
 import type { RunEvent, RunView } from "../run/schema.js";
 import { sleep } from "../target/sleep.js";
-import { ConvergenceApiError, createClient } from "./client.js";
+import { ConvergenceApiError, createClient, type KeyFallback } from "./client.js";
 import { fail, type OptimizationResult } from "./response.js";
 
 export interface ServerOptions {
   /** The service's URL (default CONVERGENCE_URL, else the local service). */
   url?: string;
-  /** Default CONVERGENCE_API_KEY (for the local service, .dev.vars). */
+  /** Default CONVERGENCE_API_KEY (from convergence/node, for the local service, the key of .dev.vars). */
   apiKey?: string;
   fetch?: typeof fetch;
   /** How often the run is polled (default 500 ms). */
@@ -32,6 +32,8 @@ export interface RemoteRunOptions {
   onEvent?: (event: RunEvent) => void;
   /** Aborting cancels the run on the service. */
   signal?: AbortSignal;
+  /** Where the key comes from when neither `server.apiKey` nor CONVERGENCE_API_KEY gives one. */
+  keyFallback?: KeyFallback;
 }
 
 /** The config as the service takes it: test cases from a file (or the caller) inlined. */
@@ -68,11 +70,14 @@ export async function runOnServer(raw: unknown, options: RemoteRunOptions): Prom
       errors: prepared.errors,
     });
   }
-  const client = createClient({
-    ...(options.server.url ? { baseUrl: options.server.url } : {}),
-    ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
-    ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
-  });
+  const client = createClient(
+    {
+      ...(options.server.url ? { baseUrl: options.server.url } : {}),
+      ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
+      ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
+    },
+    options.keyFallback,
+  );
   let view: RunView;
   try {
     view = await client.startRun(prepared.config as Record<string, unknown>, options.seed === undefined ? {} : { seed: options.seed });

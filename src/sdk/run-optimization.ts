@@ -11,6 +11,7 @@ import { type Prepared, type PreparedRun, type PrepareOptions, prepareRun } from
 import type { RunEvent } from "../run/schema.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
+import type { KeyFallback } from "./client.js";
 import { runOnServer, type ServerOptions } from "./remote.js";
 import { fail, newRunId, type OptimizationResult, randomSeed, toSeedResponse, warningText } from "./response.js";
 
@@ -44,8 +45,11 @@ export interface RunOptimizationOptions {
   server?: ServerOptions;
 }
 
-/** What reading a config's files needs: convergence/node supplies the file system, a Worker nothing. */
-export type ConfigIo = Pick<PrepareOptions, "baseDir" | "readText" | "loadEvaluator" | "env">;
+/**
+ * What the host adds: reading the config's files and the service's key when none is given (convergence/node
+ * supplies the file system and .dev.vars; a Worker nothing).
+ */
+export type ConfigIo = Pick<PrepareOptions, "baseDir" | "readText" | "loadEvaluator" | "env"> & { keyFallback?: KeyFallback };
 
 /** The raw config the options name, and how to read the files it names. */
 export type LoadedConfig = { raw: unknown; io: ConfigIo } | { argumentError: string } | { errors: ConfigIssue[] };
@@ -113,6 +117,7 @@ async function runOptimizationOnServer(
     server,
     baseDir: loaded.io.baseDir ?? ".",
     ...(loaded.io.readText ? { readText: loaded.io.readText } : {}),
+    ...(loaded.io.keyFallback ? { keyFallback: loaded.io.keyFallback } : {}),
     ...(options.testCases ? { testCases: options.testCases } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.onEvent ? { onEvent: options.onEvent } : {}),

@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type LocalService, startLocalService } from "../../bench/service.js";
-import { createClient, runOptimization } from "../../src/index.js";
+import { createClient, runOptimization } from "../../src/node/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));

@@ -15,6 +15,7 @@ import { runOnServer } from "../../sdk/remote.js";
 import type { OptimizationResult } from "../../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../../sdk/run-optimization.js";
 import { VERSION } from "../../version.js";
+import { devVarsKey } from "../client.js";
 import { nodePrepareOptions } from "../io.js";
 import type { Io } from "./io.js";
 import { KEYS_USAGE, KeysUsageError, keysCommand } from "./keys.js";
@@ -211,6 +212,7 @@ async function optimizeOnServer(
   const result = await runOnServer(read.value, {
     server: { url: flags.server },
     ...nodePrepareOptions(path),
+    keyFallback: devVarsKey,
     ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
     onEvent: (event) => {
       if (flags.quiet) return;
