@@ -38,6 +38,27 @@ const MAX_POINTS = 300;
  * 20,000-call run costs per call about what a 2,000-call run does.
  */
 const HYPER_POINTS = 150;
+/**
+ * Beyond HYPER_POINTS configs, the kernel's settings chosen in one generation serve the next three: they move
+ * little once there are that many points, and the choice is most of the fit's cost. Below, they are chosen afresh
+ * every generation (cheap there).
+ */
+const SEARCH_EVERY = 4;
+
+/** The kernel's settings, as the marginal likelihood chose them. */
+export interface KernelSettings {
+  lengthScales: number[];
+  rho: number;
+  /** The generation they were chosen in. */
+  generation: number;
+}
+
+export interface NoiseAwareChoice {
+  /** The chosen config's hash; null when nothing is complete. */
+  hash: string | null;
+  /** The settings the fit used (reuse them in the next generation); null when nothing was fitted. */
+  kernel: KernelSettings | null;
+}
 const LENGTH_SCALES = [0.1, 0.3];
 const RHOS = [0.5, 0.9];
 
@@ -56,15 +77,21 @@ interface Fit {
 }
 
 /**
- * The hash of the complete config with the highest posterior mean, or null when nothing is complete.
- * `caseVariance`: the variance of one test case's score that is specific to the config (test-case difficulty,
- * which all configs share, excluded).
+ * The complete config with the highest posterior mean. `caseVariance`: the variance of one test case's score that
+ * is specific to the config (test-case difficulty, which all configs share, excluded). `previous`: the settings
+ * the last generation's fit chose, reused while they are recent (SEARCH_EVERY).
  */
-export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig[], caseVariance: number): string | null {
+export function noiseAwareBest(
+  space: SearchSpace,
+  scored: readonly ScoredConfig[],
+  caseVariance: number,
+  previous: KernelSettings | null = null,
+  generation = 0,
+): NoiseAwareChoice {
   const complete = scored.filter((c) => c.complete);
-  if (complete.length === 0) return null;
+  if (complete.length === 0) return { hash: null, kernel: previous };
   const measuredBest = complete.reduce((a, b) => (b.score > a.score ? b : a)).hash;
-  if (!(caseVariance > 0) || complete.length < 3) return measuredBest;
+  if (!(caseVariance > 0) || complete.length < 3) return { hash: measuredBest, kernel: previous };
 
   // The best-scored complete configs first (the best is among them), then the most-observed others.
   const kept =
@@ -91,9 +118,37 @@ export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig
     noise: Float64Array.from(kept.map((c) => caseVariance / Math.max(1, c.observed))),
   };
   const amplitude = points.y.reduce((a, v) => a + v * v, 0) / kept.length;
-  if (!(amplitude > 0)) return measuredBest;
+  if (!(amplitude > 0)) return { hash: measuredBest, kernel: previous };
 
-  const stride = Math.ceil(kept.length / HYPER_POINTS);
+  const reusable =
+    previous !== null &&
+    kept.length > HYPER_POINTS &&
+    generation - previous.generation < SEARCH_EVERY &&
+    previous.lengthScales.length === numeric.length;
+  const reused = reusable ? fitGp(points, amplitude, previous.lengthScales, previous.rho) : null;
+  const fit = reused ?? chooseAndFit(points, amplitude, numeric.length);
+  if (!fit) return { hash: measuredBest, kernel: previous };
+  const kernelUsed = {
+    lengthScales: fit.lengthScales,
+    rho: fit.rho,
+    generation: reused ? (previous as KernelSettings).generation : generation,
+  };
+
+  let chosen: { index: number; posterior: number } | null = null;
+  kept.forEach((c, i) => {
+    if (!c.complete) return;
+    let posterior = 0;
+    for (let j = 0; j < kept.length; j++)
+      posterior += kernel(points, i, j, amplitude, fit.lengthScales, fit.rho) * (fit.alpha[j] as number);
+    if (chosen === null || posterior > chosen.posterior) chosen = { index: i, posterior };
+  });
+  const hash = chosen === null ? measuredBest : (kept[(chosen as { index: number }).index] as ScoredConfig).hash;
+  return { hash, kernel: kernelUsed };
+}
+
+/** The kernel's settings by marginal likelihood on an even spread of the points, then the fit on all of them. */
+function chooseAndFit(points: Points, amplitude: number, numericCount: number): Fit | null {
+  const stride = Math.ceil(points.y.length / HYPER_POINTS);
   const spread = (_: unknown, i: number) => i % stride === 0;
   const subset: Points =
     stride === 1
@@ -107,10 +162,10 @@ export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig
   for (const l of LENGTH_SCALES)
     for (const rho of RHOS)
       consider(
-        numeric.map(() => l),
+        Array.from({ length: numericCount }, () => l),
         rho,
       );
-  for (let d = 0; d < numeric.length; d++) {
+  for (let d = 0; d < numericCount; d++) {
     for (const factor of [0.5, 2]) {
       const current = best as Fit | null;
       if (!current) break;
@@ -120,18 +175,8 @@ export function noiseAwareBest(space: SearchSpace, scored: readonly ScoredConfig
     }
   }
   const chosenSettings = best as Fit | null;
-  const fit = chosenSettings && (stride === 1 ? chosenSettings : fitGp(points, amplitude, chosenSettings.lengthScales, chosenSettings.rho));
-  if (!fit) return measuredBest;
-
-  let chosen: { index: number; posterior: number } | null = null;
-  kept.forEach((c, i) => {
-    if (!c.complete) return;
-    let posterior = 0;
-    for (let j = 0; j < kept.length; j++)
-      posterior += kernel(points, i, j, amplitude, fit.lengthScales, fit.rho) * (fit.alpha[j] as number);
-    if (chosen === null || posterior > chosen.posterior) chosen = { index: i, posterior };
-  });
-  return chosen === null ? measuredBest : (kept[(chosen as { index: number }).index] as ScoredConfig).hash;
+  if (!chosenSettings || stride === 1) return chosenSettings;
+  return fitGp(points, amplitude, chosenSettings.lengthScales, chosenSettings.rho);
 }
 
 function kernel(p: Points, i: number, j: number, amplitude: number, lengthScales: readonly number[], rho: number): number {
@@ -154,16 +199,19 @@ function fitGp(p: Points, amplitude: number, lengthScales: number[], rho: number
     for (let j = 0; j <= i; j++) L[i * n + j] = kernel(p, i, j, amplitude, lengthScales, rho);
     L[i * n + i] = (L[i * n + i] as number) + (p.noise[i] as number) + 1e-9;
   }
+  // Row offsets hoisted out of the inner loop (the fit's cost is this loop); the sums keep their order.
   for (let j = 0; j < n; j++) {
-    let d = L[j * n + j] as number;
-    for (let k = 0; k < j; k++) d -= (L[j * n + k] as number) ** 2;
+    const rowJ = j * n;
+    let d = L[rowJ + j] as number;
+    for (let k = 0; k < j; k++) d -= (L[rowJ + k] as number) ** 2;
     if (!(d > 0)) return null;
     d = Math.sqrt(d);
-    L[j * n + j] = d;
+    L[rowJ + j] = d;
     for (let i = j + 1; i < n; i++) {
-      let v = L[i * n + j] as number;
-      for (let k = 0; k < j; k++) v -= (L[i * n + k] as number) * (L[j * n + k] as number);
-      L[i * n + j] = v / d;
+      const rowI = i * n;
+      let v = L[rowI + j] as number;
+      for (let k = 0; k < j; k++) v -= (L[rowI + k] as number) * (L[rowJ + k] as number);
+      L[rowI + j] = v / d;
     }
   }
   const z = new Float64Array(n);

@@ -59,6 +59,8 @@ export interface StudyControl {
   best: ChosenBest | null;
   /** The config reported as best, as the algorithm's best-selector chose it. */
   reported: ChosenBest | null;
+  /** The best-selector's state between generations (absent in a control saved before it had one). */
+  selector?: JsonValue;
   /** Target calls asked for, plus calls sent again (a crash lost their report): what the call budget counts. */
   calls: number;
   /** Of `calls`, those sent again. */
@@ -117,6 +119,7 @@ export class Study {
         pending: {},
         best: null,
         reported: null,
+        selector: null,
         calls: 0,
         callsSentAgain: 0,
         candidates: 0,
@@ -449,7 +452,7 @@ export class Study {
     if (generationBest && (c.best === null || generationBest.score > c.best.score)) {
       c.best = { hash: generationBest.hash, score: generationBest.score, generation: g.index };
     }
-    c.reported = this.preset.best.choose({
+    const choice = this.preset.best.choose({
       space: c.space,
       testCases: c.testCases,
       trials: this.facts.trials(),
@@ -459,7 +462,10 @@ export class Study {
       measured: c.best,
       residuals: c.residuals,
       generation: c.generation,
+      state: c.selector ?? null,
     });
+    c.reported = choice.best;
+    c.selector = choice.state;
     const gain = c.best !== null && previous !== null ? c.best.score - previous : null;
     const improved =
       c.best !== null &&

@@ -1,9 +1,13 @@
-import { noiseAwareBest } from "../noise-aware-best.js";
+import type { JsonValue } from "../../json.js";
+import { type KernelSettings, noiseAwareBest } from "../noise-aware-best.js";
 import { scoreOf } from "../racing.js";
 import type { Trial } from "../samplers/sampler.js";
 import type { BestSelector } from "./selector.js";
 
-/** The best by noise-aware-best.ts over every config scored so far, reported with its measured full score. */
+/**
+ * The best by noise-aware-best.ts over every config scored so far, reported with its measured full score. Its
+ * state is the kernel's settings, reused by the next generations' fits (noise-aware-best.ts, SEARCH_EVERY).
+ */
 export const noiseAwareBestSelector: BestSelector = {
   name: "noise_aware",
   choose(context) {
@@ -28,8 +32,11 @@ export const noiseAwareBestSelector: BestSelector = {
     });
     const { sumSq, dof } = context.residuals;
     // Paired differences carry the noise of two configs: half their variance is one config's.
-    const hash = noiseAwareBest(context.space, scored, dof >= 2 ? sumSq / dof / 2 : 0);
+    const previous = context.state as KernelSettings | null;
+    const { hash, kernel } = noiseAwareBest(context.space, scored, dof >= 2 ? sumSq / dof / 2 : 0, previous, context.generation);
+    const state = kernel as JsonValue;
     const score = hash === null ? null : context.fullScore(hash);
-    return hash === null || score === null ? null : { hash, score, generation: firstGeneration.get(hash) ?? context.generation };
+    if (hash === null || score === null) return { best: null, state };
+    return { best: { hash, score, generation: firstGeneration.get(hash) ?? context.generation }, state };
   },
 };

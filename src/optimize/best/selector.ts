@@ -1,3 +1,4 @@
+import type { JsonValue } from "../../json.js";
 import type { ParamConfig, SearchSpace } from "../../search/space.js";
 import type { CaseScores, TestCaseWeight } from "../racing.js";
 import type { Trial } from "../samplers/sampler.js";
@@ -20,10 +21,12 @@ interface BestContext {
   measured: ChosenBest | null;
   residuals: { sumSq: number; dof: number };
   generation: number;
+  /** What the selector kept from the last generation (null at first): plain JSON, saved with the study. */
+  state: JsonValue;
 }
 
 /** Which config a run reports as its best, chosen after each generation (Optuna's study.best_trial, made a strategy). */
 export interface BestSelector {
   readonly name: string;
-  choose(context: BestContext): ChosenBest | null;
+  choose(context: BestContext): { best: ChosenBest | null; state: JsonValue };
 }
