@@ -44,13 +44,8 @@ export function checkSelectionSettings(settings: Pick<SelectionSettings, "select
 
 /** Only the selection settings of a larger object (a system's runtime config), as a `thompson` policy takes them. */
 export function selectionSettingsOf(config: SelectionSettings): SelectionSettings {
-  return {
-    selection_strategy: config.selection_strategy,
-    selection_policy: config.selection_policy,
-    leader_variance_floor: config.leader_variance_floor,
-    top_two_beta: config.top_two_beta,
-    traffic_floor: config.traffic_floor,
-  };
+  const names = Object.keys(SELECTION_SETTINGS) as (keyof SelectionSettings)[];
+  return Object.fromEntries(names.map((name) => [name, config[name]])) as SelectionSettings;
 }
 
 /** The sampler's options for these settings: the one place a setting becomes behaviour. */

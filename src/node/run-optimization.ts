@@ -9,6 +9,7 @@ import type { OptimizationResult } from "../sdk/response.js";
 import {
   type ConfigLoader,
   givenConfig,
+  type LoadedConfig,
   prepareFromOptions as prepareNeutral,
   type RunOptimizationOptions,
   runOptimization as runNeutral,
@@ -22,9 +23,14 @@ export interface NodeRunOptimizationOptions extends RunOptimizationOptions {
 }
 
 const nodeLoader: ConfigLoader = async (options) => {
-  const { yamlPath } = options as NodeRunOptimizationOptions;
+  const loaded = await loadConfig(options);
+  return "raw" in loaded ? { ...loaded, io: { ...loaded.io, keyFallback: devVarsKey } } : loaded;
+};
+
+async function loadConfig(options: NodeRunOptimizationOptions): Promise<LoadedConfig> {
+  const { yamlPath } = options;
   if (yamlPath === undefined || options.configDict !== undefined || options.config !== undefined) {
-    return givenConfig(options, { ...nodePrepareOptions(null), keyFallback: devVarsKey });
+    return givenConfig(options, nodePrepareOptions(null));
   }
   const kind = await stat(yamlPath).then(
     (s) => (s.isDirectory() ? "directory" : "file"),
@@ -34,9 +40,8 @@ const nodeLoader: ConfigLoader = async (options) => {
   if (kind === "directory") return { argumentError: `Config path is a directory, not a file: ${yamlPath}` };
   const parsed = parseConfigText(await readText(yamlPath), formatFromName(yamlPath) ?? "yaml", yamlPath);
   if (parsed.errors.length > 0) return { errors: parsed.errors };
-  const io = nodePrepareOptions(yamlPath);
-  return { raw: parsed.value, io: { ...io, env: options.env ?? io.env, keyFallback: devVarsKey } };
-};
+  return { raw: parsed.value, io: nodePrepareOptions(yamlPath) };
+}
 
 export function runOptimization(options: NodeRunOptimizationOptions): Promise<OptimizationResult> {
   return runNeutral(options, nodeLoader);

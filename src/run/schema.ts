@@ -205,7 +205,7 @@ const RunSummarySchema = z.looseObject({
   created_at: TimestampSchema,
   finished_at: TimestampSchema.nullable(),
   best_score: z.number().nullable(),
-  best_config: z.record(z.string(), JsonSchema).nullable(),
+  best_config: Params.nullable(),
   target_calls: z.int(),
   generations_run: z.int(),
   error: z.string().nullable(),

@@ -87,12 +87,8 @@ export const RuntimeConfigSchema = strictObject({
     .max(MAX_ARMS)
     .default([])
     .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
-  selection_strategy: SELECTION_SETTINGS.selection_strategy,
   reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
-  selection_policy: SELECTION_SETTINGS.selection_policy,
-  leader_variance_floor: SELECTION_SETTINGS.leader_variance_floor,
-  top_two_beta: SELECTION_SETTINGS.top_two_beta,
-  traffic_floor: SELECTION_SETTINGS.traffic_floor,
+  ...SELECTION_SETTINGS,
   /**
    * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
    * 0.99: recent rewards weigh more, and an arm left aside regains its uncertainty and is tried again).

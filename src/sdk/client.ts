@@ -60,7 +60,8 @@ export interface ClientOptions {
 }
 
 type Env = Record<string, string | undefined>;
-const processEnv = (): Env => (globalThis as { process?: { env?: Env } }).process?.env ?? {};
+/** process.env where there is one (Node, a Worker with nodejs_compat), else nothing. */
+export const processEnv = (): Env => (globalThis as { process?: { env?: Env } }).process?.env ?? {};
 
 /** Where a client finds its key when neither `apiKey` nor CONVERGENCE_API_KEY gives one. */
 export type KeyFallback = (baseUrl: string) => Promise<string | null>;

@@ -11,7 +11,7 @@ import { type Prepared, type PreparedRun, type PrepareOptions, prepareRun } from
 import type { RunEvent } from "../run/schema.js";
 import type { LocalFunction } from "../target/local.js";
 import type { EnvSource } from "../target/types.js";
-import type { KeyFallback } from "./client.js";
+import { type KeyFallback, processEnv } from "./client.js";
 import { runOnServer, type ServerOptions } from "./remote.js";
 import { fail, newRunId, type OptimizationResult, randomSeed, toSeedResponse, warningText } from "./response.js";
 
@@ -57,8 +57,6 @@ export type LoadedConfig = { raw: unknown; io: ConfigIo } | { argumentError: str
 /** Finds the options' config: the neutral one takes objects only, convergence/node also reads `yamlPath`. */
 export type ConfigLoader = (options: RunOptimizationOptions) => Promise<LoadedConfig>;
 
-const processEnv = (): EnvSource => (globalThis as { process?: { env?: EnvSource } }).process?.env ?? {};
-
 /** The config given as an object, with `io` for the files it names; the seed's messages for a wrong call. */
 export function givenConfig(options: RunOptimizationOptions & { yamlPath?: unknown }, io: ConfigIo): LoadedConfig {
   const given = [options.configDict, options.yamlPath, options.config].filter((v) => v !== undefined).length;
@@ -69,7 +67,7 @@ export function givenConfig(options: RunOptimizationOptions & { yamlPath?: unkno
   }
   return {
     raw: options.configDict ?? options.config,
-    io: { ...io, baseDir: options.baseDir ?? io.baseDir ?? ".", env: options.env ?? io.env ?? processEnv() },
+    io: { ...io, baseDir: options.baseDir ?? io.baseDir ?? ".", env: io.env ?? processEnv() },
   };
 }
 
@@ -93,6 +91,7 @@ export async function prepareFromOptions(
   if ("errors" in loaded) return { ok: false, errors: loaded.errors, warnings: [] };
   return prepareRun(loaded.raw, {
     ...loaded.io,
+    ...(options.env ? { env: options.env } : {}),
     ...(options.testCases ? { testCases: options.testCases } : {}),
     ...(options.evaluator ? { evaluator: options.evaluator } : {}),
     ...(options.localFunction ? { localFunction: options.localFunction } : {}),

@@ -1,4 +1,5 @@
-import { ConvergenceApiError } from "../../sdk/client.js";
+import { ConvergenceApiError, type ConvergenceClient } from "../../sdk/client.js";
+import { createClient } from "../client.js";
 
 /** Where a command writes: results (and --json) to stdout, progress and problems to stderr. */
 export interface Io {
@@ -13,4 +14,14 @@ export function reportApiError(error: unknown, io: Io): number {
   io.stderr.write(`convergence: ${error.message}${hint}\n`);
   for (const d of error.details) io.stderr.write(`  ${d.path}: ${d.message}\n`);
   return error.status >= 400 && error.status < 500 ? 2 : 1;
+}
+
+/** The client of the service a command names with --server (default: CONVERGENCE_URL, else the local one). */
+export function serviceClient(server: string | undefined): ConvergenceClient {
+  return createClient(server ? { baseUrl: server } : {});
+}
+
+/** An answer printed as the service gave it, for --json and for commands whose output is the answer. */
+export function printJson(io: Io, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

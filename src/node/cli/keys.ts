@@ -6,8 +6,7 @@
  */
 import { parseArgs } from "node:util";
 import type { ApiKey } from "../../keys/schema.js";
-import { createClient } from "../client.js";
-import { type Io, reportApiError } from "./io.js";
+import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
 
 export const KEYS_USAGE = `convergence keys: scoped API keys of a Convergence service (needs an admin key)
   convergence keys create --scope admin|runtime [--systems a,b] [--name N] [--json]
@@ -42,8 +41,8 @@ export async function keysCommand(args: readonly string[], io: Io): Promise<numb
   if (!action) throw new KeysUsageError("keys needs an action: create, list or revoke");
   if (extra.length > 0) throw new KeysUsageError(`unexpected argument '${extra[0]}'`);
   if (action !== "revoke" && keyId) throw new KeysUsageError(`unexpected argument '${keyId}'`);
-  const client = createClient(values.server ? { baseUrl: values.server } : {});
-  const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const client = serviceClient(values.server);
+  const print = (value: unknown) => printJson(io, value);
   try {
     switch (action) {
       case "create": {

@@ -8,8 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import type { RunSummary, RunView } from "../../run/schema.js";
-import { createClient } from "../client.js";
-import { type Io, reportApiError } from "./io.js";
+import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
 
 export const RUNS_USAGE = `convergence runs: optimization runs on a Convergence service
   convergence runs list [--system S] [--limit N] [--json]
@@ -64,8 +63,8 @@ export async function runsCommand(args: readonly string[], io: Io): Promise<numb
   const [action, runId, ...extra] = positionals;
   if (!action) throw new RunsUsageError("runs needs an action: list, show, cancel or promote");
   if (extra.length > 0) throw new RunsUsageError(`unexpected argument '${extra[0]}'`);
-  const client = createClient(values.server ? { baseUrl: values.server } : {});
-  const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const client = serviceClient(values.server);
+  const print = (value: unknown) => printJson(io, value);
   const needRun = () => {
     if (!runId) throw new RunsUsageError(`runs ${action} needs a RUN_ID`);
     return runId;

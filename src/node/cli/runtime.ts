@@ -14,8 +14,7 @@ import { formatFromName, parseConfigText } from "../../config/parse.js";
 import type { JsonValue } from "../../json.js";
 import type { RuntimeConfigInput } from "../../runtime/schema.js";
 import type { ConvergenceClient } from "../../sdk/client.js";
-import { createClient } from "../client.js";
-import { type Io, reportApiError } from "./io.js";
+import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
 
 export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running service
   convergence runtime configure SYSTEM FILE
@@ -63,7 +62,7 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     },
   });
   const [action, system, file] = positionals;
-  const client = createClient(values.server ? { baseUrl: values.server } : {});
+  const client = serviceClient(values.server);
   if (action === "evaluate") {
     if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
     if (system !== undefined && values.system !== undefined && system !== values.system) {
@@ -81,7 +80,7 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
   }
   if (!action || !system) throw new RuntimeUsageError("runtime needs an action and a SYSTEM");
   const agentType = values["agent-type"];
-  const print = (value: unknown) => io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+  const print = (value: unknown) => printJson(io, value);
   try {
     switch (action) {
       case "configure": {
