@@ -1,4 +1,5 @@
 import type { ArmsObject } from "./objects/arms-object";
+import type { DecisionLogShard } from "./objects/decision-log-shard";
 import type { RunCoordinator } from "./objects/run-coordinator";
 
 /** A message of the evaluations queue: which run, which (candidate, test case). Never the config or the answer. */
@@ -20,6 +21,15 @@ export interface Env {
   DB: D1Database;
   ARMS: DurableObjectNamespace<ArmsObject>;
   RUNS: DurableObjectNamespace<RunCoordinator>;
+  /** Where users' decisions meet on their way to D1 (workers/objects/decision-log-shard.ts). */
+  LOG_SHARDS: DurableObjectNamespace<DecisionLogShard>;
+  /** Decisions older than a system's retention, one gzip NDJSON object per system, day and chunk (workers/db/archive.ts). */
+  ARCHIVE: R2Bucket;
+  /**
+   * The D1 bindings new systems' decision logs go to (comma-separated, default "DB"): a deployment past one
+   * database's write rate adds a binding and lists it (workers/db/log-database.ts).
+   */
+  LOG_DATABASES?: string;
   EVALUATIONS: Queue<EvaluationMessage>;
   CONTROL: Queue<ControlMessage>;
   /** Workers AI, when the deployment binds it (for `provider: workers-ai` judges and embeddings). */

@@ -5,6 +5,7 @@ import { consumeEvaluations } from "./queue/evaluations";
 import { consumeControl, enqueueDue } from "./runs/schedule";
 
 export { ArmsObject } from "./objects/arms-object";
+export { DecisionLogShard } from "./objects/decision-log-shard";
 export { RunCoordinator } from "./objects/run-coordinator";
 
 export default {

@@ -74,6 +74,9 @@ export const MAX_ARMS = 100;
 export const PromoteTopKSchema = z.int().min(1).max(20).default(3);
 
 /** Every key is checked: a misspelt setting would otherwise run silently with its default. */
+/** How long raw decisions are kept by default (`decision_retention_days`). */
+export const DEFAULT_RETENTION_DAYS = 14;
+
 export const RuntimeConfigSchema = strictObject({
   /** Informational in the body of PUT /v1/systems/{system}: the path names the system. */
   system: SystemNameSchema.optional(),
@@ -118,6 +121,11 @@ export const RuntimeConfigSchema = strictObject({
   })
     .nullable()
     .default(null),
+  /**
+   * Days a decision stays in the service's raw log (and a late reward is accepted); older decisions are archived
+   * (to R2 on the service), and the totals and the population, kept as rollups, are unchanged.
+   */
+  decision_retention_days: z.int().min(1).max(3650).default(DEFAULT_RETENTION_DAYS),
   /** Reward applied to a decision left without one for reward_timeout_seconds (both or neither). */
   default_reward: z.number().min(0).max(1).nullable().default(null),
   reward_timeout_seconds: z.int().min(1).nullable().default(null),
@@ -126,6 +134,13 @@ export const RuntimeConfigSchema = strictObject({
     ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
   }
   checkSelectionSettings(config, ctx);
+  if (config.reward_timeout_seconds !== null && config.reward_timeout_seconds >= config.decision_retention_days * 86_400) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["reward_timeout_seconds"],
+      message: "must be shorter than decision_retention_days: a decision is archived before its default reward would apply",
+    });
+  }
   const arms = config.default_arms.length;
   if (arms > 0 && config.traffic_floor * arms > 1) {
     ctx.addIssue({ code: "custom", path: ["traffic_floor"], message: `at most 1 / ${arms} with ${arms} arms` });

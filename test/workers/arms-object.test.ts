@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { ownerTag } from "../../src/runtime/decision-id.js";
 import { ArmsObject } from "../../workers/objects/arms-object";
 import { SCHEMA_VERSION } from "../../workers/objects/arms-schema";
-import { callJson, putSystem, THREE_ARMS } from "./helpers";
+import { callJson, flushLog, putSystem, shardStubOf, THREE_ARMS } from "./helpers";
 
 const stubOf = (system: string, user: string, agentType = "default") => env.ARMS.getByName(JSON.stringify([system, agentType, user]));
 
@@ -66,6 +66,11 @@ describe("ArmsObject", () => {
     expect(await stub.pendingFlush()).toBe(8);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await stub.pendingFlush()).toBe(0);
+    // The user's shard has them now, and writes them (with other users') in one batch.
+    const shard = shardStubOf("flush", "ann");
+    expect(await shard.pending()).toBe(5);
+    expect(await runDurableObjectAlarm(shard)).toBe(true);
+    expect(await shard.pending()).toBe(0);
     const rows = await d1Decisions("flush");
     expect(rows.map((r) => r.decision_id).sort()).toEqual(decisions.map((d) => d.decision_id).sort());
     expect(rows.filter((r) => r.reward === 0.25)).toHaveLength(3);
@@ -73,7 +78,7 @@ describe("ArmsObject", () => {
     expect(rows.every((r) => r.user_id === "ann" && r.selection_probability > 0)).toBe(true);
     // A later reward updates the same row.
     await callJson("POST", "/v1/systems/flush/update", { user_id: "ann", decision_id: decisions[4]?.decision_id, reward: 1 });
-    await runDurableObjectAlarm(stub);
+    await flushLog("flush", ["ann"]);
     expect((await d1Decisions("flush")).find((r) => r.decision_id === decisions[4]?.decision_id)?.reward).toBe(1);
   });
 
@@ -84,7 +89,7 @@ describe("ArmsObject", () => {
     const update = await callJson("POST", "/v1/systems/abort/update", { user_id: "ann", decision_id: decision.decision_id, reward: 0.6 });
     expect(update.body).toMatchObject({ success: true, duplicate: false, computed_update: { total_pulls: 1 } });
     await abortAllDurableObjects();
-    await runDurableObjectAlarm(stubOf("abort", "ann"));
+    await flushLog("abort", ["ann"]);
     expect(await d1Decisions("abort")).toMatchObject([{ decision_id: decision.decision_id, reward: 0.6, reward_source: "update" }]);
   });
 
@@ -96,7 +101,7 @@ describe("ArmsObject", () => {
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec("UPDATE decisions SET created_at = created_at - 120000 WHERE decision_id = ?", late.decision_id);
     });
-    await runDurableObjectAlarm(stub);
+    await flushLog("timeout", ["ann"]);
     const rows = await d1Decisions("timeout");
     expect(rows.find((r) => r.decision_id === late.decision_id)).toMatchObject({ reward: 0, reward_source: "default" });
     expect(rows.find((r) => r.decision_id === fresh.decision_id)).toMatchObject({ reward: null });
@@ -112,7 +117,7 @@ describe("ArmsObject", () => {
     await runDurableObjectAlarm(stub);
     // Age everything past the retention: the prune keeps only the newest row.
     await runInDurableObject(stub, (_instance, state) => {
-      state.storage.sql.exec("UPDATE decisions SET created_at = created_at - ?", 31 * 24 * 3600 * 1000);
+      state.storage.sql.exec("UPDATE decisions SET created_at = created_at - ?", 15 * 24 * 3600 * 1000);
     });
     await runDurableObjectAlarm(stub);
     // A fresh instance, as after eviction: it must not take its row numbers from what the prune left.
@@ -120,7 +125,7 @@ describe("ArmsObject", () => {
     const later = await select("prune", "ann");
     const fresh = stubOf("prune", "ann");
     expect(await fresh.pendingFlush()).toBe(1);
-    await runDurableObjectAlarm(fresh);
+    await flushLog("prune", ["ann"]);
     expect((await d1Decisions("prune")).map((r) => r.decision_id)).toContain(later.decision_id);
     expect(new Set((await d1Decisions("prune")).map((r) => r.decision_id)).size).toBe(4);
   });

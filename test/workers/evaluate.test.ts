@@ -1,10 +1,7 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { PolicyEvaluation } from "../../src/bandit/offline.js";
-import { callJson, putSystem, THREE_ARMS, withSeededRandom } from "./helpers";
-
-const stubOf = (system: string, user: string, agentType = "default") => env.ARMS.getByName(JSON.stringify([system, agentType, user]));
+import { callJson, flushLog, putSystem, THREE_ARMS, withSeededRandom } from "./helpers";
 
 /** The app's loop for a few users: select, act, report a reward (1 for "high", else 0), then the objects flush to D1. */
 async function playAndFlush(system: string, users: string[], rounds: number, unrewarded = 0): Promise<void> {
@@ -21,7 +18,7 @@ async function playAndFlush(system: string, users: string[], rounds: number, unr
       });
       expect(updated.status).toBe(200);
     }
-    await runDurableObjectAlarm(stubOf(system, user));
+    await flushLog(system, [user]);
   }
 }
 
@@ -77,14 +74,14 @@ describe("POST /v1/systems/{system}/evaluate", () => {
   it("gives a decision flushed before the snapshot column existed its snapshot when its reward is flushed", async () => {
     await putSystem("upgraded", THREE_ARMS);
     const selected = await callJson<{ decision_id: string }>("POST", "/v1/systems/upgraded/select", { user_id: "ann" });
-    await runDurableObjectAlarm(stubOf("upgraded", "ann"));
+    await flushLog("upgraded", ["ann"]);
     // As a row written before migration 0004 looks.
     await env.DB.prepare("UPDATE decisions SET arms_snapshot = NULL WHERE decision_id = ?").bind(selected.body.decision_id).run();
     const before = await callJson<PolicyEvaluation>("POST", "/v1/systems/upgraded/evaluate", { policy: { type: "greedy" } });
     expect(before.body).toMatchObject({ n: 0, decisions: 0 });
 
     await callJson("POST", "/v1/systems/upgraded/update", { user_id: "ann", decision_id: selected.body.decision_id, reward: 1 });
-    await runDurableObjectAlarm(stubOf("upgraded", "ann"));
+    await flushLog("upgraded", ["ann"]);
     const after = await callJson<PolicyEvaluation>("POST", "/v1/systems/upgraded/evaluate", { policy: { type: "greedy" } });
     expect(after.body).toMatchObject({ n: 1, decisions: 1, skipped: { no_snapshot: 0 } });
   });

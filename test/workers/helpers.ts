@@ -1,9 +1,11 @@
-import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { vi } from "vitest";
 import type { RuntimeConfigInput } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
+import { DEFAULT_LOG_DATABASE } from "../../workers/db/log-database";
 import worker from "../../workers/index";
+import { logShardName } from "../../workers/objects/decision-log-shard";
 
 export const KEY = "test-key-1";
 
@@ -68,3 +70,20 @@ export const THREE_ARMS: RuntimeConfigInput = {
     { arm_id: "high", name: "High", params: { rate: 0.7 } },
   ],
 };
+
+/** The ArmsObject of one (system, agent type, user). */
+export const armsStubOf = (system: string, user: string, agentType = "default") =>
+  env.ARMS.getByName(JSON.stringify([system, agentType, user]));
+
+/** The decision log shard a user's decisions go through (one database: DB). */
+export const shardStubOf = (system: string, user: string) => env.LOG_SHARDS.getByName(logShardName(DEFAULT_LOG_DATABASE, system, user));
+
+/**
+ * Move what users' objects hold to D1 as the alarms would, without waiting for them: each user's object hands its
+ * outbox to its shard, then each shard writes to D1.
+ */
+export async function flushLog(system: string, users: readonly string[], agentType = "default"): Promise<void> {
+  for (const user of users) await runDurableObjectAlarm(armsStubOf(system, user, agentType));
+  const shards = new Map(users.map((user) => [logShardName(DEFAULT_LOG_DATABASE, system, user), user]));
+  for (const user of shards.values()) await runDurableObjectAlarm(shardStubOf(system, user));
+}

@@ -1,26 +1,34 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { type DecisionRow, writeDecisions } from "../../workers/db/decisions";
 import { refreshPopulations } from "../../workers/db/population";
 import { callJson, putSystem, THREE_ARMS, withSeededRandom } from "./helpers";
 
-/** Decisions of `users` users, as the ArmsObjects' flush writes them, rewarded by each arm's rate. */
+/**
+ * Decisions of `users` users, as the log shards write them, rewarded by each arm's rate: each reward carries its
+ * change to the (user, arm, day) unit, as the user's ArmsObject computes it.
+ */
 async function logDecisions(system: string, users: number, rates: Record<string, number>): Promise<void> {
-  const statement = env.DB.prepare(
-    `INSERT INTO decisions (decision_id, system, agent_type, user_id, arm_id, params, selection_probability, context, created_at, reward)
-     VALUES (?1, ?2, 'default', ?3, ?4, '{}', 0.5, '{}', ?5, ?6)`,
-  );
-  const rows: D1PreparedStatement[] = [];
+  const rows: DecisionRow[] = [];
+  const createdAt = new Date().toISOString();
   for (let u = 0; u < users; u++) {
     for (const [arm, rate] of Object.entries(rates)) {
+      let sum = 0;
       for (let i = 0; i < 6; i++) {
         // Deterministic rewards at the arm's rate: the first round(6 x rate) are 1.
-        rows.push(
-          statement.bind(`${system}-${u}-${arm}-${i}`, system, `user${u}`, arm, new Date().toISOString(), i < Math.round(6 * rate) ? 1 : 0),
-        );
+        const reward = i < Math.round(6 * rate) ? 1 : 0;
+        const unitSumSq = ((sum + reward) * (sum + reward)) / (i + 1) - (i > 0 ? (sum * sum) / i : 0);
+        sum += reward;
+        rows.push({
+          ...{ decision_id: `${system}-${u}-${arm}-${i}`, system, agent_type: "default", user_id: `user${u}`, arm_id: arm },
+          ...{ params: "{}", selection_probability: 0.5, context: "{}", created_at: createdAt, reward, engagement: reward },
+          ...{ grading: null, reward_source: "update", rewarded_at: createdAt, update_metadata: null, arms_snapshot: null },
+          ...{ unit_new: i === 0 ? 1 : 0, unit_sum_sq: unitSumSq, unit_n_sq: 2 * i + 1 },
+        });
       }
     }
   }
-  await env.DB.batch(rows);
+  await writeDecisions(env.DB, rows);
 }
 
 interface ArmView {

@@ -1,4 +1,8 @@
-/** The decision log in D1: one row per decision, its reward filled in when it arrives. Written in batches. */
+/**
+ * The decision log in D1: one row per decision, its reward filled in when it arrives, written in batches that
+ * combine many users (workers/objects/decision-log-shard.ts). Totals are read from the rollups that migration
+ * 0008's triggers keep, never from these rows.
+ */
 import type { LoggedDecision, SnapshotArm } from "../../src/bandit/offline.js";
 import type { RecentDecision, RuntimeDecision } from "../../src/runtime/schema.js";
 import type { ArmTally } from "../../src/runtime/summary.js";
@@ -22,6 +26,10 @@ export interface DecisionRow {
   update_metadata: string | null;
   /** The arms when the decision was made, as JSON rows [arm_id, alpha, beta, sampled value] (migration 0004). */
   arms_snapshot: string | null;
+  /** The reward's change to its pooling unit (workers/objects/sql-storage.ts); null without a reward. */
+  unit_new: number | null;
+  unit_sum_sq: number | null;
+  unit_n_sq: number | null;
 }
 
 const COLUMNS = [
@@ -41,27 +49,38 @@ const COLUMNS = [
   "rewarded_at",
   "update_metadata",
   "arms_snapshot",
+  "unit_new",
+  "unit_sum_sq",
+  "unit_n_sq",
 ] as const;
 
-// 16 bound parameters per statement (D1 allows 100); a batch is one round trip and one transaction. A decision
-// flushed before migration 0004 gets its snapshot when its reward is flushed.
-const UPSERT = `INSERT INTO decisions (${COLUMNS.join(", ")}) VALUES (${COLUMNS.map((_, i) => `?${i + 1}`).join(", ")})
+// One statement per row (19 bound parameters; D1 allows 100); a batch is one round trip and one transaction.
+// A row older than the system's archive mark, or made by a user forgotten since, is not written: it arrived late,
+// and writing it would put back what retention archived or forgetting removed. A reward is written once: the
+// update applies only while the row has none, so a redelivered reward changes nothing and the rollup trigger
+// does not fire again. A decision flushed before migration 0004 gets its snapshot when its reward is flushed.
+const UPSERT = `INSERT INTO decisions (${COLUMNS.join(", ")}) SELECT ${COLUMNS.map((_, i) => `?${i + 1}`).join(", ")}
+  WHERE NOT EXISTS (SELECT 1 FROM decision_archive_marks WHERE system = ?2 AND archived_before > ?9)
+    AND NOT EXISTS (SELECT 1 FROM forgotten_users WHERE system = ?2 AND user_id = ?4 AND forgotten_at >= ?9)
   ON CONFLICT(decision_id) DO UPDATE SET reward = excluded.reward, engagement = excluded.engagement, grading = excluded.grading,
   reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at, update_metadata = excluded.update_metadata,
-  arms_snapshot = COALESCE(decisions.arms_snapshot, excluded.arms_snapshot)`;
+  unit_new = excluded.unit_new, unit_sum_sq = excluded.unit_sum_sq, unit_n_sq = excluded.unit_n_sq,
+  arms_snapshot = COALESCE(decisions.arms_snapshot, excluded.arms_snapshot)
+  WHERE decisions.reward IS NULL AND excluded.reward IS NOT NULL`;
 
+/** One D1 call for all the rows: the log's unit of write cost. */
 export async function writeDecisions(db: D1Database, rows: readonly DecisionRow[]): Promise<void> {
   if (rows.length === 0) return;
   const statement = db.prepare(UPSERT);
   await db.batch(rows.map((row) => statement.bind(...COLUMNS.map((c) => row[c]))));
 }
 
-/** Per arm of a system: selections, rewarded selections and the sum of rewards, from the decision log. */
+/** Per arm of a system, across agent types and all time: selections, rewarded selections, the sum of rewards. */
 export async function armTallies(db: D1Database, system: string): Promise<Map<string, ArmTally>> {
   const { results } = await db
     .prepare(
-      `SELECT arm_id, COUNT(*) AS pulls, COUNT(reward) AS rewarded, COALESCE(SUM(reward), 0) AS reward_sum
-       FROM decisions WHERE system = ? GROUP BY arm_id`,
+      `SELECT arm_id, SUM(selections) AS pulls, SUM(rewarded) AS rewarded, SUM(reward_sum) AS reward_sum
+       FROM decision_rollups WHERE system = ? GROUP BY arm_id`,
     )
     .bind(system)
     .all<{ arm_id: string } & ArmTally>();

@@ -1,11 +1,13 @@
 /**
- * Pooled priors' population statistics, from the decision log: per (agent type, arm), the sufficient statistics
- * of src/bandit/pooling.ts, summed over users in one aggregate query per system. Run by the cron, never on the
- * select/update path; written next to the system's config (and its version bumped, so ArmsObjects get the
- * snapshot with it) only when they changed.
+ * Pooled priors' population statistics, from the log's rollups: per (agent type, arm), the sufficient statistics
+ * of src/bandit/pooling.ts over the window's (user, arm, day) units, one aggregate over rollup rows per system
+ * (never the raw log: its cost follows arms x hours, not decisions). Run by the cron, never on the select/update
+ * path; written next to the system's config (and its version bumped, so ArmsObjects get the snapshot with it) only
+ * when they changed.
  */
 import { type ArmPopulation, armPopulationOf, type Population, parsePopulation, setArmPopulation } from "../../src/bandit/pooling.js";
 import type { Env } from "../env";
+import { logDatabaseOf } from "./log-database";
 import { clearSystemCache } from "./systems";
 
 /** Rewards older than this no longer shape the population (behaviour drifts; the log grows). */
@@ -34,30 +36,22 @@ function materiallyChanged(previous: Population | null, next: Population): boole
   });
 }
 
-interface AggregateRow {
-  agent_type: string;
-  arm_id: string;
-  users: number;
-  n: number;
-  sum: number;
-  sum_sq: number;
-  user_sum_sq: number;
-  user_n_sq: number;
-}
+/**
+ * The rollup query of a population: whole UTC days since `since`, so every (user, arm, day) unit is counted with
+ * all its rewards. Exported for the test that checks the refresh reads rollups only.
+ */
+export const POPULATION_QUERY = `SELECT agent_type, arm_id, SUM(units) AS users, SUM(rewarded) AS n, SUM(reward_sum) AS sum,
+    SUM(reward_sum_sq) AS sum_sq, SUM(unit_sum_sq) AS user_sum_sq, SUM(unit_n_sq) AS user_n_sq
+  FROM decision_rollups WHERE system = ?1 AND hour >= ?2
+  GROUP BY agent_type, arm_id HAVING SUM(rewarded) > 0
+  ORDER BY n DESC, agent_type, arm_id LIMIT ${MAX_ARMS}`;
 
-/** The population statistics of a system's rewarded decisions since `since` (ISO time). */
-async function populationFromLog(db: D1Database, system: string, since: string, now = new Date()): Promise<Population> {
+/** The population statistics of a system's rewarded decisions since the start of `since`'s UTC day. */
+async function populationFromRollups(db: D1Database, system: string, since: Date, now = new Date()): Promise<Population> {
   const { results } = await db
-    .prepare(
-      `SELECT agent_type, arm_id, COUNT(*) AS users, SUM(n) AS n, SUM(s) AS sum, SUM(ss) AS sum_sq,
-         SUM(s * s / n) AS user_sum_sq, SUM(n * n) AS user_n_sq
-       FROM (SELECT agent_type, arm_id, user_id, COUNT(*) AS n, SUM(reward) AS s, SUM(reward * reward) AS ss
-             FROM decisions WHERE system = ?1 AND reward IS NOT NULL AND created_at >= ?2
-             GROUP BY agent_type, arm_id, user_id)
-       GROUP BY agent_type, arm_id ORDER BY n DESC, agent_type, arm_id LIMIT ${MAX_ARMS}`,
-    )
-    .bind(system, since)
-    .all<AggregateRow>();
+    .prepare(POPULATION_QUERY)
+    .bind(system, since.toISOString().slice(0, 10))
+    .all<{ agent_type: string; arm_id: string } & ArmPopulation>();
   const agentTypes: Population["agent_types"] = {};
   for (const { agent_type, arm_id, ...stats } of results) setArmPopulation(agentTypes, agent_type, arm_id, stats);
   return { computed_at: now.toISOString(), agent_types: agentTypes };
@@ -66,13 +60,13 @@ async function populationFromLog(db: D1Database, system: string, since: string, 
 /** The cron's step: refresh every pooling system's population; the names of those that changed. */
 export async function refreshPopulations(env: Env, now = Date.now()): Promise<string[]> {
   const { results } = await env.DB.prepare(
-    "SELECT name, population FROM systems WHERE COALESCE(json_extract(config, '$.pooling.enabled'), 1) = 1",
-  ).all<{ name: string; population: string | null }>();
-  const since = new Date(now - POPULATION_WINDOW_DAYS * 86_400_000).toISOString();
+    "SELECT name, population, log_database FROM systems WHERE COALESCE(json_extract(config, '$.pooling.enabled'), 1) = 1",
+  ).all<{ name: string; population: string | null; log_database: string | null }>();
+  const since = new Date(now - POPULATION_WINDOW_DAYS * 86_400_000);
   const changed: string[] = [];
   for (const row of results) {
     try {
-      const population = await populationFromLog(env.DB, row.name, since, new Date(now));
+      const population = await populationFromRollups(logDatabaseOf(env, row), row.name, since, new Date(now));
       const previous = row.population ? parsePopulation(JSON.parse(row.population)) : null;
       if (!materiallyChanged(previous, population)) continue;
       await env.DB.prepare("UPDATE systems SET population = ?1, version = version + 1 WHERE name = ?2")

@@ -7,6 +7,8 @@ import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import type { CandidateRecord, PromoteRequestSchema } from "../../src/run/schema.js";
 import { type ArmTemplateInput, MAX_ARMS, RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import { hashConfig } from "../../src/search/hash.js";
+import type { Env } from "../env";
+import { chooseLogDatabase } from "./log-database";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 
 /** POST /v1/runs/{run_id}/promote's body, or a scheduled run's promotion. */
@@ -36,7 +38,7 @@ function bestDistinct(candidates: readonly Pick<CandidateRecord, "params" | "sco
 }
 
 export async function promote(
-  db: D1Database,
+  env: Env,
   request: PromoteRequest,
   runId: string,
   candidates: readonly Pick<CandidateRecord, "params" | "score" | "complete">[],
@@ -47,7 +49,7 @@ export async function promote(
     throw new PromoteError(`'${request.system}' cannot name a system: ${describeIssues(fromZodIssues(name.error.issues))}`);
   const chosen = bestDistinct(candidates, request.top_k);
   for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-    const current = await readSystem(db, request.system).catch((error: unknown) => {
+    const current = await readSystem(env.DB, request.system).catch((error: unknown) => {
       // A config stored before a bound existed: refused like any other system that cannot take the arms.
       throw error instanceof StoredConfigInvalid ? new PromoteError(error.message) : error;
     });
@@ -81,7 +83,13 @@ export async function promote(
     if (!next.success) {
       throw new PromoteError(`system '${request.system}' cannot take these arms: ${describeIssues(fromZodIssues(next.error.issues))}`);
     }
-    const system = await putSystemIfVersion(db, request.system, next.data, current?.version ?? 0);
+    const system = await putSystemIfVersion(
+      env.DB,
+      request.system,
+      next.data,
+      current?.version ?? 0,
+      chooseLogDatabase(env, request.system),
+    );
     if (system) return { system, added };
   }
   throw new PromoteError(`system '${request.system}' kept changing while the arms were added: try again`);

@@ -11,6 +11,8 @@ export interface SystemSnapshot {
   population?: Population | null;
   /** The host the config was last written through: runs of its schedule may not call it. Null before 0007. */
   written_host?: string | null;
+  /** The D1 binding of its decision log (workers/db/log-database.ts); null before 0008: DB. */
+  log_database?: string | null;
 }
 
 const cache = new Map<string, { snapshot: SystemSnapshot | null; expires: number }>();
@@ -32,10 +34,11 @@ interface Row {
   updated_at: string;
   population: string | null;
   written_host: string | null;
+  log_database: string | null;
 }
 
 /** The columns every read of a system returns. */
-const SYSTEM_COLUMNS = "name, version, config, updated_at, population, written_host";
+const SYSTEM_COLUMNS = "name, version, config, updated_at, population, written_host, log_database";
 
 /**
  * A stored config that this version's checks refuse: written before a bound existed (an arm's params over 8 KiB,
@@ -64,6 +67,7 @@ function fromRow(row: Row): SystemSnapshot {
     version: row.version,
     config: parsed.data,
     written_host: row.written_host,
+    log_database: row.log_database,
     updated_at: row.updated_at,
     population,
   };
@@ -83,21 +87,22 @@ export async function getSystem(db: D1Database, name: string, now = Date.now()):
   return snapshot;
 }
 
+/** Create or replace a system; `logDatabase` is where a new system's log goes (an existing one keeps its own). */
 export async function putSystem(
   db: D1Database,
   name: string,
   config: RuntimeConfig,
-  writtenHost: string | null = null,
+  { writtenHost = null, logDatabase }: { writtenHost?: string | null; logDatabase: string },
 ): Promise<SystemSnapshot> {
   const stored = { ...config, system: name };
   const row = await db
     .prepare(
-      `INSERT INTO systems (name, config, version, created_at, updated_at, written_host) VALUES (?1, ?2, 1, ?3, ?3, ?4)
+      `INSERT INTO systems (name, config, version, created_at, updated_at, written_host, log_database) VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5)
        ON CONFLICT(name) DO UPDATE SET config = excluded.config, version = systems.version + 1, updated_at = excluded.updated_at,
          written_host = excluded.written_host
        RETURNING ${SYSTEM_COLUMNS}`,
     )
-    .bind(name, JSON.stringify(stored), new Date().toISOString(), writtenHost)
+    .bind(name, JSON.stringify(stored), new Date().toISOString(), writtenHost, logDatabase)
     .first<Row>();
   const snapshot = fromRow(row as Row);
   remember(name, { snapshot, expires: Date.now() + snapshot.config.cache_ttl_seconds * 1000 });
@@ -113,6 +118,7 @@ export async function putSystemIfVersion(
   name: string,
   config: RuntimeConfig,
   version: number,
+  logDatabase: string,
 ): Promise<SystemSnapshot | null> {
   const stored = JSON.stringify({ ...config, system: name });
   const now = new Date().toISOString();
@@ -120,10 +126,10 @@ export async function putSystemIfVersion(
     version === 0
       ? await db
           .prepare(
-            `INSERT INTO systems (name, config, version, created_at, updated_at) VALUES (?1, ?2, 1, ?3, ?3)
+            `INSERT INTO systems (name, config, version, created_at, updated_at, log_database) VALUES (?1, ?2, 1, ?3, ?3, ?4)
              ON CONFLICT(name) DO NOTHING RETURNING ${SYSTEM_COLUMNS}`,
           )
-          .bind(name, stored, now)
+          .bind(name, stored, now, logDatabase)
           .first<Row>()
       : await db
           .prepare(

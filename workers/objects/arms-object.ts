@@ -1,17 +1,26 @@
 /**
  * ArmsObject: the arms and decisions of one (system, agent type, user), in SQLite. One writer per key, so select
- * and update never lose an update. Decisions and rewards D1 has not seen yet (the outbox, see arms-schema.ts) go
- * to D1 from the alarm, in batched statements, never per request; a failed flush throws, and the alarm is
- * retried with the outbox as it was. The alarm also applies a system's default_reward to decisions left without a reward for
- * reward_timeout_seconds, and prunes old decisions once they are in D1.
+ * and update never lose an update. Decisions and rewards the log has not taken yet (the outbox, see arms-schema.ts)
+ * go from the alarm, never per request, to the user's decision log shard (decision-log-shard.ts), which writes many
+ * users' rows to D1 in one batch; the outbox moves on only once the shard has them, so a failed hand-over is
+ * retried with the outbox as it was. The alarm also applies a system's default_reward to decisions left without a
+ * reward for reward_timeout_seconds, and prunes decisions older than the system's retention once they are handed on.
  */
 import { DurableObject } from "cloudflare:workers";
 import { type JsonText, toJsonText } from "../../src/json.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
-import type { ArmView, RuntimeDecision, RuntimeSelection, SelectRequest, UpdateRequest, UpdateResult } from "../../src/runtime/schema.js";
+import {
+  type ArmView,
+  DEFAULT_RETENTION_DAYS,
+  type RuntimeDecision,
+  type RuntimeSelection,
+  type SelectRequest,
+  type UpdateRequest,
+  type UpdateResult,
+} from "../../src/runtime/schema.js";
 import type { DecisionRow } from "../db/decisions";
-import { writeDecisions } from "../db/decisions";
+import { DEFAULT_LOG_DATABASE } from "../db/log-database";
 import type { SystemSnapshot } from "../db/systems";
 
 /** A system as the worker names it to an ArmsObject: the config travels only when the object lacks that version. */
@@ -19,15 +28,15 @@ export type SystemRef = Pick<SystemSnapshot, "name" | "version"> & Partial<Pick<
 
 import type { Env } from "../env";
 import { migrateArms } from "./arms-schema";
+import { logShardName } from "./decision-log-shard";
 import { readMeta, writeMeta } from "./schema";
 import { type DecisionRecordRow, type Identity, SqlRuntimeStorage } from "./sql-storage";
 
-/** How long decisions wait in the outbox before a flush: batches instead of a D1 write per request. */
-const FLUSH_DELAY_MS = 5000;
-const FLUSH_BATCH = 50;
-const MAX_BATCHES_PER_ALARM = 40;
-/** Decisions are kept here this long (for duplicate detection and late rewards), then only in D1. */
-const RETENTION_MS = 30 * 24 * 3600 * 1000;
+/** How long decisions wait in the outbox before the hand-over: a user's burst goes as one call. */
+const FLUSH_DELAY_MS = 2000;
+const FLUSH_BATCH = 200;
+const MAX_BATCHES_PER_ALARM = 10;
+const DAY_MS = 86_400_000;
 
 export class ArmsObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -189,12 +198,15 @@ export class ArmsObject extends DurableObject<Env> {
     const system = systemText ? (JSON.parse(systemText) as SystemSnapshot) : null;
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
-    await this.flush(identity);
-    // The newest row stays, whatever its age: row numbers continue from it, so the outbox mark stays valid.
+    await this.flush(identity, system);
+    // Kept for duplicate detection and late rewards as long as the log keeps them (a reward after that would
+    // reach neither the log nor its rollups). The newest row stays, whatever its age: row numbers continue from
+    // it, so the outbox mark stays valid.
+    const retentionDays = system?.config.decision_retention_days ?? DEFAULT_RETENTION_DAYS;
     this.sql.exec(
       `DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)
        AND seq < (SELECT MAX(seq) FROM decisions)`,
-      now - RETENTION_MS,
+      now - retentionDays * DAY_MS,
       this.flushedSeq(),
     );
     await this.rescheduleAfterAlarm(system, now);
@@ -229,7 +241,9 @@ export class ArmsObject extends DurableObject<Env> {
     }
   }
 
-  private async flush(identity: Identity): Promise<void> {
+  private async flush(identity: Identity, system: SystemSnapshot | null): Promise<void> {
+    const database = system?.log_database ?? DEFAULT_LOG_DATABASE;
+    const shard = this.env.LOG_SHARDS.getByName(logShardName(database, identity.system, identity.userId));
     for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
       const fresh = this.sql
         .exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", this.flushedSeq(), FLUSH_BATCH)
@@ -238,8 +252,8 @@ export class ArmsObject extends DurableObject<Env> {
         .exec<DecisionRecordRow>("SELECT d.* FROM rewarded r JOIN decisions d ON d.seq = r.seq ORDER BY r.seq LIMIT ?", FLUSH_BATCH)
         .toArray();
       if (fresh.length === 0 && rewarded.length === 0) return;
-      await writeDecisions(
-        this.env.DB,
+      await shard.append(
+        { database, system: identity.system },
         [...fresh, ...rewarded].map((row) => toDecisionRow(row, identity)),
       );
       if (fresh.length > 0) this.setMeta("flushed_seq", String((fresh[fresh.length - 1] as DecisionRecordRow).seq));
@@ -276,6 +290,9 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow 
     update_metadata: row.update_metadata,
     // Passed through in the object's compact form: no parse and serialize per decision in the flush.
     arms_snapshot: row.snapshot,
+    unit_new: row.unit_new,
+    unit_sum_sq: row.unit_sum_sq,
+    unit_n_sq: row.unit_n_sq,
   };
 }
 

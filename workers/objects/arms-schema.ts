@@ -39,6 +39,11 @@ const STEPS: readonly string[] = [
      update_metadata TEXT
    );
    CREATE TABLE rewarded (seq INTEGER PRIMARY KEY);`,
+  // A reward's change to its (user, arm, UTC day) unit of pooling's population statistics (migration 0008 of D1).
+  `ALTER TABLE decisions ADD COLUMN unit_new INTEGER;
+   ALTER TABLE decisions ADD COLUMN unit_sum_sq REAL;
+   ALTER TABLE decisions ADD COLUMN unit_n_sq REAL;
+   CREATE INDEX decisions_by_arm_time ON decisions (arm_id, created_at);`,
 ];
 
 export const SCHEMA_VERSION = STEPS.length;

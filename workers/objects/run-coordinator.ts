@@ -581,7 +581,7 @@ export class RunCoordinator extends DurableObject<Env> {
     await finishRun(this.env.DB, spec.run_id, status, result, report.candidates);
     if (status === "succeeded" && spec.promote) {
       try {
-        await promote(this.env.DB, spec.promote, spec.run_id, report.candidates);
+        await promote(this.env, spec.promote, spec.run_id, report.candidates);
       } catch (error) {
         if (!(error instanceof PromoteError)) throw error;
         // Not retried: the system refuses these arms (too many, another agent type); the run itself stands.

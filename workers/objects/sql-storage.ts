@@ -28,7 +28,12 @@ export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
   reward_source: string | null;
   rewarded_at: number | null;
   update_metadata: string | null;
+  unit_new: number | null;
+  unit_sum_sq: number | null;
+  unit_n_sq: number | null;
 }
+
+const DAY_MS = 86_400_000;
 
 export class SqlRuntimeStorage implements RuntimeStorage {
   /** The object is the only writer of its arms: they are read from SQLite once and kept in memory, written through. */
@@ -136,8 +141,10 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     const decision = this.row(args.decisionId);
     if (!decision) return { success: false };
     const u = args.computedUpdate;
+    const unit = decision.reward === null ? this.unitChange(decision, args.reward) : null;
     this.sql.exec(
-      `UPDATE decisions SET reward = ?, engagement = ?, grading = ?, reward_source = ?, rewarded_at = ?, update_metadata = ?
+      `UPDATE decisions SET reward = ?, engagement = ?, grading = ?, reward_source = ?, rewarded_at = ?, update_metadata = ?,
+         unit_new = ?, unit_sum_sq = ?, unit_n_sq = ?
        WHERE seq = ? AND reward IS NULL`,
       args.reward,
       args.engagement,
@@ -145,6 +152,9 @@ export class SqlRuntimeStorage implements RuntimeStorage {
       args.source,
       this.now(),
       JSON.stringify(args.metadata),
+      unit?.unit_new ?? null,
+      unit?.unit_sum_sq ?? null,
+      unit?.unit_n_sq ?? null,
       decision.seq,
     );
     this.sql.exec("INSERT OR IGNORE INTO rewarded (seq) VALUES (?)", decision.seq);
@@ -164,6 +174,26 @@ export class SqlRuntimeStorage implements RuntimeStorage {
       decision.arm_id,
     );
     return { success: true };
+  }
+
+  /**
+   * What this reward changes in its pooling unit (this user, the decision's arm, the decision's UTC day): the
+   * population statistics are sums over units of count, sum, sum²/count and count² (src/bandit/pooling.ts), and
+   * the log's rollups add these changes, so any window of whole days sums to the exact statistics of its units.
+   */
+  private unitChange(decision: DecisionRecordRow, reward: number): Pick<DecisionRecordRow, "unit_new" | "unit_sum_sq" | "unit_n_sq"> {
+    const dayStart = Math.floor(decision.created_at / DAY_MS) * DAY_MS;
+    const { n, s } = this.sql
+      .exec<{ n: number; s: number }>(
+        `SELECT COUNT(*) AS n, COALESCE(SUM(reward), 0) AS s FROM decisions
+         WHERE arm_id = ? AND created_at >= ? AND created_at < ? AND reward IS NOT NULL`,
+        decision.arm_id,
+        dayStart,
+        dayStart + DAY_MS,
+      )
+      .one();
+    const before = n > 0 ? (s * s) / n : 0;
+    return { unit_new: n === 0 ? 1 : 0, unit_sum_sq: ((s + reward) * (s + reward)) / (n + 1) - before, unit_n_sq: 2 * n + 1 };
   }
 
   async getDecision({ userId, decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {

@@ -3,7 +3,10 @@
  * last scheduled run; the control consumer starts each run, warm-started from the last run's best configs and
  * the system's best runtime arms, to promote its winners when it succeeds.
  */
+
 import type { ParamConfig } from "../../src/search/space.js";
+import { armTallies } from "../db/decisions";
+import { logDatabaseOf } from "../db/log-database";
 import { bestConfigs } from "../db/runs";
 import { readSystem, StoredConfigInvalid, type SystemSnapshot, scheduledSystems } from "../db/systems";
 import type { ControlMessage, Env } from "../env";
@@ -48,16 +51,14 @@ export async function enqueueDue(env: Env, now = Date.now()): Promise<string[]> 
   return names;
 }
 
-/** The params of the system's arms with the best mean reward in the decision log. */
-async function bestArms(db: D1Database, system: SystemSnapshot, limit: number): Promise<ParamConfig[]> {
-  const { results } = await db
-    .prepare(
-      "SELECT arm_id, AVG(reward) AS mean, COUNT(reward) AS n FROM decisions WHERE system = ? AND reward IS NOT NULL GROUP BY arm_id HAVING n >= 5 ORDER BY mean DESC LIMIT ?",
-    )
-    .bind(system.name, limit)
-    .all<{ arm_id: string }>();
-  return results
-    .map((r) => system.config.default_arms.find((a) => a.arm_id === r.arm_id)?.params)
+/** The params of the system's arms with the best mean reward (at least 5 rewards), from the log's rollups. */
+async function bestArms(env: Env, system: SystemSnapshot, limit: number): Promise<ParamConfig[]> {
+  const tallies = await armTallies(logDatabaseOf(env, system), system.name);
+  return [...tallies]
+    .filter(([, t]) => t.rewarded >= 5)
+    .sort(([, a], [, b]) => b.reward_sum / b.rewarded - a.reward_sum / a.rewarded)
+    .slice(0, limit)
+    .map(([armId]) => system.config.default_arms.find((a) => a.arm_id === armId)?.params)
     .filter((p): p is ParamConfig => p !== undefined);
 }
 
@@ -73,7 +74,7 @@ export async function startScheduled(env: Env, message: ControlMessage, now = me
   if (!due(system, last, now) || last?.status === "running" || last?.status === "queued") return null;
   const period = periodOf(system.config.reoptimize.every, now);
   const previous = last ? await bestConfigs(env.DB, last.run_id, 5) : [];
-  const arms = await bestArms(env.DB, system, 3);
+  const arms = await bestArms(env, system, 3);
   const started = await startRun(env, system.config.reoptimize.config, {
     runId: `${system.name.replace(/[^A-Za-z0-9_.-]/g, "-")}.scheduled.${period}`,
     trigger: "schedule",

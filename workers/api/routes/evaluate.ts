@@ -5,6 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
 import { rewardedDecisions } from "../../db/decisions";
+import { logDatabaseOf } from "../../db/log-database";
 import { errorResponses } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
@@ -31,7 +32,7 @@ const evaluate = createRoute({
 export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
   const system = await requireSystem(c.env, c.req.valid("param").system);
   const { policy, limit, agent_type } = c.req.valid("json");
-  const decisions = await rewardedDecisions(c.env.DB, system.name, { limit, agentType: agent_type });
+  const decisions = await rewardedDecisions(logDatabaseOf(c.env, system), system.name, { limit, agentType: agent_type });
   const newest = decisions[0];
   const oldest = decisions[decisions.length - 1];
   return c.json(

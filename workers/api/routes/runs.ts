@@ -179,7 +179,7 @@ export const runsApp = group
     const candidates = results.map((r) => ({ params: JSON.parse(r.params), score: r.score, complete: r.complete === 1 }));
     let promoted: Awaited<ReturnType<typeof promote>>;
     try {
-      promoted = await promote(c.env.DB, request, run_id, candidates);
+      promoted = await promote(c.env, request, run_id, candidates);
     } catch (error) {
       if (error instanceof PromoteError) throw new ApiError(409, "promotion_refused", error.message);
       throw error;

@@ -19,6 +19,7 @@ import {
   type UpdateResult,
   UpdateResultSchema,
 } from "../../../src/runtime/schema.js";
+import { chooseLogDatabase } from "../../db/log-database";
 import { getSystem, putSystem, type SystemSnapshot } from "../../db/systems";
 import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
@@ -146,7 +147,7 @@ export const runtimeApp = routeGroup()
       const checked = await checkRunConfig(c.env, config.reoptimize.config, [host]);
       if (!checked.ok) throw runConfigRefusal(checked.errors, "reoptimize.config");
     }
-    const snapshot = await putSystem(c.env.DB, system, config, host);
+    const snapshot = await putSystem(c.env.DB, system, config, { writtenHost: host, logDatabase: chooseLogDatabase(c.env, system) });
     return c.json(recordOf(snapshot), 200);
   })
   .openapi(routes.getSystem, async (c) => c.json(recordOf(await requireSystem(c.env, c.req.valid("param").system)), 200))

@@ -3,6 +3,7 @@ import { createRoute } from "@hono/zod-openapi";
 import { SystemListSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
+import { logDatabaseOf } from "../../db/log-database";
 import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
 import { errorResponses, json } from "../errors";
@@ -33,8 +34,8 @@ export const systemsApp = routeGroup()
   .openapi(routes.summary, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const [tallies, recent, scheduled] = await Promise.all([
-      armTallies(c.env.DB, system.name),
-      recentDecisions(c.env.DB, system.name, RECENT_DECISIONS),
+      armTallies(logDatabaseOf(c.env, system), system.name),
+      recentDecisions(logDatabaseOf(c.env, system), system.name, RECENT_DECISIONS),
       listRuns(c.env.DB, 20, system.name),
     ]);
     const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));

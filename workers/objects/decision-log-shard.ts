@@ -1,0 +1,149 @@
+/**
+ * DecisionLogShard: where decisions and rewards of many users meet on their way to D1. Each user's ArmsObject
+ * hands its outbox to one of a system's LOG_SHARDS shards (by a hash of the user), and the shard writes what it
+ * holds to D1 in one batch call per FLUSH_ROWS rows, so D1 write calls per decision fall as load rises, where one
+ * call per user's flush grew with the number of users.
+ *
+ * Nothing is lost or applied twice: a row is kept in SQLite until the D1 batch that carries it has succeeded; a
+ * later version of a row (its reward) replaces the one waiting, and a row that changed while its batch was in
+ * flight stays for the next; D1's upsert is idempotent by decision id and writes a reward once.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { fnv1a64 } from "../../src/search/hash.js";
+import type { DecisionRow } from "../db/decisions";
+import { writeDecisions } from "../db/decisions";
+import { logDatabaseNamed } from "../db/log-database";
+import type { Env } from "../env";
+import { migrate, readMeta, writeMeta } from "./schema";
+
+/** Shards per system: enough that one shard's rate of calls stays far below a Durable Object's. */
+export const LOG_SHARDS = 8;
+/** Rows per D1 batch call, and the count that flushes at once rather than after FLUSH_DELAY_MS. */
+export const FLUSH_ROWS = 200;
+/** The longest a row waits for company; with the ArmsObject's own delay a decision reaches D1 within 15 s. */
+const FLUSH_DELAY_MS = 5000;
+const MAX_BATCHES_PER_ALARM = 25;
+/** A shard holds at most this many rows: past it, appends are refused and users' objects keep their outboxes. */
+const MAX_PENDING = 100_000;
+const RETRY_MS = [1000, 5000, 15_000, 60_000];
+
+const STEPS: readonly string[] = [
+  `CREATE TABLE pending (
+     decision_id TEXT PRIMARY KEY,
+     row TEXT NOT NULL,
+     rewarded INTEGER NOT NULL,
+     version INTEGER NOT NULL,
+     queued_at INTEGER NOT NULL
+   );
+   CREATE INDEX pending_by_age ON pending (queued_at);`,
+];
+
+/** Who a shard serves: the D1 binding and the system, fixed by its name. */
+export interface ShardIdentity {
+  database: string;
+  system: string;
+}
+
+/** The shard a user's decisions go through. */
+export function logShardName(database: string, system: string, userId: string): string {
+  return JSON.stringify([database, system, Number.parseInt(fnv1a64(userId).slice(-8), 16) % LOG_SHARDS]);
+}
+
+export class DecisionLogShard extends DurableObject<Env> {
+  private readonly sql: SqlStorage;
+  private alarmAt: number | null | undefined;
+  private failures = 0;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.sql = ctx.storage.sql;
+    migrate(ctx.storage, STEPS);
+  }
+
+  private pendingCount(): number {
+    return this.sql.exec<{ n: number }>("SELECT COUNT(*) AS n FROM pending").one().n;
+  }
+
+  /** Take rows from a user's outbox. Returns once they are durable here; throws when the shard is full. */
+  async append(identity: ShardIdentity, rows: readonly DecisionRow[]): Promise<void> {
+    if (rows.length === 0) return;
+    if (!readMeta(this.sql, "identity")) writeMeta(this.sql, "identity", JSON.stringify(identity));
+    if (this.pendingCount() + rows.length > MAX_PENDING) {
+      throw new Error(`decision log shard of ${identity.system} holds ${MAX_PENDING} rows: D1 is not keeping up`);
+    }
+    const now = Date.now();
+    for (const row of rows) {
+      // A version without a reward never replaces one with it (a resend that crossed the reward).
+      this.sql.exec(
+        `INSERT INTO pending (decision_id, row, rewarded, version, queued_at) VALUES (?1, ?2, ?3, 1, ?4)
+         ON CONFLICT(decision_id) DO UPDATE SET row = excluded.row, rewarded = excluded.rewarded, version = pending.version + 1
+         WHERE excluded.rewarded >= pending.rewarded`,
+        row.decision_id,
+        JSON.stringify(row),
+        row.reward === null ? 0 : 1,
+        now,
+      );
+    }
+    await this.schedule(this.pendingCount() >= FLUSH_ROWS ? now : now + FLUSH_DELAY_MS);
+  }
+
+  /** Rows waiting for D1 (tests and the bench read this). */
+  async pending(): Promise<number> {
+    return this.pendingCount();
+  }
+
+  /** Drop a forgotten user's waiting rows; how many there were. */
+  async forget(userId: string): Promise<number> {
+    const rows = this.sql.exec<{ decision_id: string; row: string }>("SELECT decision_id, row FROM pending").toArray();
+    let removed = 0;
+    for (const { decision_id, row } of rows) {
+      if ((JSON.parse(row) as DecisionRow).user_id !== userId) continue;
+      this.sql.exec("DELETE FROM pending WHERE decision_id = ?", decision_id);
+      removed++;
+    }
+    return removed;
+  }
+
+  private async schedule(at: number): Promise<void> {
+    if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
+    if (this.alarmAt === null || at < this.alarmAt) {
+      await this.ctx.storage.setAlarm(at);
+      this.alarmAt = at;
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const raw = readMeta(this.sql, "identity");
+    if (!raw) return;
+    const identity = JSON.parse(raw) as ShardIdentity;
+    const db = logDatabaseNamed(this.env, identity.database);
+    try {
+      for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
+        const taken = this.sql
+          .exec<{ decision_id: string; row: string; version: number }>(
+            "SELECT decision_id, row, version FROM pending ORDER BY queued_at LIMIT ?",
+            FLUSH_ROWS,
+          )
+          .toArray();
+        if (taken.length === 0) break;
+        await writeDecisions(
+          db,
+          taken.map((t) => JSON.parse(t.row) as DecisionRow),
+        );
+        // Appends run while the batch is in flight: a row replaced meanwhile stays, with its new version.
+        for (const t of taken) this.sql.exec("DELETE FROM pending WHERE decision_id = ? AND version = ?", t.decision_id, t.version);
+        if (taken.length < FLUSH_ROWS) break;
+      }
+      this.failures = 0;
+    } catch (error) {
+      // Kept for the next try, with a growing pause, rather than the platform's few alarm retries.
+      console.error(`decision log shard of ${identity.system}: D1 write failed`, error);
+      const pause = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)] as number;
+      this.failures++;
+      return this.schedule(Date.now() + pause);
+    }
+    const left = this.pendingCount();
+    if (left > 0) await this.schedule(Date.now() + (left >= FLUSH_ROWS ? 0 : FLUSH_DELAY_MS));
+  }
+}
