@@ -44,6 +44,8 @@ export default defineConfig({
               },
               // A limiter the rate-limit test can exhaust without throttling the other tests (wrangler.toml's stay).
               ratelimits: { TIGHT_RATE_LIMIT: { simple: { limit: 3, period: 60 } } },
+              // A second decision-log database, as a deployment past one database's write rate adds (LOG_DATABASES).
+              d1Databases: { LOG_DB_2: "log-db-2" },
               // The safety net of every workers test (the API fuzz test above all): the worker reaches loopback only
               // (a target on 127.0.0.1, say). workerd filters each address a name resolves to, so any other host fails
               // at once, as if it did not resolve, and no input can make the service call out.

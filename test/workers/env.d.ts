@@ -6,6 +6,7 @@ declare global {
     interface Env extends WorkerEnv {
       TEST_MIGRATIONS: D1Migration[];
       TIGHT_RATE_LIMIT: RateLimit;
+      LOG_DB_2: D1Database;
     }
   }
 }

@@ -75,15 +75,21 @@ export const THREE_ARMS: RuntimeConfigInput = {
 export const armsStubOf = (system: string, user: string, agentType = "default") =>
   env.ARMS.getByName(JSON.stringify([system, agentType, user]));
 
-/** The decision log shard a user's decisions go through (one database: DB). */
-export const shardStubOf = (system: string, user: string) => env.LOG_SHARDS.getByName(logShardName(DEFAULT_LOG_DATABASE, system, user));
+/** The decision log shard a user's decisions go through. */
+export const shardStubOf = (system: string, user: string, database = DEFAULT_LOG_DATABASE) =>
+  env.LOG_SHARDS.getByName(logShardName(database, system, user));
 
 /**
  * Move what users' objects hold to D1 as the alarms would, without waiting for them: each user's object hands its
  * outbox to its shard, then each shard writes to D1.
  */
-export async function flushLog(system: string, users: readonly string[], agentType = "default"): Promise<void> {
+export async function flushLog(
+  system: string,
+  users: readonly string[],
+  agentType = "default",
+  database = DEFAULT_LOG_DATABASE,
+): Promise<void> {
   for (const user of users) await runDurableObjectAlarm(armsStubOf(system, user, agentType));
-  const shards = new Map(users.map((user) => [logShardName(DEFAULT_LOG_DATABASE, system, user), user]));
-  for (const user of shards.values()) await runDurableObjectAlarm(shardStubOf(system, user));
+  const shards = new Map(users.map((user) => [logShardName(database, system, user), user]));
+  for (const user of shards.values()) await runDurableObjectAlarm(shardStubOf(system, user, database));
 }
