@@ -37,6 +37,7 @@ const FLUSH_DELAY_MS = 2000;
 const FLUSH_BATCH = 200;
 const MAX_BATCHES_PER_ALARM = 10;
 const DAY_MS = 86_400_000;
+const HAND_OVER_RETRY_MS = 30_000;
 
 export class ArmsObject extends DurableObject<Env> {
   private readonly sql: SqlStorage;
@@ -198,7 +199,14 @@ export class ArmsObject extends DurableObject<Env> {
     const system = systemText ? (JSON.parse(systemText) as SystemSnapshot) : null;
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
-    await this.flush(identity, system);
+    try {
+      await this.flush(identity, system);
+    } catch (error) {
+      // The outbox stays as it was; tried again later by this object's own alarm rather than the platform's few
+      // retries, so a long D1 outage (a full shard) delays the log and never ends it.
+      console.error(`arms object of ${identity.system}: hand-over to the decision log failed`, error);
+      return this.scheduleAlarm(now + HAND_OVER_RETRY_MS);
+    }
     // Kept for duplicate detection and late rewards as long as the log keeps them (a reward after that would
     // reach neither the log nor its rollups). The newest row stays, whatever its age: row numbers continue from
     // it, so the outbox mark stays valid.
