@@ -325,3 +325,38 @@ export const SystemSummarySchema = z.object({
   /** The optimization runs its arms came from, and its scheduled runs, newest first. */
   run_ids: z.array(z.string()),
 });
+
+/** The most hours one timeline covers (30 days of hourly buckets). */
+export const MAX_TIMELINE_HOURS = 720;
+
+/** GET /v1/systems/{system}/timeline's query: how many hours back from the current one, and one agent type or all. */
+export const TimelineQuerySchema = z.object({
+  hours: z.coerce.number().int().min(1).max(MAX_TIMELINE_HOURS).default(168),
+  agent_type: AgentTypeSchema.optional(),
+});
+
+/** One arm's hourly totals, each array as long as the timeline's hours (0 where nothing happened). */
+const TimelineArmSchema = z.object({
+  arm_id: z.string(),
+  /** From the system's config; null for an arm no longer in it. */
+  name: z.string().nullable(),
+  selections: z.array(z.int()),
+  /** Selections of that hour that got a reward (counted in the hour of the selection, not of the reward). */
+  rewarded: z.array(z.int()),
+  reward_sum: z.array(z.number()),
+});
+
+/**
+ * GET /v1/systems/{system}/timeline: each arm's selections and rewards per UTC hour, from the decision rollups (so
+ * archived decisions still count), oldest hour first and ending with the current one. Arms are the config's, in
+ * its order, then any other arm with decisions in the window.
+ */
+export const SystemTimelineSchema = z.object({
+  system: z.string(),
+  /** null: every agent type together. */
+  agent_type: z.string().nullable(),
+  /** The start of each hour, e.g. 2026-12-03T09:00:00Z. */
+  hours: z.array(TimestampSchema),
+  arms: z.array(TimelineArmSchema),
+});
+export type SystemTimeline = z.output<typeof SystemTimelineSchema>;

@@ -1,11 +1,12 @@
 /** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
 import { createRoute } from "@hono/zod-openapi";
-import { SystemListSchema, SystemSummarySchema } from "../../../src/runtime/schema.js";
+import { SystemListSchema, SystemSummarySchema, SystemTimelineSchema, TimelineQuerySchema } from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
 import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
+import { systemTimeline } from "../../db/timeline";
 import { errorResponses, json } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
@@ -26,6 +27,14 @@ const routes = {
       "Each arm across all users (posterior mean, 95% interval, probability of being best, pulls), recent decisions, and the runs its arms came from",
     request: { params: SystemParams },
     responses: { 200: json(SystemSummarySchema.openapi("SystemSummary"), "The summary"), ...errorResponses },
+  }),
+  timeline: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}/timeline",
+    summary:
+      "Each arm's selections, rewarded selections and reward sum per UTC hour, for the last `hours` hours (default 168, at most 720) ending with the current one, from the rollups",
+    request: { params: SystemParams, query: TimelineQuerySchema },
+    responses: { 200: json(SystemTimelineSchema.openapi("SystemTimeline"), "The timeline"), ...errorResponses },
   }),
 };
 
@@ -51,4 +60,12 @@ export const systemsApp = routeGroup()
       },
       200,
     );
+  })
+  .openapi(routes.timeline, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const { hours, agent_type } = c.req.valid("query");
+    const timeline = await systemTimeline(logDatabaseOf(c.env, system), { name: system.name, arms: system.config.default_arms }, hours, {
+      agentType: agent_type,
+    });
+    return c.json(timeline, 200);
   });
