@@ -118,6 +118,43 @@ describe("the dashboard", () => {
     expect(await page.locator("#decisions tr").count()).toBe(21);
     expect(await page.locator("#arms tr").count()).toBe(4);
     expect(await page.locator(`#arms a[href="#/runs/${runId}"]`).count()).toBe(3);
+
+    // Over time: each arm's share of selections and its reward rate, hourly over 7 days, from the timeline.
+    await page.waitForSelector("#share-chart canvas");
+    await page.waitForSelector("#reward-rate-chart canvas");
+    const drawn = await page.evaluate(() =>
+      ["share-chart", "reward-rate-chart"].map((id) => {
+        const chart = (document.getElementById(id) as HTMLElement & { chart: { series: { label: string }[]; data: (number | null)[][] } })
+          .chart;
+        return { labels: chart.series.map((s) => s.label), data: chart.data };
+      }),
+    );
+    const timeline = (await (
+      await fetch(`${service.url}/v1/systems/dashboard_demo/timeline`, { headers: { authorization: `Bearer ${service.key}` } })
+    ).json()) as {
+      hours: string[];
+      arms: { arm_id: string; name: string | null; selections: number[]; rewarded: number[]; reward_sum: number[] }[];
+    };
+    for (const { labels, data } of drawn) {
+      // The hours, then one series per arm, each a point per hour.
+      expect(labels).toEqual(["hour (UTC)", ...timeline.arms.map((a) => a.arm_id)]);
+      expect(data).toHaveLength(1 + 3);
+      for (const series of data) expect(series).toHaveLength(168);
+      expect(data[0]?.[167]).toBe(Date.parse(timeline.hours[167] as string) / 1000);
+    }
+    const [share, rate] = drawn as [{ data: (number | null)[][] }, { data: (number | null)[][] }];
+    // All 60 selections are in the last hour or two: there the shares add up to 1; a week ago there is nothing.
+    const lastHours = [166, 167].filter((i) => timeline.arms.some((a) => a.selections[i] > 0));
+    expect(lastHours.length).toBeGreaterThan(0);
+    for (const i of lastHours) expect(share.data.slice(1).reduce((n, s) => n + (s[i] ?? 0), 0)).toBeCloseTo(1, 9);
+    for (const series of [...share.data.slice(1), ...rate.data.slice(1)]) expect(series[0]).toBeNull();
+    // The reward rate is each arm's reward sum over its rewarded selections, a gap where it had none.
+    timeline.arms.forEach((arm, a) => {
+      for (const i of lastHours) {
+        expect(rate.data[a + 1]?.[i]).toBe(arm.rewarded[i] > 0 ? (arm.reward_sum[i] as number) / (arm.rewarded[i] as number) : null);
+      }
+    });
+    expect(await page.textContent("#over-time")).toContain("last 7 days");
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-system.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
     // The dashboard runs no script but its own, and cannot be framed.

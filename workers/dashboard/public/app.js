@@ -5,6 +5,8 @@
 
 const KEY = "convergence.api_key";
 const POLL_MS = 1500;
+/** The system page's charts over time: the last 7 days, hourly. */
+const TIMELINE_HOURS = 168;
 const main = document.getElementById("main");
 let timer = null;
 let charts = [];
@@ -125,6 +127,47 @@ function lineChart(target, title, xLabel, series, data, width) {
 }
 
 const COLORS = ["#2f5fa7", "#a46a1f", "#2f7d4f", "#a7322f"];
+/** The i-th series' color: the four above, then hues spread around the wheel. */
+const color = (i) => COLORS[i] ?? `hsl(${(i * 137) % 360} 55% 42%)`;
+
+/**
+ * A chart over UTC hours (x: the hours as epoch seconds), one series per arm (by id, as the arms table), y from 0
+ * to 1 shown as `yValue` says. null values are gaps. Each point is drawn, so a lone hour between gaps still shows.
+ * The uPlot instance is kept on the element (`chart`), for the console and the browser test.
+ */
+function hourChart(target, title, yLabel, yValue, arms, x, ys, width) {
+  const opts = {
+    title,
+    width,
+    height: 240,
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"),
+    scales: { y: { auto: false, range: [0, 1] } },
+    axes: [{ label: "hour (UTC)" }, { label: yLabel, values: (_, ticks) => ticks.map(yValue) }],
+    series: [
+      { label: "hour (UTC)" },
+      ...arms.map((arm, i) => ({
+        label: arm.arm_id,
+        stroke: color(i),
+        width: 2,
+        points: { show: true, size: 4, fill: color(i) },
+        value: (_, v) => (v === null ? "–" : yValue(v)),
+      })),
+    ],
+  };
+  const chart = new uPlot(opts, [x, ...ys], target);
+  target.chart = chart;
+  charts.push(chart);
+}
+
+/** Each arm's share of its hour's selections (null in an hour without any) and its mean reward (null unrewarded). */
+function timeSeries(timeline) {
+  const totals = timeline.hours.map((_, i) => timeline.arms.reduce((n, arm) => n + arm.selections[i], 0));
+  return {
+    x: timeline.hours.map((hour) => Date.parse(hour) / 1000),
+    share: timeline.arms.map((arm) => arm.selections.map((n, i) => (totals[i] > 0 ? n / totals[i] : null))),
+    rate: timeline.arms.map((arm) => arm.reward_sum.map((sum, i) => (arm.rewarded[i] > 0 ? sum / arm.rewarded[i] : null))),
+  };
+}
 
 /** A categorical value's axis label: strings as they are, anything else as its JSON, cut short. */
 function categoryLabel(json) {
@@ -393,7 +436,12 @@ function interval(arm) {
 }
 
 async function systemPage(name) {
-  const s = await load(api(`/v1/systems/${encodeURIComponent(name)}/summary`));
+  const path = `/v1/systems/${encodeURIComponent(name)}`;
+  const [s, timeline] = await load(Promise.all([api(`${path}/summary`), api(`${path}/timeline?hours=${TIMELINE_HOURS}`)]));
+  // Side by side in a wide card when the page is wide enough (its padding, the card's and the gap left out).
+  const width = Math.max(320, Math.min(560, Math.floor((main.clientWidth - 100) / 2)));
+  const shareChart = h("div", { id: "share-chart" });
+  const rateChart = h("div", { id: "reward-rate-chart" });
   show(
     h("div", { class: "head" }, h("h1", {}, s.system), h("span", { class: "muted" }, `agent type ${s.agent_type} · version ${s.version}`)),
     h(
@@ -444,6 +492,17 @@ async function systemPage(name) {
       ),
       h(
         "div",
+        { class: "card wide", id: "over-time" },
+        h("h2", {}, "Over time"),
+        h(
+          "p",
+          { class: "muted" },
+          "Hourly over the last 7 days (UTC), every user and agent type. Left: each arm's share of that hour's selections, so a promotion or a shift of traffic shows when it happened. Right: each arm's mean reward over the selections made that hour that got one; a gap is an hour where it got none.",
+        ),
+        h("div", { class: "time-charts" }, shareChart, rateChart),
+      ),
+      h(
+        "div",
         { class: "card" },
         h("h2", {}, "Recent decisions"),
         s.recent_decisions.length === 0
@@ -483,6 +542,10 @@ async function systemPage(name) {
       ),
     ),
   );
+  const series = timeSeries(timeline);
+  const percent = (v) => `${Math.round(v * 100)}%`;
+  hourChart(shareChart, "Share of selections", "share", percent, timeline.arms, series.x, series.share, width);
+  hourChart(rateChart, "Reward rate", "mean reward", (v) => v.toFixed(2), timeline.arms, series.x, series.rate, width);
 }
 
 async function route() {
