@@ -189,6 +189,18 @@ describe("forgetting a user", () => {
     expect(await tablesOf(armsStubOf("forget_quiet", odd))).toEqual([]);
   });
 
+  it("finds an agent type the log has not seen yet from the user's rows waiting in the shard", async () => {
+    await putSystem("forget_fresh", { ...THREE_ARMS, cache_ttl_seconds: 0 });
+    const s = await callJson<{ decision_id: string }>("POST", "/v1/systems/forget_fresh/select", { user_id: "kim", agent_type: "fresh" });
+    expect(s.status).toBe(200);
+    // Handed to the shard, not yet in D1: no rollup names "fresh".
+    expect(await runDurableObjectAlarm(armsStubOf("forget_fresh", "kim", "fresh"))).toBe(true);
+    expect(await rollups("forget_fresh")).toEqual([]);
+    const forgotten = await forget("forget_fresh", "kim");
+    expect(forgotten.body).toMatchObject({ agent_types: ["default", "fresh"], arms_objects: 1, decisions_in_object: 1, pending_in_log: 1 });
+    expect(await tablesOf(armsStubOf("forget_fresh", "kim", "fresh"))).toEqual([]);
+  });
+
   it("needs the admin scope, a known system and a valid user id", async () => {
     await putSystem("forget_guard", THREE_ARMS);
     const created = await callJson<{ key: string }>("POST", "/v1/keys", { scope: "runtime", systems: ["forget_guard"] });

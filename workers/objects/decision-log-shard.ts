@@ -92,16 +92,22 @@ export class DecisionLogShard extends DurableObject<Env> {
     return this.pendingCount();
   }
 
-  /** Drop a forgotten user's waiting rows; how many there were. */
-  async forget(userId: string): Promise<number> {
+  /**
+   * Drop a forgotten user's waiting rows: how many there were, and their agent types (an agent type the log has
+   * not seen yet is named nowhere else, and its arms object must be forgotten too).
+   */
+  async forget(userId: string): Promise<{ removed: number; agentTypes: string[] }> {
     const rows = this.sql.exec<{ decision_id: string; row: string }>("SELECT decision_id, row FROM pending").toArray();
     let removed = 0;
+    const agentTypes = new Set<string>();
     for (const { decision_id, row } of rows) {
-      if ((JSON.parse(row) as DecisionRow).user_id !== userId) continue;
+      const parsed = JSON.parse(row) as DecisionRow;
+      if (parsed.user_id !== userId) continue;
       this.sql.exec("DELETE FROM pending WHERE decision_id = ?", decision_id);
+      agentTypes.add(parsed.agent_type);
       removed++;
     }
-    return removed;
+    return { removed, agentTypes: [...agentTypes] };
   }
 
   private async schedule(at: number): Promise<void> {

@@ -38,20 +38,24 @@ type ShardForget = Pick<DecisionLogShard, "forget">;
 async function forgetUser(env: Env, systemName: string, userId: string): Promise<ForgetResult> {
   const system = await requireSystem(env, systemName);
   const db = logDatabaseOf(env, system);
-  // First: from here on nothing of theirs made until now can be written to the log again (see tombstoneUser).
+  // First: from here on nothing of theirs made until now can be written to the log again (see tombstoneUser), so
+  // a flush in flight from an object or a shard cannot put back what the steps below remove.
   await tombstoneUser(db, system.name, userId, new Date().toISOString());
-  // Every agent type the user may have an object of: those the system has logged (rollups name them without
-  // naming users), its configured one and "default" (an object whose decisions have not reached D1 yet).
-  const agentTypes = [...new Set([...(await loggedAgentTypes(db, system.name)), system.config.agent_type ?? "default", "default"])].sort();
-  const found = await Promise.all(
-    agentTypes.map((agentType) => (env.ARMS.getByName(JSON.stringify([system.name, agentType, userId])) as unknown as ArmsForget).forget()),
-  );
-  // After the objects: a flush they had in flight may still reach the shard; the tombstone refuses it in D1.
+  // The shard before the objects: its waiting rows name agent types the log has not seen yet.
   const shard = env.LOG_SHARDS.getByName(
     logShardName(system.log_database ?? DEFAULT_LOG_DATABASE, system.name, userId),
   ) as unknown as ShardForget;
+  const waiting = await shard.forget(userId);
+  // Every agent type the user may have an object of: those the system has logged (rollups name them without
+  // naming users), those of the rows just dropped, the configured one and "default".
+  const agentTypes = [
+    ...new Set([...(await loggedAgentTypes(db, system.name)), ...waiting.agentTypes, system.config.agent_type ?? "default", "default"]),
+  ].sort();
+  const found = await Promise.all(
+    agentTypes.map((agentType) => (env.ARMS.getByName(JSON.stringify([system.name, agentType, userId])) as unknown as ArmsForget).forget()),
+  );
   const held = found.filter((h) => h !== null);
-  const pendingInLog = await shard.forget(userId);
+  // Last: anything that reached D1 before the tombstone, whichever step it came through.
   const decisionsInLog = await deleteUserDecisions(db, system.name, userId);
   return {
     system: system.name,
@@ -60,7 +64,7 @@ async function forgetUser(env: Env, systemName: string, userId: string): Promise
     arms_objects: held.length,
     arms_in_object: held.reduce((sum, h) => sum + h.arms, 0),
     decisions_in_object: held.reduce((sum, h) => sum + h.decisions, 0),
-    pending_in_log: pendingInLog,
+    pending_in_log: waiting.removed,
     decisions_in_log: decisionsInLog,
     archive: "tombstoned",
   };
