@@ -7,7 +7,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ArmSummary, ArmView, ForgetResult } from "../../src/runtime/schema.js";
-import type { DecisionRow } from "../../workers/db/decisions";
+import { type DecisionRow, writeDecisions } from "../../workers/db/decisions";
 import { armsStubOf, call, callJson, flushLog, putSystem, shardStubOf, THREE_ARMS } from "./helpers";
 
 const SYSTEM = "forget_all";
@@ -199,6 +199,39 @@ describe("forgetting a user", () => {
     const forgotten = await forget("forget_fresh", "kim");
     expect(forgotten.body).toMatchObject({ agent_types: ["default", "fresh"], arms_objects: 1, decisions_in_object: 1, pending_in_log: 1 });
     expect(await tablesOf(armsStubOf("forget_fresh", "kim", "fresh"))).toEqual([]);
+  });
+
+  it("deletes a user's many D1 decisions in bounded batches, leaving the rollups and other users as they were", async () => {
+    await putSystem("forget_many", { ...THREE_ARMS, cache_ttl_seconds: 0 });
+    const row = (i: number, user: string): DecisionRow => ({
+      decision_id: `default~many~${user}-${i}`,
+      system: "forget_many",
+      agent_type: i % 2 === 0 ? "default" : "other",
+      user_id: user,
+      arm_id: ["low", "mid", "high"][i % 3] as string,
+      params: "{}",
+      selection_probability: 0.5,
+      context: "{}",
+      created_at: new Date(Date.UTC(2026, 0, 1, i % 24)).toISOString(),
+      reward: i % 4 === 0 ? 1 : null,
+      engagement: null,
+      grading: null,
+      reward_source: null,
+      rewarded_at: null,
+      update_metadata: null,
+      arms_snapshot: null,
+      unit_new: null,
+      unit_sum_sq: null,
+      unit_n_sq: null,
+    });
+    // Over two batches of the delete (500 rows each), straight into D1.
+    await writeDecisions(env.DB, [...Array.from({ length: 1201 }, (_, i) => row(i, "many")), row(0, "other_user")]);
+    const before = await rollups("forget_many");
+    const forgotten = await forget("forget_many", "many");
+    expect(forgotten.body).toMatchObject({ agent_types: ["default", "other"], decisions_in_log: 1201, arms_objects: 0 });
+    expect(await d1Rows("forget_many", "many")).toEqual([]);
+    expect((await d1Rows("forget_many", "other_user")).length).toBe(1);
+    expect(await rollups("forget_many")).toEqual(before);
   });
 
   it("needs the admin scope, a known system and a valid user id", async () => {
