@@ -159,7 +159,7 @@ export const SystemRecordSchema = z.object({
 });
 export type SystemRecord = z.output<typeof SystemRecordSchema>;
 
-const UserId = z
+export const UserIdSchema = z
   .string()
   .min(1)
   .max(256)
@@ -167,7 +167,7 @@ const UserId = z
 const Score = z.number().min(0).max(1);
 
 export const SelectRequestSchema = z.object({
-  user_id: UserId,
+  user_id: UserIdSchema,
   agent_type: AgentTypeSchema.optional(),
   context: sized(z.record(z.string(), Json), "context").optional(),
 });
@@ -177,7 +177,7 @@ export type SelectRequest = z.output<typeof SelectRequestSchema>;
 export const NO_REWARD_EVALUATOR = "this system has no reward_evaluator: send reward, or configure reward_evaluator";
 
 export const UpdateRequestSchema = z.object({
-  user_id: UserId,
+  user_id: UserIdSchema,
   decision_id: z.string().min(1).max(200),
   agent_type: AgentTypeSchema.optional(),
   reward: Score.optional(),
@@ -360,3 +360,29 @@ export const SystemTimelineSchema = z.object({
   arms: z.array(TimelineArmSchema),
 });
 export type SystemTimeline = z.output<typeof SystemTimelineSchema>;
+/**
+ * DELETE /v1/systems/{system}/users/{user_id}: what forgetting a user removed, over every agent type the system has
+ * logged (plus its configured one and "default"). A second call finds nothing: every count 0.
+ */
+export const ForgetResultSchema = z.object({
+  system: z.string(),
+  user_id: z.string(),
+  /** The agent types whose arms objects were looked at. */
+  agent_types: z.array(z.string()),
+  /** Arms objects (one per agent type) that held anything, now empty. */
+  arms_objects: z.int(),
+  /** Arms those objects held. */
+  arms_in_object: z.int(),
+  /** Decisions those objects held (the user's recent ones, handed on to the log or not yet). */
+  decisions_in_object: z.int(),
+  /** The user's rows that were waiting in the log shard for D1. */
+  pending_in_log: z.int(),
+  /** The user's decisions deleted from the D1 log. */
+  decisions_in_log: z.int(),
+  /**
+   * The archive is not rewritten: a tombstone (the user and the time of forgetting) makes every archive read drop
+   * the user's lines, and refuses any decision of theirs made before it that arrives late.
+   */
+  archive: z.literal("tombstoned"),
+});
+export type ForgetResult = z.output<typeof ForgetResultSchema>;

@@ -23,6 +23,7 @@ import type {
 import type {
   ArmListSchema,
   DecisionSchema,
+  ForgetResultSchema,
   RuntimeConfigInput,
   SelectionSchema,
   SystemListSchema,
@@ -140,6 +141,12 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
           `${system(name)}/arms?${query({ user_id: args.userId, agent_type: args.agentType })}`,
         )
       ).arms,
+    /**
+     * Forget a user of a system (admin key): their arms and decisions for every agent type, in the service's objects,
+     * its log and (by a tombstone) its archive. Answers what was removed; all zeros when nothing was left.
+     */
+    forgetUser: (name: string, args: { userId: string }) =>
+      request<Answer<typeof ForgetResultSchema>>("DELETE", `${system(name)}/users/${encodeURIComponent(args.userId)}`),
     /**
      * Estimate what `policy` would have earned on the system's newest `limit` (default 5,000) rewarded decisions,
      * off-policy (IPS and SNIPS, 95% intervals), without running it.

@@ -117,6 +117,36 @@ describe("npm start", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/reward: Too big: expected number to be <=1/);
   });
+
+  it("forgets a user with `runtime forget`, and refuses a bad user id or an unknown system with a message", async () => {
+    const cli = (...args: string[]) => run(["bin/convergence.js", "runtime", ...args]);
+    expect((await cli("configure", "cli_forget", "examples/runtime_system.yaml")).code).toBe(0);
+    expect((await cli("select", "cli_forget", "--user", "zoe")).code).toBe(0);
+    const forgotten = await cli("forget", "--system", "cli_forget", "--user", "zoe");
+    expect(forgotten.stderr).toBe("");
+    expect(forgotten.code).toBe(0);
+    expect(JSON.parse(forgotten.stdout)).toMatchObject({
+      system: "cli_forget",
+      user_id: "zoe",
+      agent_types: ["chat", "default"],
+      arms_objects: 1,
+      decisions_in_object: 1,
+      archive: "tombstoned",
+    });
+    const again = await cli("forget", "--system", "cli_forget", "--user", "zoe");
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ arms_objects: 0, decisions_in_object: 0, pending_in_log: 0, decisions_in_log: 0 });
+
+    const long = await cli("forget", "--system", "cli_forget", "--user", "x".repeat(257));
+    expect(long.code).toBe(2);
+    expect(long.stderr).toMatch(/user_id: Too big/);
+    const unknown = await cli("forget", "--system", "cli_nowhere", "--user", "zoe");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no system named 'cli_nowhere'/);
+    const noUser = await cli("forget", "--system", "cli_forget");
+    expect(noUser.code).toBe(2);
+    expect(noUser.stderr).toMatch(/--user is required/);
+  });
 });
 
 /** examples/quickstart.yaml with another algorithm: the config the Done-when runs both ways. */

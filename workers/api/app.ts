@@ -12,6 +12,7 @@ import { keysApp } from "./routes/keys";
 import { runsApp } from "./routes/runs";
 import { runtimeApp } from "./routes/runtime";
 import { systemsApp } from "./routes/systems";
+import { usersApp } from "./routes/users";
 
 export const app = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
 
@@ -40,5 +41,6 @@ app.openapi(
 
 // Each group declares its routes with their schemas; mounting merges them into this app and its description.
 app.route("/", systemsApp).route("/", runtimeApp).route("/", evaluateApp).route("/", runsApp).route("/", keysApp);
+app.route("/", usersApp);
 describeApi(app);
 app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT)), 200, DOCS_PAGE_HEADERS));

@@ -179,6 +179,27 @@ export class ArmsObject extends DurableObject<Env> {
     return this.manager(system, identity).arms({ userId, agentType });
   }
 
+  /**
+   * Forget this user (DELETE /v1/systems/{system}/users/{user_id}): say what was held, then delete all of it, the
+   * outbox and the alarm included. Rows already handed to the log shard or to D1 are the caller's to remove; the
+   * D1 tombstone written before this call refuses any of them that a flush in flight still delivers. An object that
+   * never served the user answers null and creates nothing.
+   */
+  async forget(): Promise<{ arms: number; decisions: number } | null> {
+    if (!this.exists()) return null;
+    const count = (table: string) => this.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM ${table}`).one().n as number;
+    const held = { arms: count("arms"), decisions: count("decisions") };
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    // What memory holds mirrors what was deleted: a later select must start as for a user never met.
+    this.schemaReady = false;
+    this.identityCache = undefined;
+    this.storage = null;
+    this.current = null;
+    this.alarmAt = undefined;
+    return held;
+  }
+
   private flushedSeq(): number {
     return Number(this.meta("flushed_seq") ?? 0);
   }

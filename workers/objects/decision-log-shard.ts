@@ -9,15 +9,13 @@
  * flight stays for the next; D1's upsert is idempotent by decision id and writes a reward once.
  */
 import { DurableObject } from "cloudflare:workers";
-import { fnv1a64 } from "../../src/search/hash.js";
 import type { DecisionRow } from "../db/decisions";
 import { writeDecisions } from "../db/decisions";
 import { logDatabaseNamed } from "../db/log-database";
 import type { Env } from "../env";
 import { migrate, readMeta, writeMeta } from "./schema";
 
-/** Shards per system: enough that one shard's rate of calls stays far below a Durable Object's. */
-export const LOG_SHARDS = 8;
+export { LOG_SHARDS, logShardName } from "./log-shard-name";
 /** Rows per D1 batch call, and the count that flushes at once rather than after FLUSH_DELAY_MS. */
 export const FLUSH_ROWS = 200;
 /** The longest a row waits for company; with the ArmsObject's own delay a decision reaches D1 within 15 s. */
@@ -42,11 +40,6 @@ const STEPS: readonly string[] = [
 export interface ShardIdentity {
   database: string;
   system: string;
-}
-
-/** The shard a user's decisions go through. */
-export function logShardName(database: string, system: string, userId: string): string {
-  return JSON.stringify([database, system, Number.parseInt(fnv1a64(userId).slice(-8), 16) % LOG_SHARDS]);
 }
 
 export class DecisionLogShard extends DurableObject<Env> {
@@ -92,16 +85,22 @@ export class DecisionLogShard extends DurableObject<Env> {
     return this.pendingCount();
   }
 
-  /** Drop a forgotten user's waiting rows; how many there were. */
-  async forget(userId: string): Promise<number> {
+  /**
+   * Drop a forgotten user's waiting rows: how many there were, and their agent types (an agent type the log has
+   * not seen yet is named nowhere else, and its arms object must be forgotten too).
+   */
+  async forget(userId: string): Promise<{ removed: number; agentTypes: string[] }> {
     const rows = this.sql.exec<{ decision_id: string; row: string }>("SELECT decision_id, row FROM pending").toArray();
     let removed = 0;
+    const agentTypes = new Set<string>();
     for (const { decision_id, row } of rows) {
-      if ((JSON.parse(row) as DecisionRow).user_id !== userId) continue;
+      const parsed = JSON.parse(row) as DecisionRow;
+      if (parsed.user_id !== userId) continue;
       this.sql.exec("DELETE FROM pending WHERE decision_id = ?", decision_id);
+      agentTypes.add(parsed.agent_type);
       removed++;
     }
-    return removed;
+    return { removed, agentTypes: [...agentTypes] };
   }
 
   private async schedule(at: number): Promise<void> {

@@ -5,6 +5,7 @@
  *   update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
  *   arms SYSTEM --user U [--agent-type A]
  *   evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+ *   forget --system S --user U                 forget a user: their arms and decisions, every agent type
  * The service is --server URL, else CONVERGENCE_URL (default the local one), with CONVERGENCE_API_KEY (default .dev.vars).
  */
 import { existsSync, readFileSync } from "node:fs";
@@ -22,9 +23,12 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
   convergence runtime arms SYSTEM --user U [--agent-type A]
   convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+  convergence runtime forget --system S --user U
 evaluate   estimate a policy's mean reward from the system's newest N (default 5000) rewarded decisions,
            off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
            {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
+forget     remove a user's arms and decisions from the service, for every agent type (needs an admin key);
+           prints what was removed (all zeros when nothing was left); the system's totals are kept
 The service: --server URL, else CONVERGENCE_URL (default http://127.0.0.1:8787); key CONVERGENCE_API_KEY (default from .dev.vars).
 `;
 
@@ -77,6 +81,21 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
       values.json,
       io,
     );
+  }
+  if (action === "forget") {
+    if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
+    if (system !== undefined && values.system !== undefined && system !== values.system) {
+      throw new RuntimeUsageError(`two systems: '${system}' and --system '${values.system}'`);
+    }
+    const target = system ?? values.system;
+    if (!target) throw new RuntimeUsageError("runtime forget needs --system S");
+    const userId = required("user", values.user);
+    try {
+      printJson(io, await client.forgetUser(target, { userId }));
+      return 0;
+    } catch (error) {
+      return reportApiError(error, io);
+    }
   }
   if (!action || !system) throw new RuntimeUsageError("runtime needs an action and a SYSTEM");
   const agentType = values["agent-type"];
