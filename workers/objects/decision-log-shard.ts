@@ -7,6 +7,9 @@
  * Nothing is lost or applied twice: a row is kept in SQLite until the D1 batch that carries it has succeeded; a
  * later version of a row (its reward) replaces the one waiting, and a row that changed while its batch was in
  * flight stays for the next; D1's upsert is idempotent by decision id and writes a reward once.
+ *
+ * Each shard counts what it costs D1 (its batch calls and the rows they carried) and how long rows took to get
+ * there, kept with its data so a restart loses nothing; `GET /v1/systems/{system}/log` adds a system's shards up.
  */
 import { DurableObject } from "cloudflare:workers";
 import { fnv1a64 } from "../../src/search/hash.js";
@@ -38,6 +41,48 @@ const STEPS: readonly string[] = [
    CREATE INDEX pending_by_age ON pending (queued_at);`,
 ];
 
+/**
+ * Flush latency histogram: bucket i counts rows whose latency was at most LATENCY_BOUNDS_MS[i] (and above the bucket
+ * before); the last bucket takes everything longer. Bounds grow by 10% from 1 ms to about an hour, so a percentile
+ * read from it is within 10% of the true one, and shards' histograms add up exactly (a reservoir would not).
+ */
+const LATENCY_BOUNDS_MS: readonly number[] = Array.from({ length: 160 }, (_, i) => Math.round(1.1 ** i * 10) / 10);
+
+/** What a shard has done since it was created. */
+export interface ShardStats {
+  pending: number;
+  d1_batches: number;
+  /** D1 batch calls that failed (their rows stayed and went again). */
+  d1_failed_batches: number;
+  rows_written: number;
+  /** Counts per bucket of LATENCY_BOUNDS_MS, and one more for longer. */
+  latency_counts: number[];
+}
+
+function latencyBucket(ms: number): number {
+  let low = 0;
+  let high = LATENCY_BOUNDS_MS.length;
+  while (low < high) {
+    const mid = (low + high) >> 1;
+    if (ms <= (LATENCY_BOUNDS_MS[mid] as number)) high = mid;
+    else low = mid + 1;
+  }
+  return low;
+}
+
+/** The q-quantile (0..1) of a histogram, as its bucket's upper bound; null when it is empty. */
+export function latencyQuantile(counts: readonly number[], q: number): number | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total === 0) return null;
+  const rank = Math.max(1, Math.ceil(q * total));
+  let seen = 0;
+  for (let i = 0; i < counts.length; i++) {
+    seen += counts[i] as number;
+    if (seen >= rank) return LATENCY_BOUNDS_MS[Math.min(i, LATENCY_BOUNDS_MS.length - 1)] as number;
+  }
+  return null;
+}
+
 /** Who a shard serves: the D1 binding and the system, fixed by its name. */
 export interface ShardIdentity {
   database: string;
@@ -46,13 +91,19 @@ export interface ShardIdentity {
 
 /** The shard a user's decisions go through. */
 export function logShardName(database: string, system: string, userId: string): string {
-  return JSON.stringify([database, system, Number.parseInt(fnv1a64(userId).slice(-8), 16) % LOG_SHARDS]);
+  return logShardIndexName(database, system, Number.parseInt(fnv1a64(userId).slice(-8), 16) % LOG_SHARDS);
+}
+
+/** A system's shard by its number, 0 to LOG_SHARDS - 1. */
+export function logShardIndexName(database: string, system: string, index: number): string {
+  return JSON.stringify([database, system, index]);
 }
 
 export class DecisionLogShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private alarmAt: number | null | undefined;
   private failures = 0;
+  private statsCache: Omit<ShardStats, "pending"> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -92,6 +143,37 @@ export class DecisionLogShard extends DurableObject<Env> {
     return this.pendingCount();
   }
 
+  private counters(): Omit<ShardStats, "pending"> {
+    if (!this.statsCache) {
+      const raw = readMeta(this.sql, "stats");
+      this.statsCache = raw
+        ? (JSON.parse(raw) as Omit<ShardStats, "pending">)
+        : { d1_batches: 0, d1_failed_batches: 0, rows_written: 0, latency_counts: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0) };
+    }
+    return this.statsCache;
+  }
+
+  /** D1 batch calls, rows they carried, flush latencies and rows waiting: `GET /v1/systems/{system}/log`. */
+  async stats(): Promise<ShardStats> {
+    return { pending: this.pendingCount(), ...this.counters() };
+  }
+
+  /**
+   * Count a batch D1 took. A row's latency is from the newest fact it carries (the decision, or its reward when
+   * that came later) to now, the moment the batch succeeded.
+   */
+  private countBatch(rows: readonly DecisionRow[], now: number): void {
+    const stats = this.counters();
+    stats.d1_batches++;
+    stats.rows_written += rows.length;
+    for (const row of rows) {
+      const made = Date.parse(row.rewarded_at ?? row.created_at);
+      const bucket = latencyBucket(Math.max(0, now - made));
+      stats.latency_counts[bucket] = (stats.latency_counts[bucket] ?? 0) + 1;
+    }
+    writeMeta(this.sql, "stats", JSON.stringify(stats));
+  }
+
   /** Drop a forgotten user's waiting rows; how many there were. */
   async forget(userId: string): Promise<number> {
     const rows = this.sql.exec<{ decision_id: string; row: string }>("SELECT decision_id, row FROM pending").toArray();
@@ -127,10 +209,9 @@ export class DecisionLogShard extends DurableObject<Env> {
           )
           .toArray();
         if (taken.length === 0) break;
-        await writeDecisions(
-          db,
-          taken.map((t) => JSON.parse(t.row) as DecisionRow),
-        );
+        const rows = taken.map((t) => JSON.parse(t.row) as DecisionRow);
+        await writeDecisions(db, rows);
+        this.countBatch(rows, Date.now());
         // Appends run while the batch is in flight: a row replaced meanwhile stays, with its new version.
         for (const t of taken) this.sql.exec("DELETE FROM pending WHERE decision_id = ? AND version = ?", t.decision_id, t.version);
         if (taken.length < FLUSH_ROWS) break;
@@ -139,6 +220,9 @@ export class DecisionLogShard extends DurableObject<Env> {
     } catch (error) {
       // Kept for the next try, with a growing pause, rather than the platform's few alarm retries.
       console.error(`decision log shard of ${identity.system}: D1 write failed`, error);
+      const stats = this.counters();
+      stats.d1_failed_batches = (stats.d1_failed_batches ?? 0) + 1;
+      writeMeta(this.sql, "stats", JSON.stringify(stats));
       const pause = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)] as number;
       this.failures++;
       return this.schedule(Date.now() + pause);
