@@ -264,6 +264,11 @@ try {
       ["D1 write calls per decision", `${callsPerDecision.toFixed(4)} (target <= ${TARGET_CALLS_PER_DECISION})`],
       ["rows written / rows per call", `${stats.rows_written} / ${(stats.rows_written / Math.max(1, stats.d1_batches)).toFixed(1)}`],
       ["decisions per call", (decisions / Math.max(1, stats.d1_batches)).toFixed(1)],
+      ["decisions/s offered (while driving)", (decisions / driveS).toFixed(0)],
+      [
+        "D1 time per call / per row (local SQLite)",
+        `${(stats.d1_write_ms / Math.max(1, stats.d1_batches)).toFixed(1)} ms / ${(stats.d1_write_ms / Math.max(1, stats.rows_written)).toFixed(2)} ms`,
+      ],
       ["flush latency p50 / p99 (ms, within 10%)", `${stats.flush_latency_ms.p50} / ${stats.flush_latency_ms.p99}`],
       ["rollups equal to what was sent", exact ? "yes" : "NO"],
       [

@@ -332,6 +332,8 @@ export const DecisionLogStatsSchema = z.object({
   d1_failed_batches: z.int(),
   /** Rows those calls carried (a decision and its later reward may be two). */
   rows_written: z.int(),
+  /** Time the successful calls took, from the call to its answer (the clock advances only across I/O). */
+  d1_write_ms: z.number(),
   /** From the newest fact a row carries (its decision, or its reward if later) to its batch's success; within 10%. */
   flush_latency_ms: z.object({ rows: z.int(), p50: z.number().nullable(), p99: z.number().nullable() }),
 });

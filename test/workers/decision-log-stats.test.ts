@@ -21,6 +21,7 @@ describe("GET /v1/systems/{system}/log", () => {
       d1_batches: 0,
       d1_failed_batches: 0,
       rows_written: 0,
+      d1_write_ms: 0,
       flush_latency_ms: { rows: 0, p50: null, p99: null },
     });
 
@@ -49,6 +50,7 @@ describe("GET /v1/systems/{system}/log", () => {
     expect(done.d1_batches).toBe(shardsUsed);
     expect(done.rows_written).toBe(decisions.length);
     expect(done.flush_latency_ms.rows).toBe(decisions.length);
+    expect(done.d1_write_ms).toBeGreaterThanOrEqual(0);
     expect(done.flush_latency_ms.p50).toBeGreaterThan(0);
     expect(done.flush_latency_ms.p99 as number).toBeGreaterThanOrEqual(done.flush_latency_ms.p50 as number);
 

@@ -55,6 +55,8 @@ export interface ShardStats {
   /** D1 batch calls that failed (their rows stayed and went again). */
   d1_failed_batches: number;
   rows_written: number;
+  /** Time spent in the batch calls that succeeded, from the call to its answer. */
+  d1_write_ms: number;
   /** Counts per bucket of LATENCY_BOUNDS_MS, and one more for longer. */
   latency_counts: number[];
 }
@@ -148,7 +150,13 @@ export class DecisionLogShard extends DurableObject<Env> {
       const raw = readMeta(this.sql, "stats");
       this.statsCache = raw
         ? (JSON.parse(raw) as Omit<ShardStats, "pending">)
-        : { d1_batches: 0, d1_failed_batches: 0, rows_written: 0, latency_counts: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0) };
+        : {
+            d1_batches: 0,
+            d1_failed_batches: 0,
+            rows_written: 0,
+            d1_write_ms: 0,
+            latency_counts: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0),
+          };
     }
     return this.statsCache;
   }
@@ -162,10 +170,11 @@ export class DecisionLogShard extends DurableObject<Env> {
    * Count a batch D1 took. A row's latency is from the newest fact it carries (the decision, or its reward when
    * that came later) to now, the moment the batch succeeded.
    */
-  private countBatch(rows: readonly DecisionRow[], now: number): void {
+  private countBatch(rows: readonly DecisionRow[], started: number, now: number): void {
     const stats = this.counters();
     stats.d1_batches++;
     stats.rows_written += rows.length;
+    stats.d1_write_ms = (stats.d1_write_ms ?? 0) + (now - started);
     for (const row of rows) {
       const made = Date.parse(row.rewarded_at ?? row.created_at);
       const bucket = latencyBucket(Math.max(0, now - made));
@@ -210,8 +219,9 @@ export class DecisionLogShard extends DurableObject<Env> {
           .toArray();
         if (taken.length === 0) break;
         const rows = taken.map((t) => JSON.parse(t.row) as DecisionRow);
+        const started = Date.now();
         await writeDecisions(db, rows);
-        this.countBatch(rows, Date.now());
+        this.countBatch(rows, started, Date.now());
         // Appends run while the batch is in flight: a row replaced meanwhile stays, with its new version.
         for (const t of taken) this.sql.exec("DELETE FROM pending WHERE decision_id = ? AND version = ?", t.decision_id, t.version);
         if (taken.length < FLUSH_ROWS) break;

@@ -36,7 +36,7 @@ async function decisionLogStats(env: Env, system: string, database: string): Pro
       latency[i] = (latency[i] ?? 0) + n;
     });
   }
-  const sum = (key: "pending" | "d1_batches" | "d1_failed_batches" | "rows_written") =>
+  const sum = (key: "pending" | "d1_batches" | "d1_failed_batches" | "rows_written" | "d1_write_ms") =>
     shards.reduce((total, shard) => total + (shard[key] ?? 0), 0);
   return {
     system,
@@ -46,6 +46,7 @@ async function decisionLogStats(env: Env, system: string, database: string): Pro
     d1_batches: sum("d1_batches"),
     d1_failed_batches: sum("d1_failed_batches"),
     rows_written: sum("rows_written"),
+    d1_write_ms: sum("d1_write_ms"),
     flush_latency_ms: {
       rows: latency.reduce((a, b) => a + b, 0),
       p50: latencyQuantile(latency, 0.5),
