@@ -11,8 +11,8 @@
  * - rollup exactness: per arm, selections, rewarded and reward sum from the summary route (which reads the
  *   rollups) against what was sent;
  * - flush latency p50/p99 (the shards' histogram);
- * - D1 bytes per retained decision: the local D1 SQLite file's growth over the run (pages in use, page_count x
- *   page_size, read with the sqlite3 CLI when present; and the files on disk, database plus WAL), over decisions;
+ * - D1 bytes per retained decision: the local D1 database's growth over the run (its pages times the page size,
+ *   read from the SQLite file and its WAL; and the files on disk, database plus WAL), over decisions;
  * - R2 bytes per archived decision: the archive step is not on main yet, so this gzips the D1 rows as NDJSON
  *   lines, one object per system and day, as the archive is to write them, and divides by decisions.
  *
@@ -21,7 +21,7 @@
  * sizes are SQLite's and gzip's, which is what Cloudflare bills, but the timings say nothing about production.
  */
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { gzipSync } from "node:zlib";
@@ -59,7 +59,6 @@ for (const [name, value] of Object.entries({ USERS, PER_USER, CONCURRENCY, WAIT_
 const SYSTEM = "bench_decisions";
 const ROOT = new URL("..", import.meta.url).pathname;
 const WRANGLER = join(ROOT, "node_modules/wrangler/bin/wrangler.js");
-const hasSqlite3 = spawnSync("sqlite3", ["-version"]).status === 0;
 
 interface Sent {
   arm: string;
@@ -82,35 +81,43 @@ function d1<T>(stateDir: string, sql: string): T[] {
   return (JSON.parse(result.stdout) as { results: T[] }[])[0]?.results ?? [];
 }
 
-/** The local D1 database's SQLite file (the one with a decisions table). */
+/** The local D1 database's SQLite file: the largest in miniflare's D1 folder but its metadata. */
 function d1File(stateDir: string): string {
   const dir = join(stateDir, "v3/d1/miniflare-D1DatabaseObject");
   const files = readdirSync(dir).filter((f) => f.endsWith(".sqlite") && f !== "metadata.sqlite");
-  for (const f of files) {
-    const found = spawnSync("sqlite3", ["-readonly", join(dir, f), "SELECT 1 FROM sqlite_master WHERE name = 'decisions'"], {
-      encoding: "utf8",
-    });
-    if (!hasSqlite3 || found.stdout.trim() === "1") return join(dir, f);
-  }
-  throw new Error(`no D1 file with a decisions table in ${dir}`);
+  const size = (f: string) => statSync(join(dir, f)).size + (existsSync(join(dir, `${f}-wal`)) ? statSync(join(dir, `${f}-wal`)).size : 0);
+  const file = files.sort((a, b) => size(b) - size(a))[0];
+  if (!file) throw new Error(`no D1 database file in ${dir}`);
+  return join(dir, file);
 }
 
-/** Bytes of the D1 database: pages in use (when sqlite3 is here) and the files on disk (database + WAL). */
-function d1Bytes(file: string): { pages: number | null; disk: number } {
-  const size = (path: string) => {
-    try {
-      return statSync(path).size;
-    } catch {
-      return 0;
+/**
+ * Bytes of a SQLite database as it stands: its page count times its page size, read from the file formats
+ * (https://www.sqlite.org/fileformat2.html): the main file's header, then the last commit frame of the WAL that
+ * belongs to the WAL's current generation (its salts), which carries the database's size in pages after that
+ * commit. workerd keeps D1 in WAL mode and does not checkpoint it, so the files' sizes say little.
+ */
+function databaseBytes(file: string): { pages: number; disk: number } {
+  const main = readFileSync(file);
+  const rawPageSize = main.readUInt16BE(16);
+  let pageSize = rawPageSize === 1 ? 65536 : rawPageSize;
+  let pages = main.readUInt32BE(28);
+  let disk = main.length;
+  const walPath = `${file}-wal`;
+  if (existsSync(walPath)) {
+    const wal = readFileSync(walPath);
+    disk += wal.length;
+    if (wal.length >= 32) {
+      const walPageSize = wal.readUInt32BE(8);
+      const [salt1, salt2] = [wal.readUInt32BE(16), wal.readUInt32BE(20)];
+      for (let at = 32; at + 24 + walPageSize <= wal.length; at += 24 + walPageSize) {
+        if (wal.readUInt32BE(at + 8) !== salt1 || wal.readUInt32BE(at + 12) !== salt2) break;
+        const sizeAfterCommit = wal.readUInt32BE(at + 4);
+        if (sizeAfterCommit > 0) [pages, pageSize] = [sizeAfterCommit, walPageSize];
+      }
     }
-  };
-  let pages: number | null = null;
-  if (hasSqlite3) {
-    const out = spawnSync("sqlite3", ["-readonly", file, "PRAGMA page_count; PRAGMA page_size;"], { encoding: "utf8" }).stdout;
-    const [count, pageSize] = out.trim().split("\n").map(Number);
-    if (Number.isFinite(count) && Number.isFinite(pageSize)) pages = (count as number) * (pageSize as number);
   }
-  return { pages, disk: size(file) + size(`${file}-wal`) };
+  return { pages: pages * pageSize, disk };
 }
 
 /** Run `work` over items, at most `limit` at a time. */
@@ -146,7 +153,7 @@ try {
 
   await api("PUT", `/v1/systems/${SYSTEM}`, { default_arms: ARMS });
   const file = d1File(service.stateDir);
-  const before = d1Bytes(file);
+  const before = databaseBytes(file);
 
   // What each user sends, drawn before any request, so the run's order does not change it.
   const rng = Rng.uniform(SEED);
@@ -203,7 +210,7 @@ try {
   // A last look a moment later: nothing more should arrive.
   await new Promise((resolve) => setTimeout(resolve, 3000));
   stats = await api<DecisionLogStats>("GET", `/v1/systems/${SYSTEM}/log`);
-  const after = d1Bytes(file);
+  const after = databaseBytes(file);
 
   // Every row, for lost / doubled / rewards, and as the archive would write it.
   const rows = d1<Record<string, unknown> & { decision_id: string; reward: number | null; created_at: string }>(
@@ -253,7 +260,7 @@ try {
 
   const decisions = sent.size;
   const callsPerDecision = stats.d1_batches / decisions;
-  const perDecision = (bytes: number | null) => (bytes === null ? "n/a (no sqlite3)" : `${(bytes / decisions).toFixed(0)} B`);
+  const perDecision = (bytes: number) => `${(bytes / decisions).toFixed(0)} B`;
   console.log(
     `\nwaited ${waitS.toFixed(1)} s after the last request for the log to reach D1\n\n${table([
       ["figure", "value"],
@@ -271,10 +278,7 @@ try {
       ],
       ["flush latency p50 / p99 (ms, within 10%)", `${stats.flush_latency_ms.p50} / ${stats.flush_latency_ms.p99}`],
       ["rollups equal to what was sent", exact ? "yes" : "NO"],
-      [
-        "D1 bytes per retained decision (pages in use)",
-        perDecision(after.pages === null || before.pages === null ? null : after.pages - before.pages),
-      ],
+      ["D1 bytes per retained decision (pages in use)", perDecision(after.pages - before.pages)],
       ["D1 bytes per retained decision (files on disk: db + WAL)", perDecision(after.disk - before.disk)],
       [
         "R2 bytes per archived decision (gzip NDJSON, computed)",
