@@ -24,6 +24,8 @@ function freePort(): Promise<number> {
 export interface LocalService {
   url: string;
   key: string;
+  /** The folder wrangler keeps its local D1 and Durable Object files in (--persist-to). */
+  stateDir: string;
   /** What the service printed so far. */
   output(): string;
   /** Stop it; `keepState` keeps its folder for `restart`. */
@@ -73,6 +75,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     key,
+    stateDir: persist,
     output: () => output,
     stop: async ({ keepState = false } = {}) => {
       if (child.exitCode === null) {

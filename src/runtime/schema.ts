@@ -315,6 +315,30 @@ const RecentDecisionSchema = z.object({
 });
 export type RecentDecision = z.output<typeof RecentDecisionSchema>;
 
+/**
+ * A system's decision log on its way to D1, added up over its log shards (`GET /v1/systems/{system}/log`): what it
+ * cost D1 and how long rows took to get there, since the shards were created.
+ */
+export const DecisionLogStatsSchema = z.object({
+  system: z.string(),
+  /** The D1 binding that holds the system's log. */
+  database: z.string(),
+  shards: z.int(),
+  /** Rows the shards hold that D1 has not taken yet (not counting what users' objects have not handed over). */
+  pending: z.int(),
+  /** D1 batch calls that succeeded: the log's D1 write calls. */
+  d1_batches: z.int(),
+  /** D1 batch calls that failed; their rows stayed in the shard and went again. */
+  d1_failed_batches: z.int(),
+  /** Rows those calls carried (a decision and its later reward may be two). */
+  rows_written: z.int(),
+  /** Time the successful calls took, from the call to its answer (the clock advances only across I/O). */
+  d1_write_ms: z.number(),
+  /** From the newest fact a row carries (its decision, or its reward if later) to its batch's success; within 10%. */
+  flush_latency_ms: z.object({ rows: z.int(), p50: z.number().nullable(), p99: z.number().nullable() }),
+});
+export type DecisionLogStats = z.output<typeof DecisionLogStatsSchema>;
+
 export const SystemSummarySchema = z.object({
   system: z.string(),
   version: z.int(),

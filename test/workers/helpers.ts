@@ -5,7 +5,7 @@ import type { RuntimeConfigInput } from "../../src/runtime/schema.js";
 import { Rng } from "../../src/search/rng.js";
 import { DEFAULT_LOG_DATABASE } from "../../workers/db/log-database";
 import worker from "../../workers/index";
-import { logShardName } from "../../workers/objects/decision-log-shard";
+import { logShardName } from "../../workers/objects/log-shards";
 
 export const KEY = "test-key-1";
 

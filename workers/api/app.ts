@@ -9,6 +9,7 @@ import { bodyLimit, jsonDepthLimit } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateApp } from "./routes/evaluate";
 import { keysApp } from "./routes/keys";
+import { logApp } from "./routes/log";
 import { runsApp } from "./routes/runs";
 import { runtimeApp } from "./routes/runtime";
 import { systemsApp } from "./routes/systems";
@@ -41,6 +42,6 @@ app.openapi(
 
 // Each group declares its routes with their schemas; mounting merges them into this app and its description.
 app.route("/", systemsApp).route("/", runtimeApp).route("/", evaluateApp).route("/", runsApp).route("/", keysApp);
-app.route("/", usersApp);
+app.route("/", usersApp).route("/", logApp);
 describeApi(app);
 app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT)), 200, DOCS_PAGE_HEADERS));

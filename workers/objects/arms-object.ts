@@ -28,7 +28,7 @@ export type SystemRef = Pick<SystemSnapshot, "name" | "version"> & Partial<Pick<
 
 import type { Env } from "../env";
 import { migrateArms } from "./arms-schema";
-import { logShardName } from "./decision-log-shard";
+import { logShardName } from "./log-shards";
 import { readMeta, writeMeta } from "./schema";
 import { type DecisionRecordRow, type Identity, SqlRuntimeStorage } from "./sql-storage";
 

@@ -7,20 +7,24 @@
  * Nothing is lost or applied twice: a row is kept in SQLite until the D1 batch that carries it has succeeded; a
  * later version of a row (its reward) replaces the one waiting, and a row that changed while its batch was in
  * flight stays for the next; D1's upsert is idempotent by decision id and writes a reward once.
+ *
+ * Each shard counts what it costs D1 (its batch calls and the rows they carried) and how long rows took to get
+ * there, kept with its data so a restart loses nothing; `GET /v1/systems/{system}/log` adds a system's shards up.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { DecisionRow } from "../db/decisions";
 import { writeDecisions } from "../db/decisions";
 import { logDatabaseNamed } from "../db/log-database";
 import type { Env } from "../env";
+import { LATENCY_BOUNDS_MS, latencyBucket, type ShardStats } from "./log-shards";
 import { migrate, readMeta, writeMeta } from "./schema";
 
-export { LOG_SHARDS, logShardName } from "./log-shard-name";
 /** Rows per D1 batch call, and the count that flushes at once rather than after FLUSH_DELAY_MS. */
-export const FLUSH_ROWS = 200;
+const FLUSH_ROWS = 200;
 /** The longest a row waits for company; with the ArmsObject's own delay a decision reaches D1 within 15 s. */
-const FLUSH_DELAY_MS = 5000;
-const MAX_BATCHES_PER_ALARM = 25;
+const FLUSH_DELAY_MS = 8000;
+// 4 x 200 statements: under the 1,000 D1 queries one invocation may make, if each statement of a batch counts.
+const MAX_BATCHES_PER_ALARM = 4;
 /** A shard holds at most this many rows: past it, appends are refused and users' objects keep their outboxes. */
 const MAX_PENDING = 100_000;
 const RETRY_MS = [1000, 5000, 15_000, 60_000];
@@ -46,6 +50,7 @@ export class DecisionLogShard extends DurableObject<Env> {
   private readonly sql: SqlStorage;
   private alarmAt: number | null | undefined;
   private failures = 0;
+  private statsCache: Omit<ShardStats, "pending"> | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -83,6 +88,44 @@ export class DecisionLogShard extends DurableObject<Env> {
   /** Rows waiting for D1 (tests and the bench read this). */
   async pending(): Promise<number> {
     return this.pendingCount();
+  }
+
+  private counters(): Omit<ShardStats, "pending"> {
+    if (!this.statsCache) {
+      const raw = readMeta(this.sql, "stats");
+      this.statsCache = raw
+        ? (JSON.parse(raw) as Omit<ShardStats, "pending">)
+        : {
+            d1_batches: 0,
+            d1_failed_batches: 0,
+            rows_written: 0,
+            d1_write_ms: 0,
+            latency_counts: new Array(LATENCY_BOUNDS_MS.length + 1).fill(0),
+          };
+    }
+    return this.statsCache;
+  }
+
+  /** D1 batch calls, rows they carried, flush latencies and rows waiting: `GET /v1/systems/{system}/log`. */
+  async stats(): Promise<ShardStats> {
+    return { pending: this.pendingCount(), ...this.counters() };
+  }
+
+  /**
+   * Count a batch D1 took. A row's latency is from the newest fact it carries (the decision, or its reward when
+   * that came later) to now, the moment the batch succeeded.
+   */
+  private countBatch(rows: readonly DecisionRow[], started: number, now: number): void {
+    const stats = this.counters();
+    stats.d1_batches++;
+    stats.rows_written += rows.length;
+    stats.d1_write_ms = (stats.d1_write_ms ?? 0) + (now - started);
+    for (const row of rows) {
+      const made = Date.parse(row.rewarded_at ?? row.created_at);
+      const bucket = latencyBucket(Math.max(0, now - made));
+      stats.latency_counts[bucket] = (stats.latency_counts[bucket] ?? 0) + 1;
+    }
+    writeMeta(this.sql, "stats", JSON.stringify(stats));
   }
 
   /**
@@ -126,10 +169,10 @@ export class DecisionLogShard extends DurableObject<Env> {
           )
           .toArray();
         if (taken.length === 0) break;
-        await writeDecisions(
-          db,
-          taken.map((t) => JSON.parse(t.row) as DecisionRow),
-        );
+        const rows = taken.map((t) => JSON.parse(t.row) as DecisionRow);
+        const started = Date.now();
+        await writeDecisions(db, rows);
+        this.countBatch(rows, started, Date.now());
         // Appends run while the batch is in flight: a row replaced meanwhile stays, with its new version.
         for (const t of taken) this.sql.exec("DELETE FROM pending WHERE decision_id = ? AND version = ?", t.decision_id, t.version);
         if (taken.length < FLUSH_ROWS) break;
@@ -138,11 +181,18 @@ export class DecisionLogShard extends DurableObject<Env> {
     } catch (error) {
       // Kept for the next try, with a growing pause, rather than the platform's few alarm retries.
       console.error(`decision log shard of ${identity.system}: D1 write failed`, error);
+      const stats = this.counters();
+      stats.d1_failed_batches = (stats.d1_failed_batches ?? 0) + 1;
+      writeMeta(this.sql, "stats", JSON.stringify(stats));
       const pause = RETRY_MS[Math.min(this.failures, RETRY_MS.length - 1)] as number;
       this.failures++;
       return this.schedule(Date.now() + pause);
     }
     const left = this.pendingCount();
-    if (left > 0) await this.schedule(Date.now() + (left >= FLUSH_ROWS ? 0 : FLUSH_DELAY_MS));
+    if (left === 0) return;
+    // The rows left wait no longer than they would have alone: from when the oldest came, not from now.
+    const oldest = this.sql.exec<{ t: number }>("SELECT MIN(queued_at) AS t FROM pending").one().t;
+    const now = Date.now();
+    await this.schedule(left >= FLUSH_ROWS ? now : Math.max(now, oldest + FLUSH_DELAY_MS));
   }
 }

@@ -10,7 +10,7 @@ import { DEFAULT_LOG_DATABASE, logDatabaseOf } from "../../db/log-database";
 import type { Env } from "../../env";
 import type { ArmsObject } from "../../objects/arms-object";
 import type { DecisionLogShard } from "../../objects/decision-log-shard";
-import { logShardName } from "../../objects/log-shard-name";
+import { logShardName } from "../../objects/log-shards";
 import { errorResponses, json } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
