@@ -1,4 +1,5 @@
 import { app } from "./api/app";
+import { archiveDecisions } from "./db/archive";
 import { refreshPopulations } from "./db/population";
 import type { ControlMessage, Env, EvaluationMessage } from "./env";
 import { consumeEvaluations } from "./queue/evaluations";
@@ -15,10 +16,11 @@ export default {
     else await consumeEvaluations(batch as MessageBatch<EvaluationMessage>, env);
   },
   async scheduled(controller, env, _ctx) {
-    // Independent duties: one failing must not skip the other.
+    // Independent duties: one failing must not skip the others.
     const outcomes = await Promise.allSettled([
       enqueueDue(env, controller.scheduledTime),
       refreshPopulations(env, controller.scheduledTime),
+      archiveDecisions(env, controller.scheduledTime),
     ]);
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
     if (failed) throw failed.reason;

@@ -8,6 +8,7 @@ import { errorResponses, json, notFoundOrNotAllowed, onError, validationHook } f
 import { bodyLimit, jsonDepthLimit } from "./limits";
 import { describeApi, OPENAPI_DOCUMENT } from "./openapi";
 import { evaluateApp } from "./routes/evaluate";
+import { exportApp } from "./routes/export";
 import { keysApp } from "./routes/keys";
 import { logApp } from "./routes/log";
 import { runsApp } from "./routes/runs";
@@ -41,7 +42,7 @@ app.openapi(
 );
 
 // Each group declares its routes with their schemas; mounting merges them into this app and its description.
-app.route("/", systemsApp).route("/", runtimeApp).route("/", evaluateApp).route("/", runsApp).route("/", keysApp);
+app.route("/", systemsApp).route("/", runtimeApp).route("/", evaluateApp).route("/", exportApp).route("/", runsApp).route("/", keysApp);
 app.route("/", usersApp).route("/", logApp);
 describeApi(app);
 app.get("/docs", (c) => c.html(docsPage(app.getOpenAPIDocument(OPENAPI_DOCUMENT)), 200, DOCS_PAGE_HEADERS));

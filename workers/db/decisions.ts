@@ -100,10 +100,10 @@ export async function recentDecisions(db: D1Database, system: string, limit: num
 }
 
 /** A rewarded decision as offline evaluation reads it, and when it was made (the window of the estimate). */
-export type RewardedDecision = LoggedDecision & Pick<RuntimeDecision, "created_at">;
+export type RewardedDecision = LoggedDecision & Pick<RuntimeDecision, "created_at" | "decision_id">;
 
 /** The snapshot column's rows as arms; null when absent or not in that form (the decision is then skipped). */
-function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
+export function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
   if (text === null) return null;
   let rows: unknown;
   try {
@@ -130,8 +130,8 @@ export async function rewardedDecisions(
 ): Promise<RewardedDecision[]> {
   const byAgent = agentType === undefined ? "" : "AND agent_type = ?3";
   const statement = db.prepare(
-    `SELECT arm_id, reward, selection_probability, arms_snapshot, created_at FROM decisions
-     WHERE system = ?1 AND reward IS NOT NULL ${byAgent} ORDER BY created_at DESC LIMIT ?2`,
+    `SELECT decision_id, arm_id, reward, selection_probability, arms_snapshot, created_at FROM decisions
+     WHERE system = ?1 AND reward IS NOT NULL ${byAgent} ORDER BY created_at DESC, decision_id DESC LIMIT ?2`,
   );
   const { results } = await (agentType === undefined ? statement.bind(system, limit) : statement.bind(system, limit, agentType)).all<
     Omit<RewardedDecision, "arms_snapshot"> & { arms_snapshot: string | null }

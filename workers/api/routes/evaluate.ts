@@ -4,7 +4,8 @@
  */
 import { createRoute } from "@hono/zod-openapi";
 import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
-import { rewardedDecisions } from "../../db/decisions";
+import { archivedRewarded } from "../../db/archive";
+import { parseArmsSnapshot, type RewardedDecision, rewardedDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
 import { errorResponses } from "../errors";
 import { routeGroup } from "./group";
@@ -32,7 +33,31 @@ const evaluate = createRoute({
 export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
   const system = await requireSystem(c.env, c.req.valid("param").system);
   const { policy, limit, agent_type } = c.req.valid("json");
-  const decisions = await rewardedDecisions(logDatabaseOf(c.env, system), system.name, { limit, agentType: agent_type });
+  const db = logDatabaseOf(c.env, system);
+  const recent = await rewardedDecisions(db, system.name, { limit, agentType: agent_type });
+  let decisions: RewardedDecision[] = recent;
+  const warnings: string[] = [];
+  // D1 holds the newest decisions; past retention they are in the archive, read only when D1 has too few.
+  if (recent.length < limit) {
+    const archived = await archivedRewarded(c.env, db, system.name, {
+      limit: limit - recent.length,
+      agentType: agent_type,
+      exclude: new Set(recent.map((d) => d.decision_id)),
+    });
+    const older = archived.decisions.map((line) => ({
+      decision_id: line.decision_id,
+      arm_id: line.arm_id,
+      reward: line.reward,
+      selection_probability: line.selection_probability,
+      created_at: line.created_at,
+      arms_snapshot: parseArmsSnapshot(line.arms_snapshot === null ? null : JSON.stringify(line.arms_snapshot)),
+    }));
+    decisions = [...recent, ...older]
+      .sort((a, b) => (a.created_at === b.created_at ? b.decision_id.localeCompare(a.decision_id) : a.created_at < b.created_at ? 1 : -1))
+      .slice(0, limit);
+    if (archived.truncated) warnings.push("the archive read stopped at its bound: older archived decisions were not read");
+  }
+  const estimate = evaluatePolicy(decisions, policy);
   const newest = decisions[0];
   const oldest = decisions[decisions.length - 1];
   return c.json(
@@ -40,7 +65,8 @@ export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
       system: system.name,
       agent_type: agent_type ?? null,
       window: newest && oldest ? { oldest: oldest.created_at, newest: newest.created_at } : null,
-      ...evaluatePolicy(decisions, policy),
+      ...estimate,
+      warnings: [...estimate.warnings, ...warnings],
     },
     200,
   );
