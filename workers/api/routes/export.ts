@@ -28,7 +28,7 @@ export const exportApp = routeGroup().openapi(exportLog, async (c) => {
     const position = decodeCursor(cursor);
     if (!position) {
       throw new ApiError(400, "invalid_request", "cursor is not one this service gave", [
-        { path: "cursor", message: "pass a next_cursor from an earlier page" },
+        { path: "query.cursor", message: "pass a next_cursor from an earlier page" },
       ]);
     }
     from = position;
