@@ -20,6 +20,7 @@ import type {
   RunListSchema,
   RunView,
 } from "../run/schema.js";
+import type { ExportPageSchema } from "../runtime/export.js";
 import type {
   ArmListSchema,
   DecisionSchema,
@@ -158,6 +159,21 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
         ...(args.agentType !== undefined ? { agent_type: args.agentType } : {}),
       };
       return request<Answer<typeof PolicyEvaluationSchema>>("POST", `${system(name)}/evaluate`, body);
+    },
+    /**
+     * The system's decision log since `since` (ISO date or timestamp), archived decisions included, oldest first:
+     * pages of `limit` fetched as the iteration goes.
+     */
+    exportDecisions: async function* (name: string, args: { since?: string; limit?: number } = {}) {
+      let cursor: string | undefined;
+      do {
+        const page: Answer<typeof ExportPageSchema> = await request<Answer<typeof ExportPageSchema>>(
+          "GET",
+          `${system(name)}/export?${query({ since: args.since, limit: args.limit?.toString(), cursor })}`,
+        );
+        yield* page.decisions;
+        cursor = page.next_cursor ?? undefined;
+      } while (cursor !== undefined);
     },
     ping: () => request<Answer<typeof PingSchema>>("GET", "/v1/ping"),
     /** Start an optimization run: the config as an object (as a file holds it), or as YAML text. */

@@ -6,9 +6,10 @@
  *   arms SYSTEM --user U [--agent-type A]
  *   evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
  *   forget --system S --user U                 forget a user: their arms and decisions, every agent type
+ *   export --system S [--since DATE] [--output FILE]
  * The service is --server URL, else CONVERGENCE_URL (default the local one), with CONVERGENCE_API_KEY (default .dev.vars).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { createWriteStream, existsSync, readFileSync, renameSync, rmSync, type WriteStream } from "node:fs";
 import { parseArgs } from "node:util";
 import { type Estimate, EvaluateRequestSchema, type PolicyEvaluation, parseOfflinePolicy, type SkipReason } from "../../bandit/offline.js";
 import { formatFromName, parseConfigText } from "../../config/parse.js";
@@ -24,6 +25,9 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime arms SYSTEM --user U [--agent-type A]
   convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
   convergence runtime forget --system S --user U
+  convergence runtime export --system S [--since DATE] [--output FILE]
+export     the system's decision log since DATE (ISO date or timestamp), archived decisions included, as NDJSON
+           (one decision a line, oldest first) on stdout or to FILE
 evaluate   estimate a policy's mean reward from the system's newest N (default 5000) rewarded decisions,
            off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
            {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
@@ -61,6 +65,8 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
       system: { type: "string" },
       policy: { type: "string" },
       limit: { type: "string" },
+      since: { type: "string" },
+      output: { type: "string" },
       server: { type: "string" },
       json: { type: "boolean", default: false },
     },
@@ -96,6 +102,11 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     } catch (error) {
       return reportApiError(error, io);
     }
+  }
+  if (action === "export") {
+    const target = values.system ?? system;
+    if (!target) throw new RuntimeUsageError("runtime export needs --system S");
+    return exportAction(client, { system: target, since: values.since, output: values.output }, io);
   }
   if (!action || !system) throw new RuntimeUsageError("runtime needs an action and a SYSTEM");
   const agentType = values["agent-type"];
@@ -223,4 +234,37 @@ async function evaluateAction(
   } catch (error) {
     return reportApiError(error, io);
   }
+}
+
+/**
+ * `runtime export`: the log as NDJSON, written as pages arrive (a log can be larger than memory). To a file, it is
+ * written beside it first and renamed at the end, so a failed export never leaves a file that looks complete.
+ */
+async function exportAction(
+  client: ConvergenceClient,
+  args: { system: string; since: string | undefined; output: string | undefined },
+  io: Io,
+): Promise<number> {
+  const partial = args.output === undefined ? null : `${args.output}.partial`;
+  const out = partial === null ? io.stdout : createWriteStream(partial);
+  const write = (text: string) => new Promise<void>((resolve, reject) => out.write(text, (error) => (error ? reject(error) : resolve())));
+  let count = 0;
+  try {
+    for await (const decision of client.exportDecisions(args.system, args.since === undefined ? {} : { since: args.since })) {
+      await write(`${JSON.stringify(decision)}\n`);
+      count++;
+    }
+  } catch (error) {
+    if (partial !== null) {
+      (out as WriteStream).destroy();
+      rmSync(partial, { force: true });
+    }
+    return reportApiError(error, io);
+  }
+  if (partial !== null && args.output !== undefined) {
+    await new Promise<void>((resolve) => (out as WriteStream).end(resolve));
+    renameSync(partial, args.output);
+    io.stderr.write(`convergence: ${count} decisions of ${args.system} written to ${args.output}\n`);
+  }
+  return 0;
 }
