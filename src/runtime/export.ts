@@ -32,7 +32,7 @@ export const ExportedDecisionSchema = z.object({
 export type ExportedDecision = z.output<typeof ExportedDecisionSchema>;
 
 /** Largest page of an export. */
-export const MAX_EXPORT_PAGE = 5_000;
+const MAX_EXPORT_PAGE = 5_000;
 
 export const ExportQuerySchema = z.object({
   /** Decisions made at or after this time (ISO 8601 date or timestamp). */

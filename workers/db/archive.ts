@@ -22,9 +22,9 @@ import type { DecisionRow } from "./decisions";
 import { logDatabaseOf } from "./log-database";
 
 /** Decisions per R2 object: about 1 MB of gzip, read whole by every archive read that touches it. */
-export const ARCHIVE_CHUNK_ROWS = 5_000;
+const ARCHIVE_CHUNK_ROWS = 5_000;
 /** Decisions archived per cron step, over all systems: bounds the step's time; the rest goes at the next step. */
-export const ARCHIVE_ROWS_PER_STEP = 50_000;
+const ARCHIVE_ROWS_PER_STEP = 50_000;
 /** Decision ids per DELETE statement (D1 binds at most 100 parameters; 1 is the system). */
 const DELETE_IDS = 90;
 /**
@@ -37,7 +37,7 @@ const DAY_MS = 86_400_000;
 const parseJson = (text: string | null): unknown => (text === null ? null : JSON.parse(text));
 
 /** A D1 row as an archive (and export) line: its JSON columns parsed. */
-export function lineOf(row: DecisionRow): ExportedDecision {
+function lineOf(row: DecisionRow): ExportedDecision {
   return {
     decision_id: row.decision_id,
     system: row.system,
@@ -62,14 +62,14 @@ export function lineOf(row: DecisionRow): ExportedDecision {
 }
 
 /** The archive's objects of one system and day share this prefix. */
-export const archiveDayPrefix = (system: string, day: string) => `decisions/${system}/${day}/`;
+const archiveDayPrefix = (system: string, day: string) => `decisions/${system}/${day}/`;
 
 /** The deterministic key of a chunk whose first line is `first`. */
-export const archiveKey = (system: string, first: { created_at: string; decision_id: string }) =>
+const archiveKey = (system: string, first: { created_at: string; decision_id: string }) =>
   `${archiveDayPrefix(system, first.created_at.slice(0, 10))}${first.created_at}_${fnv1a64(first.decision_id)}.ndjson.gz`;
 
 /** When decisions of a system with this retention start being archived, at `now`. */
-export function archiveCutoff(now: number, retentionDays: number): string {
+function archiveCutoff(now: number, retentionDays: number): string {
   const day = Math.floor((now - retentionDays * DAY_MS) / DAY_MS) * DAY_MS;
   return new Date(day - CUTOFF_MARGIN_MS).toISOString();
 }
@@ -91,7 +91,7 @@ export async function readArchiveObject(bucket: R2Bucket, key: string): Promise<
 }
 
 /** The system's archive mark: decisions made before it are in R2 (or on their way there); null before any. */
-export async function archiveMarkOf(db: D1Database, system: string): Promise<string | null> {
+async function archiveMarkOf(db: D1Database, system: string): Promise<string | null> {
   const row = await db.prepare("SELECT archived_before FROM decision_archive_marks WHERE system = ?").bind(system).first<{
     archived_before: string;
   }>();
@@ -179,7 +179,7 @@ export async function archiveDecisions(env: Env, now = Date.now(), budget = ARCH
 }
 
 /** Objects read by one request at most: each is up to ARCHIVE_CHUNK_ROWS lines to gunzip and parse. */
-export const MAX_ARCHIVE_OBJECTS_PER_READ = 8;
+const MAX_ARCHIVE_OBJECTS_PER_READ = 8;
 
 /** A system's forgotten users and when: their decisions made up to then are never returned (tombstones). */
 async function forgottenOf(db: D1Database, system: string): Promise<Map<string, string>> {
