@@ -123,6 +123,36 @@ describe("archiving decisions past retention", () => {
     expect(exported.map((l) => l.decision_id).sort()).toEqual(lines.map((l) => l.decision_id).sort());
   });
 
+  it("pages an export and an evaluation across many objects, a step at a time", async () => {
+    await putSystem("chunked", THREE_ARMS);
+    await withSeededRandom(11, () => play("chunked", ["ann", "bob", "cid"], 9));
+    const policy = { policy: { type: "greedy" } };
+    const before = await callJson<PolicyEvaluation>("POST", "/v1/systems/chunked/evaluate", policy);
+    const later = Date.now() + 16 * DAY;
+    // A budget of 10 a step: three steps move 27 rows in chunks of at most 4.
+    expect((await archiveDecisions(env, later, { budget: 10, chunkRows: 4 })).chunked).toBe(10);
+    expect(await d1Count("chunked")).toBe(17);
+    // Half archived, half in D1: the export still sees each decision once.
+    expect(new Set((await exportAll("chunked", 5)).map((l) => l.decision_id)).size).toBe(27);
+    await archiveDecisions(env, later, { budget: 10, chunkRows: 4 });
+    await archiveDecisions(env, later, { budget: 10, chunkRows: 4 });
+    expect(await d1Count("chunked")).toBe(0);
+    const { keys, lines } = await archivedLines("chunked");
+    expect(keys.length).toBeGreaterThanOrEqual(7);
+    expect(lines).toHaveLength(27);
+    const exported = await exportAll("chunked", 5);
+    expect(exported.map((l) => l.decision_id)).toEqual(
+      [...lines]
+        .sort((a, b) => (a.created_at === b.created_at ? (a.decision_id < b.decision_id ? -1 : 1) : a.created_at < b.created_at ? -1 : 1))
+        .map((l) => l.decision_id),
+    );
+    const after = await callJson<PolicyEvaluation>("POST", "/v1/systems/chunked/evaluate", policy);
+    expect(after.body.n).toBe(before.body.n);
+    expect(after.body.ips?.value).toBeCloseTo(before.body.ips?.value as number, 12);
+    const fewer = await callJson<PolicyEvaluation>("POST", "/v1/systems/chunked/evaluate", { ...policy, limit: 5 });
+    expect(fewer.body.decisions).toBe(5);
+  });
+
   it("rewrites the same object when its rows were not deleted, and D1 and archive merge without duplicates", async () => {
     await putSystem("retry", THREE_ARMS);
     await withSeededRandom(3, () => play("retry", ["ann", "bob"], 4));

@@ -99,7 +99,7 @@ async function archiveMarkOf(db: D1Database, system: string): Promise<string | n
 }
 
 /** Moves one chunk (at most ARCHIVE_CHUNK_ROWS rows of one day, below the mark); the number of rows moved. */
-async function archiveChunk(env: Env, db: D1Database, system: string, mark: string, maxRows: number): Promise<number> {
+async function archiveChunk(env: Env, db: D1Database, system: string, mark: string, maxRows: number, chunkRows: number): Promise<number> {
   const first = await db
     .prepare("SELECT created_at FROM decisions WHERE system = ?1 AND created_at < ?2 ORDER BY created_at LIMIT 1")
     .bind(system, mark)
@@ -110,7 +110,7 @@ async function archiveChunk(env: Env, db: D1Database, system: string, mark: stri
   const end = dayEnd < mark ? dayEnd : mark;
   const { results } = await db
     .prepare("SELECT * FROM decisions WHERE system = ?1 AND created_at < ?2 ORDER BY created_at, decision_id LIMIT ?3")
-    .bind(system, end, Math.min(ARCHIVE_CHUNK_ROWS, maxRows))
+    .bind(system, end, Math.min(chunkRows, maxRows))
     .all<DecisionRow>();
   const head = results[0];
   if (!head) return 0;
@@ -137,7 +137,12 @@ async function archiveChunk(env: Env, db: D1Database, system: string, mark: stri
  * The cron's step: for each system, raise its archive mark to its cutoff and move what lies below it to R2, at most
  * ARCHIVE_ROWS_PER_STEP rows in all. Returns the rows moved per system.
  */
-export async function archiveDecisions(env: Env, now = Date.now(), budget = ARCHIVE_ROWS_PER_STEP): Promise<Record<string, number>> {
+export async function archiveDecisions(
+  env: Env,
+  now = Date.now(),
+  /** Smaller than the defaults only in tests, to make many objects of a few decisions. */
+  { budget = ARCHIVE_ROWS_PER_STEP, chunkRows = ARCHIVE_CHUNK_ROWS }: { budget?: number; chunkRows?: number } = {},
+): Promise<Record<string, number>> {
   const { results } = await env.DB.prepare("SELECT name, config, log_database FROM systems ORDER BY name").all<{
     name: string;
     config: string;
@@ -164,7 +169,7 @@ export async function archiveDecisions(env: Env, now = Date.now(), budget = ARCH
       let count = 0;
       // Past the step's budget the marks are still raised (one cheap write each): late writes stay refused.
       while (left > 0) {
-        const n = await archiveChunk(env, db, row.name, mark, left);
+        const n = await archiveChunk(env, db, row.name, mark, left, chunkRows);
         if (n === 0) break;
         count += n;
         left -= n;
@@ -280,10 +285,15 @@ export async function exportPage(
     const keys: string[] = [];
     const { prefixes: days } = await listKeys(env.ARCHIVE, { prefix: `decisions/${system}/`, delimiter: "/" });
     const fromDay = archiveDayPrefix(system, from[0].slice(0, 10));
+    // Days are listed until enough objects are known; the first day not listed bounds what this page can know.
+    let unlistedDay: string | null = null;
     for (const day of days.sort()) {
       if (day < fromDay) continue;
+      if (keys.length > MAX_ARCHIVE_OBJECTS_PER_READ * 4) {
+        unlistedDay = day.slice(-11, -1);
+        break;
+      }
       keys.push(...(await listKeys(env.ARCHIVE, { prefix: day })).keys.sort());
-      if (keys.length > MAX_ARCHIVE_OBJECTS_PER_READ * 4) break;
     }
     // An object holds decisions before the next one's first: those whose next object starts before `from` are skipped.
     const firstOf = (key: string) => key.slice(key.lastIndexOf("/") + 1).split("_")[0] as string;
@@ -301,6 +311,7 @@ export async function exportPage(
     }
     const next = keys[index];
     if (next !== undefined) bound = [firstOf(next), ""];
+    else if (unlistedDay !== null) bound = [`${unlistedDay}T00:00:00.000Z`, ""];
   }
   const { results } = await db
     .prepare(
