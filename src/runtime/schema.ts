@@ -351,7 +351,7 @@ export const SystemSummarySchema = z.object({
 });
 
 /** The most hours one timeline covers (30 days of hourly buckets). */
-export const MAX_TIMELINE_HOURS = 720;
+const MAX_TIMELINE_HOURS = 720;
 
 /** GET /v1/systems/{system}/timeline's query: how many hours back from the current one, and one agent type or all. */
 export const TimelineQuerySchema = z.object({

@@ -43,9 +43,3 @@ export function logDatabaseNamed(env: Env, name: string): D1Database {
 export function logDatabaseOf(env: Env, system: { log_database?: string | null }): D1Database {
   return logDatabaseNamed(env, system.log_database ?? DEFAULT_LOG_DATABASE);
 }
-
-/** Every database that holds logs: the listed ones and DB (systems from before the list). */
-export function allLogDatabases(env: Env): { name: string; db: D1Database }[] {
-  const names = new Set([DEFAULT_LOG_DATABASE, ...logDatabaseNames(env)]);
-  return [...names].map((name) => ({ name, db: logDatabaseNamed(env, name) }));
-}

@@ -19,7 +19,7 @@ interface HourRow {
 const hourKey = (ms: number): string => new Date(ms).toISOString().slice(0, 13);
 
 /** Each hour's totals per arm, summed over agent types unless one is given; hours with nothing have no row. */
-export async function hourlyRollups(db: D1Database, system: string, first: string, last: string, agentType?: string): Promise<HourRow[]> {
+async function hourlyRollups(db: D1Database, system: string, first: string, last: string, agentType?: string): Promise<HourRow[]> {
   const byType = agentType === undefined ? "" : " AND agent_type = ?";
   const { results } = await db
     .prepare(
