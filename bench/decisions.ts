@@ -13,8 +13,10 @@
  * - flush latency p50/p99 (the shards' histogram);
  * - D1 bytes per retained decision: the local D1 database's growth over the run (its pages times the page size,
  *   read from the SQLite file and its WAL; and the files on disk, database plus WAL), over decisions;
- * - R2 bytes per archived decision: the archive step is not on main yet, so this gzips the D1 rows as NDJSON
- *   lines, one object per system and day, as the archive is to write them, and divides by decisions.
+ * - R2 bytes per archived decision: the D1 rows as the archive's lines (workers/db/archive.ts: every column, the
+ *   JSON ones parsed), gzipped per system and day, over decisions. Computed here rather than read from the local
+ *   bucket: the archive runs from the cron, which the local service cannot be sent on demand (issue 16). The
+ *   archive gzips at most 5,000 lines per object, which changes the ratio by a few per cent at most.
  *
  * Exits 1 when D1 write calls per decision exceed 0.02, a decision is lost or doubled, a reward differs, or a
  * rollup is not exactly what was sent. Figures come from a local workerd on a shared machine; D1's and R2's
@@ -235,7 +237,7 @@ try {
     rollupRows.push([arm.arm_id, mine.length, arm.pulls, rewarded.length, arm.rewarded, rewardSum, arm.reward_sum]);
   }
 
-  // The archive's bytes: one gzip NDJSON object per system and day, the row with its JSON columns as JSON.
+  // The archive's bytes: the rows as the archive's lines (every column, JSON columns parsed), gzipped per day.
   const byDay = new Map<string, string[]>();
   for (const row of rows) {
     const line = JSON.stringify({
