@@ -11,6 +11,7 @@ import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.
 import { ComputedUpdateSchema } from "../bandit/update.js";
 import { strictObject } from "../config/unknown-keys.js";
 import { JsonSchema, TimestampSchema, utf8Length } from "../json.js";
+import { NextCursorSchema } from "../page.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
@@ -144,7 +145,7 @@ export const SystemRecordSchema = z.object({
 });
 export type SystemRecord = z.output<typeof SystemRecordSchema>;
 
-const UserId = z
+export const UserIdSchema = z
   .string()
   .min(1)
   .max(256)
@@ -152,7 +153,7 @@ const UserId = z
 const Score = z.number().min(0).max(1);
 
 export const SelectRequestSchema = z.object({
-  user_id: UserId,
+  user_id: UserIdSchema,
   agent_type: AgentTypeSchema.optional(),
   context: sized(z.record(z.string(), Json), "context").optional(),
 });
@@ -161,9 +162,12 @@ export type SelectRequest = z.output<typeof SelectRequestSchema>;
 /** Why an update with signals is refused by a system that cannot turn them into a reward. */
 export const NO_REWARD_EVALUATOR = "this system has no reward_evaluator: send reward, or configure reward_evaluator";
 
+/** What the service takes as a decision id (the runtime makes them: src/runtime/decision-id.ts). */
+export const DecisionIdSchema = z.string().min(1).max(200);
+
 export const UpdateRequestSchema = z.object({
-  user_id: UserId,
-  decision_id: z.string().min(1).max(200),
+  user_id: UserIdSchema,
+  decision_id: DecisionIdSchema,
   agent_type: AgentTypeSchema.optional(),
   reward: Score.optional(),
   signals: z.record(z.string(), z.number()).optional(),
@@ -234,6 +238,25 @@ export const DecisionSchema = z.object({
 });
 export type RuntimeDecision = z.output<typeof DecisionSchema>;
 
+/** A decision as a system's decision log lists it: the decision without the arms' snapshot and the reward's parts. */
+const ListedDecisionSchema = DecisionSchema.pick({
+  decision_id: true,
+  user_id: true,
+  agent_type: true,
+  arm_id: true,
+  params: true,
+  selection_probability: true,
+  context: true,
+  created_at: true,
+  reward: true,
+  reward_source: true,
+  rewarded_at: true,
+});
+export type ListedDecision = z.output<typeof ListedDecisionSchema>;
+
+/** GET /v1/systems/{system}/decisions: a page of them, newest first. */
+export const DecisionListSchema = z.object({ decisions: z.array(ListedDecisionSchema), next_cursor: NextCursorSchema });
+
 const ArmViewSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
@@ -263,8 +286,8 @@ export const SystemListItemSchema = z.object({
 });
 export type SystemListItem = z.output<typeof SystemListItemSchema>;
 
-/** GET /v1/systems. */
-export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema) });
+/** GET /v1/systems: a page of them, most recently changed first. */
+export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema), next_cursor: NextCursorSchema });
 
 /**
  * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)
