@@ -48,7 +48,14 @@ export type {
 } from "./runtime/schema.js";
 export { RuntimeConfigSchema } from "./runtime/schema.js";
 export type { RuntimeStorage, StoredArm } from "./runtime/storage.js";
-export { type ClientOptions, ConvergenceApiError, type ConvergenceClient, createClient } from "./sdk/client.js";
+export {
+  type ClientOptions,
+  ConvergenceApiError,
+  type ConvergenceClient,
+  createClient,
+  type Listing,
+  type PageOptions,
+} from "./sdk/client.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {
   type OptimizationFailure,

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { TimestampSchema } from "../json.js";
+import { NextCursorSchema } from "../page.js";
 import { SystemNameSchema } from "../runtime/schema.js";
 
 /** admin: every route. runtime: select, update and reading a decision, on the key's systems only. */
@@ -50,8 +51,8 @@ export type ApiKey = z.infer<typeof ApiKeySchema>;
 /** GET /v1/ping: the key is good (and nothing else happened). */
 export const PingSchema = z.object({ ok: z.boolean() });
 
-/** GET /v1/keys. */
-export const KeyListSchema = z.object({ keys: z.array(ApiKeySchema) });
+/** GET /v1/keys: a page of them, newest first. */
+export const KeyListSchema = z.object({ keys: z.array(ApiKeySchema), next_cursor: NextCursorSchema });
 
 /** The answer of POST /v1/keys: the only time the key is shown. */
 export const CreatedKeySchema = ApiKeySchema.omit({ revoked_at: true }).extend({

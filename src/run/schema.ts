@@ -7,6 +7,7 @@ import { ConfigIssueSchema } from "../config/issues.js";
 import { CaseResultSchema, FailureKindSchema } from "../evaluate/case.js";
 import { JsonSchema, TimestampSchema } from "../json.js";
 import { CandidateSchema, GenerationSummarySchema, StopReasonSchema } from "../optimize/schema.js";
+import { NextCursorSchema } from "../page.js";
 import { AgentTypeSchema, PromoteTopKSchema, SystemNameSchema } from "../runtime/schema.js";
 
 const Params = z.record(z.string(), JsonSchema);
@@ -232,8 +233,8 @@ export type PromoteResult = z.infer<typeof PromoteResultSchema>;
 const RunEvaluationSchema = EvaluationRecordSchema.omit({ params: true, input_tokens: true, output_tokens: true });
 export type RunEvaluation = z.output<typeof RunEvaluationSchema>;
 
-/** GET /v1/runs. */
-export const RunListSchema = z.object({ runs: z.array(RunSummarySchema) });
+/** GET /v1/runs: a page of them, newest first. */
+export const RunListSchema = z.object({ runs: z.array(RunSummarySchema), next_cursor: NextCursorSchema });
 /** GET /v1/runs/{run_id}/evaluations. */
 export const EvaluationPageSchema = z.object({ evaluations: z.array(RunEvaluationSchema) });
 /** GET /v1/runs/{run_id}/candidates: every candidate scored so far, live while the run goes. */

@@ -11,6 +11,7 @@ import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.
 import { ComputedUpdateSchema } from "../bandit/update.js";
 import { strictObject } from "../config/unknown-keys.js";
 import { JsonSchema, TimestampSchema, utf8Length } from "../json.js";
+import { NextCursorSchema } from "../page.js";
 
 const Json = JsonSchema;
 const Params = z.record(z.string(), Json);
@@ -176,9 +177,12 @@ export type SelectRequest = z.output<typeof SelectRequestSchema>;
 /** Why an update with signals is refused by a system that cannot turn them into a reward. */
 export const NO_REWARD_EVALUATOR = "this system has no reward_evaluator: send reward, or configure reward_evaluator";
 
+/** What the service takes as a decision id (the runtime makes them: src/runtime/decision-id.ts). */
+export const DecisionIdSchema = z.string().min(1).max(200);
+
 export const UpdateRequestSchema = z.object({
   user_id: UserIdSchema,
-  decision_id: z.string().min(1).max(200),
+  decision_id: DecisionIdSchema,
   agent_type: AgentTypeSchema.optional(),
   reward: Score.optional(),
   signals: z.record(z.string(), z.number()).optional(),
@@ -249,6 +253,25 @@ export const DecisionSchema = z.object({
 });
 export type RuntimeDecision = z.output<typeof DecisionSchema>;
 
+/** A decision as a system's decision log lists it: the decision without the arms' snapshot and the reward's parts. */
+const ListedDecisionSchema = DecisionSchema.pick({
+  decision_id: true,
+  user_id: true,
+  agent_type: true,
+  arm_id: true,
+  params: true,
+  selection_probability: true,
+  context: true,
+  created_at: true,
+  reward: true,
+  reward_source: true,
+  rewarded_at: true,
+});
+export type ListedDecision = z.output<typeof ListedDecisionSchema>;
+
+/** GET /v1/systems/{system}/decisions: a page of them, newest first. */
+export const DecisionListSchema = z.object({ decisions: z.array(ListedDecisionSchema), next_cursor: NextCursorSchema });
+
 const ArmViewSchema = z.object({
   arm_id: z.string(),
   name: z.string().nullable(),
@@ -278,8 +301,8 @@ export const SystemListItemSchema = z.object({
 });
 export type SystemListItem = z.output<typeof SystemListItemSchema>;
 
-/** GET /v1/systems. */
-export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema) });
+/** GET /v1/systems: a page of them, most recently changed first. */
+export const SystemListSchema = z.object({ systems: z.array(SystemListItemSchema), next_cursor: NextCursorSchema });
 
 /**
  * An arm across all users of a system, from the decision log: a Beta(1 + rewards, 1 + rewarded - rewards)

@@ -23,6 +23,7 @@ import type {
 import type { ExportPageSchema } from "../runtime/export.js";
 import type {
   ArmListSchema,
+  DecisionListSchema,
   DecisionSchema,
   ForgetResultSchema,
   RuntimeConfigInput,
@@ -40,6 +41,40 @@ import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, up
  * service answers them.
  */
 type Answer<S extends z.ZodType> = z.output<S>;
+
+/** Which page of a listing to read: `limit` items (the route's default when absent), from `cursor` (the first page when absent). */
+export interface PageOptions {
+  limit?: number;
+  /** The `next_cursor` of the page before, as the service gave it. */
+  cursor?: string | null;
+}
+
+/**
+ * A listing call. Awaited, it is the page asked for: its items and `next_cursor` (null on the last page).
+ * Iterated with `for await`, it is every item from that page on, the next page read when one is used up (stopping
+ * the loop reads no more). As the OpenAI SDK's lists.
+ */
+export type Listing<P, T> = Promise<P> & AsyncIterable<T>;
+
+function listing<P extends { next_cursor: string | null }, T>(
+  first: PageOptions,
+  read: (page: PageOptions) => Promise<P>,
+  itemsOf: (page: P) => T[],
+): Listing<P, T> {
+  const firstPage = read(first);
+  // The first page's failure is the iteration's when it is iterated: not also an unhandled rejection.
+  firstPage.catch(() => {});
+  return Object.assign(firstPage, {
+    async *[Symbol.asyncIterator]() {
+      let page = await firstPage;
+      for (;;) {
+        yield* itemsOf(page);
+        if (page.next_cursor === null) return;
+        page = await read({ ...first, cursor: page.next_cursor });
+      }
+    },
+  });
+}
 
 const LOCAL_URL = "http://127.0.0.1:8787";
 
@@ -118,12 +153,19 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
   const run = (runId: string) => `/v1/runs/${encodeURIComponent(runId)}`;
   const query = (params: Record<string, string | undefined>) =>
     new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined)).toString();
+  const pageQuery = ({ limit, cursor }: PageOptions) => ({ limit: limit?.toString(), cursor: cursor ?? undefined });
 
   return {
     baseUrl,
     configureSystem: (name: string, config: RuntimeConfigInput) => request<Answer<typeof SystemRecordSchema>>("PUT", system(name), config),
     getSystem: (name: string) => request<Answer<typeof SystemRecordSchema>>("GET", system(name)),
-    listSystems: async () => (await request<Answer<typeof SystemListSchema>>("GET", "/v1/systems")).systems,
+    /** Systems, most recently changed first: awaited, a page; iterated, every one (see Listing). */
+    listSystems: (args: PageOptions = {}) =>
+      listing(
+        args,
+        (page) => request<Answer<typeof SystemListSchema>>("GET", `/v1/systems?${query(pageQuery(page))}`),
+        (page) => page.systems,
+      ),
     /** Each arm across all users (posterior, interval, P(best), pulls), recent decisions, the runs its arms came from. */
     systemSummary: (name: string) => request<Answer<typeof SystemSummarySchema>>("GET", `${system(name)}/summary`),
     select: (name: string, args: RuntimeSelectOptions) =>
@@ -134,6 +176,17 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
       request<Answer<typeof DecisionSchema>>(
         "GET",
         `${system(name)}/decisions/${encodeURIComponent(args.decisionId)}?${query({ user_id: args.userId })}`,
+      ),
+    /** The system's decision log, every user's or `userId`'s, newest first (admin key): awaited, a page; iterated, every one. */
+    listDecisions: (name: string, args: PageOptions & { userId?: string } = {}) =>
+      listing(
+        args,
+        (page) =>
+          request<Answer<typeof DecisionListSchema>>(
+            "GET",
+            `${system(name)}/decisions?${query({ ...pageQuery(page), user_id: args.userId })}`,
+          ),
+        (page) => page.decisions,
       ),
     arms: async (name: string, args: { userId: string; agentType?: string }) =>
       (
@@ -180,9 +233,13 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
     startRun: (config: ConfigInput | Record<string, unknown> | string, args: { seed?: number } = {}) =>
       request<RunView>("POST", `/v1/runs${args.seed === undefined ? "" : `?${query({ seed: String(args.seed) })}`}`, config),
     getRun: (runId: string) => request<RunView>("GET", run(runId)),
-    listRuns: async (args: { limit?: number; system?: string } = {}) =>
-      (await request<Answer<typeof RunListSchema>>("GET", `/v1/runs?${query({ limit: args.limit?.toString(), system: args.system })}`))
-        .runs,
+    /** Runs (of one system, when given), newest first: awaited, a page; iterated, every one (see Listing). */
+    listRuns: (args: PageOptions & { system?: string } = {}) =>
+      listing(
+        args,
+        (page) => request<Answer<typeof RunListSchema>>("GET", `/v1/runs?${query({ ...pageQuery(page), system: args.system })}`),
+        (page) => page.runs,
+      ),
     /** A page of a run's evaluations (each (candidate, test case) once). */
     runEvaluations: async (runId: string, args: { limit?: number; offset?: number } = {}) =>
       (
@@ -197,7 +254,13 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
     promoteRun: (runId: string, args: PromoteRequest) => request<Answer<typeof PromoteResultSchema>>("POST", `${run(runId)}/promote`, args),
     /** Make a scoped key (admin key needed): the answer holds the key, which is never shown again. */
     createKey: (args: CreateKeyRequest) => request<Answer<typeof CreatedKeySchema>>("POST", "/v1/keys", args),
-    listKeys: async () => (await request<Answer<typeof KeyListSchema>>("GET", "/v1/keys")).keys,
+    /** Keys made with createKey, newest first, revoked ones included: awaited, a page; iterated, every one (see Listing). */
+    listKeys: (args: PageOptions = {}) =>
+      listing(
+        args,
+        (page) => request<Answer<typeof KeyListSchema>>("GET", `/v1/keys?${query(pageQuery(page))}`),
+        (page) => page.keys,
+      ),
     revokeKey: (keyId: string) => request<Answer<typeof ApiKeySchema>>("DELETE", `/v1/keys/${encodeURIComponent(keyId)}`),
   };
 }

@@ -3,7 +3,13 @@ import { validate } from "@readme/openapi-parser";
 import { describe, expect, expectTypeOf, it } from "vitest";
 import type { z } from "zod";
 import type { RunViewSchema } from "../../src/run/schema.js";
-import type { DecisionSchema, SystemListItemSchema, SystemRecordSchema } from "../../src/runtime/schema.js";
+import type {
+  DecisionListSchema,
+  DecisionSchema,
+  SystemListItemSchema,
+  SystemListSchema,
+  SystemRecordSchema,
+} from "../../src/runtime/schema.js";
 import type { ConvergenceClient } from "../../src/sdk/client.js";
 
 // The worker's app imports with the Workers toolchain's resolution, which this project's typecheck does not use:
@@ -127,7 +133,9 @@ describe("/openapi.json", () => {
     expectTypeOf<Answer<"getDecision">["created_at"]>().toEqualTypeOf<string>();
     expectTypeOf<Answer<"getSystem">>().toEqualTypeOf<z.output<typeof SystemRecordSchema>>();
     expectTypeOf<Answer<"getSystem">["config"]["selection_policy"]>().toEqualTypeOf<"thompson" | "top_two">();
-    expectTypeOf<Answer<"listSystems">>().toEqualTypeOf<z.output<typeof SystemListItemSchema>[]>();
+    expectTypeOf<Answer<"listSystems">>().toEqualTypeOf<z.output<typeof SystemListSchema>>();
+    expectTypeOf<Answer<"listSystems">["systems"][number]>().toEqualTypeOf<z.output<typeof SystemListItemSchema>>();
+    expectTypeOf<Answer<"listDecisions">>().toEqualTypeOf<z.output<typeof DecisionListSchema>>();
     expectTypeOf<NonNullable<Answer<"getRun">["result"]>>().toExtend<z.output<typeof RunViewSchema>["result"]>();
   });
 });

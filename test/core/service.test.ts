@@ -341,7 +341,7 @@ describe("what a run on npm start may reach", () => {
       error: (JSON.parse(text) as { error: { code: string; message: string; details?: object[] } }).error,
     };
   }
-  const runCount = async () => (await createClient({ baseUrl: url, apiKey: service.key }).listRuns({ limit: 200 })).length;
+  const runCount = async () => (await createClient({ baseUrl: url, apiKey: service.key }).listRuns({ limit: 200 })).runs.length;
 
   async function finishedRun(runId: string) {
     const client = createClient({ baseUrl: url, apiKey: service.key });

@@ -5,6 +5,7 @@
  */
 import { ALL_SYSTEMS, type ApiKey, type CreatedKey, type KeyScope } from "../../src/keys/schema.js";
 import { hashKey, keyIdOf, newKey, sameSecret } from "../../src/keys/secret.js";
+import { type Page, pageOf } from "./page";
 
 const KEY_CACHE_TTL_MS = 30_000;
 /** Bounded, so made-up key ids cannot grow an isolate's memory. */
@@ -59,9 +60,20 @@ export async function createKey(db: D1Database, request: { scope: KeyScope; syst
   return { id, key, scope: request.scope, systems, name: request.name ?? null, created_at };
 }
 
-export async function listKeys(db: D1Database): Promise<ApiKey[]> {
-  const { results } = await db.prepare(`SELECT ${COLUMNS} FROM api_keys ORDER BY created_at DESC, id`).all<Row>();
-  return results.map(view);
+/** Where the list of keys goes on from: the last key's (created_at, id). */
+export type KeyPosition = [createdAt: string, id: string];
+
+/** A page of the keys made with POST /v1/keys, newest first (ties by id), revoked ones included. */
+export async function listKeys(
+  db: D1Database,
+  { limit, after }: { limit: number; after?: KeyPosition | undefined },
+): Promise<Page<ApiKey, KeyPosition>> {
+  const from = after ? "WHERE (created_at, id) < (?, ?)" : "";
+  const { results } = await db
+    .prepare(`SELECT ${COLUMNS} FROM api_keys ${from} ORDER BY created_at DESC, id DESC LIMIT ?`)
+    .bind(...(after ?? []), limit + 1)
+    .all<Row>();
+  return pageOf(results.map(view), limit, (key): KeyPosition => [key.created_at, key.id]);
 }
 
 /** Revoke a key (again is a no-op that answers the same); null when there is no such key. */

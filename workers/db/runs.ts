@@ -2,6 +2,7 @@
 
 import type { CandidateRecord, EvaluationRecord, RunEvaluation, RunStatus, RunView } from "../../src/run/schema.js";
 import { fail, type OptimizationResult } from "../../src/sdk/response.js";
+import { type Page, pageOf } from "./page";
 
 export interface RunRow {
   run_id: string;
@@ -162,14 +163,34 @@ export async function markFailed(db: D1Database, runId: string, error: string): 
     .run();
 }
 
-/** Every column but the result (which can be large), newest first. */
-export async function listRuns(db: D1Database, limit: number, system?: string): Promise<Omit<RunRow, "result">[]> {
+/** Where the list of runs goes on from: the last run's (created_at, run_id). */
+export type RunPosition = [createdAt: string, runId: string];
+
+/** A page of the runs (of one system, when given), newest first (ties by id): every column but the result (which can be large). */
+export async function listRuns(
+  db: D1Database,
+  { limit, system, after }: { limit: number; system?: string | undefined; after?: RunPosition | undefined },
+): Promise<Page<Omit<RunRow, "result">, RunPosition>> {
   const columns = `run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at, finished_at, best_score,
     best_config, target_calls, generations_run, error`;
-  const query = system
-    ? db.prepare(`SELECT ${columns} FROM runs WHERE system = ? ORDER BY created_at DESC LIMIT ?`).bind(system, limit)
-    : db.prepare(`SELECT ${columns} FROM runs ORDER BY created_at DESC LIMIT ?`).bind(limit);
-  return (await query.all<Omit<RunRow, "result">>()).results;
+  const where: string[] = [];
+  const args: unknown[] = [];
+  if (system !== undefined) {
+    where.push("system = ?");
+    args.push(system);
+  }
+  if (after) {
+    where.push("(created_at, run_id) < (?, ?)");
+    args.push(...after);
+  }
+  const { results } = await db
+    .prepare(
+      `SELECT ${columns} FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
+       ORDER BY created_at DESC, run_id DESC LIMIT ?`,
+    )
+    .bind(...args, limit + 1)
+    .all<Omit<RunRow, "result">>();
+  return pageOf(results, limit, (run): RunPosition => [run.created_at, run.run_id]);
 }
 
 /** The view of a run its coordinator never started (it failed before): what D1 knows. */

@@ -1,6 +1,7 @@
 /** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
 import { type Population, parsePopulation } from "../../src/bandit/pooling.js";
 import { type RuntimeConfig, RuntimeConfigSchema, type SystemListItem } from "../../src/runtime/schema.js";
+import { type Page, pageOf } from "./page";
 
 export interface SystemSnapshot {
   name: string;
@@ -168,14 +169,22 @@ export async function scheduledSystems(db: D1Database): Promise<SystemSnapshot[]
   });
 }
 
-/** Every system, most recently changed first. */
-export async function listSystems(db: D1Database): Promise<SystemListItem[]> {
+/** Where the list of systems goes on from: the last system's (updated_at, name). */
+export type SystemPosition = [updatedAt: string, name: string];
+
+/** A page of the systems, most recently changed first (ties by name), after `after` when given. */
+export async function listSystems(
+  db: D1Database,
+  { limit, after }: { limit: number; after?: SystemPosition | undefined },
+): Promise<Page<SystemListItem, SystemPosition>> {
+  const from = after ? "WHERE (updated_at, name) < (?, ?)" : "";
   const { results } = await db
     .prepare(
       `SELECT name AS system, version, COALESCE(json_extract(config, '$.agent_type'), 'default') AS agent_type,
          json_array_length(config, '$.default_arms') AS arms, updated_at
-       FROM systems ORDER BY updated_at DESC LIMIT 500`,
+       FROM systems ${from} ORDER BY updated_at DESC, name DESC LIMIT ?`,
     )
+    .bind(...(after ?? []), limit + 1)
     .all<SystemListItem>();
-  return results;
+  return pageOf(results, limit, (s): SystemPosition => [s.updated_at, s.system]);
 }

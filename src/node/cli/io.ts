@@ -1,3 +1,4 @@
+import { MAX_PAGE_LIMIT } from "../../page.js";
 import { ConvergenceApiError, type ConvergenceClient } from "../../sdk/client.js";
 import { createClient } from "../client.js";
 
@@ -24,4 +25,36 @@ export function serviceClient(server: string | undefined): ConvergenceClient {
 /** An answer printed as the service gave it, for --json and for commands whose output is the answer. */
 export function printJson(io: Io, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** `--limit N` of a listing command: at most N items (a whole number from 1); undefined when not given (all of them). */
+export function itemLimit(text: string | undefined, usage: new (message: string) => Error): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw new usage(`--limit must be a whole number from 1, got '${text}'`);
+  return Number(text);
+}
+
+/** The page size that reads `max` items (or all of them) in the fewest calls. */
+export const pageSizeFor = (max: number | undefined): number => Math.min(max ?? MAX_PAGE_LIMIT, MAX_PAGE_LIMIT);
+
+/**
+ * A listing's items printed as they arrive, page by page, until `max` (or the last page): a line each, or with
+ * --json one JSON array at the end (the shape these commands printed before pages). Stopping early reads no more pages.
+ */
+export async function printListing<T>(
+  io: Io,
+  items: AsyncIterable<T>,
+  how: { max: number | undefined; json: boolean; line: (item: T) => string; none?: string },
+): Promise<void> {
+  const all: T[] = [];
+  let count = 0;
+  if ((how.max ?? 1) > 0) {
+    for await (const item of items) {
+      if (how.json) all.push(item);
+      else io.stdout.write(`${how.line(item)}\n`);
+      if (++count === how.max) break;
+    }
+  }
+  if (how.json) printJson(io, all);
+  else if (count === 0 && how.none !== undefined) io.stdout.write(`${how.none}\n`);
 }

@@ -1,16 +1,16 @@
 /**
  * `convergence keys ...`: scoped API keys of a service, from the shell (an admin key is needed).
  *   create --scope admin|runtime [--systems a,b] [--name N] [--json]
- *   list [--json]
+ *   list [--limit N] [--json]       every key, newest first (the first N)
  *   revoke KEY_ID
  */
 import { parseArgs } from "node:util";
 import type { ApiKey } from "../../keys/schema.js";
-import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
+import { type Io, itemLimit, pageSizeFor, printJson, printListing, reportApiError, serviceClient } from "./io.js";
 
 export const KEYS_USAGE = `convergence keys: scoped API keys of a Convergence service (needs an admin key)
   convergence keys create --scope admin|runtime [--systems a,b] [--name N] [--json]
-  convergence keys list [--json]
+  convergence keys list [--limit N] [--json]
   convergence keys revoke KEY_ID
 A runtime key can only select, update and read decisions, on --systems (default: every system); an admin key can
 do everything. The key is printed once, by create: keep it then.
@@ -34,6 +34,7 @@ export async function keysCommand(args: readonly string[], io: Io): Promise<numb
       scope: { type: "string" },
       systems: { type: "string" },
       name: { type: "string" },
+      limit: { type: "string" },
       json: { type: "boolean", default: false },
     },
   });
@@ -67,14 +68,13 @@ export async function keysCommand(args: readonly string[], io: Io): Promise<numb
         return 0;
       }
       case "list": {
-        const keys = await client.listKeys();
-        if (values.json) print(keys);
-        else
-          io.stdout.write(
-            keys.length === 0
-              ? "no keys (the CONVERGENCE_API_KEY secret's bootstrap keys are not listed)\n"
-              : `${keys.map(listLine).join("\n")}\n`,
-          );
+        const max = itemLimit(values.limit, KeysUsageError);
+        await printListing(io, client.listKeys({ limit: pageSizeFor(max) }), {
+          max,
+          json: values.json,
+          line: listLine,
+          none: "no keys (the CONVERGENCE_API_KEY secret's bootstrap keys are not listed)",
+        });
         return 0;
       }
       case "revoke": {

@@ -30,7 +30,7 @@ Usage:
   convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet] [--server URL]
   convergence validate CONFIG [--json]
   convergence runs list|show|cancel|promote ...                        (see convergence runs --help)
-  convergence runtime configure|select|update|arms|evaluate SYSTEM ...  (see convergence runtime --help)
+  convergence runtime configure|select|update|arms|evaluate|systems|decisions ...  (see convergence runtime --help)
   convergence keys create|list|revoke ...                              (see convergence keys --help)
   convergence --version | --help
 

@@ -1,6 +1,6 @@
 /**
  * `convergence runs ...`: optimization runs on a service, from the shell.
- *   list [--system S] [--limit N] [--json]
+ *   list [--system S] [--limit N] [--json]   every run, newest first (the first N)
  *   show RUN_ID [--json]
  *   cancel RUN_ID
  *   promote RUN_ID --system S [--top-k K] [--agent-type A]
@@ -8,7 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import type { RunSummary, RunView } from "../../run/schema.js";
-import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
+import { type Io, itemLimit, pageSizeFor, printJson, printListing, reportApiError, serviceClient } from "./io.js";
 
 export const RUNS_USAGE = `convergence runs: optimization runs on a Convergence service
   convergence runs list [--system S] [--limit N] [--json]
@@ -73,10 +73,9 @@ export async function runsCommand(args: readonly string[], io: Io): Promise<numb
     switch (action) {
       case "list": {
         if (runId) throw new RunsUsageError(`unexpected argument '${runId}'`);
-        const limit = integer("limit", values.limit);
-        const runs = await client.listRuns({ ...(limit ? { limit } : {}), ...(values.system ? { system: values.system } : {}) });
-        if (values.json) print(runs);
-        else io.stdout.write(runs.length === 0 ? "no runs\n" : `${runs.map(listLine).join("\n")}\n`);
+        const max = itemLimit(values.limit, RunsUsageError);
+        const runs = client.listRuns({ limit: pageSizeFor(max), ...(values.system ? { system: values.system } : {}) });
+        await printListing(io, runs, { max, json: values.json, line: listLine, none: "no runs" });
         return 0;
       }
       case "show": {

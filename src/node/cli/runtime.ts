@@ -5,6 +5,8 @@
  *   update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
  *   arms SYSTEM --user U [--agent-type A]
  *   evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+ *   systems [--limit N] [--json]           every system, most recently changed first (the first N)
+ *   decisions --system S [--user U] [--limit N]   the decision log, newest first, a JSON object a line
  *   forget --system S --user U                 forget a user: their arms and decisions, every agent type
  *   export --system S [--since DATE] [--output FILE]
  * The service is --server URL, else CONVERGENCE_URL (default the local one), with CONVERGENCE_API_KEY (default .dev.vars).
@@ -14,9 +16,9 @@ import { parseArgs } from "node:util";
 import { type Estimate, EvaluateRequestSchema, type PolicyEvaluation, parseOfflinePolicy, type SkipReason } from "../../bandit/offline.js";
 import { formatFromName, parseConfigText } from "../../config/parse.js";
 import type { JsonValue } from "../../json.js";
-import type { RuntimeConfigInput } from "../../runtime/schema.js";
+import type { RuntimeConfigInput, SystemListItem } from "../../runtime/schema.js";
 import type { ConvergenceClient } from "../../sdk/client.js";
-import { type Io, printJson, reportApiError, serviceClient } from "./io.js";
+import { type Io, itemLimit, pageSizeFor, printJson, printListing, reportApiError, serviceClient } from "./io.js";
 
 export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running service
   convergence runtime configure SYSTEM FILE
@@ -24,13 +26,18 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
   convergence runtime arms SYSTEM --user U [--agent-type A]
   convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+  convergence runtime systems [--limit N] [--json]
+  convergence runtime decisions --system S [--user U] [--limit N]
   convergence runtime forget --system S --user U
   convergence runtime export --system S [--since DATE] [--output FILE]
-export     the system's decision log since DATE (ISO date or timestamp), archived decisions included, as NDJSON
-           (one decision a line, oldest first) on stdout or to FILE
 evaluate   estimate a policy's mean reward from the system's newest N (default 5000) rewarded decisions,
            off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
            {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
+systems    every system (or the N most recently changed), a line each; --json: one JSON array
+decisions  the system's decisions (of user U), newest first, one JSON object a line as pages arrive: all of them,
+           or the newest N (needs an admin key)
+export     the system's decision log since DATE (ISO date or timestamp), archived decisions included, as NDJSON
+           (one decision a line, oldest first) on stdout or to FILE
 forget     remove a user's arms and decisions from the service, for every agent type (needs an admin key);
            prints what was removed (all zeros when nothing was left); the system's totals are kept
 The service: --server URL, else CONVERGENCE_URL (default http://127.0.0.1:8787); key CONVERGENCE_API_KEY (default from .dev.vars).
@@ -108,6 +115,21 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     if (!target) throw new RuntimeUsageError("runtime export needs --system S");
     return exportAction(client, { system: target, since: values.since, output: values.output }, io);
   }
+  if (action === "systems" || action === "decisions") {
+    if (system !== undefined) throw new RuntimeUsageError(`unexpected argument '${system}'`);
+    const max = itemLimit(values.limit, RuntimeUsageError);
+    if (action === "systems")
+      return listAction(io, client.listSystems({ limit: pageSizeFor(max) }), {
+        max,
+        json: values.json,
+        line: systemLine,
+        none: "no systems",
+      });
+    if (!values.system) throw new RuntimeUsageError("runtime decisions needs --system S");
+    const decisions = client.listDecisions(values.system, { limit: pageSizeFor(max), ...(values.user ? { userId: values.user } : {}) });
+    // A log can be long: each decision is printed as its page arrives, as JSON on a line of its own.
+    return listAction(io, decisions, { max, json: false, line: (d) => JSON.stringify(d) });
+  }
   if (!action || !system) throw new RuntimeUsageError("runtime needs an action and a SYSTEM");
   const agentType = values["agent-type"];
   const print = (value: unknown) => printJson(io, value);
@@ -159,6 +181,20 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
       default:
         throw new RuntimeUsageError(`unknown runtime action '${action}'`);
     }
+  } catch (error) {
+    return reportApiError(error, io);
+  }
+}
+
+function systemLine(s: SystemListItem): string {
+  const when = s.updated_at.replace("T", " ").slice(0, 19);
+  return `${s.system}  ${s.agent_type}  ${s.arms} arm${s.arms === 1 ? "" : "s"}  version ${s.version}  changed ${when}`;
+}
+
+async function listAction<T>(io: Io, items: AsyncIterable<T>, how: Parameters<typeof printListing<T>>[2]): Promise<number> {
+  try {
+    await printListing(io, items, how);
+    return 0;
   } catch (error) {
     return reportApiError(error, io);
   }

@@ -1,12 +1,16 @@
 /** Scoped API keys (admin only, like every route outside the runtime operations of workers/api/auth.ts). */
 import { createRoute, z } from "@hono/zod-openapi";
+import { TimestampSchema } from "../../../src/json.js";
 import { ApiKeySchema, CreatedKeySchema, CreateKeyRequestSchema, KeyIdSchema, KeyListSchema } from "../../../src/keys/schema.js";
+import { pageLimitSchema } from "../../../src/page.js";
 import { createKey, listKeys, revokeKey } from "../../db/keys";
+import { listingCursor } from "../cursor";
 import { ApiError, errorResponses, json } from "../errors";
 import { routeGroup } from "./group";
 
 const KeyId = KeyIdSchema.openapi({ param: { name: "key_id", in: "path" } });
 const Key = ApiKeySchema.openapi("ApiKey");
+const keysCursor = listingCursor("keys", z.tuple([TimestampSchema, KeyIdSchema]));
 
 const routes = {
   create: createRoute({
@@ -19,7 +23,9 @@ const routes = {
   list: createRoute({
     method: "get",
     path: "/v1/keys",
-    summary: "Every key made with POST /v1/keys, newest first, revoked ones included (never the keys themselves)",
+    summary: "A page of the keys made with POST /v1/keys, newest first, revoked ones included (never the keys themselves)",
+    description: "Pass `next_cursor` back as `cursor` for the next page.",
+    request: { query: z.object({ limit: pageLimitSchema(100), cursor: keysCursor.query.optional() }) },
     responses: { 200: json(KeyListSchema, "Keys"), ...errorResponses },
   }),
   revoke: createRoute({
@@ -33,7 +39,11 @@ const routes = {
 
 export const keysApp = routeGroup()
   .openapi(routes.create, async (c) => c.json(await createKey(c.env.DB, c.req.valid("json")), 201))
-  .openapi(routes.list, async (c) => c.json({ keys: await listKeys(c.env.DB) }, 200))
+  .openapi(routes.list, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const page = await listKeys(c.env.DB, { limit, after: cursor });
+    return c.json({ keys: page.items, next_cursor: page.next && keysCursor.encode(page.next) }, 200);
+  })
   .openapi(routes.revoke, async (c) => {
     const { key_id } = c.req.valid("param");
     const revoked = await revokeKey(c.env.DB, key_id);

@@ -6,6 +6,8 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import { ConfigSchema } from "../../../src/config/schema.js";
+import { TimestampSchema } from "../../../src/json.js";
+import { pageLimitSchema } from "../../../src/page.js";
 import { isPolicyIssue } from "../../../src/run/prepare.js";
 import {
   CandidateListSchema,
@@ -21,19 +23,24 @@ import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
 import { runOf, startRun } from "../../runs/start";
+import { listingCursor } from "../cursor";
 import { ApiError, errorResponses, json } from "../errors";
 import { MAX_BODY_BYTES } from "../limits";
 import { routeGroup } from "./group";
 
 const RunId = RunIdSchema.openapi({ param: { name: "run_id", in: "path" } });
 const Run = RunViewSchema.openapi("Run");
+const runsCursor = listingCursor("runs", z.tuple([TimestampSchema, RunIdSchema]));
 
 const routes = {
   list: createRoute({
     method: "get",
     path: "/v1/runs",
-    summary: "Recent runs, newest first",
-    request: { query: z.object({ limit: z.coerce.number().int().min(1).max(200).default(50), system: SystemNameSchema.optional() }) },
+    summary: "A page of the runs (of one system, when given), newest first",
+    description: "Pass `next_cursor` back as `cursor` for the next page.",
+    request: {
+      query: z.object({ limit: pageLimitSchema(50), cursor: runsCursor.query.optional(), system: SystemNameSchema.optional() }),
+    },
     responses: { 200: json(RunListSchema, "Runs"), ...errorResponses },
   }),
   get: createRoute({
@@ -143,9 +150,10 @@ group.openAPIRegistry.registerPath({
 
 export const runsApp = group
   .openapi(routes.list, async (c) => {
-    const { limit, system } = c.req.valid("query");
-    const rows = await listRuns(c.env.DB, limit, system);
-    return c.json({ runs: rows.map((row) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null })) }, 200);
+    const { limit, cursor, system } = c.req.valid("query");
+    const page = await listRuns(c.env.DB, { limit, system, after: cursor });
+    const runs = page.items.map((row) => ({ ...row, best_config: row.best_config ? JSON.parse(row.best_config) : null }));
+    return c.json({ runs, next_cursor: page.next && runsCursor.encode(page.next) }, 200);
   })
   .openapi(routes.get, async (c) => {
     const { run_id } = c.req.valid("param");

@@ -7,6 +7,7 @@ import { ownerTag, parseDecisionId } from "../../../src/runtime/decision-id.js";
 import {
   AgentTypeSchema,
   ArmListSchema,
+  DecisionIdSchema,
   DecisionSchema,
   NO_REWARD_EVALUATOR,
   RuntimeConfigSchema,
@@ -74,11 +75,7 @@ const routes = {
     summary: "Read one decision",
     request: {
       params: SystemParams.extend({
-        decision_id: z
-          .string()
-          .min(1)
-          .max(200)
-          .openapi({ param: { name: "decision_id", in: "path" } }),
+        decision_id: DecisionIdSchema.openapi({ param: { name: "decision_id", in: "path" } }),
       }),
       query: z.object({ user_id: z.string().min(1).max(256) }),
     },

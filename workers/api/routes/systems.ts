@@ -1,24 +1,62 @@
-/** Reading systems as a whole: the list of systems, and what each arm has earned across all users (the dashboard's). */
-import { createRoute } from "@hono/zod-openapi";
-import { SystemListSchema, SystemSummarySchema, SystemTimelineSchema, TimelineQuerySchema } from "../../../src/runtime/schema.js";
+/**
+ * Reading systems as a whole: the list of systems, a system's decision log across its users, what each arm has
+ * earned across all users and over time (the dashboard's).
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { TimestampSchema } from "../../../src/json.js";
+import { pageLimitSchema } from "../../../src/page.js";
+import {
+  DecisionIdSchema,
+  DecisionListSchema,
+  SystemListSchema,
+  SystemNameSchema,
+  SystemSummarySchema,
+  SystemTimelineSchema,
+  TimelineQuerySchema,
+  UserIdSchema,
+} from "../../../src/runtime/schema.js";
 import { summarizeArms } from "../../../src/runtime/summary.js";
+import { listDecisions } from "../../db/decision-list";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
 import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
 import { systemTimeline } from "../../db/timeline";
+import { listingCursor } from "../cursor";
 import { errorResponses, json } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
 
 const RECENT_DECISIONS = 20;
 
+const systemsCursor = listingCursor("systems", z.tuple([TimestampSchema, SystemNameSchema]));
+const decisionsCursor = listingCursor("decisions", z.tuple([TimestampSchema, DecisionIdSchema]));
+
 const routes = {
   list: createRoute({
     method: "get",
     path: "/v1/systems",
-    summary: "Every system, most recently changed first",
+    summary: "A page of the systems, most recently changed first",
+    description:
+      "Pass `next_cursor` back as `cursor` for the next page. The order is by last change: a system written while you page moves to the front, so this listing may not show it again (the next one does).",
+    request: { query: z.object({ limit: pageLimitSchema(100), cursor: systemsCursor.query.optional() }) },
     responses: { 200: json(SystemListSchema, "Systems"), ...errorResponses },
+  }),
+  decisions: createRoute({
+    method: "get",
+    path: "/v1/systems/{system}/decisions",
+    summary: "A page of the system's decision log, every user's (or one user's), newest first",
+    description:
+      "Decisions as they reach the log (from each user's arms object, within seconds). Pass `next_cursor` back as `cursor` for the next page: pages go on below the previous one, so decisions logged meanwhile appear in a new listing, never as a repeat or a gap in this one.",
+    request: {
+      params: SystemParams,
+      query: z.object({
+        limit: pageLimitSchema(100),
+        cursor: decisionsCursor.query.optional(),
+        user_id: UserIdSchema.optional().openapi({ description: "only this user's decisions" }),
+      }),
+    },
+    responses: { 200: json(DecisionListSchema, "Decisions"), ...errorResponses },
   }),
   summary: createRoute({
     method: "get",
@@ -39,13 +77,23 @@ const routes = {
 };
 
 export const systemsApp = routeGroup()
-  .openapi(routes.list, async (c) => c.json({ systems: await listSystems(c.env.DB) }, 200))
+  .openapi(routes.list, async (c) => {
+    const { limit, cursor } = c.req.valid("query");
+    const page = await listSystems(c.env.DB, { limit, after: cursor });
+    return c.json({ systems: page.items, next_cursor: page.next && systemsCursor.encode(page.next) }, 200);
+  })
+  .openapi(routes.decisions, async (c) => {
+    const system = await requireSystem(c.env, c.req.valid("param").system);
+    const { limit, cursor, user_id } = c.req.valid("query");
+    const page = await listDecisions(c.env, system, { limit, userId: user_id, after: cursor });
+    return c.json({ decisions: page.items, next_cursor: page.next && decisionsCursor.encode(page.next) }, 200);
+  })
   .openapi(routes.summary, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const [tallies, recent, scheduled] = await Promise.all([
       armTallies(logDatabaseOf(c.env, system), system.name),
       recentDecisions(logDatabaseOf(c.env, system), system.name, RECENT_DECISIONS),
-      listRuns(c.env.DB, 20, system.name),
+      listRuns(c.env.DB, { limit: 20, system: system.name }),
     ]);
     const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));
     return c.json(
@@ -56,7 +104,7 @@ export const systemsApp = routeGroup()
         updated_at: system.updated_at,
         arms: summarizeArms(system.config.default_arms, tallies),
         recent_decisions: recent,
-        run_ids: [...new Set([...scheduled.map((r) => r.run_id), ...fromArms])],
+        run_ids: [...new Set([...scheduled.items.map((r) => r.run_id), ...fromArms])],
       },
       200,
     );

@@ -52,6 +52,18 @@ async function api(path, init = {}, key = sessionStorage.getItem(KEY)) {
   return body;
 }
 
+/** Every item of a listing (`field` of each page), following next_cursor page by page. */
+async function everyItem(path, field) {
+  const items = [];
+  let cursor = null;
+  do {
+    const page = await api(`${path}?limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    items.push(...page[field]);
+    cursor = page.next_cursor;
+  } while (cursor);
+  return items;
+}
+
 function clear() {
   clearTimeout(timer);
   timer = null;
@@ -393,7 +405,7 @@ async function runPage(runId) {
 }
 
 async function systemsPage() {
-  const { systems } = await load(api("/v1/systems"));
+  const systems = await load(everyItem("/v1/systems", "systems"));
   show(
     h("h1", {}, "Systems"),
     systems.length === 0
