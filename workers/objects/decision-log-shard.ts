@@ -146,6 +146,13 @@ export class DecisionLogShard extends DurableObject<Env> {
     return { removed, agentTypes: [...agentTypes] };
   }
 
+  /** Whether a batch is worth a D1 call now: a full one waits, or the oldest row has waited its time. */
+  private due(now: number): boolean {
+    if (this.pendingCount() >= FLUSH_ROWS) return true;
+    const oldest = this.sql.exec<{ t: number | null }>("SELECT MIN(queued_at) AS t FROM pending").one().t;
+    return oldest !== null && now >= oldest + FLUSH_DELAY_MS;
+  }
+
   private async schedule(at: number): Promise<void> {
     if (this.alarmAt === undefined) this.alarmAt = await this.ctx.storage.getAlarm();
     if (this.alarmAt === null || at < this.alarmAt) {
@@ -162,6 +169,9 @@ export class DecisionLogShard extends DurableObject<Env> {
     const db = logDatabaseNamed(this.env, identity.database);
     try {
       for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
+        // After the batch the alarm was due for, only full batches or rows that waited long enough: a remainder
+        // that came in meanwhile waits for company rather than going as a small batch of its own.
+        if (batch > 0 && !this.due(Date.now())) break;
         const taken = this.sql
           .exec<{ decision_id: string; row: string; version: number }>(
             "SELECT decision_id, row, version FROM pending ORDER BY queued_at LIMIT ?",
