@@ -2,35 +2,15 @@
  * `convergence runtime evaluate` as a user runs it (bin/convergence.js), against a loopback stand-in for the
  * service: what it sends, what it prints, and how it refuses bad usage and bad policy files.
  */
-import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PolicyEvaluation } from "../../src/bandit/offline.js";
+import { runCli } from "../helpers/cli.js";
 import { json, type Recorded, startServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-/** The CLI in a child process; asynchronous, so the stand-in service in this process can answer it. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/convergence.js", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, CONVERGENCE_API_KEY: "cli-key" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 const ANSWER: PolicyEvaluation = {
   system: "shop",

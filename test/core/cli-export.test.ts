@@ -2,34 +2,15 @@
  * `convergence runtime export` as a user runs it (bin/convergence.js), against a loopback stand-in for the service:
  * it follows the cursors to the last page, writes NDJSON, and says why when the service refuses.
  */
-import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExportedDecision, ExportPage } from "../../src/runtime/export.js";
+import { runCli } from "../helpers/cli.js";
 import { json, type Recorded, startServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/convergence.js", ...args], {
-      cwd: ROOT,
-      env: { ...process.env, CONVERGENCE_API_KEY: "cli-key" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 const decision = (i: number): ExportedDecision => ({
   decision_id: `d${i}`,

@@ -3,30 +3,11 @@
  * (bin/convergence.js), against a loopback stand-in for the service that answers two items a page: every page is
  * read, by its cursor, unless --limit N says to stop.
  */
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { runCli } from "../helpers/cli.js";
 import { json, type Recorded, startServer } from "../helpers/server.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["bin/convergence.js", ...args, "--server", service.url], {
-      cwd: ROOT,
-      env: { ...process.env, CONVERGENCE_API_KEY: "cli-key" },
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = (args: string[]) => runCli([...args, "--server", service.url]);
 
 const AT = "2026-03-01T00:00:00.000Z";
 const LISTINGS: Record<string, { field: string; items: Record<string, unknown>[] }> = {
