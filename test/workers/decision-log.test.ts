@@ -1,4 +1,4 @@
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { addUser, type Population, parsePopulation } from "../../src/bandit/pooling.js";
@@ -7,7 +7,8 @@ import { Rng } from "../../src/search/rng.js";
 import { type DecisionRow, writeDecisions } from "../../workers/db/decisions";
 import { POPULATION_QUERY, refreshPopulations } from "../../workers/db/population";
 import { clearSystemCache } from "../../workers/db/systems";
-import { call, callJson, flushLog, putSystem, shardStubOf, THREE_ARMS, withSeededRandom } from "./helpers";
+import { logShardName } from "../../workers/objects/log-shards";
+import { armsStubOf, call, callJson, flushLog, putSystem, shardStubOf, THREE_ARMS, withSeededRandom } from "./helpers";
 
 interface Sent {
   selections: Map<string, number>;
@@ -130,6 +131,23 @@ describe("the decision log", () => {
     expect(stored?.reward).toBe(1);
     const arms = await summaryArms("log_race");
     expect(arms.reduce((n, a) => n + a.rewarded, 0)).toBe(1);
+  });
+
+  it("loses nothing when the objects and shards restart between hand-over and D1", async () => {
+    await putSystem("log_restart", { ...THREE_ARMS, cache_ttl_seconds: 0 });
+    const people = users(8, "r");
+    const sent = await play("log_restart", people, 3, 9);
+    for (const user of people) await runDurableObjectAlarm(armsStubOf("log_restart", user));
+    const waiting = new Map(people.map((user) => [logShardName("DB", "log_restart", user), user]));
+    let pending = 0;
+    for (const user of waiting.values()) pending += await shardStubOf("log_restart", user).pending();
+    expect(pending).toBe(24);
+    // Every object's memory is gone, as after an eviction or a deploy: what the shards hold is on disk.
+    await abortAllDurableObjects();
+    for (const user of waiting.values()) await runDurableObjectAlarm(shardStubOf("log_restart", user));
+    const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM decisions WHERE system = 'log_restart'").first<{ n: number }>();
+    expect(count?.n).toBe(24);
+    expectTotals(await summaryArms("log_restart"), sent);
   });
 
   it("refreshes the population from rollup rows only", async () => {
