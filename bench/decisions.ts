@@ -261,7 +261,8 @@ try {
   }
 
   const decisions = sent.size;
-  const callsPerDecision = stats.d1_batches / decisions;
+  // A failed batch call is a write call too (its rows go again in another).
+  const callsPerDecision = (stats.d1_batches + stats.d1_failed_batches) / decisions;
   const perDecision = (bytes: number) => `${(bytes / decisions).toFixed(0)} B`;
   console.log(
     `\nwaited ${waitS.toFixed(1)} s after the last request for the log to reach D1\n\n${table([

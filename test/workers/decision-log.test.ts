@@ -1,4 +1,4 @@
-import { abortAllDurableObjects, runDurableObjectAlarm } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { addUser, type Population, parsePopulation } from "../../src/bandit/pooling.js";
@@ -148,6 +148,28 @@ describe("the decision log", () => {
     const count = await env.DB.prepare("SELECT COUNT(*) AS n FROM decisions WHERE system = 'log_restart'").first<{ n: number }>();
     expect(count?.n).toBe(24);
     expectTotals(await summaryArms("log_restart"), sent);
+  });
+
+  it("takes no reward for a decision older than the system's retention, so arms and totals never disagree", async () => {
+    await putSystem("log_expired", { ...THREE_ARMS, cache_ttl_seconds: 0, decision_retention_days: 3 });
+    const old = await callJson<{ decision_id: string }>("POST", "/v1/systems/log_expired/select", { user_id: "ann" });
+    const fresh = await callJson<{ decision_id: string }>("POST", "/v1/systems/log_expired/select", { user_id: "ann" });
+    await flushLog("log_expired", ["ann"]);
+    // The old decision is four days old, and the alarm has not pruned it yet.
+    await runInDurableObject(armsStubOf("log_expired", "ann"), (_instance, state) => {
+      state.storage.sql.exec(
+        "UPDATE decisions SET created_at = created_at - ? WHERE decision_id = ?",
+        4 * 86_400_000,
+        old.body.decision_id,
+      );
+    });
+    const late = await call("POST", "/v1/systems/log_expired/update", { user_id: "ann", decision_id: old.body.decision_id, reward: 1 });
+    expect(late.status).toBe(404);
+    expect(((await late.json()) as { error: { message: string } }).error.message).toMatch(/decision_retention_days \(3\)/);
+    const arms = await callJson<{ arms: { total_pulls: number; alpha: number }[] }>("GET", "/v1/systems/log_expired/arms?user_id=ann");
+    expect(arms.body.arms.every((a) => a.alpha === 1)).toBe(true);
+    const ok = await call("POST", "/v1/systems/log_expired/update", { user_id: "ann", decision_id: fresh.body.decision_id, reward: 1 });
+    expect(ok.status).toBe(200);
   });
 
   it("refreshes the population from rollup rows only", async () => {

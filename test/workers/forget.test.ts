@@ -201,6 +201,20 @@ describe("forgetting a user", () => {
     expect(await tablesOf(armsStubOf("forget_fresh", "kim", "fresh"))).toEqual([]);
   });
 
+  it("finds an agent type whose decisions are still only in the user's object, and the object stays forgotten", async () => {
+    await putSystem("forget_unsent", { ...THREE_ARMS, cache_ttl_seconds: 0 });
+    const s = await callJson<{ decision_id: string }>("POST", "/v1/systems/forget_unsent/select", { user_id: "kim", agent_type: "fresh" });
+    expect(s.status).toBe(200);
+    // Forgotten at once: nothing handed to the shard, nothing in D1, no rollup.
+    const forgotten = await forget("forget_unsent", "kim");
+    expect(forgotten.body).toMatchObject({ agent_types: ["default", "fresh"], arms_objects: 1, decisions_in_object: 1, pending_in_log: 0 });
+    const read = await call("GET", `/v1/systems/forget_unsent/decisions/${encodeURIComponent(s.body.decision_id)}?user_id=kim`);
+    expect(read.status).toBe(404);
+    expect(await tablesOf(armsStubOf("forget_unsent", "kim", "fresh"))).toEqual([]);
+    const again = await forget("forget_unsent", "kim");
+    expect(again.body).toMatchObject({ arms_objects: 0, decisions_in_object: 0, pending_in_log: 0, decisions_in_log: 0 });
+  });
+
   it("deletes a user's many D1 decisions in bounded batches, leaving the rollups and other users as they were", async () => {
     await putSystem("forget_many", { ...THREE_ARMS, cache_ttl_seconds: 0 });
     const row = (i: number, user: string): DecisionRow => ({

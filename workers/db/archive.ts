@@ -228,6 +228,9 @@ export async function archivedRewarded(
   const forgotten = await forgottenOf(db, system);
   const { prefixes: days } = await listKeys(env.ARCHIVE, { prefix: `decisions/${system}/`, delimiter: "/" });
   const found: ExportedDecision[] = [];
+  // Objects can overlap (a chunk rewritten under another key after its first row's user was forgotten): each
+  // decision counts once.
+  const seen = new Set<string>();
   let read = 0;
   for (const day of days.sort().reverse()) {
     const { keys } = await listKeys(env.ARCHIVE, { prefix: day });
@@ -237,8 +240,9 @@ export async function archivedRewarded(
       read++;
       const lines = await readArchiveObject(env.ARCHIVE, key);
       for (const line of lines.reverse()) {
-        if (line.reward === null || exclude.has(line.decision_id) || isForgotten(forgotten, line)) continue;
+        if (line.reward === null || exclude.has(line.decision_id) || seen.has(line.decision_id) || isForgotten(forgotten, line)) continue;
         if (agentType !== undefined && line.agent_type !== agentType) continue;
+        seen.add(line.decision_id);
         found.push(line);
       }
     }

@@ -33,7 +33,7 @@ export async function tombstoneUser(db: D1Database, system: string, userId: stri
 export async function deleteUserDecisions(db: D1Database, system: string, userId: string): Promise<number> {
   let deleted = 0;
   for (;;) {
-    // decisions_by_system_user (migration 0008) finds the rows; the rollup triggers fire on insert and reward only.
+    // decisions_by_system_user_time (migration 0009) finds the rows; the rollup triggers fire on insert and reward only.
     const result = await db
       .prepare(
         `DELETE FROM decisions WHERE rowid IN (

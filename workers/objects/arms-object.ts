@@ -134,27 +134,51 @@ export class ArmsObject extends DurableObject<Env> {
   async select(ref: SystemRef, request: SelectRequest & { agent_type: string }): Promise<JsonText<RuntimeSelection> | null> {
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
+    await this.register();
     const selection = await manager.select(request);
     if (selection.decision_id) await this.scheduleAlarm(Date.now() + FLUSH_DELAY_MS);
     return toJsonText(selection);
   }
 
+  /**
+   * Tell the user's log shard that this object exists, once, before its first answer: forgetting the user then
+   * finds it even before any of its decisions reached the shard or D1.
+   */
+  private async register(): Promise<void> {
+    const identity = this.identity();
+    if (!identity || this.meta("registered") === "1") return;
+    await this.shardOf(identity).stub.registerAgentType(identity.userId, identity.agentType);
+    this.setMeta("registered", "1");
+  }
+
+  /** The system's retention (a snapshot stored before the setting existed has none: the default). */
+  private retentionDays(): number {
+    const raw = this.meta("system");
+    return (raw ? (JSON.parse(raw) as SystemSnapshot).config.decision_retention_days : undefined) ?? DEFAULT_RETENTION_DAYS;
+  }
+
+  /** The log shard of this user, in the database of the system's log. */
+  private shardOf(identity: Identity) {
+    const raw = this.meta("system");
+    const database = (raw ? (JSON.parse(raw) as SystemSnapshot).log_database : null) ?? DEFAULT_LOG_DATABASE;
+    return { database, stub: this.env.LOG_SHARDS.getByName(logShardName(database, identity.system, identity.userId)) };
+  }
+
   async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {
     // A user this object has never served has no decisions: answer without creating anything.
-    if (!this.identity()) {
-      return {
-        success: false,
-        code: "decision_not_found",
-        error: `Decision ${request.decision_id} not found or missing arm_id`,
-        reward: 0,
-        engagement_score: 0,
-        grading_score: null,
-        computed_update: null,
-        duplicate: false,
-      };
-    }
+    if (!this.identity()) return notFound(request.decision_id, `Decision ${request.decision_id} not found or missing arm_id`);
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
+    // A decision past the system's retention may still be here (pruned by the alarm): its reward would reach
+    // the user's arms but neither the log nor its totals, so it is not taken.
+    const decision = await this.storage?.getDecision({ userId: request.user_id, decisionId: request.decision_id });
+    const retentionDays = this.retentionDays();
+    if (decision && decision.reward === null && Date.parse(decision.created_at) < Date.now() - retentionDays * DAY_MS) {
+      return notFound(
+        request.decision_id,
+        `Decision ${request.decision_id} is older than the system's decision_retention_days (${retentionDays}): its reward is no longer taken`,
+      );
+    }
     const result = await manager.update(request);
     if (result.success && !result.duplicate) await this.scheduleAlarm(Date.now() + FLUSH_DELAY_MS);
     return result;
@@ -221,7 +245,7 @@ export class ArmsObject extends DurableObject<Env> {
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
     try {
-      await this.flush(identity, system);
+      await this.flush(identity);
     } catch (error) {
       // The outbox stays as it was; tried again later by this object's own alarm rather than the platform's few
       // retries, so a long D1 outage (a full shard) delays the log and never ends it.
@@ -231,7 +255,7 @@ export class ArmsObject extends DurableObject<Env> {
     // Kept for duplicate detection and late rewards as long as the log keeps them (a reward after that would
     // reach neither the log nor its rollups). The newest row stays, whatever its age: row numbers continue from
     // it, so the outbox mark stays valid.
-    const retentionDays = system?.config.decision_retention_days ?? DEFAULT_RETENTION_DAYS;
+    const retentionDays = this.retentionDays();
     this.sql.exec(
       `DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)
        AND seq < (SELECT MAX(seq) FROM decisions)`,
@@ -270,9 +294,8 @@ export class ArmsObject extends DurableObject<Env> {
     }
   }
 
-  private async flush(identity: Identity, system: SystemSnapshot | null): Promise<void> {
-    const database = system?.log_database ?? DEFAULT_LOG_DATABASE;
-    const shard = this.env.LOG_SHARDS.getByName(logShardName(database, identity.system, identity.userId));
+  private async flush(identity: Identity): Promise<void> {
+    const { database, stub: shard } = this.shardOf(identity);
     for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
       const fresh = this.sql
         .exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", this.flushedSeq(), FLUSH_BATCH)
@@ -333,4 +356,17 @@ function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapsho
   const agentTypes: NonNullable<SystemSnapshot["population"]>["agent_types"] = {};
   if (own) Object.defineProperty(agentTypes, agentType, { value: own, enumerable: true, writable: true, configurable: true });
   return { ...system, population: { ...population, agent_types: agentTypes } };
+}
+
+function notFound(decisionId: string, error: string): UpdateResult {
+  return {
+    success: false,
+    code: "decision_not_found",
+    error,
+    reward: 0,
+    engagement_score: 0,
+    grading_score: null,
+    computed_update: null,
+    duplicate: false,
+  };
 }

@@ -38,6 +38,9 @@ const STEPS: readonly string[] = [
      queued_at INTEGER NOT NULL
    );
    CREATE INDEX pending_by_age ON pending (queued_at);`,
+  // Every agent type each user of this shard has an arms object of, from that object's first select: forgetting a
+  // user finds them all, even one whose decisions have reached neither this shard nor D1.
+  `CREATE TABLE user_agent_types (user_id TEXT NOT NULL, agent_type TEXT NOT NULL, PRIMARY KEY (user_id, agent_type));`,
 ];
 
 /** Who a shard serves: the D1 binding and the system, fixed by its name. */
@@ -128,14 +131,25 @@ export class DecisionLogShard extends DurableObject<Env> {
     writeMeta(this.sql, "stats", JSON.stringify(stats));
   }
 
+  /** A user's arms object of this agent type exists (called by the object before its first answer). */
+  async registerAgentType(userId: string, agentType: string): Promise<void> {
+    this.sql.exec("INSERT OR IGNORE INTO user_agent_types (user_id, agent_type) VALUES (?, ?)", userId, agentType);
+  }
+
   /**
-   * Drop a forgotten user's waiting rows: how many there were, and their agent types (an agent type the log has
-   * not seen yet is named nowhere else, and its arms object must be forgotten too).
+   * Drop a forgotten user's waiting rows and registrations: how many rows there were, and every agent type the
+   * user has an arms object of (registered, or named by a waiting row), so each object is forgotten too.
    */
   async forget(userId: string): Promise<{ removed: number; agentTypes: string[] }> {
     const rows = this.sql.exec<{ decision_id: string; row: string }>("SELECT decision_id, row FROM pending").toArray();
     let removed = 0;
-    const agentTypes = new Set<string>();
+    const agentTypes = new Set<string>(
+      this.sql
+        .exec<{ agent_type: string }>("SELECT agent_type FROM user_agent_types WHERE user_id = ?", userId)
+        .toArray()
+        .map((r) => r.agent_type),
+    );
+    this.sql.exec("DELETE FROM user_agent_types WHERE user_id = ?", userId);
     for (const { decision_id, row } of rows) {
       const parsed = JSON.parse(row) as DecisionRow;
       if (parsed.user_id !== userId) continue;

@@ -56,6 +56,9 @@ async function forgetUser(env: Env, systemName: string, userId: string): Promise
     agentTypes.map((agentType) => (env.ARMS.getByName(JSON.stringify([system.name, agentType, userId])) as unknown as ArmsForget).forget()),
   );
   const held = found.filter((h) => h !== null);
+  // Again, now that the objects are empty: a select that ran between the first tombstone and the objects' forget
+  // made a decision newer than it, which must not reach the log either.
+  await tombstoneUser(db, system.name, userId, new Date().toISOString());
   // Last: anything that reached D1 before the tombstone, whichever step it came through.
   const decisionsInLog = await deleteUserDecisions(db, system.name, userId);
   return {
