@@ -119,22 +119,40 @@ describe("the dashboard", () => {
     expect(await page.locator("#arms tr").count()).toBe(4);
     expect(await page.locator(`#arms a[href="#/runs/${runId}"]`).count()).toBe(3);
 
-    // Over time: each arm's share of selections and its reward rate, hourly over 7 days, from the timeline.
-    await page.waitForSelector("#share-chart canvas");
-    await page.waitForSelector("#reward-rate-chart canvas");
-    const drawn = await page.evaluate(() =>
-      ["share-chart", "reward-rate-chart"].map((id) => {
-        const chart = (document.getElementById(id) as HTMLElement & { chart: { series: { label: string }[]; data: (number | null)[][] } })
-          .chart;
-        return { labels: chart.series.map((s) => s.label), data: chart.data };
-      }),
-    );
-    const timeline = (await (
-      await fetch(`${service.url}/v1/systems/dashboard_demo/timeline`, { headers: { authorization: `Bearer ${service.key}` } })
-    ).json()) as {
+    // Over time: each arm's share of selections and its reward rate, hourly over 7 days, from the timeline. Rewards
+    // can reach D1 in a later batch than their decisions: the page is read again until the timeline fetched before
+    // and after drawing it is the same, so the charts are compared with what they drew from.
+    type Timeline = {
       hours: string[];
       arms: { arm_id: string; name: string | null; selections: number[]; rewarded: number[]; reward_sum: number[] }[];
     };
+    const fetchTimeline = async () =>
+      (await (
+        await fetch(`${service.url}/v1/systems/dashboard_demo/timeline`, { headers: { authorization: `Bearer ${service.key}` } })
+      ).json()) as Timeline;
+    const drawCharts = async () => {
+      await page.waitForSelector("#share-chart canvas");
+      await page.waitForSelector("#reward-rate-chart canvas");
+      return page.evaluate(() =>
+        ["share-chart", "reward-rate-chart"].map((id) => {
+          const chart = (document.getElementById(id) as HTMLElement & { chart: { series: { label: string }[]; data: (number | null)[][] } })
+            .chart;
+          return { labels: chart.series.map((s) => s.label), data: chart.data };
+        }),
+      );
+    };
+    const stableBy = Date.now() + 90_000;
+    let before: Timeline;
+    let drawn: Awaited<ReturnType<typeof drawCharts>>;
+    let timeline: Timeline;
+    do {
+      before = await fetchTimeline();
+      await page.reload();
+      drawn = await drawCharts();
+      timeline = await fetchTimeline();
+      if (JSON.stringify(before) === JSON.stringify(timeline)) break;
+      await page.waitForTimeout(1000);
+    } while (Date.now() < stableBy);
     for (const { labels, data } of drawn) {
       // The hours, then one series per arm, each a point per hour.
       expect(labels).toEqual(["hour (UTC)", ...timeline.arms.map((a) => a.arm_id)]);

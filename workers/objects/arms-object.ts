@@ -166,7 +166,7 @@ export class ArmsObject extends DurableObject<Env> {
 
   async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {
     // A user this object has never served has no decisions: answer without creating anything.
-    if (!this.identity()) return notFound(request.decision_id, `Decision ${request.decision_id} not found or missing arm_id`);
+    if (!this.identity()) return notFound(`Decision ${request.decision_id} not found or missing arm_id`);
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
     // A decision past the system's retention may still be here (pruned by the alarm): its reward would reach
@@ -175,7 +175,6 @@ export class ArmsObject extends DurableObject<Env> {
     const retentionDays = this.retentionDays();
     if (decision && decision.reward === null && Date.parse(decision.created_at) < Date.now() - retentionDays * DAY_MS) {
       return notFound(
-        request.decision_id,
         `Decision ${request.decision_id} is older than the system's decision_retention_days (${retentionDays}): its reward is no longer taken`,
       );
     }
@@ -358,7 +357,7 @@ function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapsho
   return { ...system, population: { ...population, agent_types: agentTypes } };
 }
 
-function notFound(decisionId: string, error: string): UpdateResult {
+function notFound(error: string): UpdateResult {
   return {
     success: false,
     code: "decision_not_found",
