@@ -45,7 +45,9 @@ export class ArmsObject extends DurableObject<Env> {
   // What SQLite holds, kept in memory: this object is the only writer.
   private identityCache: Identity | null | undefined;
   private storage: SqlRuntimeStorage | null = null;
-  private current: { version: number; manager: RuntimeManager } | null = null;
+  private current: { version: number; manager: RuntimeManager; system: SystemSnapshot } | null = null;
+  /** Whether the user's log shard knows this object (meta `registered`), kept in memory after the first read. */
+  private registered: boolean | undefined;
 
   private schemaReady = false;
 
@@ -112,7 +114,7 @@ export class ArmsObject extends DurableObject<Env> {
         this.setMeta("system", JSON.stringify(system));
         this.setMeta("system_version", String(system.version));
       }
-      this.current = { version: system.version, manager: this.manager(system, identity) };
+      this.current = { version: system.version, manager: this.manager(system, identity), system };
     }
     return this.current.manager;
   }
@@ -146,21 +148,16 @@ export class ArmsObject extends DurableObject<Env> {
    */
   private async register(): Promise<void> {
     const identity = this.identity();
-    if (!identity || this.meta("registered") === "1") return;
-    await this.shardOf(identity).stub.registerAgentType(identity.userId, identity.agentType);
+    this.registered ??= this.meta("registered") === "1";
+    if (!identity || this.registered) return;
+    await this.shardOf(identity, this.current?.system ?? null).stub.registerAgentType(identity.userId, identity.agentType);
     this.setMeta("registered", "1");
-  }
-
-  /** The system's retention (a snapshot stored before the setting existed has none: the default). */
-  private retentionDays(): number {
-    const raw = this.meta("system");
-    return (raw ? (JSON.parse(raw) as SystemSnapshot).config.decision_retention_days : undefined) ?? DEFAULT_RETENTION_DAYS;
+    this.registered = true;
   }
 
   /** The log shard of this user, in the database of the system's log. */
-  private shardOf(identity: Identity) {
-    const raw = this.meta("system");
-    const database = (raw ? (JSON.parse(raw) as SystemSnapshot).log_database : null) ?? DEFAULT_LOG_DATABASE;
+  private shardOf(identity: Identity, system: SystemSnapshot | null) {
+    const database = system?.log_database ?? DEFAULT_LOG_DATABASE;
     return { database, stub: this.env.LOG_SHARDS.getByName(logShardName(database, identity.system, identity.userId)) };
   }
 
@@ -171,9 +168,9 @@ export class ArmsObject extends DurableObject<Env> {
     if (!manager) return null;
     // A decision past the system's retention may still be here (pruned by the alarm): its reward would reach
     // the user's arms but neither the log nor its totals, so it is not taken.
-    const decision = await this.storage?.getDecision({ userId: request.user_id, decisionId: request.decision_id });
-    const retentionDays = this.retentionDays();
-    if (decision && decision.reward === null && Date.parse(decision.created_at) < Date.now() - retentionDays * DAY_MS) {
+    const retentionDays = retentionDaysOf(this.current?.system ?? null);
+    const madeAt = this.storage?.unrewardedCreatedAt(request.decision_id) ?? null;
+    if (madeAt !== null && madeAt < Date.now() - retentionDays * DAY_MS) {
       return notFound(
         `Decision ${request.decision_id} is older than the system's decision_retention_days (${retentionDays}): its reward is no longer taken`,
       );
@@ -219,6 +216,7 @@ export class ArmsObject extends DurableObject<Env> {
     this.identityCache = undefined;
     this.storage = null;
     this.current = null;
+    this.registered = undefined;
     this.alarmAt = undefined;
     return held;
   }
@@ -244,7 +242,7 @@ export class ArmsObject extends DurableObject<Env> {
     const now = Date.now();
     if (system) await this.applyDefaultRewards(system, identity, now);
     try {
-      await this.flush(identity);
+      await this.flush(identity, system);
     } catch (error) {
       // The outbox stays as it was; tried again later by this object's own alarm rather than the platform's few
       // retries, so a long D1 outage (a full shard) delays the log and never ends it.
@@ -254,7 +252,7 @@ export class ArmsObject extends DurableObject<Env> {
     // Kept for duplicate detection and late rewards as long as the log keeps them (a reward after that would
     // reach neither the log nor its rollups). The newest row stays, whatever its age: row numbers continue from
     // it, so the outbox mark stays valid.
-    const retentionDays = this.retentionDays();
+    const retentionDays = retentionDaysOf(system);
     this.sql.exec(
       `DELETE FROM decisions WHERE created_at < ? AND seq <= ? AND seq NOT IN (SELECT seq FROM rewarded)
        AND seq < (SELECT MAX(seq) FROM decisions)`,
@@ -293,8 +291,8 @@ export class ArmsObject extends DurableObject<Env> {
     }
   }
 
-  private async flush(identity: Identity): Promise<void> {
-    const { database, stub: shard } = this.shardOf(identity);
+  private async flush(identity: Identity, system: SystemSnapshot | null): Promise<void> {
+    const { database, stub: shard } = this.shardOf(identity, system);
     for (let batch = 0; batch < MAX_BATCHES_PER_ALARM; batch++) {
       const fresh = this.sql
         .exec<DecisionRecordRow>("SELECT * FROM decisions WHERE seq > ? ORDER BY seq LIMIT ?", this.flushedSeq(), FLUSH_BATCH)
@@ -355,6 +353,11 @@ function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapsho
   const agentTypes: NonNullable<SystemSnapshot["population"]>["agent_types"] = {};
   if (own) Object.defineProperty(agentTypes, agentType, { value: own, enumerable: true, writable: true, configurable: true });
   return { ...system, population: { ...population, agent_types: agentTypes } };
+}
+
+/** The system's retention (a snapshot stored before the setting existed has none: the default). */
+function retentionDaysOf(system: SystemSnapshot | null): number {
+  return system?.config.decision_retention_days ?? DEFAULT_RETENTION_DAYS;
 }
 
 function notFound(error: string): UpdateResult {

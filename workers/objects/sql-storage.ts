@@ -196,6 +196,12 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     return { unit_new: n === 0 ? 1 : 0, unit_sum_sq: ((s + reward) * (s + reward)) / (n + 1) - before, unit_n_sq: 2 * n + 1 };
   }
 
+  /** When a decision without a reward was made (epoch ms); null when it is not here or already rewarded. */
+  unrewardedCreatedAt(decisionId: string): number | null {
+    const row = this.row(decisionId);
+    return row && row.reward === null ? row.created_at : null;
+  }
+
   async getDecision({ userId, decisionId }: { userId: string; decisionId: string }): Promise<RuntimeDecision | null> {
     if (userId !== this.identity.userId) return null;
     const row = this.row(decisionId);
