@@ -80,13 +80,18 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
   });
   const [action, system, file] = positionals;
   const client = serviceClient(values.server);
-  if (action === "evaluate") {
+  /** The system of an action that takes it as --system S or as its one positional argument (not both, unless equal). */
+  const systemOf = (name: string): string => {
     if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
     if (system !== undefined && values.system !== undefined && system !== values.system) {
       throw new RuntimeUsageError(`two systems: '${system}' and --system '${values.system}'`);
     }
     const target = system ?? values.system;
-    if (!target) throw new RuntimeUsageError("runtime evaluate needs --system S");
+    if (!target) throw new RuntimeUsageError(`runtime ${name} needs --system S`);
+    return target;
+  };
+  if (action === "evaluate") {
+    const target = systemOf(action);
     if (!values.policy) throw new RuntimeUsageError("runtime evaluate needs --policy FILE");
     return evaluateAction(
       client,
@@ -96,12 +101,7 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     );
   }
   if (action === "forget") {
-    if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
-    if (system !== undefined && values.system !== undefined && system !== values.system) {
-      throw new RuntimeUsageError(`two systems: '${system}' and --system '${values.system}'`);
-    }
-    const target = system ?? values.system;
-    if (!target) throw new RuntimeUsageError("runtime forget needs --system S");
+    const target = systemOf(action);
     const userId = required("user", values.user);
     try {
       printJson(io, await client.forgetUser(target, { userId }));
@@ -111,8 +111,7 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     }
   }
   if (action === "export") {
-    const target = values.system ?? system;
-    if (!target) throw new RuntimeUsageError("runtime export needs --system S");
+    const target = systemOf(action);
     return exportAction(client, { system: target, since: values.since, output: values.output }, io);
   }
   if (action === "systems" || action === "decisions") {
