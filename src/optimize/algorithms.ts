@@ -10,6 +10,8 @@ import type { BestSelector } from "./best/selector.js";
 import { noPruner } from "./pruners/none.js";
 import type { Pruner } from "./pruners/pruner.js";
 import { racingPruner } from "./pruners/racing.js";
+import { autoSampler } from "./samplers/auto.js";
+import { cmaesSampler } from "./samplers/cmaes.js";
 import { evolutionSampler } from "./samplers/evolution.js";
 import { randomSampler } from "./samplers/random.js";
 import type { Sampler } from "./samplers/sampler.js";
@@ -32,5 +34,7 @@ export const ALGORITHMS: Readonly<Record<Algorithm, AlgorithmPreset>> = {
   evolution: { sampler: evolutionSampler, pruner: noPruner, best: measuredBest, proposal: "generation", reinvestSavings: false },
   mab_evolution: { sampler: evolutionSampler, pruner: racingPruner, best: measuredBest, proposal: "generation", reinvestSavings: false },
   random: { sampler: randomSampler, pruner: noPruner, best: measuredBest, proposal: "generation", reinvestSavings: false },
+  auto: { sampler: autoSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
+  cmaes: { sampler: cmaesSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
   tpe: { sampler: tpeSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
 };

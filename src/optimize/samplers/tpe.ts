@@ -34,8 +34,11 @@ interface TpeOptions {
   priorWeight: number;
 }
 
+/** Scored configs before the TPE model is used (Optuna's n_startup_trials). */
+export const TPE_STARTUP = 10;
+
 const TPE_DEFAULTS: TpeOptions = {
-  startup: 10,
+  startup: TPE_STARTUP,
   candidates: 24,
   gamma: (n) => Math.min(Math.ceil(0.1 * n), 25),
   priorWeight: 1,
