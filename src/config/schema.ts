@@ -272,7 +272,7 @@ const EvaluationSchema = z.object({
   pricing: z.record(z.string(), z.object({ input: z.number().nonnegative(), output: z.number().nonnegative() })).optional(),
 });
 
-const ALGORITHMS = ["mab_evolution", "evolution", "random", "tpe", "cmaes", "auto"] as const;
+const ALGORITHMS = ["mab_evolution", "evolution", "random", "tpe", "cmaes", "gp", "auto"] as const;
 export type Algorithm = (typeof ALGORITHMS)[number];
 
 const EarlyStoppingSchema = z.object({

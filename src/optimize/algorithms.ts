@@ -13,6 +13,7 @@ import { racingPruner } from "./pruners/racing.js";
 import { autoSampler } from "./samplers/auto.js";
 import { cmaesSampler } from "./samplers/cmaes.js";
 import { evolutionSampler } from "./samplers/evolution.js";
+import { gpSampler } from "./samplers/gp.js";
 import { randomSampler } from "./samplers/random.js";
 import type { Sampler } from "./samplers/sampler.js";
 import { tpeSampler } from "./samplers/tpe.js";
@@ -36,5 +37,6 @@ export const ALGORITHMS: Readonly<Record<Algorithm, AlgorithmPreset>> = {
   random: { sampler: randomSampler, pruner: noPruner, best: measuredBest, proposal: "generation", reinvestSavings: false },
   auto: { sampler: autoSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
   cmaes: { sampler: cmaesSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
+  gp: { sampler: gpSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
   tpe: { sampler: tpeSampler, pruner: racingPruner, best: noiseAwareBestSelector, proposal: "workers", reinvestSavings: true },
 };

@@ -82,3 +82,19 @@ export function pooledVariance(sumSq: number, dof: number, priorVariance: number
 export function defaultInitialBatch(testCaseCount: number): number {
   return Math.min(testCaseCount, Math.max(2, Math.ceil(testCaseCount / 5)));
 }
+
+/** The effective number of test cases a config was scored on, (Σw)² / Σw² over those scored (0 when none). */
+export function effectiveObservations(scores: CaseScores | undefined, cases: readonly TestCaseWeight[]): number {
+  const weights = cases.filter((c) => scoreOf(scores, c.id) !== undefined).map((c) => c.weight);
+  const sum = weights.reduce((a, w) => a + w, 0);
+  const squares = weights.reduce((a, w) => a + w * w, 0);
+  return squares > 0 ? (sum * sum) / squares : 0;
+}
+
+/**
+ * The variance of one test case's score that is specific to the config, from the races' pooled paired
+ * differences (a difference carries two configs' noise: half its variance is one config's); 0 until measured.
+ */
+export function caseVariance(residuals: { sumSq: number; dof: number }): number {
+  return residuals.dof >= 2 ? residuals.sumSq / residuals.dof / 2 : 0;
+}

@@ -21,7 +21,7 @@ import { ALGORITHMS, type AlgorithmPreset } from "./algorithms.js";
 import type { ChosenBest } from "./best/selector.js";
 import { MemoryStudyFacts, type StudyFacts } from "./facts.js";
 import type { RaceEntry } from "./pruners/pruner.js";
-import { type CaseScores, pairedEstimate, scoreOf, type TestCaseWeight } from "./racing.js";
+import { type CaseScores, caseVariance, effectiveObservations, pairedEstimate, scoreOf, type TestCaseWeight } from "./racing.js";
 import { runSteps, type Trial } from "./samplers/sampler.js";
 import type { Candidate, StopReason } from "./schema.js";
 import type { StudySettings } from "./settings.js";
@@ -346,6 +346,10 @@ export class Study {
         progress: Math.min(1, c.calls / Math.max(1, this.callBudget())),
         trials: g.members.length > 0 ? [...finished, ...this.generationTrials(g)] : finished,
         configOf: (hash) => this.facts.config(hash) as ParamConfig,
+        fitnessNoise: (hash) => {
+          const variance = caseVariance(c.residuals);
+          return variance > 0 ? variance / Math.max(1, effectiveObservations(this.facts.scores(hash), c.testCases)) : 0;
+        },
         isKnown: (config) => this.facts.config(hashConfig(config)) !== undefined,
         rng,
       },

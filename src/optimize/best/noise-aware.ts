@@ -1,6 +1,6 @@
 import type { JsonValue } from "../../json.js";
 import { type KernelSettings, noiseAwareBest } from "../noise-aware-best.js";
-import { scoreOf } from "../racing.js";
+import { caseVariance, effectiveObservations } from "../racing.js";
 import type { Trial } from "../samplers/sampler.js";
 import type { BestSelector } from "./selector.js";
 
@@ -17,23 +17,15 @@ export const noiseAwareBestSelector: BestSelector = {
       latest.set(t.hash, t);
       if (!firstGeneration.has(t.hash)) firstGeneration.set(t.hash, t.generation);
     }
-    const scored = [...latest.values()].map((t) => {
-      const scores = context.scores(t.hash);
-      const weights = context.testCases.filter((c) => scoreOf(scores, c.id) !== undefined).map((c) => c.weight);
-      const sum = weights.reduce((a, w) => a + w, 0);
-      const squares = weights.reduce((a, w) => a + w * w, 0);
-      return {
-        hash: t.hash,
-        config: context.config(t.hash),
-        score: t.fitness,
-        observed: squares > 0 ? (sum * sum) / squares : 0,
-        complete: t.complete,
-      };
-    });
-    const { sumSq, dof } = context.residuals;
-    // Paired differences carry the noise of two configs: half their variance is one config's.
+    const scored = [...latest.values()].map((t) => ({
+      hash: t.hash,
+      config: context.config(t.hash),
+      score: t.fitness,
+      observed: effectiveObservations(context.scores(t.hash), context.testCases),
+      complete: t.complete,
+    }));
     const previous = context.state as KernelSettings | null;
-    const { hash, kernel } = noiseAwareBest(context.space, scored, dof >= 2 ? sumSq / dof / 2 : 0, previous, context.generation);
+    const { hash, kernel } = noiseAwareBest(context.space, scored, caseVariance(context.residuals), previous, context.generation);
     const state = kernel as JsonValue;
     const score = hash === null ? null : context.fullScore(hash);
     if (hash === null || score === null) return { best: null, state };

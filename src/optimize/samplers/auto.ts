@@ -1,28 +1,51 @@
+/**
+ * `algorithm: auto`, the default: a portfolio that picks the sampler by what the run knows, as OptunaHub's
+ * AutoSampler does. No single sampler wins everywhere (npm run bench:optimizer): a Gaussian process is the most
+ * sample-efficient while a run is young and the space mostly numeric, the Parzen estimator handles spaces of
+ * unordered choices best, and CMA-ES keeps improving at a constant cost once a run has far more evaluations
+ * than a GP can afford to model.
+ *
+ * - Spaces without numeric parameters, or with more categorical parameters than numeric ones: tpe throughout.
+ * - Otherwise: random for the first TPE_STARTUP configs, then gp, then, past GP_EVALUATIONS scored configs,
+ *   cmaes, warm-started from the best configs so far (its mean at the best, its spread theirs).
+ *
+ * Each sampler keeps its own state inside auto's, so a run resumed on another host continues each where it was.
+ */
 import type { JsonValue } from "../../json.js";
+import type { SearchSpace } from "../../search/space.js";
 import { cmaesSampler } from "./cmaes.js";
+import { gpSampler } from "./gp.js";
 import type { ProposalSteps, ProposeContext, Sampler } from "./sampler.js";
 import { tpeSampler } from "./tpe.js";
 
-interface AutoState {
-  tpe: JsonValue;
-  cmaes: JsonValue;
+/** Scored configs after which a numeric space hands over from the GP to CMA-ES. */
+const GP_EVALUATIONS = 1_000;
+
+type Member = "tpe" | "gp" | "cmaes";
+const MEMBERS: Record<Member, Sampler> = { tpe: tpeSampler, gp: gpSampler, cmaes: cmaesSampler };
+
+/** Each member's own state, and which member proposed last (reported in the state for whoever reads it). */
+type AutoState = Partial<Record<Member, JsonValue>> & { last?: Member };
+
+function mostlyCategorical(space: SearchSpace): boolean {
+  const params = Object.values(space);
+  const categorical = params.filter((p) => p.type === "categorical").length;
+  return categorical === params.length || categorical > params.length - categorical;
 }
 
-const SWITCH = 50;
+/** The member that proposes the next batch. */
+export function autoMember(space: SearchSpace, scored: number): Member {
+  if (mostlyCategorical(space)) return "tpe";
+  return scored < GP_EVALUATIONS ? "gp" : "cmaes";
+}
 
 export const autoSampler: Sampler = {
   name: "auto",
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
-    const prior = (state ?? { tpe: null, cmaes: null }) as unknown as AutoState;
-    const numeric = Object.values(context.space).filter((p) => p.type !== "categorical").length;
-    const categorical = Object.keys(context.space).length - numeric;
+    const prior = (state ?? {}) as AutoState;
     const scored = new Set(context.trials.map((t) => t.hash)).size;
-    const useCma = numeric >= 2 && categorical <= numeric / 2 && scored >= SWITCH;
-    if (useCma) {
-      const out = yield* cmaesSampler.propose(context, prior.cmaes);
-      return { configs: out.configs, state: { tpe: prior.tpe, cmaes: out.state } };
-    }
-    const out = yield* tpeSampler.propose(context, prior.tpe);
-    return { configs: out.configs, state: { tpe: out.state, cmaes: prior.cmaes } };
+    const member = autoMember(context.space, scored);
+    const out = yield* MEMBERS[member].propose(context, prior[member] ?? null);
+    return { configs: out.configs, state: { ...prior, [member]: out.state, last: member } as JsonValue };
   },
 };

@@ -24,6 +24,11 @@ export interface ProposeContext {
   progress: number;
   trials: readonly Trial[];
   configOf(hash: string): ParamConfig;
+  /**
+   * The variance of a trial's fitness as a measurement of the config's quality: the test cases' noise over how
+   * many it was scored on; 0 while no noise has been measured (one test case, or exact scores).
+   */
+  fitnessNoise(hash: string): number;
   /** The config was already proposed in an earlier generation (its scores are cached). */
   isKnown(config: ParamConfig): boolean;
   rng: Rng;
