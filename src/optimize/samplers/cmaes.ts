@@ -23,7 +23,7 @@ import type { Rng } from "../../search/rng.js";
 import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, type SearchSpace } from "../../search/space.js";
 import { type Eigen, symmetricEigen } from "./eigen.js";
 import { makeNovel } from "./novelty.js";
-import { randomSampler } from "./random.js";
+import { pendingInitialConfigs, randomSampler } from "./random.js";
 import type { ProposalSteps, ProposeContext, Sampler, Trial } from "./sampler.js";
 import { proposeTpe, TPE_STARTUP } from "./tpe.js";
 
@@ -227,9 +227,9 @@ function samplePoint(state: CmaState, eigen: Eigen, rng: Rng): number[] {
 }
 
 /** Restart IPOP-style: a uniform random mean, the initial step, a population LAMBDA_GROWTH times larger. */
-export function restartCma(state: CmaState, batch: number, rng: Rng): CmaState {
+export function restartCma(state: CmaState, batch: number, rng: Rng, grow = true): CmaState {
   const n = state.mean.length;
-  const lambda = cmaLambda(n, batch, Math.min(MAX_LAMBDA, state.lambda * LAMBDA_GROWTH));
+  const lambda = grow ? cmaLambda(n, batch, Math.min(MAX_LAMBDA, state.lambda * LAMBDA_GROWTH)) : state.lambda;
   return freshCma(
     n,
     lambda,
@@ -289,7 +289,7 @@ export function* cmaSteps(
     const known = fitness.has(hash);
     if (budget-- <= 0) {
       // A grid the distribution has collapsed onto: restart, and fill the slot with a new config.
-      state = restartCma(state, batch, rng);
+      state = restartCma(state, batch, rng, state.generation > 0);
       eigen = symmetricEigen(state.cov);
       budget = 40 * context.size + 4 * state.lambda;
       const novel = makeNovel(config, space, taken, context, 20);
@@ -304,7 +304,9 @@ export function* cmaSteps(
       // Already scored: it informs this generation for free, and another sample takes the slot.
       state.repeats += 1;
       if (state.repeats > 2 * state.lambda) {
-        state = restartCma(state, batch, rng);
+        // The distribution sits on configs already scored. A restart that learned nothing since the last one keeps
+        // its population: doubling it again would only make the next generation longer to fill.
+        state = restartCma(state, batch, rng, state.generation > 0);
         eigen = symmetricEigen(state.cov);
       } else tellIfComplete();
       continue;
@@ -347,9 +349,8 @@ export const cmaesSampler: Sampler = {
     const batch = Math.max(1, context.settings.parallelWorkers);
     const lambda = cmaLambda(dims.length, batch);
     // Warm-start configs go first, as with every sampler; the search then starts from the best of them.
-    if (context.generation === 0 && !isCmaState(state) && context.trials.length === 0 && context.settings.initialConfigs.length > 0) {
-      return yield* randomSampler.propose({ ...context, size: Math.min(context.size, context.settings.initialConfigs.length) }, state);
-    }
+    const initial = context.generation === 0 && !isCmaState(state) ? pendingInitialConfigs(context).length : 0;
+    if (initial > 0) return yield* randomSampler.propose({ ...context, size: Math.min(context.size, initial) }, state);
     const fitness = fitnessByHash(context.trials);
     const scored = [...fitness].map(([hash, score]) => ({ config: context.configOf(hash), score }));
     const result = yield* cmaSteps(context, isCmaState(state) ? state : null, () =>

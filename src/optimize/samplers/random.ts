@@ -10,7 +10,8 @@ export const randomSampler: Sampler = {
     const configs: ParamConfig[] = [];
     const taken = new Set<string>();
     if (context.generation === 0) {
-      for (const config of context.settings.initialConfigs.slice(0, context.size)) {
+      // Warm-start configs not yet proposed (a generation proposed a batch at a time asks here more than once).
+      for (const config of pendingInitialConfigs(context).slice(0, context.size)) {
         configs.push(config);
         taken.add(hashConfig(config));
       }
@@ -27,3 +28,8 @@ export const randomSampler: Sampler = {
     return { configs, state };
   },
 };
+
+/** The warm-start configs not proposed yet, in their order. */
+export function pendingInitialConfigs(context: ProposeContext): ParamConfig[] {
+  return context.settings.initialConfigs.filter((config) => !context.isKnown(config));
+}
