@@ -17,12 +17,14 @@ function drive(study: Study, score: (e: Evaluation) => number): Study {
 /** The best loss after each evaluation (index i: after i + 1 evaluations). */
 export type Trace = number[];
 
-/** Minimizes `loss` with at most `budget` evaluations, `populationSize` per generation; the best-so-far trace. */
-export function minimize(
+/**
+ * A study of one test case that ends after `budget` evaluations, `populationSize` (default 10) per generation and
+ * `parallelWorkers` in flight (the schema's default when absent).
+ */
+export function budgetStudy(
   space: SearchSpace,
-  loss: (c: ParamConfig) => number,
   options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number; parallelWorkers?: number },
-): Trace {
+): Study {
   const populationSize = options.populationSize ?? 10;
   const optimization = OptimizationSchema.parse({
     algorithm: options.algorithm,
@@ -30,9 +32,18 @@ export function minimize(
     evolution: { population_size: populationSize, generations: Math.ceil(options.budget / populationSize) + 50 },
     execution: { max_target_calls: options.budget, parallel_workers: options.parallelWorkers, early_stopping: { enabled: false } },
   });
+  return Study.create({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed });
+}
+
+/** Minimizes `loss` with at most `budget` evaluations, `populationSize` per generation; the best-so-far trace. */
+export function minimize(
+  space: SearchSpace,
+  loss: (c: ParamConfig) => number,
+  options: { algorithm: Algorithm; budget: number; seed: number; populationSize?: number; parallelWorkers?: number },
+): Trace {
   const trace: Trace = [];
   let best = Number.POSITIVE_INFINITY;
-  drive(Study.create({ settings: studySettings(optimization), space, testCases: [{ id: "f", weight: 1 }], seed: options.seed }), (e) => {
+  drive(budgetStudy(space, options), (e) => {
     const value = loss(e.config);
     best = Math.min(best, value);
     trace.push(best);

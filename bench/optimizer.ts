@@ -8,26 +8,39 @@
  *    the median number of evaluations to get within 1% of the optimum.
  * 2. llm_mixed with 10 noisy test cases (N(0, 0.1) per test case), population 20 x 10: regret of the config
  *    each run reports best (its noise-free score) and target calls.
- * 3. The time to propose a batch of 20 with 200 observations (tpe).
+ * 3. Proposal time: for every algorithm of OURS, a study driven to 200 scored evaluations (population 20, 20
+ *    workers) on Hartmann6, llm_mixed and Rosenbrock20; the median time of the next ask (a batch of 20) over 20
+ *    fresh identical studies, beside the 50 ms target.
  * 4. Racing on the noisy mock (examples/noisy_mock.yaml): best score, true quality and target calls of
  *    evolution, mab_evolution and tpe at equal generations and population.
  * 5. Run length: the time per target call of a tpe run of about 2,000 and about 20,000 calls (9 floats, 25 noisy
  *    test cases, population 40 x 20 generations, no early stopping, a local function), and their ratio: the
  *    study's cost per call must not grow with the run (issue 13 asks for at most 1.5x).
+ * 6. Side by side: every problem of PROBLEMS (bench/functions.ts) at 50 and 200 evaluations, the default shape
+ *    (population 20, 5 workers): median normalized regret of each of OURS, of Optuna's TPE and CMA-ES measured
+ *    in this run (Python processes from bench/peers/, or stored figures, labelled so, when no Python has Optuna),
+ *    and whether DEFAULT_ALGORITHM is at least as good as the better of Optuna's two.
+ *
+ * Options (after `npm run bench:optimizer --`):
+ *   side-by-side | proposal-time | run-length   run only that section (default: all of them)
+ *   --problems Rastrigin,Levy                    side by side: only these problems (names as in PROBLEMS)
+ *   --seeds N                                    seeds 1..N for every section (default 20)
+ *   --print-stored                               side by side: print Optuna's medians as bench/peers/optuna-stored.ts
+ *                                                holds them, to refresh that file
  */
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import type { Algorithm } from "../src/config/schema.js";
 import { validateConfig } from "../src/config/validate.js";
 import { type OptimizationSuccess, type Prediction, runOptimization } from "../src/index.js";
-import { proposeTpe } from "../src/optimize/samplers/tpe.js";
 import { median } from "../src/optimize/stats.js";
 import { canonicalJson, fnv1a64 } from "../src/search/hash.js";
 import { Rng } from "../src/search/rng.js";
-import { sampleConfig } from "../src/search/space.js";
 import { surfaceQuality } from "../src/target/mock.js";
-import { branin, hartmann6, llmMixed, llmMixedScore, type TestFunction } from "./functions.js";
-import { maximizeNoisy, minimize, type Trace } from "./optimize-function.js";
+import { branin, hartmann6, llmMixed, llmMixedScore, PROBLEMS, rosenbrock20, type TestFunction } from "./functions.js";
+import { budgetStudy, maximizeNoisy, minimize, type Trace } from "./optimize-function.js";
+import { type OptunaJob, type OptunaSampler, startOptuna } from "./peers/optuna.js";
+import { OPTUNA_STORED } from "./peers/optuna-stored.js";
 import { table } from "./table.js";
 
 /** (population_size, parallel_workers): small generations; the defaults; a whole generation in flight at once. */
@@ -36,7 +49,17 @@ const SHAPES = [
   [20, 5],
   [20, 20],
 ] as const;
-const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
+/** Our algorithms the side-by-side table and the proposal times compare: cmaes and auto join when they land in src. */
+const OURS = ["random", "evolution", "tpe"] as Algorithm[];
+/** Which of OURS is the default, whose regret the verdict column compares with Optuna's (auto, once it lands). */
+const DEFAULT_ALGORITHM: Algorithm = "tpe";
+
+function option(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i < 0 ? undefined : process.argv[i + 1];
+}
+const SECTION = process.argv.slice(2).find((a, i, all) => !a.startsWith("--") && !all[i - 1]?.match(/^--(problems|seeds)$/));
+const SEEDS = Array.from({ length: Number(option("--seeds") ?? 20) }, (_, i) => i + 1);
 const LLM_MIXED_OPTIMUM = -0.8092;
 
 /**
@@ -137,23 +160,141 @@ function noisyLlmMixed(): void {
   console.log(table(rows));
 }
 
-function proposalTime(): void {
-  const rows: (string | number)[][] = [["space", "observations", "batch", "median ms (20 runs)"]];
-  for (const f of [hartmann6, llmMixed]) {
-    const rng = Rng.fromSeed(7);
-    const observations = Array.from({ length: 200 }, () => {
-      const config = sampleConfig(f.space, rng);
-      return { config, score: -f.value(config) };
-    });
-    const times = Array.from({ length: 20 }, (_, i) => {
-      const started = performance.now();
-      proposeTpe(f.space, observations, 20, Rng.fromSeed(i), () => false);
-      return performance.now() - started;
-    });
-    rows.push([f.name, 200, 20, median(times).toFixed(1)]);
+/** A study of `algorithm` on `f` driven to `observations` scored evaluations: population 20, 20 workers. */
+function studyAfter(f: TestFunction, algorithm: Algorithm, observations: number) {
+  const study = budgetStudy(f.space, { algorithm, budget: 100_000, seed: 1, populationSize: 20, parallelWorkers: 20 });
+  let scored = 0;
+  while (scored < observations) {
+    const evaluations = study.ask();
+    if (evaluations.length === 0) throw new Error(`${algorithm} on ${f.name} stopped after ${scored} evaluations`);
+    study.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: -f.value(e.config) })));
+    scored += evaluations.length;
   }
-  console.log("\nProposing a batch with tpe (in process)\n");
+  return study;
+}
+
+const PROPOSAL_TARGET_MS = 50;
+
+function proposalTime(): void {
+  const rows: (string | number)[][] = [["algorithm", "space", "observations", "batch", `median ms (${SEEDS.length} studies)`, "target"]];
+  for (const algorithm of OURS) {
+    for (const f of [hartmann6, llmMixed, rosenbrock20]) {
+      let batch = 0;
+      const times = SEEDS.map(() => {
+        // A fresh study each time, identical (same seed, same scores): the ask timed is the same work.
+        const study = studyAfter(f, algorithm, 200);
+        const started = performance.now();
+        batch = study.ask().length;
+        return performance.now() - started;
+      });
+      const ms = median(times);
+      rows.push([
+        algorithm,
+        f.name,
+        200,
+        batch,
+        ms.toFixed(1),
+        ms <= PROPOSAL_TARGET_MS ? `<= ${PROPOSAL_TARGET_MS} ms` : `over ${PROPOSAL_TARGET_MS} ms`,
+      ]);
+    }
+  }
+  console.log("\nProposal time: the next ask of a study with 200 scored evaluations (population 20, 20 workers), in process\n");
   console.log(table(rows));
+}
+
+/** Optuna's median best loss after 50 and after 200 trials, per problem and sampler, and where it came from. */
+interface OptunaFigures {
+  source: string;
+  best: Record<string, Partial<Record<OptunaSampler, [number, number]>>>;
+}
+
+const SAMPLERS: OptunaSampler[] = ["tpe", "cmaes"];
+
+async function measureOptuna(problems: readonly TestFunction[]): Promise<OptunaFigures> {
+  const runner = await startOptuna(2);
+  if (!runner) {
+    return {
+      source: `Optuna ${OPTUNA_STORED.versions.optuna}, cmaes ${OPTUNA_STORED.versions.cmaes}: stored, from ${OPTUNA_STORED.date}, not this run (no Python with optuna found)`,
+      best: OPTUNA_STORED.best,
+    };
+  }
+  const started = performance.now();
+  try {
+    const jobs: OptunaJob[] = problems.flatMap((problem) =>
+      SAMPLERS.flatMap((sampler) => SEEDS.map((seed) => ({ problem, sampler, seed, trials: 200 }))),
+    );
+    const traces = await runner.run(jobs);
+    const best: OptunaFigures["best"] = {};
+    const failed = traces.filter((t) => t === null || t.length < 200).length;
+    for (const problem of problems) {
+      const figures: Partial<Record<OptunaSampler, [number, number]>> = {};
+      for (const sampler of SAMPLERS) {
+        const done = traces.filter(
+          (t, i): t is Trace => t !== null && t.length >= 200 && jobs[i]?.problem === problem && jobs[i]?.sampler === sampler,
+        );
+        if (done.length > 0) figures[sampler] = [median(done.map((t) => t[49] as number)), median(done.map((t) => t[199] as number))];
+      }
+      best[problem.name] = figures;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const { optuna, cmaes } = runner.versions;
+    console.log(`Optuna: ${jobs.length} studies of 200 trials in ${seconds.toFixed(1)} s on 2 processes (${runner.python})`);
+    if (process.argv.includes("--print-stored")) {
+      const date = new Date().toISOString().slice(0, 10);
+      console.log(JSON.stringify({ date, versions: runner.versions, best }));
+    }
+    return {
+      source: `Optuna ${optuna}, cmaes ${cmaes}: measured in this run${failed > 0 ? ` (${failed} studies failed and are left out)` : ""}`,
+      best,
+    };
+  } finally {
+    runner.close();
+  }
+}
+
+async function sideBySide(): Promise<void> {
+  const names = option("--problems")?.split(",");
+  const problems = names ? PROBLEMS.filter((p) => names.includes(p.name)) : PROBLEMS;
+  if (names && problems.length !== names.length)
+    throw new Error(`--problems: known problems are ${PROBLEMS.map((p) => p.name).join(", ")}`);
+  const started = performance.now();
+  const optuna = await measureOptuna(problems);
+  const oursStarted = performance.now();
+  const rows: (string | number)[][] = [
+    ["problem", "evals", ...OURS, "Optuna TPE", "Optuna CMA-ES", `${DEFAULT_ALGORITHM} <= min(Optuna)?`],
+  ];
+  for (const f of problems) {
+    const optimum = optimumOf(f);
+    for (const budget of [50, 200]) {
+      const best: Record<string, number> = {};
+      for (const algorithm of OURS) {
+        const traces = SEEDS.map((seed) =>
+          minimize(f.space, (c) => f.value(c), { algorithm, budget, seed, populationSize: 20, parallelWorkers: 5 }),
+        );
+        best[algorithm] = median(traces.map((t) => t[t.length - 1] as number));
+      }
+      const random = best.random as number;
+      const regret = (b: number | undefined) => (b === undefined ? Number.NaN : (b - optimum) / (random - optimum));
+      const peers = SAMPLERS.map((sampler) => regret(optuna.best[f.name]?.[sampler]?.[budget === 50 ? 0 : 1]));
+      // Compared as printed (3 decimals): a difference below that is a tie, not a loss.
+      const round = (r: number) => Math.round(r * 1000) / 1000;
+      const ours = round(regret(best[DEFAULT_ALGORITHM]));
+      const peer = round(Math.min(...peers.filter((r) => !Number.isNaN(r))));
+      const verdict = !Number.isFinite(peer)
+        ? "no Optuna figure"
+        : ours <= peer
+          ? "yes"
+          : `no: +${(ours - peer).toFixed(3)}, ${peer > 0 ? `${(ours / peer).toFixed(2)}x` : "peer at 0"}`;
+      const show = (r: number) => (Number.isNaN(r) ? "" : r.toFixed(3));
+      rows.push([f.name, budget, ...OURS.map((a) => show(regret(best[a]))), ...peers.map(show), verdict]);
+    }
+  }
+  const oursSeconds = (performance.now() - oursStarted) / 1000;
+  console.log(`\nSide by side: median normalized regret over ${SEEDS.length} seeds (0: optimum, 1: random search at the same budget)`);
+  console.log("Ours: population 20, 5 workers, a run of exactly the budget. Optuna: sequential trials of one 200-trial study");
+  console.log(`(the 50 figure is its trace at 50). ${optuna.source}.\n`);
+  console.log(table(rows));
+  console.log(`\nside by side: ${((performance.now() - started) / 1000).toFixed(1)} s (ours ${oursSeconds.toFixed(1)} s)`);
 }
 
 async function racing(): Promise<void> {
@@ -254,15 +395,17 @@ async function runLength(): Promise<void> {
   console.log(`\nmedian ms per call: short ${short.toFixed(3)}, long ${long.toFixed(3)}; long / short ${(long / short).toFixed(2)}x`);
 }
 
-const only = process.argv[2];
-if (only === "run-length") {
-  await runLength();
-  process.exit(0);
-}
 const started = performance.now();
-sampleEfficiency();
-noisyLlmMixed();
-proposalTime();
-await racing();
-await runLength();
+if (SECTION === "side-by-side") await sideBySide();
+else if (SECTION === "proposal-time") proposalTime();
+else if (SECTION === "run-length") await runLength();
+else if (SECTION !== undefined) throw new Error(`unknown section ${SECTION}: side-by-side, proposal-time or run-length`);
+else {
+  sampleEfficiency();
+  noisyLlmMixed();
+  proposalTime();
+  await racing();
+  await runLength();
+  await sideBySide();
+}
 console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s`);
