@@ -25,6 +25,8 @@
  *   side-by-side | proposal-time | run-length   run only that section (default: all of them)
  *   --problems Rastrigin,Levy                    side by side: only these problems (names as in PROBLEMS)
  *   --seeds N                                    seeds 1..N for every section (default 20)
+ *   --stored                                     side by side: Optuna's stored figures, not a new measurement (which
+ *                                                takes about 15 minutes on 2 cores for all problems and 20 seeds)
  *   --print-stored                               side by side: print Optuna's medians as bench/peers/optuna-stored.ts
  *                                                holds them, to refresh that file
  */
@@ -211,10 +213,12 @@ interface OptunaFigures {
 const SAMPLERS: OptunaSampler[] = ["tpe", "cmaes"];
 
 async function measureOptuna(problems: readonly TestFunction[]): Promise<OptunaFigures> {
-  const runner = await startOptuna(2);
+  const forced = process.argv.includes("--stored");
+  const runner = forced ? null : await startOptuna(2);
   if (!runner) {
+    const why = forced ? "--stored" : "no Python with optuna found";
     return {
-      source: `Optuna ${OPTUNA_STORED.versions.optuna}, cmaes ${OPTUNA_STORED.versions.cmaes}: stored, from ${OPTUNA_STORED.date}, not this run (no Python with optuna found)`,
+      source: `Optuna ${OPTUNA_STORED.versions.optuna}, cmaes ${OPTUNA_STORED.versions.cmaes}: stored, from ${OPTUNA_STORED.date} (20 seeds), not this run (${why})`,
       best: OPTUNA_STORED.best,
     };
   }
