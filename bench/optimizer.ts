@@ -13,7 +13,7 @@
  *    fresh identical studies, beside the 50 ms target.
  * 4. Racing on the noisy mock (examples/noisy_mock.yaml): best score, true quality and target calls of
  *    evolution, mab_evolution and tpe at equal generations and population.
- * 5. Run length: the time per target call of a tpe run of about 2,000 and about 20,000 calls (9 floats, 25 noisy
+ * 5. Run length: the time per target call of a run of the default algorithm of about 2,000 and about 20,000 calls (9 floats, 25 noisy
  *    test cases, population 40 x 20 generations, no early stopping, a local function), and their ratio: the
  *    study's cost per call must not grow with the run (issue 13 asks for at most 1.5x).
  * 6. Side by side: every problem of PROBLEMS (bench/functions.ts) at 50 and 200 evaluations, the default shape
@@ -51,10 +51,10 @@ const SHAPES = [
   [20, 5],
   [20, 20],
 ] as const;
-/** Our algorithms the side-by-side table and the proposal times compare: cmaes and auto join when they land in src. */
-const OURS = ["random", "evolution", "tpe"] as Algorithm[];
-/** Which of OURS is the default, whose regret the verdict column compares with Optuna's (auto, once it lands). */
-const DEFAULT_ALGORITHM: Algorithm = "tpe";
+/** Our algorithms the side-by-side table and the proposal times compare. */
+const OURS = ["random", "evolution", "tpe", "cmaes", "gp", "auto"] as Algorithm[];
+/** The default algorithm, whose regret the verdict column compares with Optuna's. */
+const DEFAULT_ALGORITHM: Algorithm = "auto";
 
 function option(name: string): string | undefined {
   const i = process.argv.indexOf(name);
@@ -93,10 +93,11 @@ function sampleEfficiency(): void {
       "random",
       "evolution",
       "tpe",
+      "auto (default)",
       "Optuna TPE",
       "Optuna CMA-ES",
       "reference GA",
-      "tpe evals to 1%",
+      "auto evals to 1%",
     ],
   ];
   for (const f of [branin, hartmann6, llmMixed]) {
@@ -109,9 +110,9 @@ function sampleEfficiency(): void {
         const best = (t: Trace[]) => median(t.map((trace) => trace[trace.length - 1] as number));
         const random = best(traces("random"));
         const regret = (t: Trace[]) => ((best(t) - optimum) / (random - optimum)).toFixed(3);
-        const tpe = traces("tpe");
+        const auto = traces(DEFAULT_ALGORITHM);
         const published = PUBLISHED[f.name];
-        const toWithin = tpe.map((trace) => evaluationsToWithin(trace, optimum));
+        const toWithin = auto.map((trace) => evaluationsToWithin(trace, optimum));
         const reached = toWithin.filter((n): n is number => n !== null);
         rows.push([
           f.name,
@@ -120,7 +121,8 @@ function sampleEfficiency(): void {
           parallelWorkers,
           "1.000",
           regret(traces("evolution")),
-          regret(tpe),
+          regret(traces("tpe")),
+          regret(auto),
           published ? String(published.tpe[budget === 200 ? 0 : 1]) : "",
           budget === 200 && published?.cmaes !== null ? String(published?.cmaes) : "",
           budget === 200 ? String(published?.referenceGa ?? "") : "",
@@ -130,7 +132,9 @@ function sampleEfficiency(): void {
     }
   }
   console.log("Sample efficiency: median normalized regret over 20 seeds (0: optimum, 1: random search at the same budget)");
-  console.log("population, parallel: population_size and parallel_workers; tpe proposes parallel_workers configs at a time, evolution a");
+  console.log(
+    "population, parallel: population_size and parallel_workers; tpe and auto propose parallel_workers configs at a time, evolution a",
+  );
   console.log("whole generation. 20 x 5 is the default shape. Optuna: sequential trials, figures from issue 7.\n");
   console.log(table(rows));
 }
@@ -152,7 +156,7 @@ function noisyLlmMixed(): void {
   const random = run("random");
   const randomRegret = optimum - median(random.map((r) => r.truth));
   const rows: (string | number)[][] = [["algorithm", "median true score of the reported best", "normalized regret", "median target calls"]];
-  for (const algorithm of ["random", "evolution", "mab_evolution", "tpe"] as Algorithm[]) {
+  for (const algorithm of ["random", "evolution", "mab_evolution", "tpe", "cmaes", "gp", "auto"] as Algorithm[]) {
     const results = algorithm === "random" ? random : run(algorithm);
     const truth = median(results.map((r) => r.truth));
     rows.push([algorithm, truth.toFixed(4), ((optimum - truth) / randomRegret).toFixed(3), median(results.map((r) => r.calls))]);
@@ -310,7 +314,7 @@ async function racing(): Promise<void> {
   ];
   for (const noise of [0.05, 0.1, 0.2]) {
     const results: Record<string, OptimizationSuccess[]> = {};
-    for (const algorithm of ["evolution", "mab_evolution", "tpe"]) {
+    for (const algorithm of ["evolution", "mab_evolution", "tpe", "auto"]) {
       results[algorithm] = await Promise.all(
         SEEDS.map(async (seed) => {
           const config = structuredClone(base);
@@ -340,7 +344,7 @@ async function racing(): Promise<void> {
   console.log(table(rows));
 }
 
-/** A tpe run over a local function, `maxCalls` at most: its target calls and wall time. */
+/** A run of the default algorithm over a local function, `maxCalls` at most: its target calls and wall time. */
 async function timedRun(maxCalls: number, seed: number): Promise<{ calls: number; seconds: number }> {
   const dims = Array.from({ length: 9 }, (_, i) => `x${i}`);
   const configDict = {
@@ -351,7 +355,7 @@ async function timedRun(maxCalls: number, seed: number): Promise<{ calls: number
       metrics: { fit: { weight: 1 } },
     },
     optimization: {
-      algorithm: "tpe",
+      algorithm: DEFAULT_ALGORITHM,
       evolution: { population_size: 40, generations: 20 },
       execution: { max_target_calls: maxCalls, early_stopping: { enabled: false } },
     },
@@ -394,7 +398,7 @@ async function runLength(): Promise<void> {
   }
   const short = median(perCall.short ?? []);
   const long = median(perCall.long ?? []);
-  console.log("\nRun length: tpe, 9 floats, 25 test cases, population 40 x 20, a local function\n");
+  console.log(`\nRun length: ${DEFAULT_ALGORITHM}, 9 floats, 25 test cases, population 40 x 20, a local function\n`);
   console.log(table(rows));
   console.log(`\nmedian ms per call: short ${short.toFixed(3)}, long ${long.toFixed(3)}; long / short ${(long / short).toFixed(2)}x`);
 }

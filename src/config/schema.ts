@@ -290,7 +290,7 @@ export const OptimizationSchema = z.object({
     .string()
     .transform((a) => (a === "genetic" ? "evolution" : a))
     .pipe(z.enum(ALGORITHMS))
-    .default("tpe"),
+    .default("auto"),
   /** Same seed, same run. */
   seed: z.int().optional(),
   mab: z

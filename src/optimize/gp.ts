@@ -34,6 +34,8 @@ export interface GpFit {
 /** The length scales tried first (every parameter alike), and the categorical factors. */
 const LENGTH_SCALES = [0.1, 0.3];
 const RHOS = [0.5, 0.9];
+/** Numeric parameters up to which each gets its own length scale. */
+const MAX_RELEVANCE_DIMS = 32;
 
 /** Configs in the kernel's coordinates. */
 export function encodePoints(space: SearchSpace, configs: readonly ParamConfig[]): { x: Float64Array[]; c: Int32Array[] } {
@@ -98,7 +100,9 @@ export function chooseAndFit(
           rho,
           nugget,
         );
-  for (let d = 0; d < numericCount; d++) {
+  // Automatic relevance costs two fits per parameter: past MAX_RELEVANCE_DIMS parameters the length scale stays
+  // shared (a proposal over 100 parameters would otherwise fit the GP some 200 times).
+  for (let d = 0; d < (numericCount <= MAX_RELEVANCE_DIMS ? numericCount : 0); d++) {
     for (const factor of [0.5, 2]) {
       const current = best as GpFit | null;
       if (!current) break;

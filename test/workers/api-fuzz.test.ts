@@ -333,7 +333,7 @@ const runConfig = fc.record({
   }),
   optimization: fc.record(
     {
-      algorithm: fc.constantFrom("evolution", "random", "tpe"),
+      algorithm: fc.constantFrom("evolution", "random", "tpe", "cmaes", "gp", "auto"),
       seed: fc.integer({ min: 0, max: 1000 }),
       evolution: fc.record({ population_size: fc.integer({ min: 1, max: 4 }), generations: fc.integer({ min: 1, max: 2 }) }),
       execution: fc.record({ parallel_workers: fc.integer({ min: 1, max: 4 }) }),

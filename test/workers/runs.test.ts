@@ -64,18 +64,18 @@ describe("POST /v1/runs", () => {
     expect(listed.body.runs.find((r) => r.run_id === view.run_id)?.status).toBe("succeeded");
   });
 
-  it("runs the default algorithm (tpe, racing over the test cases) when the config names none, as the SDK does", async () => {
+  it("runs the default algorithm (auto, racing over the test cases) when the config names none, as the SDK does", async () => {
     const config = mockRun({ optimization: { algorithm: undefined } });
     config.evaluation.test_cases.inline = Array.from({ length: 6 }, (_, i) => ({
       ...(CASES[i % 2] as (typeof CASES)[0]),
       id: `case_${i}`,
     }));
     const view = await submit(config);
-    expect(view.algorithm).toBe("tpe");
+    expect(view.algorithm).toBe("auto");
     const remote = success((await finished(view.run_id)).result);
     const local = await inProcess(config);
-    expect(remote.algorithm).toBe("tpe");
-    expect(local.algorithm).toBe("tpe");
+    expect(remote.algorithm).toBe("auto");
+    expect(local.algorithm).toBe("auto");
     expect(remote.best_config).toEqual(local.best_config);
     expect(remote.best_score).toBe(local.best_score);
     expect(remote.target_calls).toBe(local.target_calls);

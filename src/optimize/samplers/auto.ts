@@ -10,6 +10,12 @@
  *   cmaes, warm-started from the best configs so far (its mean at the best, its spread theirs).
  *
  * Each sampler keeps its own state inside auto's, so a run resumed on another host continues each where it was.
+ *
+ * Tried and measured (10 seeds, every bench problem): Thompson sampling over gp, cmaes and tpe per batch (reward:
+ * the batch beat the best so far, or the share of it in the top fifth; discounted Beta counts) spread the
+ * budget over members and matched the better of Optuna's samplers on 14 of 24 rows against gp's 15, with
+ * Hartmann6 at 200 evaluations 0.05 against 0.02: choosing by the space did better than learning the choice
+ * within 200 evaluations.
  */
 import type { JsonValue } from "../../json.js";
 import type { SearchSpace } from "../../search/space.js";
@@ -24,8 +30,11 @@ const GP_EVALUATIONS = 1_000;
 type Member = "tpe" | "gp" | "cmaes";
 const MEMBERS: Record<Member, Sampler> = { tpe: tpeSampler, gp: gpSampler, cmaes: cmaesSampler };
 
-/** Each member's own state, and which member proposed last (reported in the state for whoever reads it). */
-type AutoState = Partial<Record<Member, JsonValue>> & { last?: Member };
+/** Each member's own state, and how many batches each has proposed (whoever reads the state sees the mix). */
+interface AutoState {
+  members: Partial<Record<Member, JsonValue>>;
+  batches: Partial<Record<Member, number>>;
+}
 
 function mostlyCategorical(space: SearchSpace): boolean {
   const params = Object.values(space);
@@ -42,10 +51,14 @@ export function autoMember(space: SearchSpace, scored: number): Member {
 export const autoSampler: Sampler = {
   name: "auto",
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
-    const prior = (state ?? {}) as AutoState;
+    const prior = (state ?? { members: {}, batches: {} }) as unknown as AutoState;
     const scored = new Set(context.trials.map((t) => t.hash)).size;
     const member = autoMember(context.space, scored);
-    const out = yield* MEMBERS[member].propose(context, prior[member] ?? null);
-    return { configs: out.configs, state: { ...prior, [member]: out.state, last: member } as JsonValue };
+    const out = yield* MEMBERS[member].propose(context, prior.members[member] ?? null);
+    const next: AutoState = {
+      members: { ...prior.members, [member]: out.state },
+      batches: { ...prior.batches, [member]: (prior.batches[member] ?? 0) + 1 },
+    };
+    return { configs: out.configs, state: next as unknown as JsonValue };
   },
 };

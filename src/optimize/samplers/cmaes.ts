@@ -159,8 +159,15 @@ function rankWeights(count: number): number[] {
   return raw.map((w) => w / total);
 }
 
-/** Learn from a finished generation (losses: lower is better). Returns whether the search has stalled. */
-export function tellCma(state: CmaState, generation: readonly { x: number[]; loss: number }[], eigen: Eigen): boolean {
+/**
+ * Learn from a finished generation (losses: lower is better). Returns whether the search has stalled, and the
+ * new covariance's eigendecomposition (the sampling needs it; computed once).
+ */
+export function tellCma(
+  state: CmaState,
+  generation: readonly { x: number[]; loss: number }[],
+  eigen: Eigen,
+): { stalled: boolean; eigen: Eigen } {
   const n = state.mean.length;
   const ranked = [...generation].sort((a, b) => a.loss - b.loss);
   const weights = rankWeights(ranked.length);
@@ -202,15 +209,15 @@ export function tellCma(state: CmaState, generation: readonly { x: number[]; los
   state.members = [];
   state.repeats = 0;
 
+  const fresh = symmetricEigen(state.cov);
   const diagonal = state.cov.map((row, i) => row[i] as number);
   const maxAxis = state.sigma * Math.sqrt(Math.max(...diagonal, ...state.pc.map((p) => p * p)));
-  if (maxAxis < TOL_X) return true;
   const windowFull = state.history.length >= 10 + Math.ceil((30 * n) / state.lambda);
-  if (windowFull && flat && Math.max(...state.history) - Math.min(...state.history) <= TOL_FUN * Math.max(1, Math.abs(losses[0] as number)))
-    return true;
-  const fresh = symmetricEigen(state.cov).values;
-  const lowest = Math.min(...fresh);
-  return lowest <= 0 || Math.max(...fresh) / lowest > MAX_CONDITION;
+  const flatHistory =
+    windowFull && flat && Math.max(...state.history) - Math.min(...state.history) <= TOL_FUN * Math.max(1, Math.abs(losses[0] as number));
+  const lowest = Math.min(...fresh.values);
+  const degenerate = lowest <= 0 || Math.max(...fresh.values) / lowest > MAX_CONDITION;
+  return { stalled: maxAxis < TOL_X || flatHistory || degenerate, eigen: fresh };
 }
 
 /** A point of N(mean, sigma^2 C), drawn again while it falls outside the unit cube (then clipped). */
@@ -264,18 +271,24 @@ export function* cmaSteps(
   const tellIfComplete = () => {
     const scored = state.members.filter((m) => fitness.has(m.hash));
     if (scored.length < state.lambda) return;
-    const stalled = tellCma(
+    const told = tellCma(
       state,
       scored.map((m) => ({ x: m.x, loss: -(fitness.get(m.hash) as number) })),
       eigen,
     );
-    if (stalled) state = restartCma(state, batch, rng);
-    eigen = symmetricEigen(state.cov);
+    eigen = told.eigen;
+    if (told.stalled) {
+      state = restartCma(state, batch, rng);
+      eigen = symmetricEigen(state.cov);
+    }
   };
 
   // Samples never scored (the run's budget ended first) drop out of their generation.
   state.members = state.members.filter((m) => fitness.has(m.hash));
+  // An eigendecomposition costs milliseconds with many parameters: pause around it, as after each candidate.
+  yield;
   tellIfComplete();
+  yield;
 
   const categorical = categoricalSpace(space);
   const choices = chooseCategorical(context, categorical);

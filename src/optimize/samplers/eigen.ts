@@ -23,13 +23,15 @@ export function symmetricEigen(matrix: readonly (readonly number[])[]): Eigen {
       scale += (ai[i] as number) ** 2;
       for (let j = i + 1; j < n; j++) off += (ai[j] as number) ** 2;
     }
-    if (off <= 1e-30 * Math.max(scale, 1e-300)) break;
+    // Converged to rounding: the off-diagonal mass is a negligible share of the diagonal's.
+    if (off <= 1e-24 * Math.max(scale, 1e-300)) break;
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
         const ap = a[p] as number[];
         const aq = a[q] as number[];
         const apq = ap[q] as number;
-        if (apq === 0) continue;
+        // A rotation this small changes nothing the sampling could see, and costs three passes over the matrix.
+        if (Math.abs(apq) <= 1e-15 * Math.sqrt(Math.abs((ap[p] as number) * (aq[q] as number)))) continue;
         const theta = ((aq[q] as number) - (ap[p] as number)) / (2 * apq);
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
         const c = 1 / Math.sqrt(t * t + 1);
