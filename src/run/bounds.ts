@@ -7,6 +7,7 @@
  */
 import { utf8Length } from "../json.js";
 import { ALGORITHMS } from "../optimize/algorithms.js";
+import { studySettings } from "../optimize/settings.js";
 import type { ParamConfig } from "../search/space.js";
 import type { PreparedRun } from "./prepare.js";
 
@@ -33,5 +34,6 @@ export function controlStateBound(run: Pick<PreparedRun, "config" | "testCases">
   const order = idBytes + ids.length;
   const space = utf8Length(JSON.stringify(search_space.parameters));
   const warm = utf8Length(JSON.stringify(initialConfigs));
-  return FIXED_BYTES + members * (HASH_BYTES + RACE_ENTRY_BYTES) + pending + testCases + order + space + warm;
+  const sampler = preset.sampler.stateBytes?.(search_space.parameters, studySettings(optimization)) ?? 0;
+  return FIXED_BYTES + members * (HASH_BYTES + RACE_ENTRY_BYTES) + pending + testCases + order + space + warm + sampler;
 }

@@ -50,6 +50,7 @@ export function autoMember(space: SearchSpace, scored: number): Member {
 
 export const autoSampler: Sampler = {
   name: "auto",
+  stateBytes: (space, settings) => Object.values(MEMBERS).reduce((sum, member) => sum + (member.stateBytes?.(space, settings) ?? 0), 256),
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const prior = (state ?? { members: {}, batches: {} }) as unknown as AutoState;
     const scored = new Set(context.trials.map((t) => t.hash)).size;

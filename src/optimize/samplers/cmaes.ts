@@ -35,9 +35,16 @@ const TOL_X = 1e-9;
 const TOL_FUN = 1e-12;
 /** Restart when the covariance's condition number passes this. */
 const MAX_CONDITION = 1e14;
-/** IPOP grows the population by this factor at each restart, up to MAX_LAMBDA. */
+/** IPOP grows the population by this factor at each restart, up to maxLambda. */
 const LAMBDA_GROWTH = 2;
-const MAX_LAMBDA = 2_000;
+/** At most this many times the first population: three doublings (restarts beyond keep the last size). */
+const MAX_GROWTH = 8;
+/** A generation's samples are kept in the state: at most this many bytes of them. */
+const MEMBER_BYTES = 256 * 1024;
+/** A number in JSON, at most (sign, 17 digits, exponent, separator). */
+const NUMBER_BYTES = 24;
+/** Above this many numeric parameters the covariance is diagonal (sep-CMA-ES). */
+const SEPARABLE_ABOVE = 40;
 /** Draws of a sample that falls outside the box before it is clipped. */
 const BOX_TRIES = 10;
 
@@ -87,7 +94,28 @@ function categoricalSpace(space: SearchSpace): SearchSpace {
 export function cmaLambda(n: number, batch: number, atLeast = 0): number {
   const base = Math.max(atLeast, 4 + Math.floor(3 * Math.log(n)));
   const step = Math.max(1, batch);
-  return Math.min(MAX_LAMBDA, Math.ceil(base / step) * step);
+  return Math.ceil(base / step) * step;
+}
+
+/** The largest population IPOP may grow to: MAX_GROWTH times the first, and the samples within MEMBER_BYTES. */
+export function maxLambda(n: number, batch: number): number {
+  const first = cmaLambda(n, batch);
+  const step = Math.max(1, batch);
+  const fits = Math.floor(MEMBER_BYTES / (n * NUMBER_BYTES + 30) / step) * step;
+  return Math.max(first, Math.min(MAX_GROWTH * first, fits));
+}
+
+/**
+ * The most bytes a CMA state over `n` numeric parameters takes in JSON: the covariance, the paths and mean, a
+ * generation's samples at the largest population, and the recent generations' best losses.
+ */
+export function cmaStateBytes(n: number, batch: number): number {
+  const lambda = maxLambda(n, batch);
+  const history = 10 + Math.ceil((30 * n) / cmaLambda(n, batch));
+  // A generation can overshoot lambda by a batch less one (every sample of a batch joins it).
+  // A separable covariance is zeros but for its diagonal ("0," each).
+  const covariance = n > SEPARABLE_ABOVE ? n * n * 2 + n * NUMBER_BYTES : n * n * NUMBER_BYTES;
+  return covariance + 3 * n * NUMBER_BYTES + (lambda + batch) * (n * NUMBER_BYTES + 30) + history * NUMBER_BYTES + 512;
 }
 
 const identity = (n: number) => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
@@ -171,7 +199,12 @@ export function tellCma(
   const n = state.mean.length;
   const ranked = [...generation].sort((a, b) => a.loss - b.loss);
   const weights = rankWeights(ranked.length);
-  const { muEff, cc, cs, c1, cmu, damps, chiN } = rates(n, weights);
+  const { muEff, cc, cs, damps, chiN, ...full } = rates(n, weights);
+  // sep-CMA-ES (Ros and Hansen 2008) past SEPARABLE_ABOVE parameters: a diagonal covariance, learned faster,
+  // where a full one would take thousands of evaluations to learn and its decomposition most of each proposal.
+  const separable = n > SEPARABLE_ABOVE;
+  const c1 = separable ? Math.min(1, (full.c1 * (n + 2)) / 3) : full.c1;
+  const cmu = separable ? Math.min(1 - c1, (full.cmu * (n + 2)) / 3) : full.cmu;
   const old = state.mean;
   const sigma = state.sigma;
   const ys = ranked.slice(0, weights.length).map((s) => s.x.map((x, i) => (x - (old[i] as number)) / sigma));
@@ -193,6 +226,7 @@ export function tellCma(
   const keep = 1 - c1 - cmu + (1 - hsig) * c1 * cc * (2 - cc);
   state.cov = state.cov.map((row, i) =>
     row.map((c, j) => {
+      if (separable && i !== j) return 0;
       let rankMu = 0;
       for (let k = 0; k < ys.length; k++)
         rankMu += (weights[k] as number) * ((ys[k] as number[])[i] as number) * ((ys[k] as number[])[j] as number);
@@ -209,7 +243,7 @@ export function tellCma(
   state.members = [];
   state.repeats = 0;
 
-  const fresh = symmetricEigen(state.cov);
+  const fresh = eigenOf(state.cov);
   const diagonal = state.cov.map((row, i) => row[i] as number);
   const maxAxis = state.sigma * Math.sqrt(Math.max(...diagonal, ...state.pc.map((p) => p * p)));
   const windowFull = state.history.length >= 10 + Math.ceil((30 * n) / state.lambda);
@@ -218,6 +252,26 @@ export function tellCma(
   const lowest = Math.min(...fresh.values);
   const degenerate = lowest <= 0 || Math.max(...fresh.values) / lowest > MAX_CONDITION;
   return { stalled: maxAxis < TOL_X || flatHistory || degenerate, eigen: fresh };
+}
+
+/**
+ * The eigendecomposition of a covariance, remembered for the last few covariances seen: a generation is
+ * proposed in several batches, each from the same saved covariance, and with many parameters a decomposition
+ * costs more than the rest of the proposal. A hit is checked number by number, so the result is exactly what
+ * computing it again would give.
+ */
+const eigenCache: { cov: number[][]; eigen: Eigen }[] = [];
+const EIGEN_CACHE_SIZE = 8;
+
+function eigenOf(cov: number[][]): Eigen {
+  const hit = eigenCache.find(
+    (entry) => entry.cov.length === cov.length && entry.cov.every((row, i) => row.every((v, j) => v === cov[i]?.[j])),
+  );
+  if (hit) return hit.eigen;
+  const eigen = symmetricEigen(cov);
+  eigenCache.unshift({ cov: cov.map((row) => [...row]), eigen });
+  eigenCache.length = Math.min(eigenCache.length, EIGEN_CACHE_SIZE);
+  return eigen;
 }
 
 /** A point of N(mean, sigma^2 C), drawn again while it falls outside the unit cube (then clipped). */
@@ -236,7 +290,7 @@ function samplePoint(state: CmaState, eigen: Eigen, rng: Rng): number[] {
 /** Restart IPOP-style: a uniform random mean, the initial step, a population LAMBDA_GROWTH times larger. */
 export function restartCma(state: CmaState, batch: number, rng: Rng, grow = true): CmaState {
   const n = state.mean.length;
-  const lambda = grow ? cmaLambda(n, batch, Math.min(MAX_LAMBDA, state.lambda * LAMBDA_GROWTH)) : state.lambda;
+  const lambda = grow ? Math.min(maxLambda(n, batch), cmaLambda(n, batch, state.lambda * LAMBDA_GROWTH)) : state.lambda;
   return freshCma(
     n,
     lambda,
@@ -266,7 +320,7 @@ export function* cmaSteps(
   const fitness = fitnessByHash(context.trials);
   // A copy: a proposal the host abandons half-way must leave the saved state as it was.
   let state = prior ? (structuredClone(prior) as CmaState) : initial();
-  let eigen = symmetricEigen(state.cov);
+  let eigen = eigenOf(state.cov);
 
   const tellIfComplete = () => {
     const scored = state.members.filter((m) => fitness.has(m.hash));
@@ -356,6 +410,7 @@ function decodeConfig(space: SearchSpace, dims: readonly NumericDim[], x: readon
 
 export const cmaesSampler: Sampler = {
   name: "cmaes",
+  stateBytes: (space, settings) => cmaStateBytes(numericDims(space).length, Math.max(1, settings.parallelWorkers)),
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const dims = numericDims(context.space);
     if (dims.length === 0) return yield* randomSampler.propose(context, state);

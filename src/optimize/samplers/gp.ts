@@ -281,6 +281,8 @@ export function* gpSteps(
 
 export const gpSampler: Sampler = {
   name: "gp",
+  // The kernel's settings: a length scale per numeric parameter.
+  stateBytes: (space) => 24 * Object.keys(space).length + 128,
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
     const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score, noise: context.fitnessNoise(hash) }));

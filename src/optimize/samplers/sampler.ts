@@ -53,6 +53,11 @@ export interface Sampler {
   readonly name: string;
   /** `state` is the sampler's own JSON state, null at the start of a run. */
   propose(context: ProposeContext, state: JsonValue): ProposalSteps;
+  /**
+   * The most bytes its state can take in JSON for this space, when it can outgrow a few kilobytes (the run's
+   * control state is bounded before the run starts: src/run/bounds.ts).
+   */
+  stateBytes?(space: SearchSpace, settings: StudySettings): number;
 }
 
 /** Run steps to the end at once, and return what they return. */
