@@ -22,7 +22,8 @@
  *    and whether DEFAULT_ALGORITHM is at least as good as the better of Optuna's two.
  *
  * Options (after `npm run bench:optimizer --`):
- *   side-by-side | proposal-time | run-length   run only that section (default: all of them)
+ *   sample-efficiency | noisy | proposal-time | racing | run-length | side-by-side
+ *                                                run only that section (default: all of them)
  *   --problems Rastrigin,Levy                    side by side: only these problems (names as in PROBLEMS)
  *   --seeds N                                    seeds 1..N for every section (default 20)
  *   --stored                                     side by side: Optuna's stored figures, not a new measurement (which
@@ -405,9 +406,13 @@ async function runLength(): Promise<void> {
 
 const started = performance.now();
 if (SECTION === "side-by-side") await sideBySide();
+else if (SECTION === "sample-efficiency") sampleEfficiency();
+else if (SECTION === "noisy") noisyLlmMixed();
 else if (SECTION === "proposal-time") proposalTime();
+else if (SECTION === "racing") await racing();
 else if (SECTION === "run-length") await runLength();
-else if (SECTION !== undefined) throw new Error(`unknown section ${SECTION}: side-by-side, proposal-time or run-length`);
+else if (SECTION !== undefined)
+  throw new Error(`unknown section ${SECTION}: sample-efficiency, noisy, proposal-time, racing, run-length or side-by-side`);
 else {
   sampleEfficiency();
   noisyLlmMixed();
