@@ -16,14 +16,9 @@ import { Study } from "../../src/optimize/study.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { Rng } from "../../src/search/rng.js";
 import type { ParamConfig, SearchSpace } from "../../src/search/space.js";
+import { MIXED_SPACE } from "../helpers/spaces.js";
 
-const SPACE: SearchSpace = {
-  model: { type: "categorical", values: ["small", "medium", { name: "large", tier: 2 }] },
-  max_tokens: { type: "discrete", values: [128, 256, 512, 1024] },
-  k: { type: "int", min: 1, max: 9, step: 2, log: false },
-  temperature: { type: "float", min: 0, max: 1.5, step: 0.05, log: false },
-  learning_rate: { type: "float", min: 1e-5, max: 1e-1, step: null, log: true },
-};
+const SPACE = MIXED_SPACE;
 
 /** A smooth loss over SPACE with its minimum at large, 512, k = 5, temperature 0.7, learning rate 1e-3. */
 function mixedLoss(c: ParamConfig, testCaseId = "f"): number {

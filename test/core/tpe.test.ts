@@ -6,16 +6,11 @@ import { proposeTpe } from "../../src/optimize/samplers/tpe.js";
 import { median } from "../../src/optimize/stats.js";
 import { hashConfig } from "../../src/search/hash.js";
 import { Rng } from "../../src/search/rng.js";
-import { type SearchSpace, sampleConfig } from "../../src/search/space.js";
+import { sampleConfig } from "../../src/search/space.js";
 import { mockConfig } from "../helpers/configs.js";
+import { MIXED_SPACE } from "../helpers/spaces.js";
 
-const SPACE: SearchSpace = {
-  model: { type: "categorical", values: ["small", "medium", { name: "large", tier: 2 }] },
-  max_tokens: { type: "discrete", values: [128, 256, 512, 1024] },
-  k: { type: "int", min: 1, max: 9, step: 2, log: false },
-  temperature: { type: "float", min: 0, max: 1.5, step: 0.05, log: false },
-  learning_rate: { type: "float", min: 1e-5, max: 1e-1, step: null, log: true },
-};
+const SPACE = MIXED_SPACE;
 
 describe("the TPE sampler", () => {
   it("proposes a batch of distinct new configs inside every parameter's domain", () => {

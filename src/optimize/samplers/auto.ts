@@ -49,7 +49,7 @@ function mostlyCategorical(space: SearchSpace): boolean {
 }
 
 /** The member that proposes the next batch. `noisy`: the run's test cases disagree on configs beyond chance. */
-export function autoMember(space: SearchSpace, scored: number, noisy: boolean): Member {
+function autoMember(space: SearchSpace, scored: number, noisy: boolean): Member {
   if (mostlyCategorical(space) || noisy) return "tpe";
   return scored < GP_EVALUATIONS ? "gp" : "cmaes";
 }

@@ -55,7 +55,7 @@ interface Member {
 }
 
 /** The search distribution and its learning paths: plain JSON. */
-export interface CmaState {
+interface CmaState {
   kind: "cmaes";
   /** Population of the current restart; baseLambda the first restart's. */
   lambda: number;
@@ -91,7 +91,7 @@ function categoricalSpace(space: SearchSpace): SearchSpace {
 }
 
 /** The default population of CMA-ES, rounded up to whole batches of `batch`. */
-export function cmaLambda(n: number, batch: number, atLeast = 0): number {
+function cmaLambda(n: number, batch: number, atLeast = 0): number {
   const base = Math.max(atLeast, 4 + Math.floor(3 * Math.log(n)));
   const step = Math.max(1, batch);
   return Math.ceil(base / step) * step;
@@ -120,7 +120,7 @@ export function cmaStateBytes(n: number, batch: number): number {
 
 const identity = (n: number) => Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => (i === j ? 1 : 0)));
 
-export function freshCma(n: number, lambda: number, mean: number[], sigma = SIGMA0, restarts = 0): CmaState {
+function freshCma(n: number, lambda: number, mean: number[], sigma = SIGMA0, restarts = 0): CmaState {
   return {
     kind: "cmaes",
     lambda,
@@ -142,7 +142,7 @@ export function freshCma(n: number, lambda: number, mean: number[], sigma = SIGM
  * Gaussian from earlier trials): the mean of the best quarter, a diagonal covariance from their spread, and a
  * step that covers it.
  */
-export function warmCma(space: SearchSpace, scored: readonly { config: ParamConfig; score: number }[], lambda: number): CmaState {
+function warmCma(space: SearchSpace, scored: readonly { config: ParamConfig; score: number }[], lambda: number): CmaState {
   const dims = numericDims(space);
   const n = dims.length;
   const ranked = [...scored].sort((a, b) => b.score - a.score);
@@ -191,11 +191,7 @@ function rankWeights(count: number): number[] {
  * Learn from a finished generation (losses: lower is better). Returns whether the search has stalled, and the
  * new covariance's eigendecomposition (the sampling needs it; computed once).
  */
-export function tellCma(
-  state: CmaState,
-  generation: readonly { x: number[]; loss: number }[],
-  eigen: Eigen,
-): { stalled: boolean; eigen: Eigen } {
+function tellCma(state: CmaState, generation: readonly { x: number[]; loss: number }[], eigen: Eigen): { stalled: boolean; eigen: Eigen } {
   const n = state.mean.length;
   const ranked = [...generation].sort((a, b) => a.loss - b.loss);
   const weights = rankWeights(ranked.length);
@@ -288,7 +284,7 @@ function samplePoint(state: CmaState, eigen: Eigen, rng: Rng): number[] {
 }
 
 /** Restart IPOP-style: a uniform random mean, the initial step, a population LAMBDA_GROWTH times larger. */
-export function restartCma(state: CmaState, batch: number, rng: Rng, grow = true): CmaState {
+function restartCma(state: CmaState, batch: number, rng: Rng, grow = true): CmaState {
   const n = state.mean.length;
   const lambda = grow ? Math.min(maxLambda(n, batch), cmaLambda(n, batch, state.lambda * LAMBDA_GROWTH)) : state.lambda;
   return freshCma(
@@ -301,7 +297,7 @@ export function restartCma(state: CmaState, batch: number, rng: Rng, grow = true
 }
 
 /** The latest fitness of each config the study has scored. */
-export function fitnessByHash(trials: readonly Trial[]): Map<string, number> {
+function fitnessByHash(trials: readonly Trial[]): Map<string, number> {
   return new Map(trials.map((t) => [t.hash, t.fitness]));
 }
 
@@ -309,7 +305,7 @@ export function fitnessByHash(trials: readonly Trial[]): Map<string, number> {
  * Propose `context.size` configs from a CMA state, telling it every finished generation first. `state` is
  * updated in place and returned; `initial` says how to start when there is none.
  */
-export function* cmaSteps(
+function* cmaSteps(
   context: ProposeContext,
   prior: CmaState | null,
   initial: () => CmaState,

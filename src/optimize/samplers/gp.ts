@@ -41,7 +41,7 @@ const UNIFORM_CANDIDATES = 192;
 const RECHOOSE_GROWTH = 1.25;
 
 /** The kernel's settings a proposal chose, and on how many configs: the sampler's state. */
-export interface GpKernel {
+interface GpKernel {
   lengthScales: number[];
   rho: number;
   nugget: number;
@@ -135,7 +135,7 @@ function modelled<T extends { score: number }>(observations: readonly T[]): T[] 
  * Propose `size` new configs by expected improvement (highest score best), pausing after each. Null when the
  * model cannot be fitted (then the caller falls back to another sampler).
  */
-export function* gpSteps(
+function* gpSteps(
   space: SearchSpace,
   observations: readonly { config: ParamConfig; score: number; noise?: number }[],
   size: number,
