@@ -336,35 +336,50 @@ export class Study {
     const atOnce = this.preset.proposal === "workers" ? c.settings.parallelWorkers : g.size;
     const count = Math.min(g.size - g.members.length, atOnce);
     const rng = new Rng(c.rng);
-    const finished = this.facts.trials();
-    const proposal = yield* this.preset.sampler.propose(
-      {
-        space: c.space,
-        settings: c.settings,
-        generation: g.index,
-        size: count,
-        progress: Math.min(1, c.calls / Math.max(1, this.callBudget())),
-        trials: g.members.length > 0 ? [...finished, ...this.generationTrials(g)] : finished,
-        configOf: (hash) => this.facts.config(hash) as ParamConfig,
-        fitnessNoise: (hash) => {
-          const variance = caseVariance(c.residuals);
-          return variance > 0 ? variance / Math.max(1, effectiveObservations(this.facts.scores(hash), c.testCases)) : 0;
-        },
-        isKnown: (config) => this.facts.config(hashConfig(config)) !== undefined,
-        rng,
-      },
-      c.sampler,
-    );
-    c.sampler = proposal.state;
     const batch = this.firstBatch();
-    for (const config of proposal.configs) {
+    const addMember = (config: ParamConfig) => {
       const hash = hashConfig(config);
       this.facts.addConfig(hash, config);
       g.members.push(hash);
       if (g.race && !Object.hasOwn(g.race, hash)) g.race[hash] = { target: batch, dropped: false };
+    };
+    // Warm-start configs go first, whichever sampler runs: the first generation proposes each one not proposed
+    // yet before it asks the sampler for the rest.
+    const warm = new Map<string, ParamConfig>();
+    if (g.index === 0) {
+      for (const config of c.settings.initialConfigs) {
+        const hash = hashConfig(config);
+        if (warm.size < count && this.facts.config(hash) === undefined) warm.set(hash, config);
+      }
+    }
+    for (const config of warm.values()) addMember(config);
+    let proposed = warm.size;
+    if (count > warm.size) {
+      const finished = this.facts.trials();
+      const proposal = yield* this.preset.sampler.propose(
+        {
+          space: c.space,
+          settings: c.settings,
+          generation: g.index,
+          size: count - warm.size,
+          progress: Math.min(1, c.calls / Math.max(1, this.callBudget())),
+          trials: g.members.length > warm.size ? [...finished, ...this.generationTrials(g)] : finished,
+          configOf: (hash) => this.facts.config(hash) as ParamConfig,
+          fitnessNoise: (hash) => {
+            const variance = caseVariance(c.residuals);
+            return variance > 0 ? variance / Math.max(1, effectiveObservations(this.facts.scores(hash), c.testCases)) : 0;
+          },
+          isKnown: (config) => this.facts.config(hashConfig(config)) !== undefined,
+          rng,
+        },
+        c.sampler,
+      );
+      c.sampler = proposal.state;
+      for (const config of proposal.configs) addMember(config);
+      proposed += proposal.configs.length;
     }
     // A config proposed nowhere new (a tiny space, all tried) must not stall the generation.
-    if (proposal.configs.length === 0) g.size = g.members.length;
+    if (proposed === 0) g.size = g.members.length;
     if (g.order.length === 0) g.order = rng.shuffle(c.testCases.map((t) => t.id));
     c.rng = rng.state;
   }

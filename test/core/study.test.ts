@@ -111,6 +111,34 @@ describe("the study", () => {
     expect(state.pendingCount).toBe(first.length - 1);
   });
 
+  it("tries every warm-start config first, whichever algorithm runs and however many batches it takes", () => {
+    const warm: ParamConfig[] = Array.from({ length: 15 }, (_, i) => ({ x: i / 20, y: i, kind: ["a", "b", "c"][i % 3] as string }));
+    for (const algorithm of ["evolution", "random", "tpe", "cmaes", "gp", "auto"]) {
+      const s = Study.create({
+        settings: studySettings(
+          OptimizationSchema.parse({
+            algorithm,
+            evolution: { population_size: 20, generations: 2 },
+            execution: { parallel_workers: 5, early_stopping: { enabled: false } },
+          }),
+          warm,
+        ),
+        space,
+        testCases: [{ id: "t0", weight: 1 }],
+        seed: 3,
+      });
+      const asked: ParamConfig[] = [];
+      for (let round = 0; round < 50 && !s.done; round++) {
+        const evaluations = s.ask();
+        asked.push(...evaluations.map((e) => e.config));
+        s.tell(evaluations.map((e) => ({ hash: e.hash, testCaseId: e.testCaseId, score: objective(e.config, e.testCaseId) })));
+      }
+      // Three batches of five are the 15 warm configs, in their order; the first generation's rest is the sampler's.
+      expect(asked.slice(0, 15), algorithm).toEqual(warm);
+      expect(asked.length, algorithm).toBeGreaterThan(15);
+    }
+  });
+
   it("stops at max_target_calls", () => {
     const { state, asked } = drive(
       study(

@@ -23,7 +23,7 @@ import type { Rng } from "../../search/rng.js";
 import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, type SearchSpace } from "../../search/space.js";
 import { type Eigen, symmetricEigen } from "./eigen.js";
 import { makeNovel } from "./novelty.js";
-import { pendingInitialConfigs, randomSampler } from "./random.js";
+import { randomSampler } from "./random.js";
 import type { ProposalSteps, ProposeContext, Sampler, Trial } from "./sampler.js";
 import { proposeTpe, TPE_STARTUP } from "./tpe.js";
 
@@ -412,9 +412,6 @@ export const cmaesSampler: Sampler = {
     if (dims.length === 0) return yield* randomSampler.propose(context, state);
     const batch = Math.max(1, context.settings.parallelWorkers);
     const lambda = cmaLambda(dims.length, batch);
-    // Warm-start configs go first, as with every sampler; the search then starts from the best of them.
-    const initial = context.generation === 0 && !isCmaState(state) ? pendingInitialConfigs(context).length : 0;
-    if (initial > 0) return yield* randomSampler.propose({ ...context, size: Math.min(context.size, initial) }, state);
     const fitness = fitnessByHash(context.trials);
     const scored = [...fitness].map(([hash, score]) => ({ config: context.configOf(hash), score }));
     const result = yield* cmaSteps(context, isCmaState(state) ? state : null, () =>
