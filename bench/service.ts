@@ -42,23 +42,15 @@ export interface LocalServiceOptions {
 }
 
 export async function startLocalService(options: LocalServiceOptions = {}): Promise<LocalService> {
-  const [port, inspector] = [await freePort(), await freePort()];
+  // The inspector's port is left to scripts/start.mjs, which picks a free one: every test service exercises that.
+  const port = await freePort();
   const persist = mkdtempSync(join(options.stateDir ?? tmpdir(), "convergence-service-"));
   let child: ChildProcess;
   let output = "";
   const launch = async () => {
     child = spawn(
       process.execPath,
-      [
-        "scripts/start.mjs",
-        "--port",
-        String(port),
-        "--inspector-port",
-        String(inspector),
-        "--persist-to",
-        persist,
-        ...(options.vars ?? []).flatMap((v) => ["--var", v]),
-      ],
+      ["scripts/start.mjs", "--port", String(port), "--persist-to", persist, ...(options.vars ?? []).flatMap((v) => ["--var", v])],
       { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
     );
     output = "";

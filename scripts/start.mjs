@@ -1,9 +1,12 @@
 #!/usr/bin/env node
 // npm start: the Convergence service on this machine, offline. Applies the D1 migrations, runs `wrangler dev` on
 // 127.0.0.1, and prints the URL and the dev key (from .dev.vars, created from .dev.vars.example when missing).
-//   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port 9229] [--var NAME:VALUE ...]
+//   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port PORT] [--var NAME:VALUE ...]
+// The inspector (for a debugger) listens on a free port unless --inspector-port names one: a second service, or a
+// debugger already on 9229, must not stop this one from starting.
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -14,7 +17,7 @@ const { values } = parseArgs({
   options: {
     port: { type: "string", default: process.env.PORT ?? "8787" },
     "persist-to": { type: "string" },
-    "inspector-port": { type: "string", default: "9229" },
+    "inspector-port": { type: "string" },
     // Worker vars for this session, like RUN_WATCHDOG_SECONDS:5 (passed to wrangler dev as --var).
     var: { type: "string", multiple: true, default: [] },
   },
@@ -40,6 +43,19 @@ if (migrated.status !== 0) {
   process.exit(1);
 }
 
+/** A port nothing listens on now, as the system hands out for port 0. */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(String(port)));
+    });
+  });
+}
+const inspectorPort = values["inspector-port"] ?? (await freePort());
+
 const url = `http://127.0.0.1:${values.port}`;
 const dev = spawn(
   process.execPath,
@@ -51,7 +67,7 @@ const dev = spawn(
     "--port",
     values.port,
     "--inspector-port",
-    values["inspector-port"],
+    inspectorPort,
     "--show-interactive-dev-session=false",
     "--log-level",
     "warn",

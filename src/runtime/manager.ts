@@ -296,9 +296,9 @@ export class RuntimeManager {
       return refused("no_reward_evaluator", NO_REWARD_EVALUATOR);
     }
     const first = await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id });
-    if (!first?.arm_id) return refused("decision_not_found", `Decision ${request.decision_id} not found or missing arm_id`);
+    if (!first?.arm_id) return refused("decision_not_found", `Decision ${JSON.stringify(request.decision_id)} not found or missing arm_id`);
     if (first.user_id !== request.user_id)
-      return refused("decision_of_another_user", `Decision ${request.decision_id} belongs to another user`);
+      return refused("decision_of_another_user", `Decision ${JSON.stringify(request.decision_id)} belongs to another user`);
     const agentType = first.agent_type;
     return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
       const decision = (await this.storage.getDecision({ userId: request.user_id, decisionId: request.decision_id })) as RuntimeDecision;

@@ -99,6 +99,12 @@ describe("the runtime SDK", () => {
     expect(await runtimeUpdate("sdk_rules", { userId: "ann", decisionId: "nope", reward: 1 })).toMatchObject({
       success: false,
       code: "decision_not_found",
+      error: 'Decision "nope" not found or missing arm_id',
+    });
+    // An empty id is named as such, not as a double space.
+    expect(await runtimeUpdate("sdk_rules", { userId: "ann", decisionId: "", reward: 1 })).toMatchObject({
+      success: false,
+      error: expect.stringContaining('Decision "" not found'),
     });
     const first = await runtimeUpdate("sdk_rules", { userId: "ann", decisionId: id, reward: 0.9 });
     expect(first).toMatchObject({ success: true, duplicate: false, reward: 0.9, computed_update: { total_pulls: 1, total_reward: 0.9 } });

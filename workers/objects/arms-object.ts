@@ -163,7 +163,7 @@ export class ArmsObject extends DurableObject<Env> {
 
   async update(ref: SystemRef, request: UpdateRequest & { agent_type: string }): Promise<UpdateResult | null> {
     // A user this object has never served has no decisions: answer without creating anything.
-    if (!this.identity()) return notFound(`Decision ${request.decision_id} not found or missing arm_id`);
+    if (!this.identity()) return notFound(`Decision ${JSON.stringify(request.decision_id)} not found or missing arm_id`);
     const manager = this.bind(ref, request.agent_type, request.user_id);
     if (!manager) return null;
     // A decision past the system's retention may still be here (pruned by the alarm): its reward would reach
