@@ -10,11 +10,11 @@ import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
 import { validateConfig } from "../config/validate.js";
 import type { CaseScoring } from "../evaluate/case.js";
 import { type Evaluator, methodEvaluator } from "../evaluate/custom.js";
-import { expectedReference } from "../evaluate/expected.js";
+import { expectedAnswer, expectedReference } from "../evaluate/expected.js";
 import { httpEvaluator } from "../evaluate/http-evaluator.js";
 import { Corpus } from "../evaluate/lexical.js";
 import type { AiBinding } from "../evaluate/providers.js";
-import { planMetrics } from "../evaluate/registry.js";
+import { type MetricPlan, planMetrics } from "../evaluate/registry.js";
 import { buildServices } from "../evaluate/services.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
 import { checkUrl, type EgressPolicy, guardedFetch, markedFetch } from "../target/egress.js";
@@ -124,8 +124,27 @@ async function loadTestCases(config: Config, options: PrepareOptions): Promise<{
 }
 
 /** Things worth knowing before spending calls, that don't make the config wrong. */
-function advisories(config: Config, testCases: readonly TestCase[]): ConfigIssue[] {
+function advisories(config: Config, testCases: readonly TestCase[], plan: MetricPlan): ConfigIssue[] {
   const out: ConfigIssue[] = [];
+  // A metric that compares with an expected answer scores nothing for a test case that has none.
+  const needsExpected: Record<string, { find: (expected: JsonValue) => string | null; fields: string }> = {
+    cosine_similarity: { find: expectedReference, fields: "expected.reference/output/text/answer" },
+    exact_match: { find: expectedAnswer, fields: "expected (a value) or expected.answer/output/reference/text" },
+    similarity: { find: expectedAnswer, fields: "expected (a value) or expected.answer/output/reference/text" },
+  };
+  for (const planned of plan.metrics) {
+    if (planned.kind !== "builtin" || !Object.hasOwn(needsExpected, planned.metric.id)) continue;
+    const { find, fields } = needsExpected[planned.metric.id] as { find: (expected: JsonValue) => string | null; fields: string };
+    const missing = testCases.filter((t) => find(t.expected) === null).length;
+    if (missing === 0) continue;
+    out.push({
+      path: joinPath("evaluation.metrics", planned.name),
+      message:
+        missing === testCases.length
+          ? `${planned.metric.id} compares answers with ${fields}, and no test case has one: this metric can never score, so it adds 0 to every config`
+          : `${missing} of ${testCases.length} test cases have no ${fields}: ${planned.metric.id} does not count for them`,
+    });
+  }
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     const path = joinPath("evaluation.metrics", name);
     const ownJudge = (metric as Record<string, unknown>).judge !== undefined;
@@ -134,15 +153,6 @@ function advisories(config: Config, testCases: readonly TestCase[]): ConfigIssue
         path: `${path}.type`,
         message: "llm_judge uses the deterministic heuristic judge (expected's rules) until a judge endpoint is configured",
       });
-    }
-    if (metric.type === "cosine_similarity") {
-      const missing = testCases.filter((t) => expectedReference(t.expected) === null).length;
-      if (missing > 0) {
-        out.push({
-          path: `${path}.type`,
-          message: `${missing} of ${testCases.length} test cases have no expected.reference/output/text/answer: the metric does not count for them`,
-        });
-      }
     }
   }
   const costMetric = Object.entries(config.evaluation.metrics).some(
@@ -385,7 +395,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     }
   }
   if (errors.length > 0) return { ok: false, errors, warnings };
-  warnings.push(...advisories(config, testCases));
+  warnings.push(...advisories(config, testCases, plan));
 
   const space = config.search_space.parameters;
   let target: Target;
