@@ -88,7 +88,11 @@ describe("convergence optimize", () => {
     expect(csv[0]).toBe(
       "generation,candidate,score,complete,dropped,model,temperature,top_p,max_tokens,metric:quality,metric:latency,metric:cost",
     );
-    expect(readFileSync(join(out, "report.md"), "utf8")).toMatch(/# Optimization report: quickstart/);
+    const report = readFileSync(join(out, "report.md"), "utf8");
+    expect(report).toMatch(/# Optimization report: quickstart/);
+    // Generations counted from 1, as everywhere else: the table's first row is generation 1.
+    expect(report).toMatch(/\n\| 1 +\|/);
+    expect(report).not.toMatch(/\n\| 0 +\|/);
   });
 
   it("gives the same result for the same --seed", () => {

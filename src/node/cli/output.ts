@@ -65,7 +65,8 @@ function reportMd(report: RunReport): string {
     markdownTable([
       ["generation", "best so far", "generation best", "mean", "calls", "complete", "stopped early"],
       ...report.history.map((h) => [
-        String(h.generation),
+        // Counted from 1, as the CLI's progress, `runs show` and the dashboard count them.
+        String(h.generation + 1),
         h.best?.toFixed(4) ?? "-",
         h.generation_best?.toFixed(4) ?? "-",
         h.mean?.toFixed(4) ?? "-",
