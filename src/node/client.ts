@@ -4,6 +4,7 @@
  * never sent anywhere else.
  */
 import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { type ClientOptions, type ConvergenceClient, createClient as createNeutralClient } from "../sdk/client.js";
 
 const LOCAL_SERVICE = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/;
@@ -27,6 +28,12 @@ export async function devVarsKey(baseUrl: string): Promise<string | null> {
   }
 }
 
+/** Where the local service's key was looked for, when none was found. */
+function devVarsHint(baseUrl: string): string {
+  if (!LOCAL_SERVICE.test(baseUrl)) return "";
+  return `; for the local service the key of .dev.vars is used, and there is none in ${join(process.cwd(), ".dev.vars")} (run from the folder where \`npm start\` runs)`;
+}
+
 export function createClient(options: ClientOptions = {}): ConvergenceClient {
-  return createNeutralClient(options, devVarsKey);
+  return createNeutralClient(options, devVarsKey, devVarsHint);
 }

@@ -103,7 +103,15 @@ export const processEnv = (): Env => (globalThis as { process?: { env?: Env } })
 /** Where a client finds its key when neither `apiKey` nor CONVERGENCE_API_KEY gives one. */
 export type KeyFallback = (baseUrl: string) => Promise<string | null>;
 
-export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallback = async () => null) {
+/**
+ * `missingKeyHint`: what to add when the service refuses a request sent without a key (where the host would
+ * have found one).
+ */
+export function createClient(
+  options: ClientOptions = {},
+  fallbackKey: KeyFallback = async () => null,
+  missingKeyHint: (baseUrl: string) => string = () => "",
+) {
   const env = processEnv();
   const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
@@ -136,6 +144,13 @@ export function createClient(options: ClientOptions = {}, fallbackKey: KeyFallba
       payload = text ? JSON.parse(text) : null;
     } catch {
       payload = null;
+    }
+    if (response.status === 401 && !token) {
+      throw new ConvergenceApiError(
+        401,
+        "unauthorized",
+        `no API key was sent: set CONVERGENCE_API_KEY (or pass apiKey to createClient)${missingKeyHint(baseUrl)}`,
+      );
     }
     if (!response.ok) {
       const error = (payload as { error?: { code?: string; message?: string; details?: ConfigIssue[] } } | null)?.error;

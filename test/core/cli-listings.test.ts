@@ -3,9 +3,11 @@
  * (bin/convergence.js), against a loopback stand-in for the service that answers two items a page: every page is
  * read, by its cursor, unless --limit N says to stop.
  */
+import { join } from "node:path";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { runCli } from "../helpers/cli.js";
 import { json, type Recorded, startServer } from "../helpers/server.js";
+import { tempDir } from "../helpers/temp.js";
 
 const cli = (args: string[]) => runCli([...args, "--server", service.url]);
 
@@ -75,6 +77,10 @@ let service: Awaited<ReturnType<typeof startServer>>;
 beforeAll(async () => {
   service = await startServer((request: Recorded, response) => {
     const url = new URL(request.url, "http://x");
+    // As the service answers a request without a key.
+    if (!request.headers.authorization) {
+      return json(response, 401, { error: { code: "unauthorized", message: "send the API key as 'Authorization: Bearer <key>'" } });
+    }
     const listing = LISTINGS[url.pathname];
     if (!listing) return json(response, 404, { error: { code: "not_found", message: `no route ${url.pathname}` } });
     // Two a page, whatever the limit: the CLI must follow next_cursor, not count.
@@ -142,6 +148,15 @@ describe("the CLI's listings", () => {
     expect(zero.stderr).toMatch(/--limit must be a whole number from 1, got '0'/);
     expect((await cli(["runtime", "systems", "extra"])).stderr).toMatch(/unexpected argument 'extra'/);
     expect(service.requests).toHaveLength(0);
+  });
+
+  it("says to set CONVERGENCE_API_KEY, and where .dev.vars was looked for, when it has no key to send", async () => {
+    const folder = tempDir("cli-no-key-");
+    const run = await runCli(["runtime", "systems", "--server", service.url], { key: null, cwd: folder });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/no API key was sent: set CONVERGENCE_API_KEY/);
+    expect(run.stderr).toContain(join(folder, ".dev.vars"));
+    expect(run.stderr).not.toMatch(/Authorization: Bearer/);
   });
 
   it("reports the service's refusal of a listing, exit 2 for a 4xx", async () => {
