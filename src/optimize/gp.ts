@@ -27,7 +27,7 @@ export interface GpFit {
   chol: Float64Array;
   lengthScales: number[];
   rho: number;
-  /** Noise variance added to every point's own (chosen by marginal likelihood when several were offered). */
+  /** Noise variance added to every point's own. */
   nugget: number;
 }
 
@@ -78,7 +78,7 @@ export function chooseAndFit(
   numericCount: number,
   hyperPoints: number,
   lengthScaleGrid: readonly number[] = LENGTH_SCALES,
-  nuggets: readonly number[] = [0],
+  nugget = 0,
 ): GpFit | null {
   const stride = Math.ceil(points.y.length / hyperPoints);
   const spread = (_: unknown, i: number) => i % stride === 0;
@@ -87,19 +87,17 @@ export function chooseAndFit(
       ? points
       : { x: points.x.filter(spread), c: points.c.filter(spread), y: points.y.filter(spread), noise: points.noise.filter(spread) };
   let best: GpFit | null = null;
-  const consider = (lengthScales: number[], rho: number, nugget: number) => {
+  const consider = (lengthScales: number[], rho: number) => {
     const fit = fitGp(subset, amplitude, lengthScales, rho, nugget);
     if (fit && (best === null || fit.logLikelihood > best.logLikelihood)) best = fit;
   };
   const hasCategorical = (points.c[0]?.length ?? 0) > 0;
-  for (const nugget of nuggets)
-    for (const l of lengthScaleGrid)
-      for (const rho of hasCategorical ? RHOS : [RHOS[0] as number])
-        consider(
-          Array.from({ length: numericCount }, () => l),
-          rho,
-          nugget,
-        );
+  for (const l of lengthScaleGrid)
+    for (const rho of hasCategorical ? RHOS : [RHOS[0] as number])
+      consider(
+        Array.from({ length: numericCount }, () => l),
+        rho,
+      );
   // Automatic relevance costs two fits per parameter: past MAX_RELEVANCE_DIMS parameters the length scale stays
   // shared (a proposal over 100 parameters would otherwise fit the GP some 200 times).
   for (let d = 0; d < (numericCount <= MAX_RELEVANCE_DIMS ? numericCount : 0); d++) {
@@ -108,7 +106,7 @@ export function chooseAndFit(
       if (!current) break;
       const scales = [...current.lengthScales];
       scales[d] = (scales[d] as number) * factor;
-      consider(scales, current.rho, current.nugget);
+      consider(scales, current.rho);
     }
   }
   const chosenSettings = best as GpFit | null;

@@ -25,7 +25,7 @@ import type { JsonValue } from "../../json.js";
 import type { SearchSpace } from "../../search/space.js";
 import { cmaesSampler } from "./cmaes.js";
 import { gpSampler } from "./gp.js";
-import type { ProposalSteps, ProposeContext, Sampler } from "./sampler.js";
+import { latestFitness, type ProposalSteps, type ProposeContext, type Sampler } from "./sampler.js";
 import { tpeSampler } from "./tpe.js";
 
 /** Noise of a score, as a share of the scores' variance, from which a run counts as noisy. */
@@ -72,7 +72,7 @@ export const autoSampler: Sampler = {
   stateBytes: (space, settings) => Object.values(MEMBERS).reduce((sum, member) => sum + (member.stateBytes?.(space, settings) ?? 0), 256),
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
     const prior = (state ?? { members: {}, batches: {} }) as unknown as AutoState;
-    const scored = new Set(context.trials.map((t) => t.hash)).size;
+    const scored = latestFitness(context.trials).size;
     const member = autoMember(context.space, scored, isNoisy(context));
     const out = yield* MEMBERS[member].propose(context, prior.members[member] ?? null);
     const next: AutoState = {

@@ -24,7 +24,7 @@ import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, typ
 import { type Eigen, symmetricEigen } from "./eigen.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
-import type { ProposalSteps, ProposeContext, Sampler, Trial } from "./sampler.js";
+import { latestFitness, type ProposalSteps, type ProposeContext, type Sampler, scoredConfigs } from "./sampler.js";
 import { proposeTpe, TPE_STARTUP } from "./tpe.js";
 
 /** The initial step on the unit cube: a sixth of every range, as Optuna's CmaEsSampler starts. */
@@ -296,24 +296,19 @@ function restartCma(state: CmaState, batch: number, rng: Rng, grow = true): CmaS
   );
 }
 
-/** The latest fitness of each config the study has scored. */
-function fitnessByHash(trials: readonly Trial[]): Map<string, number> {
-  return new Map(trials.map((t) => [t.hash, t.fitness]));
-}
-
 /**
- * Propose `context.size` configs from a CMA state, telling it every finished generation first. `state` is
- * updated in place and returned; `initial` says how to start when there is none.
+ * Propose `context.size` configs from a CMA state, telling it every finished generation first. `fitness`: the
+ * latest fitness of each config scored; `initial` says how to start when there is no state.
  */
 function* cmaSteps(
   context: ProposeContext,
+  fitness: ReadonlyMap<string, number>,
   prior: CmaState | null,
   initial: () => CmaState,
 ): Generator<void, { configs: ParamConfig[]; state: CmaState }, void> {
   const { space, rng } = context;
   const dims = numericDims(space);
   const batch = Math.max(1, context.settings.parallelWorkers);
-  const fitness = fitnessByHash(context.trials);
   // A copy: a proposal the host abandons half-way must leave the saved state as it was.
   let state = prior ? (structuredClone(prior) as CmaState) : initial();
   let eigen = eigenOf(state.cov);
@@ -341,7 +336,7 @@ function* cmaSteps(
   yield;
 
   const categorical = categoricalSpace(space);
-  const choices = chooseCategorical(context, categorical);
+  const choices = chooseCategorical(context, categorical, fitness);
   const configs: ParamConfig[] = [];
   const taken = new Set<string>();
   let budget = 40 * context.size + 4 * state.lambda;
@@ -382,11 +377,10 @@ function* cmaSteps(
 }
 
 /** Categorical values for `context.size` slots from the TPE model over the categorical parameters alone. */
-function chooseCategorical(context: ProposeContext, categorical: SearchSpace): ParamConfig[] {
+function chooseCategorical(context: ProposeContext, categorical: SearchSpace, fitness: ReadonlyMap<string, number>): ParamConfig[] {
   const names = Object.keys(categorical);
   if (names.length === 0) return [];
-  const latest = fitnessByHash(context.trials);
-  const observations = [...latest].map(([hash, score]) => {
+  const observations = [...fitness].map(([hash, score]) => {
     const config = context.configOf(hash);
     return { config: Object.fromEntries(names.map((name) => [name, config[name] ?? null])), score };
   });
@@ -412,11 +406,14 @@ export const cmaesSampler: Sampler = {
     if (dims.length === 0) return yield* randomSampler.propose(context, state);
     const batch = Math.max(1, context.settings.parallelWorkers);
     const lambda = cmaLambda(dims.length, batch);
-    const fitness = fitnessByHash(context.trials);
-    const scored = [...fitness].map(([hash, score]) => ({ config: context.configOf(hash), score }));
-    const result = yield* cmaSteps(context, isCmaState(state) ? state : null, () =>
-      scored.length > 0 ? warmCma(context.space, scored, lambda) : freshCma(dims.length, lambda, new Array<number>(dims.length).fill(0.5)),
-    );
+    const fitness = latestFitness(context.trials);
+    // A first CMA state is fitted to the configs scored so far (warm start), or centred when there are none.
+    const initial = (): CmaState => {
+      const scored = scoredConfigs(context);
+      if (scored.length > 0) return warmCma(context.space, scored, lambda);
+      return freshCma(dims.length, lambda, new Array<number>(dims.length).fill(0.5));
+    };
+    const result = yield* cmaSteps(context, fitness, isCmaState(state) ? state : null, initial);
     return { configs: result.configs, state: result.state as unknown as JsonValue };
   },
 };

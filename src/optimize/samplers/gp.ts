@@ -21,7 +21,7 @@ import { chooseAndFit, encodePoints, fitGp, forwardSolve, type GpPoints, kernelB
 import { normalCdf } from "../stats.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
-import type { ProposalSteps, ProposeContext, Sampler } from "./sampler.js";
+import { type ProposalSteps, type ProposeContext, type Sampler, scoredConfigs } from "./sampler.js";
 import { TPE_STARTUP } from "./tpe.js";
 
 /** Scored configs the model is fitted to at most: the best MODEL_BEST and the most recent others. */
@@ -164,7 +164,7 @@ function* gpSteps(
   const reusable =
     previous !== null && previous.lengthScales.length === numeric.length && kept.length < previous.observations * RECHOOSE_GROWTH;
   const reused = reusable ? fitGp(points, amplitude, previous.lengthScales, previous.rho, previous.nugget) : null;
-  const fit = reused ?? chooseAndFit(points, amplitude, numeric.length, HYPER_POINTS, LENGTH_SCALES, [NUGGET]);
+  const fit = reused ?? chooseAndFit(points, amplitude, numeric.length, HYPER_POINTS, LENGTH_SCALES, NUGGET);
   if (!fit) return null;
   const kernel: GpKernel = reused
     ? (previous as GpKernel)
@@ -284,8 +284,7 @@ export const gpSampler: Sampler = {
   // The kernel's settings: a length scale per numeric parameter.
   stateBytes: (space) => 24 * Object.keys(space).length + 128,
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
-    const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
-    const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score, noise: context.fitnessNoise(hash) }));
+    const observations = scoredConfigs(context).map((o) => ({ ...o, noise: context.fitnessNoise(o.hash) }));
     if (observations.length < TPE_STARTUP) return yield* randomSampler.propose(context, state);
     const previous = state !== null && typeof state === "object" && !Array.isArray(state) ? (state as unknown as GpKernel) : null;
     const result = yield* gpSteps(

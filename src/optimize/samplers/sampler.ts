@@ -60,6 +60,16 @@ export interface Sampler {
   stateBytes?(space: SearchSpace, settings: StudySettings): number;
 }
 
+/** The latest fitness of each config scored: a config scored in several generations counts once, as it stands now. */
+export function latestFitness(trials: readonly Trial[]): Map<string, number> {
+  return new Map(trials.map((t) => [t.hash, t.fitness]));
+}
+
+/** Each config scored, once, with its latest fitness (in the order first scored). */
+export function scoredConfigs(context: ProposeContext): { hash: string; config: ParamConfig; score: number }[] {
+  return [...latestFitness(context.trials)].map(([hash, score]) => ({ hash, config: context.configOf(hash), score }));
+}
+
 /** Run steps to the end at once, and return what they return. */
 export function runSteps<T>(steps: Generator<void, T, void>): T {
   for (;;) {

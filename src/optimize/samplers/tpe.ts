@@ -21,7 +21,7 @@ import { decodeParameter, encodeParameter, type ParamConfig, type Parameter, typ
 import { normalCdf } from "../stats.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
-import { type ProposalSteps, type ProposeContext, runSteps, type Sampler } from "./sampler.js";
+import { type ProposalSteps, type ProposeContext, runSteps, type Sampler, scoredConfigs } from "./sampler.js";
 
 interface TpeOptions {
   /** Scored configs before the model is used, random until then (Optuna's n_startup_trials). */
@@ -366,9 +366,7 @@ const SHRINK = 0.6;
 export const tpeSampler: Sampler = {
   name: "tpe",
   *propose(context: ProposeContext, state: JsonValue): ProposalSteps {
-    // The latest estimate of each config counts once.
-    const latest = new Map(context.trials.map((t) => [t.hash, t.fitness]));
-    const observations = [...latest].map(([hash, score]) => ({ config: context.configOf(hash), score }));
+    const observations = scoredConfigs(context);
     if (observations.length < TPE_DEFAULTS.startup) return yield* randomSampler.propose(context, state);
     const { progress } = context;
     const prior = (state ?? {}) as { sigma?: number; best?: number };
