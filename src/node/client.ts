@@ -29,7 +29,7 @@ export async function devVarsKey(baseUrl: string): Promise<string | null> {
 }
 
 /** Where the local service's key was looked for, when none was found. */
-function devVarsHint(baseUrl: string): string {
+export function devVarsHint(baseUrl: string): string {
   if (!LOCAL_SERVICE.test(baseUrl)) return "";
   return `; for the local service the key of .dev.vars is used, and there is none in ${join(process.cwd(), ".dev.vars")} (run from the folder where \`npm start\` runs)`;
 }

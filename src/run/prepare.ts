@@ -43,8 +43,8 @@ export interface PrepareOptions {
   ai?: AiBinding;
   /** The worker's service bindings, for `api.service`. */
   serviceBindings?: Readonly<Record<string, { fetch: typeof fetch } | undefined>>;
-  /** Validation only: problems that only matter when calling (missing secrets, missing modules) are warnings. */
-  checkOnly?: boolean;
+  /** What to tell a user whose `custom_evaluator.module` is not there (default: not found next to the config). */
+  missingModule?: (module: string, baseDir: string) => string;
   /**
    * On the service: what a run may reach. Every secret, binding and URL the run would use is checked before it
    * starts, and every call it makes goes through `fetch` guarded by the egress policy. Absent in process, where
@@ -338,11 +338,8 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     const path = "evaluation.custom_evaluator.module";
     if (typeof loaded === "function") evaluator = loaded;
     else if (loaded.broken) errors.push({ path, message: loaded.message });
-    else if (needed.length > 0) {
-      // A module that is simply not there yet (the seed's Python examples) only fails a real run.
-      const issue = { path, message: `${loaded.message}; metrics ${needed.join(", ")} need it` };
-      (options.checkOnly ? warnings : errors).push(issue);
-    } else {
+    else if (needed.length > 0) errors.push({ path, message: `${loaded.message}; metrics ${needed.join(", ")} need it` });
+    else {
       warnings.push({ path, message: `${loaded.message} (no metric needs it)` });
     }
   }
@@ -360,7 +357,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
       });
   errors.push(...built.errors);
   if (!config.api.mock_mode) {
-    for (const missing of missingServiceKeys(config, env)) if (!told(missing.path)) (options.checkOnly ? warnings : errors).push(missing);
+    for (const missing of missingServiceKeys(config, env)) if (!told(missing.path)) errors.push(missing);
   }
   if (config.api.mock_mode && (config.evaluation.judge || config.evaluation.embeddings)) {
     warnings.push({
@@ -390,8 +387,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
       authHeaders(config.api, options.env ?? {});
     } catch (error) {
       if (!(error instanceof RequestError)) throw error;
-      const issue = { path: "api.auth", message: error.message };
-      (options.checkOnly ? warnings : errors).push(issue);
+      errors.push({ path: "api.auth", message: error.message });
     }
   }
   if (errors.length > 0) return { ok: false, errors, warnings };
@@ -436,11 +432,12 @@ async function loadModule(
   const dir = options.baseDir ?? ".";
   try {
     const loaded = await options.loadEvaluator(module, name, dir);
-    if (!loaded)
-      return {
-        message: `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${dir})`,
-        broken: false,
-      };
+    if (!loaded) {
+      const message = options.missingModule
+        ? options.missingModule(module, dir)
+        : `cannot find module '${module}' next to the config (looked for ${module}.ts, .mts, .js and .mjs in ${dir})`;
+      return { message, broken: false };
+    }
     if (!asClass) return loaded;
     const instance = new (loaded as unknown as new () => { evaluate?: unknown })();
     if (typeof instance.evaluate !== "function")

@@ -14,6 +14,7 @@ import type { ConfigInput } from "../config/schema.js";
 import type { ApiKeySchema, CreatedKeySchema, CreateKeyRequest, KeyListSchema, PingSchema } from "../keys/schema.js";
 import type {
   CandidateListSchema,
+  ConfigCheck,
   EvaluationPageSchema,
   PromoteRequest,
   PromoteResultSchema,
@@ -247,6 +248,8 @@ export function createClient(
     /** Start an optimization run: the config as an object (as a file holds it), or as YAML text. */
     startRun: (config: ConfigInput | Record<string, unknown> | string, args: { seed?: number } = {}) =>
       request<RunView>("POST", `/v1/runs${args.seed === undefined ? "" : `?${query({ seed: String(args.seed) })}`}`, config),
+    /** Every check starting `config` would make on this service, without starting it. */
+    validateRun: (config: ConfigInput | Record<string, unknown> | string) => request<ConfigCheck>("POST", "/v1/runs/validate", config),
     getRun: (runId: string) => request<RunView>("GET", run(runId)),
     /** Runs (of one system, when given), newest first: awaited, a page; iterated, every one (see Listing). */
     listRuns: (args: PageOptions & { system?: string } = {}) =>

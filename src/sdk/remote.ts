@@ -7,7 +7,7 @@ import type { ConfigIssue } from "../config/issues.js";
 import { isPlainObject } from "../json.js";
 import { type PrepareOptions, readTestCaseFile, resolvePath } from "../run/prepare.js";
 import { generationEvents } from "../run/report.js";
-import type { RunEvent, RunView } from "../run/schema.js";
+import type { ConfigCheck, RunEvent, RunView } from "../run/schema.js";
 import { sleep } from "../target/sleep.js";
 import { ConvergenceApiError, createClient, type KeyFallback } from "./client.js";
 import { fail, type OptimizationResult } from "./response.js";
@@ -34,6 +34,8 @@ export interface RemoteRunOptions {
   signal?: AbortSignal;
   /** Where the key comes from when neither `server.apiKey` nor CONVERGENCE_API_KEY gives one. */
   keyFallback?: KeyFallback;
+  /** What to add when the service refuses a request sent without a key. */
+  missingKeyHint?: (baseUrl: string) => string;
 }
 
 /** The config as the service takes it: test cases from a file (or the caller) inlined. */
@@ -54,6 +56,29 @@ async function configForServer(
   return { config: { ...raw, evaluation: { ...raw.evaluation, test_cases: { ...rest, inline } } }, errors: [] };
 }
 
+function serverClient(options: Pick<RemoteRunOptions, "server" | "keyFallback" | "missingKeyHint">) {
+  return createClient(
+    {
+      ...(options.server.url ? { baseUrl: options.server.url } : {}),
+      ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
+      ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
+    },
+    options.keyFallback,
+    options.missingKeyHint,
+  );
+}
+
+/** What the service would find starting this config (test cases from a file inlined first, as a run sends them). */
+export async function validateOnServer(
+  raw: unknown,
+  options: Pick<RemoteRunOptions, "server" | "baseDir" | "readText" | "keyFallback" | "missingKeyHint">,
+): Promise<ConfigCheck> {
+  const prepared = await configForServer(raw, options);
+  if (prepared.errors.length > 0) return { valid: false, errors: prepared.errors, warnings: [] };
+  const client = serverClient(options);
+  return client.validateRun(prepared.config as Record<string, unknown>);
+}
+
 const UNREACHABLE_POLLS = 20;
 
 export async function runOnServer(raw: unknown, options: RemoteRunOptions): Promise<OptimizationResult> {
@@ -70,14 +95,7 @@ export async function runOnServer(raw: unknown, options: RemoteRunOptions): Prom
       errors: prepared.errors,
     });
   }
-  const client = createClient(
-    {
-      ...(options.server.url ? { baseUrl: options.server.url } : {}),
-      ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
-      ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
-    },
-    options.keyFallback,
-  );
+  const client = serverClient(options);
   let view: RunView;
   try {
     view = await client.startRun(prepared.config as Record<string, unknown>, options.seed === undefined ? {} : { seed: options.seed });

@@ -115,7 +115,14 @@ describe("npm start", () => {
     expect(arms.find((a: { arm_id: string }) => a.arm_id === selection.arm_id)).toMatchObject({ total_pulls: 1, total_reward: 1 });
     const bad = await update("7");
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toMatch(/reward: Too big: expected number to be <=1/);
+    // Each problem once, under the kind of refusal.
+    expect(bad.stderr).toBe("convergence: invalid request:\n  reward: Too big: expected number to be <=1\n");
+    // The advice names the command that helps, not the HTTP route behind it.
+    const unknown = await run(["bin/convergence.js", "runtime", "select", "no_such_system", "--user", "ann"]);
+    expect(unknown).toMatchObject({ code: 2, stdout: "" });
+    expect(unknown.stderr).toBe(
+      "convergence: no system named 'no_such_system': create it with convergence runtime configure no_such_system FILE\n",
+    );
   });
 
   it("forgets a user with `runtime forget`, and refuses a bad user id or an unknown system with a message", async () => {
@@ -203,9 +210,58 @@ describe("optimization runs on npm start", () => {
     ]);
     expect(JSON.parse(promoted.stdout)).toMatchObject({ system: "quickstart_arms", version: 1, added: expect.any(Array) });
     expect(JSON.parse(promoted.stdout).added).toHaveLength(3);
+    const promoteArgs = ["bin/convergence.js", "runs", "promote", runId, "--system", "quickstart_arms", "--top-k", "3", "--server", url];
+    // Promoting it again changes nothing: no new version of the system.
+    expect(JSON.parse((await run(promoteArgs)).stdout)).toEqual({ system: "quickstart_arms", version: 1, added: [] });
+    const ofSystem = await run(["bin/convergence.js", "runs", "list", "--system", "quickstart_arms", "--server", url]);
+    expect(ofSystem.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^${runId}  succeeded`))]);
 
     const missing = await run(["bin/convergence.js", "runs", "show", "no_such_run", "--server", url]);
     expect(missing).toMatchObject({ code: 2, stderr: "convergence: no run 'no_such_run'\n" });
+  });
+
+  it("validates a config as the service would start it, and optimize --server refuses it the same way", async () => {
+    const valid = await run(["bin/convergence.js", "validate", "examples/quickstart.yaml", "--server", url]);
+    expect(valid).toMatchObject({ code: 0, stdout: `examples/quickstart.yaml: valid config (as ${url} would start it)\n` });
+    // Valid in process (its ported evaluator is next to it), not on this deployment, which does not bundle it.
+    expect((await run(["bin/convergence.js", "validate", "examples/groq/groq_optimization.yaml"])).code).toBe(0);
+    const groq = await run(["bin/convergence.js", "validate", "examples/groq/groq_optimization.yaml", "--server", url]);
+    expect(groq.code).toBe(2);
+    expect(groq.stdout).toContain(
+      "error:   evaluation.custom_evaluator.module: the evaluator module 'groq_responses' is not bundled in this deployment (bundled: text_checks): add it to workers/evaluators/index.ts and redeploy, or serve it over HTTP and set custom_evaluator.url",
+    );
+    const refused = await run(["bin/convergence.js", "optimize", "examples/groq/groq_optimization.yaml", "--server", url]);
+    expect(refused.code).toBe(2);
+    const errorLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("error:"));
+    expect(errorLines(refused.stderr)).toEqual(errorLines(groq.stdout));
+  });
+
+  it("stops following a run on Ctrl-C, leaving it running, and says how to follow it again", async () => {
+    const dir = tempDir("server-sigint");
+    const slow = quickstart("evolution") as { api: Record<string, unknown> };
+    slow.api.mock_latency_ms = 400;
+    writeFileSync(join(dir, "slow.json"), JSON.stringify(slow));
+    const child = spawn(process.execPath, ["bin/convergence.js", "optimize", join(dir, "slow.json"), "--server", url], {
+      cwd: ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 120_000,
+    });
+    let stderr = "";
+    const started = new Promise<string>((resolve) => {
+      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+        stderr += chunk;
+        const id = stderr.match(/^run (\S+) on /m)?.[1];
+        if (id) resolve(id);
+      });
+    });
+    const closed = new Promise<number | null>((resolve) => child.on("close", resolve));
+    const runId = await started;
+    child.kill("SIGINT");
+    expect(await closed).toBe(130);
+    expect(stderr).toContain(`stopped following run ${runId}; it goes on on ${url}: convergence runs show ${runId} --server ${url}`);
+    const shown = JSON.parse((await run(["bin/convergence.js", "runs", "show", runId, "--json"])).stdout);
+    expect(["queued", "running"]).toContain(shown.status);
+    expect((await run(["bin/convergence.js", "runs", "cancel", runId])).code).toBe(0);
   });
 
   it("refuses an invalid config before anything runs, naming each problem", async () => {

@@ -100,7 +100,7 @@ describe("GET /v1/systems pages with a cursor", () => {
 });
 
 describe("GET /v1/runs pages with a cursor", () => {
-  it("pages through the runs newest first, of one system too, each once", async () => {
+  it("pages through the runs newest first, of one system too (scheduled for it or promoted into it), each once", async () => {
     const statement = env.DB.prepare(
       `INSERT INTO runs (run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at)
        VALUES (?, 'api', 'succeeded', 'evolution', 1, 'api', ?, ?, ?)`,
@@ -112,6 +112,13 @@ describe("GET /v1/runs pages with a cursor", () => {
       at: iso(BASE + Math.floor(i / 2) * 1000),
     }));
     await env.DB.batch(runs.map((r) => statement.bind(r.run_id, r.system, r.at, r.at)));
+    // Every fourth run was promoted into runs_of_a too: those scheduled for it (0, 12) are still listed once.
+    const promotedIntoA = runs.filter((_, i) => i % 4 === 0);
+    const promotion = env.DB.prepare(
+      "INSERT INTO run_promotions (run_id, system, run_created_at, promoted_at) VALUES (?, 'runs_of_a', ?, ?)",
+    );
+    await env.DB.batch(promotedIntoA.map((r) => promotion.bind(r.run_id, r.at, r.at)));
+    const ofAExpected = runs.filter((r, i) => r.system === "runs_of_a" || i % 4 === 0);
     const order = [...runs].sort(
       newestFirst(
         (r) => r.at,
@@ -125,13 +132,12 @@ describe("GET /v1/runs pages with a cursor", () => {
 
     const ofA = await pageThrough<{ run_id: string; system: string }>("/v1/runs?limit=3&system=runs_of_a", "runs", RunListSchema);
     expect(ofA.items.map((r) => r.run_id).filter((id) => id.startsWith("paged_run_"))).toEqual(
-      order.filter((r) => r.system === "runs_of_a").map((r) => r.run_id),
+      order.filter((r) => ofAExpected.includes(r)).map((r) => r.run_id),
     );
-    expect(ofA.items.every((r) => r.system === "runs_of_a")).toBe(true);
-    // One page that holds them all is the last.
+    // One page that holds them all is the last: 8 scheduled for the system, 6 promoted into it, 2 of them both.
     const whole = await callJson<{ runs: unknown[]; next_cursor: string | null }>("GET", "/v1/runs?limit=500&system=runs_of_a");
     expect(whole.body).toMatchObject({ runs: expect.any(Array), next_cursor: null });
-    expect(whole.body.runs).toHaveLength(8);
+    expect(whole.body.runs).toHaveLength(12);
   });
 });
 

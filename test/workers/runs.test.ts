@@ -469,6 +469,47 @@ describe("the coordinator", () => {
   });
 });
 
+describe("POST /v1/runs/validate", () => {
+  it("answers what starting the config would find, and starts nothing", async () => {
+    const runsBefore = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
+    const good = await callJson<{ valid: boolean; errors: unknown[]; warnings: { path: string }[] }>(
+      "POST",
+      "/v1/runs/validate",
+      mockRun(),
+    );
+    expect(good).toMatchObject({ status: 200, body: { valid: true, errors: [] } });
+
+    // A ported evaluator that lives next to the user's config is not in this deployment; a key it may not send.
+    const base = mockRun();
+    const groqLike = {
+      ...base,
+      api: { name: "groq_like", endpoint: "https://api.groq.invalid/v1/chat", auth: { type: "bearer", token_env: "GROQ_API_KEY" } },
+      evaluation: {
+        ...base.evaluation,
+        custom_evaluator: { enabled: true, module: "groq_responses", function: "score_response_quality" },
+        metrics: { response_quality: { weight: 1, function: "custom" } },
+      },
+    };
+    const bad = await callJson<{ valid: boolean; errors: { path: string; message: string }[] }>("POST", "/v1/runs/validate", groqLike);
+    expect(bad.status).toBe(200);
+    expect(bad.body.valid).toBe(false);
+    const module = bad.body.errors.find((e) => e.path === "evaluation.custom_evaluator.module");
+    expect(module?.message).toMatch(
+      /'groq_responses' is not bundled in this deployment \(bundled: text_checks\): add it to workers\/evaluators\/index\.ts/,
+    );
+    expect(module?.message).toMatch(/custom_evaluator\.url/);
+    expect(bad.body.errors.some((e) => e.path === "api.auth.token_env" && /RUN_SECRET_NAMES/.test(e.message))).toBe(true);
+    // Starting it refuses it with the same problems.
+    const refused = await callJson<{ error: { details: unknown[] } }>("POST", "/v1/runs", groqLike);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error.details).toEqual(bad.body.errors);
+    expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>()).toEqual(runsBefore);
+
+    const unreadable = await call("POST", "/v1/runs/validate", "{", { "content-type": "application/json" });
+    expect(unreadable.status).toBe(400);
+  });
+});
+
 describe("promotion", () => {
   it("adds a succeeded run's best distinct configs as arms that name the run, once", async () => {
     const view = await submit(mockRun());
@@ -486,8 +527,17 @@ describe("promotion", () => {
     const arms = system.body.config.default_arms;
     expect(arms.map((a) => a.arm_id)).toEqual(promoted.body.added);
     expect(arms[0]).toMatchObject({ params: result.best_config, source: { run_id: view.run_id, score: result.best_score } });
-    const again = await callJson<{ added: string[] }>("POST", `/v1/runs/${view.run_id}/promote`, { system: "promoted_system", top_k: 3 });
-    expect(again.body.added).toEqual([]);
+    const again = await callJson<{ added: string[]; version: number }>("POST", `/v1/runs/${view.run_id}/promote`, {
+      system: "promoted_system",
+      top_k: 3,
+    });
+    // Nothing changed, so neither did the system's version.
+    expect(again.body).toMatchObject({ added: [], version: promoted.body.version });
+    expect((await callJson<{ version: number }>("GET", "/v1/systems/promoted_system")).body.version).toBe(promoted.body.version);
+    // The run is one of the system's runs, once, though it was started for no system and promoted twice.
+    const listed = await callJson<{ runs: { run_id: string; system: string | null }[] }>("GET", "/v1/runs?system=promoted_system");
+    expect(listed.body.runs.map((r) => r.run_id)).toEqual([view.run_id]);
+    expect(listed.body.runs[0]?.system).toBeNull();
     // The arms serve selections at once.
     const selected = await callJson<{ arm_id: string }>("POST", "/v1/systems/promoted_system/select", { user_id: "u1" });
     expect(promoted.body.added).toContain(selected.body.arm_id);

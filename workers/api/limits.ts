@@ -26,10 +26,11 @@ const limits = { runtime: limit(MAX_BODY_BYTES.runtime), runs: limit(MAX_BODY_BY
 
 /**
  * Every /v1 request's body is bounded, whether or not a route takes one (a body sent to a path that answers 404
- * or 405 is read no further than the limit either): 1 MiB for a run's config, 256 KiB for everything else.
+ * or 405 is read no further than the limit either): 1 MiB for a run's config (started or validated), 256 KiB for
+ * everything else.
  */
 export const bodyLimit: MiddlewareHandler = (c, next) =>
-  (c.req.method === "POST" && c.req.path === "/v1/runs" ? limits.runs : limits.runtime)(c, next);
+  (c.req.method === "POST" && (c.req.path === "/v1/runs" || c.req.path === "/v1/runs/validate") ? limits.runs : limits.runtime)(c, next);
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 

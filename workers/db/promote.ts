@@ -1,6 +1,7 @@
 /**
  * Promotion: a run's best distinct configs become arms of a system. Arm ids come from the config's hash, so
- * promoting the same config twice adds it once; each arm records the run it came from.
+ * promoting the same config twice adds it once (and leaves the system's version alone); each arm records the run
+ * it came from, and the run is listed among the system's runs.
  */
 import type { z } from "zod";
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
@@ -9,6 +10,7 @@ import { type ArmTemplateInput, MAX_ARMS, RuntimeConfigSchema, SystemNameSchema 
 import { hashConfig } from "../../src/search/hash.js";
 import type { Env } from "../env";
 import { chooseLogDatabase } from "./log-database";
+import { recordPromotion } from "./runs";
 import { putSystemIfVersion, readSystem, StoredConfigInvalid, type SystemSnapshot } from "./systems";
 
 /** POST /v1/runs/{run_id}/promote's body, or a scheduled run's promotion. */
@@ -73,6 +75,11 @@ export async function promote(
         source: { run_id: runId, score: c.score },
       });
     });
+    // Promoting what the system already holds changes nothing, so it is not a new version of the system.
+    if (current && JSON.stringify(arms) === JSON.stringify(config.default_arms)) {
+      await recordPromotion(env.DB, runId, request.system);
+      return { system: current, added };
+    }
     if (arms.length > MAX_ARMS) {
       throw new PromoteError(
         `system '${request.system}' would have ${arms.length} arms, and a system holds at most ${MAX_ARMS}: remove some, or promote fewer`,
@@ -90,7 +97,10 @@ export async function promote(
       current?.version ?? 0,
       chooseLogDatabase(env, request.system),
     );
-    if (system) return { system, added };
+    if (system) {
+      await recordPromotion(env.DB, runId, request.system);
+      return { system, added };
+    }
   }
   throw new PromoteError(`system '${request.system}' kept changing while the arms were added: try again`);
 }

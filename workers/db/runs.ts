@@ -171,26 +171,45 @@ export async function listRuns(
   db: D1Database,
   { limit, system, after }: { limit: number; system?: string | undefined; after?: RunPosition | undefined },
 ): Promise<Page<Omit<RunRow, "result">, RunPosition>> {
-  const columns = `run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at, finished_at, best_score,
+  const columns = `runs.run_id, api_name, status, algorithm, seed, trigger, system, created_at, updated_at, finished_at, best_score,
     best_config, target_calls, generations_run, error`;
-  const where: string[] = [];
-  const args: unknown[] = [];
-  if (system !== undefined) {
-    where.push("system = ?");
-    args.push(system);
+  const before = after ? "(created_at, run_id) < (?, ?)" : "";
+  if (system === undefined) {
+    const { results } = await db
+      .prepare(`SELECT ${columns} FROM runs ${before && `WHERE ${before}`} ORDER BY created_at DESC, run_id DESC LIMIT ?`)
+      .bind(...(after ?? []), limit + 1)
+      .all<Omit<RunRow, "result">>();
+    return pageOf(results, limit, (run): RunPosition => [run.created_at, run.run_id]);
   }
-  if (after) {
-    where.push("(created_at, run_id) < (?, ?)");
-    args.push(...after);
-  }
+  // A system's runs are those scheduled for it and those promoted into it: the next page of each, by its index,
+  // merged (a run that is both, once).
+  const promotedBefore = after ? "AND (run_created_at, run_id) < (?, ?)" : "";
   const { results } = await db
     .prepare(
-      `SELECT ${columns} FROM runs ${where.length > 0 ? `WHERE ${where.join(" AND ")}` : ""}
-       ORDER BY created_at DESC, run_id DESC LIMIT ?`,
+      `WITH chosen AS (
+         SELECT run_id FROM (SELECT created_at, run_id FROM runs WHERE system = ? ${before && `AND ${before}`}
+                             ORDER BY created_at DESC, run_id DESC LIMIT ?)
+         UNION
+         SELECT run_id FROM (SELECT run_created_at, run_id FROM run_promotions WHERE system = ? ${promotedBefore}
+                             ORDER BY run_created_at DESC, run_id DESC LIMIT ?)
+       )
+       SELECT ${columns} FROM runs JOIN chosen ON chosen.run_id = runs.run_id
+       ORDER BY created_at DESC, runs.run_id DESC LIMIT ?`,
     )
-    .bind(...args, limit + 1)
+    .bind(system, ...(after ?? []), limit + 1, system, ...(after ?? []), limit + 1, limit + 1)
     .all<Omit<RunRow, "result">>();
   return pageOf(results, limit, (run): RunPosition => [run.created_at, run.run_id]);
+}
+
+/** Remember that a run's configs went into a system (GET /v1/runs?system= lists it there); once per pair. */
+export async function recordPromotion(db: D1Database, runId: string, system: string): Promise<void> {
+  await db
+    .prepare(
+      `INSERT OR IGNORE INTO run_promotions (run_id, system, run_created_at, promoted_at)
+       SELECT run_id, ?, created_at, ? FROM runs WHERE run_id = ?`,
+    )
+    .bind(system, new Date().toISOString(), runId)
+    .run();
 }
 
 /** The view of a run its coordinator never started (it failed before): what D1 knows. */

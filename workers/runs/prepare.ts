@@ -54,10 +54,17 @@ function runPolicy(env: Env, origin: RunOrigin = {}): RunPolicy {
   };
 }
 
+/** A worker reads no files: a module a config names must be compiled in, or the evaluator served over HTTP. */
+function notBundled(module: string): string {
+  const bundled = Object.keys(EVALUATORS);
+  return `the evaluator module '${module}' is not bundled in this deployment (bundled: ${bundled.join(", ") || "none"}): add it to workers/evaluators/index.ts and redeploy, or serve it over HTTP and set custom_evaluator.url`;
+}
+
 export function prepareInWorker(env: Env, raw: unknown, origin: RunOrigin = {}): Promise<Prepared> {
   const bindings = env as unknown as Record<string, unknown>;
   return prepareRun(raw, {
     loadEvaluator: registryLoader(EVALUATORS),
+    missingModule: notBundled,
     env: secretsForRuns(env),
     ...(env.AI ? { ai: env.AI as unknown as AiBinding } : {}),
     serviceBindings: bindings as Record<string, { fetch: typeof fetch } | undefined>,

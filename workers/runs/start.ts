@@ -42,9 +42,9 @@ export async function checkRunConfig(
   env: Env,
   raw: unknown,
   ownHosts: readonly string[],
-): Promise<{ ok: true; run: Extract<Prepared, { ok: true }>["run"] } | { ok: false; errors: ConfigIssue[] }> {
+): Promise<{ ok: true; run: Extract<Prepared, { ok: true }>["run"] } | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] }> {
   const prepared = await prepareInWorker(env, raw, { ownHosts });
-  if (!prepared.ok) return { ok: false, errors: prepared.errors };
+  if (!prepared.ok) return prepared;
   const errors: ConfigIssue[] = [];
   const calls = maxCalls(prepared.run);
   if (calls > MAX_RUN_CALLS) {
@@ -60,7 +60,7 @@ export async function checkRunConfig(
       message: `a generation of this run could need ${Math.ceil(bound / 1024).toLocaleString("en-US")} KiB of optimizer state (its candidates, their races and pending evaluations over ${prepared.run.testCases.length} test cases), more than the ${STUDY_CONTROL_LIMIT_BYTES / 1024} KiB a run on the service keeps: lower population_size or the number of test cases`,
     });
   }
-  if (errors.length > 0) return { ok: false, errors };
+  if (errors.length > 0) return { ok: false, errors, warnings: prepared.run.warnings };
   return { ok: true, run: prepared.run };
 }
 
@@ -69,7 +69,7 @@ export async function startRun(
   env: Env,
   raw: unknown,
   options: StartOptions = {},
-): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[] }> {
+): Promise<{ ok: true; view: RunView | null; started: boolean } | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] }> {
   const ownHosts = options.ownHosts ?? [];
   const prepared = await checkRunConfig(env, raw, ownHosts);
   if (!prepared.ok) return prepared;

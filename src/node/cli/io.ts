@@ -8,12 +8,23 @@ export interface Io {
   stderr: NodeJS.WriteStream;
 }
 
-/** A service's refusal as the CLI shows it: the message and each problem; exit 2 for a 4xx, else 1. */
+/** The service's advice names its HTTP routes; at the command line, the command that does the same is the advice. */
+const COMMAND_FOR_ROUTE: readonly [RegExp, string][] = [[/\bPUT \/v1\/systems\/([^\s:;,)]+)/g, "convergence runtime configure $1 FILE"]];
+
+function inCommandWords(message: string): string {
+  return COMMAND_FOR_ROUTE.reduce((text, [route, command]) => text.replace(route, command), message);
+}
+
+/**
+ * A service's refusal as the CLI shows it, each problem once (the message of a refusal with details is those
+ * details joined): exit 2 for a 4xx, else 1.
+ */
 export function reportApiError(error: unknown, io: Io): number {
   if (!(error instanceof ConvergenceApiError)) throw error;
   const hint = error.code === "unreachable" ? " (is the service running? `npm start`)" : "";
-  io.stderr.write(`convergence: ${error.message}${hint}\n`);
-  for (const d of error.details) io.stderr.write(`  ${d.path}: ${d.message}\n`);
+  const headline = error.details.length > 0 ? `${error.code.replaceAll("_", " ")}:` : inCommandWords(error.message);
+  io.stderr.write(`convergence: ${headline}${hint}\n`);
+  for (const d of error.details) io.stderr.write(`  ${d.path ? `${d.path}: ` : ""}${inCommandWords(d.message)}\n`);
   return error.status >= 400 && error.status < 500 ? 2 : 1;
 }
 

@@ -11,13 +11,14 @@ import { normalizeTestCases, testCaseList } from "../../config/test-cases.js";
 import { isPlainObject } from "../../json.js";
 import { executeRun } from "../../run/execute.js";
 import { prepareRun } from "../../run/prepare.js";
-import { runOnServer } from "../../sdk/remote.js";
+import { ConvergenceApiError } from "../../sdk/client.js";
+import { runOnServer, validateOnServer } from "../../sdk/remote.js";
 import type { OptimizationResult } from "../../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../../sdk/run-optimization.js";
 import { VERSION } from "../../version.js";
-import { devVarsKey } from "../client.js";
+import { devVarsHint, devVarsKey } from "../client.js";
 import { nodePrepareOptions } from "../io.js";
-import type { Io } from "./io.js";
+import { type Io, reportApiError } from "./io.js";
 import { KEYS_USAGE, KeysUsageError, keysCommand } from "./keys.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
@@ -28,7 +29,7 @@ export const USAGE = `convergence ${VERSION}: tune an API's parameters against t
 
 Usage:
   convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet] [--server URL]
-  convergence validate CONFIG [--json]
+  convergence validate CONFIG [--json] [--server URL]
   convergence runs list|show|cancel|promote ...                        (see convergence runs --help)
   convergence runtime configure|select|update|arms|evaluate|systems|decisions ...  (see convergence runtime --help)
   convergence keys create|list|revoke ...                              (see convergence keys --help)
@@ -41,7 +42,9 @@ optimize   run an optimization in-process and print the best config and score
            --quiet        no progress on stderr
            --server URL   run it on a Convergence service instead (key: CONVERGENCE_API_KEY); the progress
                           and the result are the same, and the run goes on if this command is stopped
-validate   check a config (or a test-case file) and print every problem
+validate   check a config (or a test-case file) and print every problem: exit 0 exactly when optimize
+           would start it here (this shell's keys, the evaluator modules next to the config)
+           --server URL   check it as that service would start it (its secrets, bundled evaluators, policy)
 
 Exit codes: 0 success, 1 the run failed, 2 bad usage or bad config.
 `;
@@ -81,7 +84,11 @@ function looksLikeTestCases(value: unknown): boolean {
   );
 }
 
-async function validateCommand(path: string, json: boolean, io: Io): Promise<number> {
+/**
+ * `validate` answers what `optimize` would: the same checks in this shell (its environment, the modules next to
+ * the config), or with --server those of the service, which knows its own secrets and bundled evaluators.
+ */
+async function validateCommand(path: string, flags: { json: boolean; server?: string | undefined }, io: Io): Promise<number> {
   const read = readConfig(path);
   let errors = read.errors;
   let warnings: ConfigIssue[] = [];
@@ -92,9 +99,18 @@ async function validateCommand(path: string, json: boolean, io: Io): Promise<num
     const list = testCaseList(read.value) ?? [];
     const result = normalizeTestCases(list, "test_cases");
     errors = result.errors;
-    detail = count(result.testCases.length, "test case");
+    detail = `${count(result.testCases.length, "test case")}; a config names it in evaluation.test_cases.path`;
+  } else if (errors.length === 0 && flags.server !== undefined) {
+    const checked = await validateOnServer(read.value, {
+      server: { url: flags.server },
+      ...nodePrepareOptions(path),
+      keyFallback: devVarsKey,
+      missingKeyHint: devVarsHint,
+    });
+    ({ errors, warnings } = checked);
+    detail = `as ${flags.server} would start it`;
   } else if (errors.length === 0) {
-    const prepared = await prepareRun(read.value, { ...nodePrepareOptions(path), checkOnly: true });
+    const prepared = await prepareRun(read.value, nodePrepareOptions(path));
     warnings = prepared.ok ? prepared.run.warnings : prepared.warnings;
     if (prepared.ok) {
       const { config, testCases } = prepared.run;
@@ -107,11 +123,11 @@ async function validateCommand(path: string, json: boolean, io: Io): Promise<num
       ].join(", ");
     } else errors = prepared.errors;
   }
-  if (json) {
+  if (flags.json) {
     io.stdout.write(`${JSON.stringify({ valid: errors.length === 0, kind, errors, warnings }, null, 2)}\n`);
   } else {
     if (errors.length === 0) io.stdout.write(`${path}: valid ${kind}${detail ? ` (${detail})` : ""}\n`);
-    else io.stdout.write(`${path}: ${count(errors.length, "problem")}\n`);
+    else io.stdout.write(`${path}: ${count(errors.length, "problem")}${flags.server ? ` on ${flags.server}` : ""}\n`);
     printIssues(io.stdout, "error:  ", errors);
     printIssues(io.stdout, "warning:", warnings);
   }
@@ -209,17 +225,35 @@ async function optimizeOnServer(
     return 2;
   }
   const progress = new Progress(io.stderr);
-  const result = await runOnServer(read.value, {
-    server: { url: flags.server },
-    ...nodePrepareOptions(path),
-    keyFallback: devVarsKey,
-    ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
-    onEvent: (event) => {
-      if (flags.quiet) return;
-      if (event.type === "run_started") io.stderr.write(`run ${event.run_id} on ${flags.server}\n`);
-      progress.handle(event);
-    },
-  });
+  let runId: string | null = null;
+  // Stopping this command stops following the run, not the run: say how to find it again.
+  const onSigint = () => {
+    io.stderr.write(
+      runId
+        ? `\nstopped following run ${runId}; it goes on on ${flags.server}: convergence runs show ${runId} --server ${flags.server} (or runs cancel ${runId})\n`
+        : "\nstopped before the service answered: convergence runs list shows whether the run started\n",
+    );
+    process.exit(130);
+  };
+  process.once("SIGINT", onSigint);
+  let result: OptimizationResult;
+  try {
+    result = await runOnServer(read.value, {
+      server: { url: flags.server },
+      ...nodePrepareOptions(path),
+      keyFallback: devVarsKey,
+      missingKeyHint: devVarsHint,
+      ...(flags.seed !== undefined ? { seed: flags.seed } : {}),
+      onEvent: (event) => {
+        if (event.type === "run_started") runId = event.run_id;
+        if (flags.quiet) return;
+        if (event.type === "run_started") io.stderr.write(`run ${event.run_id} on ${flags.server}\n`);
+        progress.handle(event);
+      },
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+  }
   if (!result.success && result.errors && result.errors.length > 0) {
     if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     io.stderr.write(`${path}: invalid config\n`);
@@ -295,7 +329,7 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
     if (command !== "optimize" && command !== "validate") throw new UsageError(`unknown command '${command}'`);
     if (!config) throw new UsageError(`${command} needs a CONFIG file`);
     if (extra.length > 0) throw new UsageError(`unexpected argument '${extra[0]}'`);
-    if (command === "validate") return await validateCommand(config, values.json, io);
+    if (command === "validate") return await validateCommand(config, { json: values.json, server: values.server }, io);
     if (values.server !== undefined) {
       if (values.output)
         throw new UsageError("--output writes a run's files in-process: with --server, use `convergence runs show RUN_ID --json`");
@@ -315,6 +349,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
       io.stderr.write(`convergence: ${(error as Error).message}\n\n${USAGE}`);
       return 2;
     }
+    // The service refused or could not be reached (validate --server): its message says why.
+    if (error instanceof ConvergenceApiError) return reportApiError(error, io);
     io.stderr.write(`convergence: internal error: ${error instanceof Error ? error.message : String(error)}\n`);
     if (process.env.CONVERGENCE_DEBUG) io.stderr.write(`${(error as Error).stack}\n`);
     return 1;

@@ -1,6 +1,6 @@
 /**
  * `convergence runs ...`: optimization runs on a service, from the shell.
- *   list [--system S] [--limit N] [--json]   every run, newest first (the first N)
+ *   list [--system S] [--limit N] [--json]   every run (S's: scheduled for it or promoted into it), newest first
  *   show RUN_ID [--json]
  *   cancel RUN_ID
  *   promote RUN_ID --system S [--top-k K] [--agent-type A]
@@ -15,6 +15,7 @@ export const RUNS_USAGE = `convergence runs: optimization runs on a Convergence 
   convergence runs show RUN_ID [--json]
   convergence runs cancel RUN_ID
   convergence runs promote RUN_ID --system S [--top-k K] [--agent-type A]
+list --system S: the runs scheduled for S (its reoptimize) and the runs promoted into S, newest first.
 The service: --server URL, else CONVERGENCE_URL (default http://127.0.0.1:8787); key CONVERGENCE_API_KEY.
 `;
 

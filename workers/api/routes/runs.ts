@@ -3,6 +3,7 @@
  * promote.
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import type { ConfigIssue } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import { ConfigSchema } from "../../../src/config/schema.js";
@@ -11,6 +12,8 @@ import { pageLimitSchema } from "../../../src/page.js";
 import { isPolicyIssue } from "../../../src/run/prepare.js";
 import {
   CandidateListSchema,
+  type ConfigCheck,
+  ConfigCheckSchema,
   EvaluationPageSchema,
   PromoteRequestSchema,
   PromoteResultSchema,
@@ -22,7 +25,7 @@ import { SystemNameSchema } from "../../../src/runtime/schema.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
-import { runOf, startRun } from "../../runs/start";
+import { checkRunConfig, runOf, startRun } from "../../runs/start";
 import { listingCursor } from "../cursor";
 import { ApiError, errorResponses, json } from "../errors";
 import { MAX_BODY_BYTES } from "../limits";
@@ -37,7 +40,8 @@ const routes = {
     method: "get",
     path: "/v1/runs",
     summary: "A page of the runs (of one system, when given), newest first",
-    description: "Pass `next_cursor` back as `cursor` for the next page.",
+    description:
+      "`system`: the runs scheduled for that system (its `reoptimize`) and the runs promoted into it, each once. Pass `next_cursor` back as `cursor` for the next page.",
     request: {
       query: z.object({ limit: pageLimitSchema(50), cursor: runsCursor.query.optional(), system: SystemNameSchema.optional() }),
     },
@@ -121,6 +125,13 @@ async function requireRun(env: Env, runId: string) {
 }
 
 const group = routeGroup();
+const configBody = {
+  required: true,
+  content: {
+    "application/json": { schema: ConfigSchema.openapi("RunConfig") },
+    "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
+  },
+};
 // Declared by hand below (the body is JSON or YAML, parsed within the 1 MiB bound and checked as a whole), and
 // described here from the config's schema.
 group.openAPIRegistry.registerPath({
@@ -137,16 +148,37 @@ group.openAPIRegistry.registerPath({
         .optional()
         .openapi({ description: "overrides optimization.seed" }),
     }),
-    body: {
-      required: true,
-      content: {
-        "application/json": { schema: ConfigSchema.openapi("RunConfig") },
-        "application/yaml": { schema: z.string().openapi({ description: "the config, as YAML" }) },
-      },
-    },
+    body: configBody,
   },
   responses: { 202: json(Run, "The run, started"), ...errorResponses },
 });
+group.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/v1/runs/validate",
+  summary: "Check a config as starting it would, without starting it",
+  description:
+    "Every check of POST /v1/runs on this deployment (the config, its run policy, bundled evaluators, the call and state bounds), nothing called or recorded. Answers 200 with `valid`, the errors that would refuse it and the warnings a run would print; 400 only when the body cannot be read.",
+  request: { body: configBody },
+  responses: { 200: json(ConfigCheckSchema.openapi("ConfigCheck"), "What starting it would find"), ...errorResponses },
+});
+
+/** The config of a POST: JSON or YAML by content type, within the body bound. */
+async function configOfBody(c: Context<{ Bindings: Env }>): Promise<unknown> {
+  const type = c.req.header("content-type") ?? "";
+  // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
+  const text = new TextDecoder().decode(await c.req.arrayBuffer());
+  const yaml = /yaml/i.test(type);
+  if (!yaml && !/json/i.test(type)) {
+    throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
+  }
+  const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body", { maxBytes: MAX_BODY_BYTES.runs });
+  if (parsed.errors.length > 0)
+    throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
+  return parsed.value;
+}
+
+// The host a request reached is the service's own: a run's calls may not come back to it.
+const ownHostsOf = (c: Context) => [new URL(c.req.url).host];
 
 export const runsApp = group
   .openapi(routes.list, async (c) => {
@@ -194,24 +226,21 @@ export const runsApp = group
     }
     return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
   })
+  .post("/v1/runs/validate", async (c) => {
+    const checked = await checkRunConfig(c.env, await configOfBody(c), ownHostsOf(c));
+    const answer: ConfigCheck = checked.ok
+      ? { valid: true, errors: [], warnings: checked.run.warnings }
+      : { valid: false, errors: checked.errors, warnings: checked.warnings };
+    return c.json(answer, 200);
+  })
   .post("/v1/runs", async (c) => {
-    const type = c.req.header("content-type") ?? "";
-    // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
-    const text = new TextDecoder().decode(await c.req.arrayBuffer());
-    const yaml = /yaml/i.test(type);
-    if (!yaml && !/json/i.test(type)) {
-      throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
-    }
-    const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body", { maxBytes: MAX_BODY_BYTES.runs });
-    if (parsed.errors.length > 0)
-      throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
+    const config = await configOfBody(c);
     const seedText = c.req.query("seed");
     const seed = seedText === undefined ? undefined : Number(seedText);
     if (seed !== undefined && !Number.isSafeInteger(seed))
       throw new ApiError(400, "invalid_request", `seed must be an integer, got '${seedText}'`);
-    // The host this request reached is the service's own: the run's calls may not come back to it.
-    const ownHosts = [new URL(c.req.url).host];
-    const started = await startRun(c.env, parsed.value, seed === undefined ? { ownHosts } : { seed, ownHosts });
+    const ownHosts = ownHostsOf(c);
+    const started = await startRun(c.env, config, seed === undefined ? { ownHosts } : { seed, ownHosts });
     if (!started.ok) throw runConfigRefusal(started.errors);
     return c.json(started.view, 202);
   });
