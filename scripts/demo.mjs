@@ -113,9 +113,17 @@ try {
   }
   const winner = arms.reduce((a, b) => (stats[b.arm_id].late > stats[a.arm_id].late ? b : a));
   process.stdout.write(`\nWinning arm: ${winner.arm_id} ${JSON.stringify(winner.params)}\n`);
-  process.stdout.write(`Run: ${url}/v1/runs/${result.optimization_run_id}\nSystem: ${url}/v1/systems/${SYSTEM}\n`);
+  // The API's URLs need a key a browser does not send: the dashboard's pages show the same, signed in.
   const dashboard = await fetch(`${url}/`).catch(() => null);
-  if (dashboard?.ok && (dashboard.headers.get("content-type") ?? "").includes("html")) process.stdout.write(`Dashboard: ${url}/\n`);
+  if (dashboard?.ok && (dashboard.headers.get("content-type") ?? "").includes("html")) {
+    process.stdout.write(
+      `\nIn the dashboard (sign in with the API key of .dev.vars):\n  the run:    ${url}/#/runs/${encodeURIComponent(result.optimization_run_id)}\n  the system: ${url}/#/systems/${SYSTEM}\n`,
+    );
+    if (started) process.stdout.write("This demo started the service and stops it now: `npm start` serves them again (local data is kept).\n");
+  }
+  process.stdout.write(
+    `From the shell: convergence runs show ${result.optimization_run_id} --server ${url}; convergence runtime arms ${SYSTEM} --user demo_${run}_0 --server ${url}\n`,
+  );
 } catch (error) {
   process.stderr.write(`demo: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = 1;
