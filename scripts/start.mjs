@@ -4,6 +4,7 @@
 //   node scripts/start.mjs [--port 8787] [--persist-to DIR] [--inspector-port PORT] [--var NAME:VALUE ...]
 // The inspector (for a debugger) listens on a free port unless --inspector-port names one: a second service, or a
 // debugger already on 9229, must not stop this one from starting.
+// The cron trigger does not fire by itself under wrangler dev: GET /__scheduled fires it (see --test-scheduled below).
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -71,6 +72,11 @@ const dev = spawn(
     "--show-interactive-dev-session=false",
     "--log-level",
     "warn",
+    // Cron: `GET /__scheduled` runs the Worker's scheduled() (wrangler adds this route only to `wrangler dev`'s bundle,
+    // never to a deployed one). Miniflare's own /cdn-cgi/handler/scheduled answers 500 under the pinned wrangler 4.86
+    // for any Worker with [assets]: it hands the ScheduledController to the assets proxy by RPC, which cannot
+    // serialize it (DataCloneError; workers-sdk#9882, fixed in miniflare 4.20260609.0, which needs Node 22).
+    "--test-scheduled",
     ...persist,
     ...values.var.flatMap((v) => ["--var", v]),
   ],
@@ -86,7 +92,8 @@ while (Date.now() - started < 60_000) {
     const response = await fetch(`${url}/healthz`);
     if (response.ok) {
       process.stdout.write(
-        `Convergence is running at ${url}\nAPI key (from .dev.vars): ${key ?? "(none: set CONVERGENCE_API_KEY in .dev.vars)"}\n`,
+        `Convergence is running at ${url}\nAPI key (from .dev.vars): ${key ?? "(none: set CONVERGENCE_API_KEY in .dev.vars)"}\n` +
+          `Cron trigger (not fired by itself locally): curl "${url}/__scheduled"\n`,
       );
       break;
     }
