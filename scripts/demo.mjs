@@ -119,7 +119,8 @@ try {
     process.stdout.write(
       `\nIn the dashboard (sign in with the API key of .dev.vars):\n  the run:    ${url}/#/runs/${encodeURIComponent(result.optimization_run_id)}\n  the system: ${url}/#/systems/${SYSTEM}\n`,
     );
-    if (started) process.stdout.write("This demo started the service and stops it now: `npm start` serves them again (local data is kept).\n");
+    if (started)
+      process.stdout.write("This demo started the service and stops it now: `npm start` serves them again (local data is kept).\n");
   }
   process.stdout.write(
     `From the shell: convergence runs show ${result.optimization_run_id} --server ${url}; convergence runtime arms ${SYSTEM} --user demo_${run}_0 --server ${url}\n`,

@@ -18,6 +18,7 @@ export { validateConfig } from "./config/validate.js";
 export type { CaseResult } from "./evaluate/case.js";
 export type { CoreEvaluator, Evaluator, EvaluatorContext, Prediction, SdkEvaluator } from "./evaluate/custom.js";
 export { METRIC_NAMES, METRIC_TYPES } from "./evaluate/registry.js";
+export { completeness, lengthFit, wellFormed } from "./evaluate/text-checks.js";
 export type { JsonValue } from "./json.js";
 export type { ApiKey, CreatedKey, CreateKeyRequest, KeyScope } from "./keys/schema.js";
 export { MemoryStudyFacts, type StudyFacts } from "./optimize/facts.js";

@@ -6,18 +6,17 @@
  * It returns every sub-score by name; Convergence picks the one each metric asks for (response_quality,
  * token_efficiency), falling back to `score`.
  */
-import type { EvaluatorContext, JsonValue, Prediction } from "convergence";
-import { asRecord, completeness, lengthFit, textQuality } from "../text-checks.js";
+import { completeness, type EvaluatorContext, type JsonValue, lengthFit, type Prediction, wellFormed } from "convergence";
 
 const clamp = (x: number) => Math.min(1, Math.max(0, x));
 
 export function score_openai_response(prediction: Prediction, expected: JsonValue, _context: EvaluatorContext): Record<string, number> {
-  const exp = asRecord(expected);
+  const exp = expected && typeof expected === "object" && !Array.isArray(expected) ? expected : {};
   const text = prediction.text;
   const parts = {
-    completeness: completeness(text, exp),
-    quality: textQuality(text),
-    length: lengthFit(text, exp),
+    completeness: completeness(text, expected),
+    quality: wellFormed(text),
+    length: lengthFit(text, expected),
     latency: clamp(1 - prediction.latency_ms / (typeof exp.max_latency_ms === "number" ? exp.max_latency_ms : 5000)),
     cost: clamp(1 - prediction.cost_usd / (typeof exp.max_cost_usd === "number" ? exp.max_cost_usd : 0.05)),
   };

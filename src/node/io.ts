@@ -30,6 +30,16 @@ async function typeScriptLoader(file: string): Promise<TsImport> {
   }
 }
 
+/** Why a module could not be imported, in a line (Node's message goes on with a require stack). */
+function importProblem(file: string, error: unknown): string {
+  const message = (error instanceof Error ? error.message : String(error)).split("\n")[0] as string;
+  const missing = message.match(/Cannot find (?:module|package) '([^']+)'/)?.[1];
+  if (missing === "convergence" || missing?.startsWith("convergence/")) {
+    return `${file} imports '${missing}', which is not installed where the file is: npm install convergence in its project`;
+  }
+  return message;
+}
+
 /** `module` is a file next to the config, with or without its extension (the seed names Python modules that way). */
 export async function loadEvaluator(module: string, fn: string, baseDir: string): Promise<Evaluator | null> {
   const base = resolve(baseDir, module);
@@ -49,10 +59,14 @@ export async function loadEvaluator(module: string, fn: string, baseDir: string)
   }
   const url = pathToFileURL(file).href;
   let namespace: Record<string, unknown>;
-  if (file.endsWith(".ts") || file.endsWith(".mts")) {
-    namespace = (await (await typeScriptLoader(file))(url, import.meta.url)) as Record<string, unknown>;
-  } else {
-    namespace = (await import(url)) as Record<string, unknown>;
+  try {
+    if (file.endsWith(".ts") || file.endsWith(".mts")) {
+      namespace = (await (await typeScriptLoader(file))(url, import.meta.url)) as Record<string, unknown>;
+    } else {
+      namespace = (await import(url)) as Record<string, unknown>;
+    }
+  } catch (error) {
+    throw new Error(importProblem(file, error));
   }
   const fromDefault = (namespace.default as Record<string, unknown> | undefined)?.[fn];
   const found = namespace[fn] ?? fromDefault;

@@ -3,7 +3,7 @@
  * the web-standard globals a Worker has; `convergence/node` adds files, evaluator modules and the CLI.
  */
 import { spawnSync } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createContext, runInContext } from "node:vm";
@@ -131,4 +131,30 @@ describe("the package", () => {
     walk(JSON.parse(listed.stdout).dependencies);
     expect([...names].sort()).toEqual(["yaml", "zod"]);
   });
+
+  it("installs packed without an install script to approve, and a shipped example evaluator copied into the app runs there", () => {
+    const dir = tempDir("packed");
+    const run = (command: string, args: string[], cwd: string) =>
+      spawnSync(command, args, { cwd, encoding: "utf8", timeout: 240_000, env: { ...process.env, npm_config_fund: "false" } });
+    // dist is built (npm ci did it): pack what is there, as npm publish would after prepack.
+    const packed = run("npm", ["pack", "--ignore-scripts", "--pack-destination", dir], ROOT);
+    expect(packed.status).toBe(0);
+    const tarball = join(dir, packed.stdout.trim().split("\n").at(-1) as string);
+    const app = join(dir, "app");
+    mkdirSync(app);
+    // A CommonJS app (no "type": "module"), as `npm init -y` makes: its TypeScript evaluators load as CommonJS.
+    writeFileSync(join(app, "package.json"), JSON.stringify({ name: "team-app", version: "1.0.0", private: true }));
+    const installed = run("npm", ["install", tarball, "tsx", "--prefer-offline", "--no-audit"], app);
+    expect(installed.status).toBe(0);
+    // npm lists the install scripts a user must approve: tsx's esbuild has one, this package none.
+    expect(`${installed.stdout}${installed.stderr}`).not.toMatch(/install-scripts +convergence@/);
+    const shipped = join(app, "node_modules/convergence/examples/groq");
+    for (const file of ["groq_optimization.yaml", "groq_responses.ts", "groq_responses_tests.json"]) {
+      copyFileSync(join(shipped, file), join(app, file));
+    }
+    const optimized = run("npx", ["--no-install", "convergence", "optimize", "groq_optimization.yaml", "--quiet", "--seed", "1"], app);
+    expect(optimized.stderr).toBe("");
+    expect(optimized.stdout).toMatch(/^Best score: 0\.\d{4}$/m);
+    expect(optimized.status).toBe(0);
+  }, 300_000);
 });
