@@ -27,7 +27,7 @@ const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETC
 const persist = values["persist-to"] ? ["--persist-to", values["persist-to"]] : [];
 
 // The dashboard's third-party files, in case `npm install` ran before they were vendored.
-spawnSync(process.execPath, [join(root, "scripts/vendor-assets.mjs")], { cwd: root, stdio: "inherit" });
+spawnSync(process.execPath, [join(root, "scripts/build-assets.mjs")], { cwd: root, stdio: "inherit" });
 
 const devVars = join(root, ".dev.vars");
 if (!existsSync(devVars)) copyFileSync(join(root, ".dev.vars.example"), devVars);

@@ -1,5 +1,5 @@
 /**
- * The local service as a user runs it: `npm start` (scripts/start.mjs), then the README's runtime demo and the
+ * The local service as a user runs it: `npm start` (scripts/start.mjs), then the runtime demo of docs/runtime.md and the
  * CLI's runtime commands against it; optimization runs on it (the same result as in process, the CLI's --server
  * and runs commands, a restart in the middle of a run).
  */
@@ -72,7 +72,7 @@ describe("npm start", () => {
   // The demo's rewards are drawn from a seeded Math.random. Against the service, the Thompson draws are the
   // service's own (unseeded, in workerd); in process, they are seeded too, so that demo is the same on every run.
   it(
-    "runs the README's runtime demo: the 0.7 arm takes at least 80% of the last 1,000 of 2,000 rounds",
+    "runs the runtime demo of docs/runtime.md: the 0.7 arm takes at least 80% of the last 1,000 of 2,000 rounds",
     async () => {
       const demo = await run(["examples/runtime_demo.mjs"], { seed: 1, timeoutMs: DEMO_TIMEOUT_MS - 10_000 });
       expect(demo.stderr).toBe("");

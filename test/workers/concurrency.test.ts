@@ -55,7 +55,7 @@ describe("concurrency", () => {
     expect(arms.body.arms.reduce((sum, a) => sum + a.total_pulls, 0)).toBe(1);
   });
 
-  // Seeded, and half the rounds of the README's demo: in process, the same bar (80% of the second half) held for
+  // Seeded, and half the rounds of the runtime demo of docs/runtime.md: in process, the same bar (80% of the second half) held for
   // each of 300 seeds at 1,000 rounds (the lowest share 87%), and each request here costs the worker's whole path.
   it("converges: with true rates 0.3 / 0.5 / 0.7 the best arm takes at least 80% of the last 500 of 1,000 rounds", async () => {
     await putSystem("learn", THREE_ARMS);

@@ -1,6 +1,10 @@
-/** GET /docs: the API description as a page, rendered here from /openapi.json (no script, no CDN: works offline). */
+/**
+ * GET /docs: the API description as a page, rendered here from /openapi.json (no script, no CDN: works offline),
+ * and links to the guides (docs/*.md, served as /guide/*.html by the static assets: scripts/build-assets.mjs).
+ */
 import { html, raw } from "hono/html";
 import type { HtmlEscapedString } from "hono/utils/html";
+import guides from "../../docs/guides.json";
 
 /**
  * The security headers of /docs, the same as the dashboard's (workers/dashboard/public/_headers, a static file the
@@ -84,6 +88,11 @@ export function docsPage(document: unknown) {
     <main>
       <h1>${doc.info.title} API</h1>
       <p>${doc.info.description ?? ""}</p>
+      <h2>Guides</h2>
+      <ul class="guides">
+        ${guides.map((g) => html`<li><a href="/guide/${g.page}.html">${g.page.replaceAll("-", " ")}</a>: ${g.about}</li>`)}
+      </ul>
+      <h2>Routes</h2>
       <nav>
         ${paths.flatMap(([path, ops]) =>
           METHODS.filter((m) => ops[m]).map(
@@ -106,7 +115,7 @@ const STYLE = `
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f7f8fa; }
 header { background: #1d2330; color: #fff; padding: 10px 24px; } header a { color: #fff; }
 main { max-width: 980px; margin: 0 auto; padding: 8px 24px 48px; }
-nav { display: grid; grid-template-columns: repeat(auto-fill, minmax(420px, 1fr)); gap: 2px 16px; margin: 16px 0 24px; }
+nav { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(420px, 100%), 1fr)); gap: 2px 16px; margin: 16px 0 24px; }
 nav a { color: inherit; text-decoration: none; font-family: ui-monospace, monospace; font-size: 13px; }
 .op { background: #fff; border: 1px solid #e2e5ea; border-radius: 8px; padding: 4px 16px 8px; margin: 12px 0; }
 .method { display: inline-block; min-width: 48px; text-align: center; border-radius: 4px; color: #fff; font-size: 12px; padding: 1px 4px; }

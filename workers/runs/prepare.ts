@@ -41,7 +41,7 @@ export interface RunOrigin {
   ownHosts?: readonly string[];
 }
 
-/** The policy of runs on this deployment (see src/target/egress.ts and README "What a run may reach"). */
+/** The policy of runs on this deployment (see src/target/egress.ts and docs/runs-on-the-service.md, "What a run on the service may reach"). */
 function runPolicy(env: Env, origin: RunOrigin = {}): RunPolicy {
   return {
     secretNames: names(env.RUN_SECRET_NAMES).filter((n) => !OWN.test(n)),
