@@ -68,5 +68,7 @@ for (const file of readdirSync(docs)) {
   titles[name] = markdown.match(/^# (.+)$/m)?.[1] ?? name;
   writeFileSync(join(guide, `${name}.html`), page(titles[name], marked.parse(markdown)));
 }
-const list = guides.map((g) => `<li><a href="${g.page}.html">${escapeHtml(titles[g.page] ?? g.page)}</a>: ${escapeHtml(g.about)}</li>`).join("\n");
+const list = guides
+  .map((g) => `<li><a href="${g.page}.html">${escapeHtml(titles[g.page] ?? g.page)}</a>: ${escapeHtml(g.about)}</li>`)
+  .join("\n");
 writeFileSync(join(guide, "index.html"), page("Guides", `<h1>Guides</h1>\n<ul>\n${list}\n</ul>`));

@@ -238,7 +238,7 @@ export const RunListSchema = z.object({ runs: z.array(RunSummarySchema), next_cu
 /** GET /v1/runs/{run_id}/evaluations. */
 export const EvaluationPageSchema = z.object({ evaluations: z.array(RunEvaluationSchema) });
 /** GET /v1/runs/{run_id}/candidates: every candidate scored so far, live while the run goes. */
-/** What starting a config would find, without starting it (POST /v1/runs/validate, `convergence validate --server`). */
+/** What starting a config would find, without starting it (POST /v1/validate, `convergence validate --server`). */
 export const ConfigCheckSchema = z.object({
   valid: z.boolean(),
   errors: z.array(ConfigIssueSchema),

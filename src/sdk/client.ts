@@ -249,7 +249,7 @@ export function createClient(
     startRun: (config: ConfigInput | Record<string, unknown> | string, args: { seed?: number } = {}) =>
       request<RunView>("POST", `/v1/runs${args.seed === undefined ? "" : `?${query({ seed: String(args.seed) })}`}`, config),
     /** Every check starting `config` would make on this service, without starting it. */
-    validateRun: (config: ConfigInput | Record<string, unknown> | string) => request<ConfigCheck>("POST", "/v1/runs/validate", config),
+    validateRun: (config: ConfigInput | Record<string, unknown> | string) => request<ConfigCheck>("POST", "/v1/validate", config),
     getRun: (runId: string) => request<RunView>("GET", run(runId)),
     /** Runs (of one system, when given), newest first: awaited, a page; iterated, every one (see Listing). */
     listRuns: (args: PageOptions & { system?: string } = {}) =>

@@ -469,14 +469,10 @@ describe("the coordinator", () => {
   });
 });
 
-describe("POST /v1/runs/validate", () => {
+describe("POST /v1/validate", () => {
   it("answers what starting the config would find, and starts nothing", async () => {
     const runsBefore = await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>();
-    const good = await callJson<{ valid: boolean; errors: unknown[]; warnings: { path: string }[] }>(
-      "POST",
-      "/v1/runs/validate",
-      mockRun(),
-    );
+    const good = await callJson<{ valid: boolean; errors: unknown[]; warnings: { path: string }[] }>("POST", "/v1/validate", mockRun());
     expect(good).toMatchObject({ status: 200, body: { valid: true, errors: [] } });
 
     // A ported evaluator that lives next to the user's config is not in this deployment; a key it may not send.
@@ -490,7 +486,7 @@ describe("POST /v1/runs/validate", () => {
         metrics: { response_quality: { weight: 1, function: "custom" } },
       },
     };
-    const bad = await callJson<{ valid: boolean; errors: { path: string; message: string }[] }>("POST", "/v1/runs/validate", groqLike);
+    const bad = await callJson<{ valid: boolean; errors: { path: string; message: string }[] }>("POST", "/v1/validate", groqLike);
     expect(bad.status).toBe(200);
     expect(bad.body.valid).toBe(false);
     const module = bad.body.errors.find((e) => e.path === "evaluation.custom_evaluator.module");
@@ -505,7 +501,7 @@ describe("POST /v1/runs/validate", () => {
     expect(refused.body.error.details).toEqual(bad.body.errors);
     expect(await env.DB.prepare("SELECT COUNT(*) AS n FROM runs").first<{ n: number }>()).toEqual(runsBefore);
 
-    const unreadable = await call("POST", "/v1/runs/validate", "{", { "content-type": "application/json" });
+    const unreadable = await call("POST", "/v1/validate", "{", { "content-type": "application/json" });
     expect(unreadable.status).toBe(400);
   });
 });

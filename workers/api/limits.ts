@@ -30,7 +30,7 @@ const limits = { runtime: limit(MAX_BODY_BYTES.runtime), runs: limit(MAX_BODY_BY
  * everything else.
  */
 export const bodyLimit: MiddlewareHandler = (c, next) =>
-  (c.req.method === "POST" && (c.req.path === "/v1/runs" || c.req.path === "/v1/runs/validate") ? limits.runs : limits.runtime)(c, next);
+  (c.req.method === "POST" && (c.req.path === "/v1/runs" || c.req.path === "/v1/validate") ? limits.runs : limits.runtime)(c, next);
 
 const WITH_BODY = new Set(["POST", "PUT", "PATCH", "DELETE"]);
 

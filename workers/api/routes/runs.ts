@@ -154,7 +154,7 @@ group.openAPIRegistry.registerPath({
 });
 group.openAPIRegistry.registerPath({
   method: "post",
-  path: "/v1/runs/validate",
+  path: "/v1/validate",
   summary: "Check a config as starting it would, without starting it",
   description:
     "Every check of POST /v1/runs on this deployment (the config, its run policy, bundled evaluators, the call and state bounds), nothing called or recorded. Answers 200 with `valid`, the errors that would refuse it and the warnings a run would print; 400 only when the body cannot be read.",
@@ -226,7 +226,7 @@ export const runsApp = group
     }
     return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
   })
-  .post("/v1/runs/validate", async (c) => {
+  .post("/v1/validate", async (c) => {
     const checked = await checkRunConfig(c.env, await configOfBody(c), ownHostsOf(c));
     const answer: ConfigCheck = checked.ok
       ? { valid: true, errors: [], warnings: checked.run.warnings }
