@@ -3,19 +3,11 @@
  * `npm start` prints (GET /__scheduled), it runs the Worker's scheduled duties, so a system whose re-optimization is
  * due gets its scheduled run, listed by GET /v1/runs, and the run's winners become the system's arms.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalService, startLocalService } from "../../bench/service.js";
+import { describe, expect, it } from "vitest";
 import { createClient } from "../../src/index.js";
+import { localServiceForFile } from "../helpers/local-service.js";
 
-let service: LocalService;
-
-beforeAll(async () => {
-  service = await startLocalService();
-}, 90_000);
-
-afterAll(async () => {
-  await service?.stop();
-});
+const service = localServiceForFile();
 
 /** An optimization the mock target answers (no call leaves the machine): 4 candidates, 2 generations. */
 const reoptimize = {
@@ -52,13 +44,15 @@ const reoptimize = {
 
 describe("the cron trigger under npm start", () => {
   it("starts a due scheduled re-optimization, which lists as a run and promotes its winners", async () => {
-    const client = createClient({ baseUrl: service.url, apiKey: service.key });
+    const client = createClient({ baseUrl: service().url, apiKey: service().key });
     await client.configureSystem("nightly_tuned", { default_arms: [{ arm_id: "manual", params: { model: "mock-small" } }], reoptimize });
     expect((await client.listRuns({ system: "nightly_tuned" })).runs).toEqual([]);
 
     // The command npm start prints, as a user copies it.
-    const trigger = service.output().match(/Cron trigger \(not fired by itself locally\): curl "(\S+)"/)?.[1];
-    expect(trigger).toBe(`${service.url}/__scheduled`);
+    const trigger = service()
+      .output()
+      .match(/Cron trigger \(not fired by itself locally\): curl "(\S+)"/)?.[1];
+    expect(trigger).toBe(`${service().url}/__scheduled`);
     const fired = await fetch(trigger as string);
     expect(fired.status).toBe(200);
     await fired.text();

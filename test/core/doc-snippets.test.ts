@@ -4,13 +4,13 @@
  * (`<!-- snippet: not run (...) -->`, or `<!-- snippet: ran by FILE (...) -->` for one a named test runs). Every
  * link between the pages leads somewhere, and the service serves the pages under /guide/, linked from /docs.
  */
-import { spawn } from "node:child_process";
 import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalService, startLocalService } from "../../bench/service.js";
 import { createClient } from "../../src/node/index.js";
+import { localServiceForFile } from "../helpers/local-service.js";
+import { runProcess } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -90,13 +90,12 @@ describe("the documentation's pages", () => {
   });
 });
 
-let service: LocalService;
+const service = localServiceForFile();
 const made: string[] = [];
 
 beforeAll(async () => {
-  service = await startLocalService();
   // What the snippets act on, as a user would have it by then: a system with rewarded decisions, a policy file.
-  const client = createClient({ baseUrl: service.url, apiKey: service.key });
+  const client = createClient({ baseUrl: service().url, apiKey: service().key });
   await client.configureSystem("context_enrichment", {
     default_arms: [
       { arm_id: "precise", params: { threshold: 0.45, limit: 5 } },
@@ -116,57 +115,46 @@ beforeAll(async () => {
   made.push(join(ROOT, "policy.yaml"), join(ROOT, "log.ndjson"), "/tmp/convergence-dry-run");
 }, 120_000);
 
-afterAll(async () => {
+afterAll(() => {
   for (const path of made) rmSync(path, { recursive: true, force: true });
-  await service?.stop();
 });
 
-function bash(code: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn("bash", ["-e", "-o", "pipefail", "-c", code], {
+const bash = (code: string) =>
+  runProcess("bash", ["-e", "-o", "pipefail", "-c", code], {
     cwd: ROOT,
-    env: { ...process.env, CONVERGENCE_URL: service.url, CONVERGENCE_API_KEY: service.key },
-    stdio: ["ignore", "pipe", "pipe"],
-    timeout: 300_000,
+    env: { ...process.env, CONVERGENCE_URL: service().url, CONVERGENCE_API_KEY: service().key },
+    timeoutMs: 300_000,
   });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ code: status, stdout, stderr }));
-  });
-}
 
 describe("the documentation's shell snippets, run against npm start", () => {
   it.each(RUNNABLE.map((s) => [`${s.page}:${s.line}`, s] as const))(
     "%s",
     async (_where, snippet) => {
       // The pages name the default local service; this one has a port of its own.
-      const ran = await bash(snippet.code.replaceAll("http://127.0.0.1:8787", service.url));
+      const ran = await bash(snippet.code.replaceAll("http://127.0.0.1:8787", service().url));
       expect(ran.stderr).not.toMatch(/internal error|\n\s+at /);
       expect(`${ran.stdout}${ran.stderr}`).not.toMatch(/"error":\s*\{/);
       expect(ran.code, ran.stderr).toBe(0);
       if (snippet.code.includes("npm run demo")) {
         // The demo's links open in a browser: the dashboard's pages, not the API's (which need a key).
-        expect(ran.stdout).toContain(`the run:    ${service.url}/#/runs/quickstart_`);
-        expect(ran.stdout).toContain(`the system: ${service.url}/#/systems/quickstart_demo`);
+        expect(ran.stdout).toContain(`the run:    ${service().url}/#/runs/quickstart_`);
+        expect(ran.stdout).toContain(`the system: ${service().url}/#/systems/quickstart_demo`);
       }
     },
     300_000,
   );
 
   it("serves the guides under /guide/, each linked from /docs", async () => {
-    const docs = await (await fetch(`${service.url}/docs`)).text();
+    const docs = await (await fetch(`${service().url}/docs`)).text();
     for (const { page } of guides) {
       expect(docs).toContain(`href="/guide/${page}.html"`);
-      const served = await fetch(`${service.url}/guide/${page}.html`);
+      const served = await fetch(`${service().url}/guide/${page}.html`);
       expect(served.status).toBe(200);
       expect(served.headers.get("content-type")).toContain("text/html");
       const title = readFileSync(join(ROOT, `docs/${page}.md`), "utf8").match(/^# (.+)$/m)?.[1] as string;
       expect(await served.text()).toContain(`<h1 id="${slug(title.replace(/`/g, ""))}">`);
     }
-    const index = await (await fetch(`${service.url}/guide/`)).text();
+    const index = await (await fetch(`${service().url}/guide/`)).text();
     for (const { page } of guides) expect(index).toContain(`href="${page}.html"`);
   });
 });
@@ -179,10 +167,7 @@ describe("the key line of the HTTP API page", () => {
     // .dev.vars.example's comment lines name CONVERGENCE_API_KEY too: the line must not pick them up.
     const dir = tempDir("readme-key");
     copyFileSync(join(ROOT, ".dev.vars.example"), join(dir, ".dev.vars"));
-    const child = spawn("bash", ["-c", `${line}\nprintf '%s' "$KEY"`], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk));
-    await new Promise((resolve) => child.on("close", resolve));
-    expect(out).toBe("dev-local-key");
+    const read = await runProcess("bash", ["-c", `${line}\nprintf '%s' "$KEY"`], { cwd: dir });
+    expect(read).toMatchObject({ code: 0, stdout: "dev-local-key" });
   });
 });

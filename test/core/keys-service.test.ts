@@ -4,27 +4,19 @@
  */
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalService, startLocalService } from "../../bench/service.js";
+import { describe, expect, it } from "vitest";
 import { ConvergenceApiError, createClient } from "../../src/index.js";
+import { localServiceForFile } from "../helpers/local-service.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-let service: LocalService;
+const service = localServiceForFile();
 
-beforeAll(async () => {
-  service = await startLocalService();
-}, 90_000);
-
-afterAll(async () => {
-  await service?.stop();
-});
-
-function cli(args: string[], key = service.key) {
+function cli(args: string[], key = service().key) {
   const result = spawnSync(process.execPath, ["bin/convergence.js", ...args], {
     cwd: ROOT,
     encoding: "utf8",
-    env: { ...process.env, CONVERGENCE_URL: service.url, CONVERGENCE_API_KEY: key },
+    env: { ...process.env, CONVERGENCE_URL: service().url, CONVERGENCE_API_KEY: key },
     timeout: 60_000,
   });
   return { code: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -41,7 +33,7 @@ async function refusal(promise: Promise<unknown>): Promise<ConvergenceApiError> 
 
 describe("convergence keys", () => {
   it("creates a runtime key that selects and updates on its system, and nothing else, until it is revoked", async () => {
-    const admin = createClient({ baseUrl: service.url, apiKey: service.key });
+    const admin = createClient({ baseUrl: service().url, apiKey: service().key });
     await admin.configureSystem("storefront", { default_arms: [{ arm_id: "a" }, { arm_id: "b" }] });
     await admin.configureSystem("backoffice", { default_arms: [{ arm_id: "a" }] });
 
@@ -53,7 +45,7 @@ describe("convergence keys", () => {
     expect(id).toBeDefined();
     expect(created.stderr).toContain("not shown again");
 
-    const app = createClient({ baseUrl: service.url, apiKey: key });
+    const app = createClient({ baseUrl: service().url, apiKey: key });
     const decisionId = (await app.select("storefront", { userId: "u1" })).decision_id as string;
     expect((await app.update("storefront", { userId: "u1", decisionId, reward: 1 })).success).toBe(true);
     expect((await app.getDecision("storefront", { userId: "u1", decisionId })).reward).toBe(1);

@@ -2,26 +2,18 @@
  * createClient's listings against the local service (`npm start`): awaited, a page; iterated, every item, page by
  * page, reading no page more than the loop uses.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type LocalService, startLocalService } from "../../bench/service.js";
+import { describe, expect, it } from "vitest";
 import { ConvergenceApiError, createClient } from "../../src/index.js";
+import { localServiceForFile } from "../helpers/local-service.js";
 
-let service: LocalService;
-
-beforeAll(async () => {
-  service = await startLocalService();
-}, 90_000);
-
-afterAll(async () => {
-  await service?.stop();
-});
+const service = localServiceForFile();
 
 /** A client whose calls are counted, by path. */
 function countingClient() {
   const paths: string[] = [];
   const client = createClient({
-    baseUrl: service.url,
-    apiKey: service.key,
+    baseUrl: service().url,
+    apiKey: service().key,
     fetch: (input, init) => {
       paths.push(new URL(String(input)).pathname + new URL(String(input)).search);
       return fetch(input, init);
@@ -85,7 +77,7 @@ describe("createClient's listings", () => {
   });
 
   it("throws the service's refusal of a cursor that is not one, awaited or iterated", async () => {
-    const client = createClient({ baseUrl: service.url, apiKey: service.key });
+    const client = createClient({ baseUrl: service().url, apiKey: service().key });
     const refused = await client.listRuns({ cursor: "not-a-cursor" }).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(ConvergenceApiError);
     expect(refused).toMatchObject({ status: 400, code: "invalid_request", details: [{ path: "query.cursor" }] });

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type LocalService, startLocalService } from "../../bench/service.js";
 import { createClient, runOptimization } from "../../src/node/index.js";
+import { type Finished, runProcess } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -40,25 +41,13 @@ afterAll(async () => {
  * Run a script of the package with node, as a user would, without blocking this process (the service's output is
  * read here meanwhile). `seed`: its Math.random is the project's seeded generator (test/helpers/seeded-random.mjs).
  */
-function run(
-  args: string[],
-  options: { seed?: number; timeoutMs?: number } = {},
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(args: string[], options: { seed?: number; timeoutMs?: number } = {}): Promise<Finished> {
   const preload = options.seed === undefined ? [] : ["--import", "./test/helpers/seeded-random.mjs"];
   const seed = options.seed === undefined ? {} : { CONVERGENCE_TEST_SEED: String(options.seed) };
-  const child = spawn(process.execPath, [...preload, ...args], {
+  return runProcess(process.execPath, [...preload, ...args], {
     cwd: ROOT,
     env: { ...process.env, CONVERGENCE_URL: url, ...seed },
-    stdio: ["ignore", "pipe", "pipe"],
-    timeout: options.timeoutMs ?? 120_000,
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });
 }
 
