@@ -163,6 +163,10 @@ afterAll(async () => {
 describe("the dashboard", () => {
   it("asks for an admin API key, says when it was given a runtime key, and keeps the key out of the URL", async () => {
     await page.goto(`${service.url}/`);
+    await page.waitForSelector("input[name=key]");
+    // Signed out, the links and Sign out are hidden (nav's display: flex once overrode its hidden attribute).
+    expect(await page.isVisible("#nav")).toBe(false);
+    expect(await page.isVisible("#sign-out")).toBe(false);
     await page.fill("input[name=key]", "not-the-key");
     await page.click("button[type=submit]");
     await page.waitForSelector("text=That key was refused.");
@@ -176,6 +180,7 @@ describe("the dashboard", () => {
     await page.click("button[type=submit]");
     await page.waitForSelector(`a[href="#/runs/${runId}"]`);
     expect(page.url()).not.toContain(service.key);
+    expect(await page.isVisible("#sign-out")).toBe(true);
   });
 
   it("shows a run: the score chart, calls per generation, the best config as YAML, per-test-case scores and parameter charts", async () => {
@@ -332,5 +337,51 @@ describe("the dashboard", () => {
     });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-cancelled-run.png"), fullPage: true });
     expect(pageErrors).toEqual([]);
+  });
+
+  it("fits a 390 px wide phone, signed out and in, and has a favicon", async () => {
+    // A new tab: its session storage is empty, so it starts signed out.
+    const phone = await browser.newPage();
+    phone.on("pageerror", (error) => pageErrors.push(error.message));
+    const refused: string[] = [];
+    phone.on("response", (response) => {
+      if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+    });
+    await phone.setViewportSize({ width: 390, height: 844 });
+    const pageWidth = () => phone.evaluate(() => document.documentElement.scrollWidth);
+
+    await phone.goto(`${service.url}/`);
+    await phone.waitForSelector("input[name=key]");
+    expect(await phone.isVisible("#sign-out")).toBe(false);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.fill("input[name=key]", service.key);
+    await phone.click("button[type=submit]");
+    await phone.waitForSelector(`a[href="#/runs/${runId}"]`);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-runs.png"), fullPage: true });
+
+    await phone.goto(`${service.url}/#/systems`);
+    await phone.waitForSelector('a[href="#/systems/dashboard_demo"]');
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+
+    await phone.goto(`${service.url}/#/systems/dashboard_demo`);
+    await phone.waitForSelector("#reward-rate-chart canvas");
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-system.png"), fullPage: true });
+
+    await phone.goto(`${service.url}/#/runs/${runId}`);
+    await phone.waitForSelector("#calls-chart canvas");
+    expect(await phone.locator(".scatters canvas").count()).toBe(4);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-run.png"), fullPage: true });
+
+    // The icon every page links to (and every browser asks for at /favicon.ico) is served.
+    expect(await phone.getAttribute("link[rel=icon]", "href")).toBe("/favicon.ico");
+    const icon = await phone.request.get(`${service.url}/favicon.ico`);
+    expect(icon.status()).toBe(200);
+    expect(icon.headers()["content-type"]).toMatch(/^image\//);
+    expect(refused).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await phone.close();
   });
 });

@@ -543,8 +543,6 @@ function interval(arm) {
 async function systemPage(name) {
   const path = `/v1/systems/${encodeURIComponent(name)}`;
   const [s, timeline] = await load(Promise.all([api(`${path}/summary`), api(`${path}/timeline?hours=${TIMELINE_HOURS}`)]));
-  // Side by side in a wide card when the page is wide enough (its padding, the card's and the gap left out).
-  const width = Math.max(320, Math.min(560, Math.floor((main.clientWidth - 100) / 2)));
   const shareChart = h("div", { id: "share-chart" });
   const rateChart = h("div", { id: "reward-rate-chart" });
   show(
@@ -647,6 +645,9 @@ async function systemPage(name) {
       ),
     ),
   );
+  // Side by side when the card has room for two (the gap between them left out), else one above the other.
+  const room = shareChart.parentElement.clientWidth;
+  const width = room >= 2 * 320 + 12 ? Math.min(560, Math.floor((room - 12) / 2)) : roomIn(shareChart.parentElement, 560);
   const series = timeSeries(timeline);
   const percent = (v) => `${Math.round(v * 100)}%`;
   hourChart(shareChart, "Share of selections", "share", percent, timeline.arms, series.x, series.share, width);
