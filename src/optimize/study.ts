@@ -61,7 +61,10 @@ export interface StudyControl {
   reported: ChosenBest | null;
   /** The best-selector's state between generations (absent in a control saved before it had one). */
   selector?: JsonValue;
-  /** Target calls asked for, plus calls sent again (a crash lost their report): what the call budget counts. */
+  /**
+   * Target calls asked for, plus calls sent again (a crash lost their report): what the call budget counts. Once
+   * the study is done, the calls the run made (see finish).
+   */
   calls: number;
   /** Of `calls`, those sent again. */
   callsSentAgain: number;
@@ -182,8 +185,14 @@ export class Study {
     this.control.callsSentAgain = total;
   }
 
-  /** End the study: the evaluations still pending are given up, and their pairs count as never asked. */
-  finish(reason: StopReason): void {
+  /**
+   * End the study: the evaluations still pending are given up, and their pairs count as never asked. `callsMade`:
+   * the target calls the run made in all, which the host counts (by default, those asked and not pending). The
+   * study counted calls when it asked for them; a given-up evaluation may never have gone out, or gone out with its
+   * report dropped, so the last generation's calls are the host's count, and the history adds up to the run's.
+   */
+  finish(reason: StopReason, callsMade = this.control.calls - this.pendingCount): void {
+    this.control.calls = callsMade;
     this.control.pending = {};
     if (this.control.current) this.finalizeGeneration();
     this.control.status = "done";

@@ -85,9 +85,9 @@ export class RunDriver {
     if (results.length > 0) study.tell(results);
     study.countCallsSentAgain(ledger.resent);
     if (!study.done) {
-      if (options.cancelled) study.finish("cancelled");
-      else if (this.overBudget(ledger)) study.finish("max_cost_usd");
-      else if (ledger.results > 0 && ledger.successes === 0) study.finish("all_failed");
+      if (options.cancelled) study.finish("cancelled", ledger.calls);
+      else if (this.overBudget(ledger)) study.finish("max_cost_usd", ledger.calls);
+      else if (ledger.results > 0 && ledger.successes === 0) study.finish("all_failed", ledger.calls);
       else if (study.pendingCount > 0) throw new Error(`a round was told with ${study.pendingCount} evaluations missing`);
     }
     const next = yield* study.askSteps();
@@ -101,8 +101,8 @@ export class RunDriver {
   }
 
   /** The study cannot go on (its state outgrew its storage): ends it with that reason. */
-  abandon(reason: "state_limit"): void {
-    if (!this.study.done) this.study.finish(reason);
+  abandon(reason: "state_limit", ledger: Ledger): void {
+    if (!this.study.done) this.study.finish(reason, ledger.calls);
     this.progress();
   }
 

@@ -9,7 +9,7 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type LocalService, startLocalService } from "../../bench/service.js";
-import { createClient, runOptimization } from "../../src/index.js";
+import { type ConvergenceClient, createClient, runOptimization } from "../../src/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -28,11 +28,100 @@ const FLAGS = [
 ];
 
 let service: LocalService;
+let client: ConvergenceClient;
 let browser: BrowserContext;
 let page: Page;
 let runId = "";
 let bestConfig: Record<string, unknown> = {};
 const pageErrors: string[] = [];
+
+/** What a chart of the page drew: the uPlot instance the dashboard keeps on the chart's element (`chart`). */
+interface Drawn {
+  /** Each series' label, the x series' first. */
+  labels: string[];
+  data: (number | null)[][];
+  /** Each series' first and last index drawn: uPlot draws the points between them (and no other). */
+  idxs: [number, number][];
+  /** The x axis' tick labels, as drawn. */
+  ticks: string[];
+}
+
+function chartsOf(target: Page, selector: string): Promise<Drawn[]> {
+  return target.evaluate(
+    (selector) =>
+      [...document.querySelectorAll(selector)].map((el) => {
+        const chart = (
+          el as HTMLElement & {
+            chart: {
+              series: { label: string; idxs: [number, number] }[];
+              data: (number | null)[][];
+              // uPlot keeps the labels it drew on each axis (internal, of the pinned uplot 1.6).
+              axes: { _values: (string | number)[] | null }[];
+            };
+          }
+        ).chart;
+        return {
+          labels: chart.series.map((s) => s.label),
+          data: chart.data,
+          idxs: chart.series.map((s) => [...s.idxs] as [number, number]),
+          ticks: (chart.axes[0]?._values ?? []).map(String),
+        };
+      }),
+    selector,
+  );
+}
+
+/** The indices of series `s`'s points the chart drew: non-null values between its first and last drawn index. */
+function drawnAt(chart: Drawn, s: number): number[] {
+  const [first, last] = chart.idxs[s] as [number, number];
+  const values = chart.data[s] as (number | null)[];
+  return values.flatMap((v, i) => (v !== null && v !== undefined && i >= first && i <= last ? [i] : []));
+}
+
+/** How many of `items` have each key. */
+function countBy(items: readonly unknown[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const item of items) counts[JSON.stringify(item)] = (counts[JSON.stringify(item)] ?? 0) + 1;
+  return counts;
+}
+
+type Candidate = Awaited<ReturnType<ConvergenceClient["runCandidates"]>>[number];
+
+/**
+ * A run page's parameter charts against the run's scored candidates: one dot per candidate (parameters where many
+ * share a value included), each nearest its own value, and one ring, at the best config's score and values.
+ */
+async function expectEveryCandidateDrawn(target: Page, candidates: Candidate[], best: { config: Record<string, unknown>; score: number }) {
+  const scatters = await chartsOf(target, ".scatters > div");
+  const names = Object.keys(candidates[0]?.params ?? {});
+  expect(scatters.map((c) => c.labels[0])).toEqual(names);
+  for (const chart of scatters) {
+    const name = chart.labels[0] as string;
+    expect(chart.labels.slice(1)).toEqual(["scored on every test case", "partly scored", "best config"]);
+    const xs = chart.data[0] as number[];
+    const dots = [...drawnAt(chart, 1), ...drawnAt(chart, 2)];
+    expect(dots).toHaveLength(candidates.length);
+    // No two at one x (uPlot needs x to increase), so no dot hides another of the same score.
+    for (let i = 1; i < xs.length; i++) expect(xs[i]).toBeGreaterThan(xs[i - 1] as number);
+    // Each dot's value, read back from where it was drawn: the nearest of the values the candidates have.
+    const values = [...new Set(candidates.map((c) => JSON.stringify(c.params[name])))].map((v) => JSON.parse(v) as unknown);
+    const numeric = values.every((v) => typeof v === "number");
+    // Categorical values are drawn by their index in the order the candidates first have them.
+    const positions = numeric ? (values as number[]) : values.map((_, i) => i);
+    const valueAt = (x: number) => {
+      let nearest = 0;
+      positions.forEach((p, i) => {
+        if (Math.abs(p - x) < Math.abs((positions[nearest] as number) - x)) nearest = i;
+      });
+      return values[nearest];
+    };
+    expect(countBy(dots.map((i) => valueAt(xs[i] as number)))).toEqual(countBy(candidates.map((c) => c.params[name])));
+    const ring = drawnAt(chart, 3);
+    expect(ring).toHaveLength(1);
+    expect(chart.data[3]?.[ring[0] as number]).toBe(best.score);
+    expect(valueAt(xs[ring[0] as number] as number)).toEqual(best.config[name]);
+  }
+}
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does)`);
@@ -42,7 +131,7 @@ beforeAll(async () => {
   if (!result.success) throw new Error(result.error);
   runId = result.optimization_run_id;
   bestConfig = result.best_config;
-  const client = createClient({ baseUrl: service.url, apiKey: service.key });
+  client = createClient({ baseUrl: service.url, apiKey: service.key });
   await client.promoteRun(runId, { system: "dashboard_demo", top_k: 3 });
   // Some traffic, the first arm rewarded most, until the decision log (flushed in batches) shows it.
   for (let i = 0; i < 60; i++) {
@@ -74,6 +163,10 @@ afterAll(async () => {
 describe("the dashboard", () => {
   it("asks for an admin API key, says when it was given a runtime key, and keeps the key out of the URL", async () => {
     await page.goto(`${service.url}/`);
+    await page.waitForSelector("input[name=key]");
+    // Signed out, the links and Sign out are hidden (nav's display: flex once overrode its hidden attribute).
+    expect(await page.isVisible("#nav")).toBe(false);
+    expect(await page.isVisible("#sign-out")).toBe(false);
     await page.fill("input[name=key]", "not-the-key");
     await page.click("button[type=submit]");
     await page.waitForSelector("text=That key was refused.");
@@ -87,9 +180,10 @@ describe("the dashboard", () => {
     await page.click("button[type=submit]");
     await page.waitForSelector(`a[href="#/runs/${runId}"]`);
     expect(page.url()).not.toContain(service.key);
+    expect(await page.isVisible("#sign-out")).toBe(true);
   });
 
-  it("shows a run: the score chart, calls over time, the best config as YAML, per-test-case scores and parameter charts", async () => {
+  it("shows a run: the score chart, calls per generation, the best config as YAML, per-test-case scores and parameter charts", async () => {
     await page.click(`a[href="#/runs/${runId}"]`);
     await page.waitForSelector("#score-chart canvas");
     await page.waitForSelector("#calls-chart canvas");
@@ -101,6 +195,24 @@ describe("the dashboard", () => {
     expect(await page.locator("#per-case tr").count()).toBe(4);
     expect(await page.locator(".scatters canvas").count()).toBe(4);
     expect(await page.textContent("#best-score")).toMatch(/^0\.\d{4}$/);
+
+    const run = await client.getRun(runId);
+    const [score, calls] = (await chartsOf(page, "#score-chart, #calls-chart")) as [Drawn, Drawn];
+    // Every generation, counted from 1, with whole numbers on the axis; the calls add up to the run's.
+    const generations = run.history.map((_, i) => i + 1);
+    expect(score.data[0]).toEqual(generations);
+    expect(calls.data[0]).toEqual(generations);
+    expect(calls.data[1]).toEqual(run.history.map((g) => g.calls));
+    expect(calls.data[2]?.at(-1)).toBe(run.progress.target_calls);
+    for (const chart of [score, calls]) {
+      expect(chart.ticks.length).toBeGreaterThan(0);
+      for (const tick of chart.ticks) expect(tick).toMatch(/^\d+$/);
+    }
+
+    // A dot per scored candidate on each parameter's chart, though max_tokens has four values for them all.
+    const candidates = await client.runCandidates(runId);
+    expect(Math.max(...Object.values(countBy(candidates.map((c) => c.params.max_tokens))))).toBeGreaterThan(5);
+    await expectEveryCandidateDrawn(page, candidates, { config: bestConfig, score: run.progress.best_score as number });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-run.png"), fullPage: true });
   });
 
@@ -180,4 +292,96 @@ describe("the dashboard", () => {
     expect(headers["content-security-policy"]).toContain("script-src 'self'");
     expect(headers["content-security-policy"]).toContain("frame-ancestors 'none'");
   }, 150_000);
+
+  it("shows a cancelled run: its calls per generation add up to the run's, every generation, whole-number ticks, and its best config", async () => {
+    const config = parse(readFileSync(join(ROOT, "examples/quickstart.yaml"), "utf8"));
+    config.api = { ...config.api, name: "cancelled_demo", mock_latency_ms: 1000 };
+    config.optimization = {
+      // Random search: each generation is new configs, none carried over already scored, so each is as long.
+      algorithm: "random",
+      seed: 7,
+      evolution: { population_size: 4, generations: 6 },
+      execution: { parallel_workers: 2, early_stopping: { enabled: false } },
+    };
+    const started = await client.startRun(config);
+    // Cancelled in its second generation: a generation is 12 calls of a second each, two at a time, so the six
+    // seconds or more it lasts leave room for a slow poll.
+    const deadline = Date.now() + 90_000;
+    while ((await client.getRun(started.run_id)).history.length === 0 && Date.now() < deadline) await page.waitForTimeout(100);
+    const cancelled = await client.cancelRun(started.run_id);
+    expect(cancelled.status).toBe("cancelled");
+    expect(cancelled.history).toHaveLength(2);
+    expect(cancelled.history.reduce((sum, g) => sum + g.calls, 0)).toBe(cancelled.progress.target_calls);
+    const result = cancelled.result;
+    if (!result?.best_config || result.best_score === null || result.best_score === undefined)
+      throw new Error("the cancelled run has no best config");
+
+    await page.goto(`${service.url}/#/runs/${started.run_id}`);
+    await page.waitForSelector("#calls-chart canvas");
+    await page.waitForSelector("#score-chart canvas");
+    expect(await page.locator(".scatters canvas").count()).toBe(4);
+    expect(await page.textContent(".head .badge")).toBe("cancelled");
+    expect(await page.textContent(".facts")).toContain(`target calls ${cancelled.progress.target_calls} /`);
+    const [score, calls] = (await chartsOf(page, "#score-chart, #calls-chart")) as [Drawn, Drawn];
+    expect(score.data[0]).toEqual([1, 2]);
+    expect(calls.data[0]).toEqual([1, 2]);
+    expect(calls.data[1]).toEqual(cancelled.history.map((g) => g.calls));
+    expect(calls.data[2]).toEqual([cancelled.history[0]?.calls, cancelled.progress.target_calls]);
+    // Two generations: ticks 1 and 2, not 1, 1.2, 1.4…
+    for (const chart of [score, calls]) expect(chart.ticks).toEqual(["1", "2"]);
+    // The best config (the run's own, as the card shows it) is ringed among the dots.
+    expect(parse((await page.textContent("#best-config")) ?? "")).toEqual(result.best_config);
+    await expectEveryCandidateDrawn(page, await client.runCandidates(started.run_id), {
+      config: result.best_config,
+      score: result.best_score,
+    });
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-cancelled-run.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("fits a 390 px wide phone, signed out and in, and has a favicon", async () => {
+    // A new tab: its session storage is empty, so it starts signed out.
+    const phone = await browser.newPage();
+    phone.on("pageerror", (error) => pageErrors.push(error.message));
+    const refused: string[] = [];
+    phone.on("response", (response) => {
+      if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+    });
+    await phone.setViewportSize({ width: 390, height: 844 });
+    const pageWidth = () => phone.evaluate(() => document.documentElement.scrollWidth);
+
+    await phone.goto(`${service.url}/`);
+    await phone.waitForSelector("input[name=key]");
+    expect(await phone.isVisible("#sign-out")).toBe(false);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.fill("input[name=key]", service.key);
+    await phone.click("button[type=submit]");
+    await phone.waitForSelector(`a[href="#/runs/${runId}"]`);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-runs.png"), fullPage: true });
+
+    await phone.goto(`${service.url}/#/systems`);
+    await phone.waitForSelector('a[href="#/systems/dashboard_demo"]');
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+
+    await phone.goto(`${service.url}/#/systems/dashboard_demo`);
+    await phone.waitForSelector("#reward-rate-chart canvas");
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-system.png"), fullPage: true });
+
+    await phone.goto(`${service.url}/#/runs/${runId}`);
+    await phone.waitForSelector("#calls-chart canvas");
+    expect(await phone.locator(".scatters canvas").count()).toBe(4);
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-run.png"), fullPage: true });
+
+    // The icon every page links to (and every browser asks for at /favicon.ico) is served.
+    expect(await phone.getAttribute("link[rel=icon]", "href")).toBe("/favicon.ico");
+    const icon = await phone.request.get(`${service.url}/favicon.ico`);
+    expect(icon.status()).toBe(200);
+    expect(icon.headers()["content-type"]).toMatch(/^image\//);
+    expect(refused).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await phone.close();
+  });
 });

@@ -208,6 +208,8 @@ describe("runOptimization", () => {
     });
     expect(cancelled).toMatchObject({ success: false, error: "Optimization was cancelled" });
     expect(cancelled.target_calls).toBeLessThan(14);
+    // The generations' calls are those made, not those the cancelled round asked for (issue 16, item 9).
+    expect(cancelled.history?.reduce((sum, h) => sum + h.calls, 0)).toBe(cancelled.target_calls);
 
     // A local function stops being called too, mid-generation.
     let calls = 0;
@@ -227,6 +229,7 @@ describe("runOptimization", () => {
     });
     expect(stopped.error).toBe("Optimization was cancelled");
     expect(calls).toBe(3);
+    expect(stopped.history?.reduce((sum, h) => sum + h.calls, 0)).toBe(3);
   });
 
   it("spends at least 40% fewer calls with mab_evolution than evolution on the noisy mock, for no worse a best score", async () => {

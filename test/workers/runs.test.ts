@@ -426,6 +426,11 @@ describe("the coordinator", () => {
     expect(cancelled.body.status).toBe("cancelled");
     expect(cancelled.body.result).toMatchObject({ success: false, error: "Optimization was cancelled" });
     const calls = cancelled.body.progress.target_calls;
+    // Issue 16, item 9: the history's calls per generation add up to the calls the run made, not to those it had
+    // asked for (the round's evaluations still waiting were never sent), and the timeline ends at that total.
+    expect(cancelled.body.history.reduce((sum, g) => sum + g.calls, 0)).toBe(calls);
+    expect(cancelled.body.result?.target_calls).toBe(calls);
+    expect(cancelled.body.timeline.at(-1)?.target_calls).toBe(calls);
     await new Promise((resolve) => setTimeout(resolve, 400));
     const later = (await callJson<RunView>("GET", `/v1/runs/${view.run_id}`)).body;
     expect(later.progress.target_calls).toBe(calls);

@@ -305,6 +305,12 @@ export class RunCoordinator extends DurableObject<Env> {
         this.ctx.storage.transactionSync(() => {
           this.saveStudy(run);
           this.sql.exec("DELETE FROM tasks WHERE status != 'done'");
+          // A round adds its point when it is told; the cancelled round is not, so the timeline would end short.
+          this.sql.exec(
+            "INSERT INTO timeline (elapsed_ms, target_calls) VALUES (?, ?)",
+            Date.now() - Date.parse((this.spec() as RunSpec).created_at),
+            this.ledger().calls,
+          );
         });
       } catch (error) {
         this.loaded = null;
@@ -406,7 +412,7 @@ export class RunCoordinator extends DurableObject<Env> {
     let control = JSON.stringify(run.study.control);
     if (utf8Length(control) > STUDY_CONTROL_LIMIT_BYTES) {
       // The round asked for more than the run can keep: the run ends here, cleanly, rather than never.
-      run.driver.abandon("state_limit");
+      run.driver.abandon("state_limit", ledger);
       next = [];
       control = JSON.stringify(run.study.control);
     }
@@ -445,7 +451,7 @@ export class RunCoordinator extends DurableObject<Env> {
       error instanceof Error ? error.message : error,
     );
     const run = this.run();
-    run.driver.abandon("state_limit");
+    run.driver.abandon("state_limit", this.ledger());
     this.ctx.storage.transactionSync(() => {
       this.saveStudy(run);
       this.sql.exec("DELETE FROM tasks WHERE status != 'done'");

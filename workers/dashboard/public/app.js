@@ -126,16 +126,28 @@ function signIn(message) {
 
 // ---------- charts ----------
 
-function lineChart(target, title, xLabel, series, data, width) {
+/** The widest a chart may be in `target`, which is on the page already: a chart wider than its card would scroll. */
+const roomIn = (target, most) => Math.max(160, Math.min(most, target.clientWidth));
+
+/** Tick steps of an axis of whole numbers (generations): uPlot would otherwise put ticks at 1.2, 1.4… */
+const WHOLE_STEPS = [1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000];
+
+/**
+ * A chart over generations (x: 1, 2, …), each point drawn so that a run of one or two generations still shows.
+ * The uPlot instance is kept on the element (`chart`), for the console and the browser test.
+ */
+function generationChart(target, title, series, data) {
   const opts = {
     title,
-    width,
+    width: roomIn(target, 560),
     height: 240,
     scales: { x: { time: false } },
-    axes: [{ label: xLabel }, {}],
-    series: [{ label: xLabel }, ...series],
+    axes: [{ label: "generation", incrs: WHOLE_STEPS }, {}],
+    series: [{ label: "generation" }, ...series.map((s) => ({ width: 2, points: { show: true, size: 5, fill: s.stroke }, ...s }))],
   };
-  charts.push(new uPlot(opts, data, target));
+  const chart = new uPlot(opts, data, target);
+  target.chart = chart;
+  charts.push(chart);
 }
 
 const COLORS = ["#2f5fa7", "#a46a1f", "#2f7d4f", "#a7322f"];
@@ -188,30 +200,77 @@ function categoryLabel(json) {
   return text.length > 18 ? `${text.slice(0, 17)}…` : text;
 }
 
-/** One chart per parameter: each scored candidate's value against its score (categorical values by index). */
-function scatter(target, name, candidates, width) {
+/**
+ * Each point's x: its value, and where several points share a value, spread evenly over a narrow band around it
+ * (in the order they came), so that every candidate is a dot of its own. uPlot draws a series along x in order and
+ * assumes no x repeats: given 37 candidates at the largest value it drew one. `values` are sorted; the answer
+ * increases strictly. The band reaches `widest` either side, and at most a third of the way to the next value, so
+ * a dot stays nearest its own value.
+ */
+function spread(values, widest) {
+  const xs = [];
+  for (let start = 0; start < values.length; ) {
+    const value = values[start];
+    let end = start;
+    while (end < values.length && values[end] === value) end += 1;
+    const gaps = [value - (values[start - 1] ?? Number.NEGATIVE_INFINITY), (values[end] ?? Number.POSITIVE_INFINITY) - value];
+    const half = Math.min(widest, ...gaps.map((gap) => gap / 3));
+    const count = end - start;
+    for (let j = 0; j < count; j++) xs.push(count === 1 ? value : value + half * ((2 * j) / (count - 1) - 1));
+    start = end;
+  }
+  return xs;
+}
+
+/**
+ * One chart per parameter: each scored candidate's value against its score (categorical values by index), the
+ * best config ringed. The uPlot instance is kept on the element (`chart`), for the console and the browser test.
+ */
+function scatter(target, name, candidates, best) {
   const values = candidates.map((c) => c.params[name]);
   const numeric = values.every((v) => typeof v === "number");
   const categories = numeric ? [] : [...new Set(values.map((v) => JSON.stringify(v)))];
   const points = candidates
-    .map((c) => [numeric ? c.params[name] : categories.indexOf(JSON.stringify(c.params[name])), c.score, c.complete])
-    .sort((a, b) => a[0] - b[0]);
-  const full = points.map((p) => (p[2] ? p[1] : null));
-  const partial = points.map((p) => (p[2] ? null : p[1]));
+    .map((c, order) => ({ x: numeric ? c.params[name] : categories.indexOf(JSON.stringify(c.params[name])), c, order }))
+    .sort((a, b) => a.x - b.x || a.order - b.order);
+  const low = points[0]?.x ?? 0;
+  const high = points.at(-1)?.x ?? 0;
+  // A value every candidate shares still gets an axis wide enough to spread its dots over.
+  const span = high - low || Math.abs(low) || 1;
+  // Numbers barely move (3% of the axis); categories have room up to a third of the way to the next.
+  const xs = spread(
+    points.map((p) => p.x),
+    numeric ? 0.03 * span : 0.3,
+  );
+  // A margin either side, so that no dot is cut in half at the edge.
+  const range = numeric ? [low - 0.06 * span, high + 0.06 * span] : [-0.5, categories.length - 0.5];
   const dots = (color) => ({ stroke: color, fill: color, paths: () => null, points: { show: true, size: 7, fill: color } });
   const opts = {
     title: name,
-    width,
+    width: roomIn(target, 560),
     height: 200,
-    scales: { x: { time: false, ...(numeric ? {} : { range: [-0.5, categories.length - 0.5] }) } },
+    scales: { x: { time: false, range } },
     axes: [
       numeric ? { label: name } : { label: name, splits: () => categories.map((_, i) => i), values: () => categories.map(categoryLabel) },
       { label: "score" },
     ],
-    series: [{ label: name }, { label: "scored on every test case", ...dots(COLORS[0]) }, { label: "raced out", ...dots("#b7bdc7") }],
+    series: [
+      { label: name },
+      { label: "scored on every test case", ...dots(COLORS[0]) },
+      { label: "partly scored", ...dots("#b7bdc7") },
+      { label: "best config", stroke: COLORS[3], paths: () => null, points: { show: true, size: 13, width: 2, fill: "transparent" } },
+    ],
     legend: { show: false },
   };
-  charts.push(new uPlot(opts, [points.map((p) => p[0]), full, partial], target));
+  const data = [
+    xs,
+    points.map((p) => (p.c.complete ? p.c.score : null)),
+    points.map((p) => (p.c.complete ? null : p.c.score)),
+    points.map((p) => (p.c === best ? p.c.score : null)),
+  ];
+  const chart = new uPlot(opts, data, target);
+  target.chart = chart;
+  charts.push(chart);
 }
 
 // ---------- pages ----------
@@ -280,19 +339,43 @@ function yaml(config) {
     .join("\n");
 }
 
+/**
+ * Each generation's target calls and their running total, from the run's history (which adds up to the run's
+ * calls), and while the run goes on its generation under way, which the history has yet to close.
+ */
+function callsPerGeneration(run) {
+  const generations = [];
+  const each = [];
+  const total = [];
+  let sum = 0;
+  for (const g of run.history) {
+    sum += g.calls;
+    generations.push(g.generation + 1);
+    each.push(g.calls);
+    total.push(sum);
+  }
+  const p = run.progress;
+  if ((run.status === "running" || run.status === "queued") && p.generation > run.history.length && p.target_calls >= sum) {
+    generations.push(p.generation);
+    each.push(p.target_calls - sum);
+    total.push(p.target_calls);
+  }
+  return { generations, each, total };
+}
+
 async function runPage(runId) {
   const id = encodeURIComponent(runId);
   const [run, { candidates }] = await load(Promise.all([api(`/v1/runs/${id}`), api(`/v1/runs/${id}/candidates`)]));
-  // The run's own best (the first of equals, as the optimizer counts), else the best complete candidate so far.
+  // The run's own best (the first of equals, as the optimizer counts; a cancelled run has one too), else the best
+  // complete candidate so far.
   const complete = candidates.filter((c) => c.complete);
-  const resultBest = run.result?.success ? JSON.stringify(run.result.best_config) : null;
+  const resultBest = run.result?.best_config ? JSON.stringify(run.result.best_config) : null;
   const best =
     complete.find((c) => resultBest !== null && JSON.stringify(c.params) === resultBest) ??
     complete.reduce((a, c) => (a === null || c.score > a.score ? c : a), null);
   const perCase = best ? (await load(api(`/v1/runs/${id}/evaluations?candidate=${best.candidate}&limit=1000`))).evaluations : [];
   const p = run.progress;
   const result = run.result;
-  const width = Math.min(560, main.clientWidth - 64);
 
   const scoreChart = h("div", { id: "score-chart" });
   const callsChart = h("div", { id: "calls-chart" });
@@ -372,34 +455,44 @@ async function runPage(runId) {
               ),
             ),
       ),
-      h("div", { class: "card wide" }, h("h2", {}, "Parameters against score"), scatters),
+      h(
+        "div",
+        { class: "card wide" },
+        h("h2", {}, "Parameters against score"),
+        h(
+          "p",
+          { class: "muted" },
+          "A dot per scored candidate (grey: not scored on every test case, raced out or cut short by the run's end, its score an estimate), the best config ringed. Candidates that share a value are spread a little sideways.",
+        ),
+        scatters,
+      ),
     ),
   );
   const generations = run.history.map((g) => g.generation + 1);
-  lineChart(
+  generationChart(
     scoreChart,
     "Score per generation",
-    "generation",
     [
-      { label: "best", stroke: COLORS[0], width: 2 },
-      { label: "mean", stroke: COLORS[1], width: 2 },
+      { label: "best", stroke: COLORS[0] },
+      { label: "mean", stroke: COLORS[1] },
     ],
     [generations, run.history.map((g) => g.best), run.history.map((g) => g.mean)],
-    width,
   );
-  lineChart(
+  const calls = callsPerGeneration(run);
+  generationChart(
     callsChart,
-    "Target calls over time",
-    "seconds",
-    [{ label: "target calls", stroke: COLORS[2], width: 2 }],
-    [run.timeline.map((t) => t.elapsed_ms / 1000), run.timeline.map((t) => t.target_calls)],
-    width,
+    "Target calls per generation",
+    [
+      { label: "in the generation", stroke: COLORS[2] },
+      { label: "running total", stroke: COLORS[0] },
+    ],
+    [calls.generations, calls.each, calls.total],
   );
   const names = candidates.length > 0 ? Object.keys(candidates[0].params) : [];
   for (const name of names) {
     const box = h("div", {});
     scatters.append(box);
-    scatter(box, name, candidates, 340);
+    scatter(box, name, candidates, best);
   }
   if (run.status === "running" || run.status === "queued") timer = setTimeout(route, POLL_MS);
 }
@@ -450,8 +543,6 @@ function interval(arm) {
 async function systemPage(name) {
   const path = `/v1/systems/${encodeURIComponent(name)}`;
   const [s, timeline] = await load(Promise.all([api(`${path}/summary`), api(`${path}/timeline?hours=${TIMELINE_HOURS}`)]));
-  // Side by side in a wide card when the page is wide enough (its padding, the card's and the gap left out).
-  const width = Math.max(320, Math.min(560, Math.floor((main.clientWidth - 100) / 2)));
   const shareChart = h("div", { id: "share-chart" });
   const rateChart = h("div", { id: "reward-rate-chart" });
   show(
@@ -554,6 +645,9 @@ async function systemPage(name) {
       ),
     ),
   );
+  // Side by side when the card has room for two (the gap between them left out), else one above the other.
+  const room = shareChart.parentElement.clientWidth;
+  const width = room >= 2 * 320 + 12 ? Math.min(560, Math.floor((room - 12) / 2)) : roomIn(shareChart.parentElement, 560);
   const series = timeSeries(timeline);
   const percent = (v) => `${Math.round(v * 100)}%`;
   hourChart(shareChart, "Share of selections", "share", percent, timeline.arms, series.x, series.share, width);
