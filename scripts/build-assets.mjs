@@ -46,6 +46,7 @@ const page = (title, body) => `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)} · Convergence</title>
+<link rel="icon" href="/favicon.ico">
 <link rel="stylesheet" href="/guide.css">
 </head>
 <body>

@@ -339,7 +339,7 @@ describe("the dashboard", () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it("fits a 390 px wide phone, signed out and in, and has a favicon", async () => {
+  it("fits a 390 px wide phone, signed out and in, its API reference and guides too, and has a favicon", async () => {
     // A new tab: its session storage is empty, so it starts signed out.
     const phone = await browser.newPage();
     phone.on("pageerror", (error) => pageErrors.push(error.message));
@@ -374,6 +374,13 @@ describe("the dashboard", () => {
     expect(await phone.locator(".scatters canvas").count()).toBe(4);
     expect(await pageWidth()).toBeLessThanOrEqual(390);
     await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-run.png"), fullPage: true });
+
+    // The API reference and the guides it links fit too: wide tables and code scroll inside themselves.
+    for (const path of ["/docs", "/guide/", "/guide/configuration.html", "/guide/runtime.html", "/guide/deploying.html"]) {
+      await phone.goto(`${service.url}${path}`);
+      await phone.waitForSelector("h1");
+      expect(await pageWidth(), path).toBeLessThanOrEqual(390);
+    }
 
     // The icon every page links to (and every browser asks for at /favicon.ico) is served.
     expect(await phone.getAttribute("link[rel=icon]", "href")).toBe("/favicon.ico");

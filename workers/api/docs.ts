@@ -79,6 +79,7 @@ export function docsPage(document: unknown) {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${doc.info.title} API ${doc.info.version}</title>
+    <link rel="icon" href="/favicon.ico" />
     <style>
       ${raw(STYLE)}
     </style>
@@ -114,13 +115,15 @@ export function docsPage(document: unknown) {
 const STYLE = `
 body { font: 15px/1.5 system-ui, sans-serif; margin: 0; color: #1d2330; background: #f7f8fa; }
 header { background: #1d2330; color: #fff; padding: 10px 24px; } header a { color: #fff; }
-main { max-width: 980px; margin: 0 auto; padding: 8px 24px 48px; }
+main { max-width: 980px; margin: 0 auto; padding: 8px 24px 48px; overflow-wrap: anywhere; }
+@media (max-width: 600px) { main { padding: 8px 12px 32px; } header { padding: 10px 12px; } }
 nav { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(420px, 100%), 1fr)); gap: 2px 16px; margin: 16px 0 24px; }
 nav a { color: inherit; text-decoration: none; font-family: ui-monospace, monospace; font-size: 13px; }
 .op { background: #fff; border: 1px solid #e2e5ea; border-radius: 8px; padding: 4px 16px 8px; margin: 12px 0; }
 .method { display: inline-block; min-width: 48px; text-align: center; border-radius: 4px; color: #fff; font-size: 12px; padding: 1px 4px; }
 .get { background: #2f7d4f; } .post { background: #2f5fa7; } .put { background: #a46a1f; } .delete { background: #a7322f; }
 pre { background: #f0f2f5; padding: 8px; border-radius: 6px; overflow: auto; font-size: 12px; }
-table { border-collapse: collapse; } td, th { text-align: left; padding: 2px 12px 2px 0; }
+table { border-collapse: collapse; display: block; overflow-x: auto; } td, th { text-align: left; padding: 2px 12px 2px 0; }
+details { min-width: 0; } pre { max-width: 100%; }
 .muted { color: #5b6472; }
 `;
