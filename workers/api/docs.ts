@@ -79,7 +79,6 @@ export function docsPage(document: unknown) {
     <meta charset="utf-8" />
     <meta name="viewport" content="width=device-width, initial-scale=1" />
     <title>${doc.info.title} API ${doc.info.version}</title>
-    <link rel="icon" href="/favicon.ico" />
     <style>
       ${raw(STYLE)}
     </style>
