@@ -66,6 +66,8 @@ export default defineConfig({
         test: {
           name: "workers",
           include: ["test/workers/**/*.test.ts"],
+          // Drops the one harmless workerd line the pool prints at the end of every file (cloudflare/workers-sdk#13833).
+          globalSetup: ["./test/workerd-logs.ts"],
           ...timeouts,
           setupFiles: ["./test/workers/apply-migrations.ts"],
         },

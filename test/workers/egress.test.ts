@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { RUN_HEADER } from "../../src/target/egress.js";
 import { prepareInWorker, secretsForRuns } from "../../workers/runs/prepare";
-import { call, KEY } from "./helpers";
+import { call, KEY, refuseConnections } from "./helpers";
 
 const SECRET = "sk-live-do-not-leak-0123456789";
 
@@ -163,11 +163,20 @@ describe("hosts a run may call", () => {
     expect(closed.ok).toBe(false);
     const open = await prepareInWorker({ ...env, RUN_ALLOWED_HOSTS: "127.0.0.1:9" }, config, { runId: "run_allowed" });
     if (!open.ok) throw new Error(JSON.stringify(open.errors));
-    // Nothing listens on the discard port: the call was made (and failed to connect), not refused.
-    const response = await open.run.target({ temperature: 0 }, open.run.testCases[0] as never);
-    expect(response.ok).toBe(false);
-    expect(response.error).not.toMatch(/not allowed for runs/);
-    expect(response.error).toMatch(/127\.0\.0\.1:9/);
+    // Nothing listens on the discard port, and the call fails as it would there: it was made, with the run header, not refused.
+    const connections = refuseConnections("127.0.0.1:9");
+    try {
+      const response = await open.run.target({ temperature: 0 }, open.run.testCases[0] as never);
+      expect(response.ok).toBe(false);
+      expect(response.error).not.toMatch(/not allowed for runs/);
+      expect(response.error).toMatch(/127\.0\.0\.1:9/);
+      expect(connections).toHaveBeenCalledOnce();
+      const [url, init] = connections.mock.calls[0] ?? [];
+      expect(url).toBe("http://127.0.0.1:9/v1/chat/completions");
+      expect(new Headers(init?.headers).get(RUN_HEADER)).toBe("run_allowed");
+    } finally {
+      connections.mockRestore();
+    }
   });
 });
 

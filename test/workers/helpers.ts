@@ -26,6 +26,24 @@ export async function withSeededRandom<T>(seed: number, body: () => Promise<T>):
 }
 
 /**
+ * Make each fetch to `host` fail as workerd fails a connection nothing accepts, without connecting; every other URL
+ * is fetched as usual. The code under test catches a real failed connection, yet workerd (which the pool runs with
+ * --verbose) still prints each one as an "uncaught exception" with stacks, and a green run reads as a broken one
+ * (issue 16, item 20). The worker, its Durable Objects and its queue consumer run in the tests' isolate, so their
+ * calls reach this too. Undo it with mockRestore().
+ */
+export function refuseConnections(host: string) {
+  const real = globalThis.fetch;
+  return vi
+    .spyOn(globalThis, "fetch")
+    .mockImplementation((input, init) =>
+      new URL(input instanceof Request ? input.url : String(input)).host === host
+        ? Promise.reject(new Error("Network connection lost."))
+        : real(input, init),
+    );
+}
+
+/**
  * Call the worker's fetch handler as a client would, with the API key unless told otherwise. The handler is called
  * directly rather than through SELF.fetch, whose per-request cost grows with every request in a test file
  * (cloudflare/workers-sdk#15446): hundreds of requests per test would take minutes.

@@ -21,7 +21,7 @@ import worker from "../../workers/index";
 import { MAX_SENDS, type RunCoordinator } from "../../workers/objects/run-coordinator";
 import { startScheduled } from "../../workers/runs/schedule";
 import type { RunRpc } from "../../workers/runs/start";
-import { call, callJson, KEY } from "./helpers";
+import { call, callJson, KEY, refuseConnections } from "./helpers";
 import { CASES, coordinator, evaluationRows, finished, inProcess, mockRun, running, submit, success, until } from "./run-helpers";
 
 async function evaluationCosts(runId: string): Promise<number[]> {
@@ -210,19 +210,26 @@ describe("POST /v1/runs", () => {
   });
 
   it("ends a run against an unreachable target with success: false and the reason", async () => {
-    const view = await submit(
-      mockRun({
-        api: { mock_mode: false, endpoint: "http://unreachable.invalid/v1/chat/completions", request: { timeout_seconds: 2 } },
-        execution: { max_retries: 0 },
-      }),
-    );
-    const done = await finished(view.run_id);
-    expect(done.status).toBe("failed");
-    // It stops after the first generation: not one call got through, so more would only cost time.
-    expect(done.result).toMatchObject({ success: false, target_calls: 12, stop_reason: "all_failed" });
-    expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*unreachable\.invalid/);
-    const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?").bind(view.run_id).first<{ error: string }>();
-    expect(row).toMatchObject({ status: "failed", error: done.result?.error });
+    const connections = refuseConnections("unreachable.invalid");
+    try {
+      const view = await submit(
+        mockRun({
+          api: { mock_mode: false, endpoint: "http://unreachable.invalid/v1/chat/completions", request: { timeout_seconds: 2 } },
+          execution: { max_retries: 0 },
+        }),
+      );
+      const done = await finished(view.run_id);
+      expect(done.status).toBe("failed");
+      // It stops after the first generation: not one call got through, so more would only cost time.
+      expect(done.result).toMatchObject({ success: false, target_calls: 12, stop_reason: "all_failed" });
+      expect(done.result?.error).toMatch(/^every call to the target failed \(12 calls\); first error: .*unreachable\.invalid/);
+      const row = await env.DB.prepare("SELECT status, error FROM runs WHERE run_id = ?").bind(view.run_id).first<{ error: string }>();
+      expect(row).toMatchObject({ status: "failed", error: done.result?.error });
+      // Every call the run counts went out through fetch.
+      expect(connections.mock.calls.filter(([input]) => String(input).startsWith("http://unreachable.invalid/"))).toHaveLength(12);
+    } finally {
+      connections.mockRestore();
+    }
   });
 });
 
