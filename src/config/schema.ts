@@ -20,7 +20,7 @@ const EnvVarName = z
  * state every round copies stays small. A space past them is refused, not truncated.
  */
 const MAX_PARAMETERS = 100;
-const MAX_VALUES_PER_PARAMETER = 1_000;
+export const MAX_VALUES_PER_PARAMETER = 1_000;
 const MAX_VALUES_PER_SPACE = 10_000;
 /** Per call to the team's API, a judge, embeddings or an evaluator: 5 minutes. */
 const MAX_TIMEOUT_SECONDS = 300;
@@ -39,8 +39,12 @@ const Values = z
   .array(Json)
   .max(MAX_VALUES_PER_PARAMETER, `at most ${MAX_VALUES_PER_PARAMETER.toLocaleString("en-US")} values per parameter`);
 
+/** A text value (a prompt, an instruction): long enough for a system prompt with examples, short enough to log. */
+export const MAX_TEXT_VALUE_BYTES = 8 * 1024;
+
 const ParameterInput = z.object({
-  type: z.enum(["categorical", "discrete", "continuous", "float", "int"]),
+  /** `text`: strings (a system prompt, an instruction) given as seed values, to which the society may add. */
+  type: z.enum(["categorical", "discrete", "continuous", "float", "int", "text"]),
   values: Values.optional(),
   /** The SDK's spelling of `values` for categorical parameters. */
   choices: Values.optional(),
@@ -58,6 +62,15 @@ function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
   const values = p.values ?? p.choices;
   if (p.type === "categorical") {
     if (!values || values.length === 0) issue("values", "a categorical parameter needs at least one value");
+    return;
+  }
+  if (p.type === "text") {
+    if (!values || values.length === 0) issue("values", "a text parameter needs at least one seed value");
+    for (const [i, v] of (values ?? []).entries()) {
+      if (typeof v !== "string") ctx.addIssue({ code: "custom", path: ["values", i], message: "a text value is a string" });
+      else if (new TextEncoder().encode(v).length > MAX_TEXT_VALUE_BYTES)
+        ctx.addIssue({ code: "custom", path: ["values", i], message: `a text value is at most ${MAX_TEXT_VALUE_BYTES / 1024} KiB` });
+    }
     return;
   }
   if (p.type === "discrete" && values !== undefined) {
@@ -86,6 +99,7 @@ function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
 function normalizeParameter(p: ParameterInput): Parameter {
   const values = p.values ?? p.choices ?? [];
   if (p.type === "categorical") return { type: "categorical", values };
+  if (p.type === "text") return { type: "categorical", values, text: true };
   if (p.type === "discrete" && p.values !== undefined) {
     return values.every((v) => typeof v === "number") ? { type: "discrete", values: values as number[] } : { type: "categorical", values };
   }
@@ -328,6 +342,60 @@ export const OptimizationSchema = z.object({
 });
 export type OptimizationConfig = z.output<typeof OptimizationSchema>;
 
+/**
+ * The seed's society names its model the way LiteLLM routes it ("gemini/gemini-2.0-flash-exp", "gpt-4"), with no
+ * endpoint: these providers answer the OpenAI chat-completions format at a known URL, so such a name finds it.
+ */
+const OPENAI_COMPATIBLE: Record<string, string> = {
+  openai: "https://api.openai.com/v1/chat/completions",
+  gemini: "https://generativelanguage.googleapis.com/v1beta/openai/chat/completions",
+  groq: "https://api.groq.com/openai/v1/chat/completions",
+  mistral: "https://api.mistral.ai/v1/chat/completions",
+  deepseek: "https://api.deepseek.com/chat/completions",
+};
+
+function gatewayRoute(model: string): { endpoint: string; model: string } | Record<string, never> {
+  const slash = model.indexOf("/");
+  if (slash === -1) return /^(gpt-|o\d)/.test(model) ? { endpoint: OPENAI_COMPATIBLE.openai as string, model } : {};
+  const endpoint = OPENAI_COMPATIBLE[model.slice(0, slash)];
+  return endpoint ? { endpoint, model: model.slice(slash + 1) } : {};
+}
+
+/**
+ * The seed's agent society. What is built: RLP, an LLM that reads the run so far and proposes whole candidates
+ * (new text for text parameters above all). The reference's agent simulation and collaboration settings are
+ * accepted and reported as not built.
+ */
+const SocietySchema = z.looseObject({
+  enabled: z.boolean().default(false),
+  learning: z
+    .looseObject({
+      /** Reasoning: the LLM proposes candidates from a brief of the run so far. */
+      rlp_enabled: z.boolean().default(false),
+      sao_enabled: z.boolean().default(false),
+    })
+    .prefault({}),
+  llm: ProviderSchema.extend({
+    // The seed names an OpenAI-compatible gateway "litellm".
+    provider: z
+      .enum(["openai", "workers-ai", "litellm"])
+      .default("openai")
+      .transform((p) => (p === "litellm" ? ("openai" as const) : p)),
+    /** The seed's spelling of token_env. */
+    api_key_env: EnvVarName.optional(),
+    temperature: z.number().min(0).max(2).default(0.7),
+    max_tokens: z.int().min(64).max(8192).default(1000),
+    /** The proposer's calls over the run (each one proposes up to a generation's worth of candidates). */
+    max_calls: z.int().min(1).max(200).default(10),
+  })
+    .transform(({ api_key_env, ...llm }) => ({
+      ...llm,
+      ...(llm.provider === "openai" && !llm.endpoint ? gatewayRoute(llm.model) : {}),
+      token_env: llm.token_env ?? api_key_env,
+    }))
+    .optional(),
+});
+
 const OutputSchema = z.looseObject({
   save_path: z.string().optional(),
   formats: z.array(z.enum(["json", "markdown", "csv"])).optional(),
@@ -339,8 +407,8 @@ export const ConfigSchema = z.object({
   evaluation: EvaluationSchema,
   optimization: OptimizationSchema.prefault({}),
   output: OutputSchema.optional(),
+  society: SocietySchema.optional(),
   // Sections of the seed format this project does not implement: accepted, and reported as warnings.
-  society: z.unknown().optional(),
   legacy: z.unknown().optional(),
   agent: z.unknown().optional(),
 });

@@ -67,6 +67,7 @@ export function validateConfig(raw: unknown, context: ValidationContext = {}): V
   checkApi(config, context, errors, warnings);
   checkEvaluation(config, raw, context, errors, warnings);
   checkOptimization(config, raw, errors, warnings);
+  checkSociety(config, errors);
   reportUnimplemented(config, warnings);
   return { config: errors.length === 0 ? config : null, errors, warnings };
 }
@@ -228,9 +229,50 @@ function checkOptimization(config: Config, raw: Record<string, unknown>, errors:
   }
 }
 
+/** The society's settings that are built (see SocietySchema); RLP needs an LLM unless the mock plays it. */
+const SOCIETY_BUILT = new Set(["enabled", "learning", "llm"]);
+
+function checkSociety(config: Config, errors: ConfigIssue[]): void {
+  const society = config.society;
+  if (!society?.enabled || !society.learning.rlp_enabled) return;
+  if (!society.llm && !config.api.mock_mode) {
+    errors.push({
+      path: "society.llm",
+      message:
+        "is required for learning.rlp_enabled: the OpenAI-compatible model that proposes candidates (provider, endpoint, model, api_key_env)",
+    });
+  }
+  checkProvider("society.llm", society.llm, errors);
+}
+
+function reportSociety(config: Config, warnings: ConfigIssue[]): void {
+  const society = config.society;
+  if (!society?.enabled) return;
+  for (const key of Object.keys(society).filter((k) => !SOCIETY_BUILT.has(k))) {
+    warnings.push({
+      path: `society.${key}`,
+      message: "the reference's agent simulation and collaboration settings are not built and are ignored",
+    });
+  }
+  if (society.learning.sao_enabled) {
+    warnings.push({
+      path: "society.learning.sao_enabled",
+      message: "SAO (preference data and generated test cases from the run's answers) is not built yet and is ignored",
+    });
+  }
+  if (!society.learning.rlp_enabled) {
+    warnings.push({ path: "society.learning.rlp_enabled", message: "is off: the society proposes nothing (set it to true for RLP)" });
+  }
+  if (society.learning.rlp_enabled && config.api.mock_mode) {
+    warnings.push({
+      path: "society.llm",
+      message: "is not called in mock mode: the mock proposer edits text parameters from the run's brief",
+    });
+  }
+}
+
 function reportUnimplemented(config: Config, warnings: ConfigIssue[]): void {
-  if (enabled(config.society))
-    warnings.push({ path: "society", message: "the agent society (RLP, SAO) is not implemented and is ignored" });
+  reportSociety(config, warnings);
   if (enabled(config.legacy)) {
     warnings.push({ path: "legacy", message: "legacy tracking is not implemented and is ignored (the CLI's --output writes the results)" });
   }

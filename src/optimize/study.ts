@@ -13,10 +13,11 @@
  * best fully scored config may become the new best, the best-selector picks the config to report, early stopping
  * is checked, and the next generation starts.
  */
+import { MAX_TEXT_VALUE_BYTES, MAX_VALUES_PER_PARAMETER } from "../config/schema.js";
 import type { JsonValue } from "../json.js";
 import { hashConfig } from "../search/hash.js";
 import { Rng, type RngState, seedRng } from "../search/rng.js";
-import type { ParamConfig, SearchSpace } from "../search/space.js";
+import { conformValue, type ParamConfig, type SearchSpace } from "../search/space.js";
 import { ALGORITHMS, type AlgorithmPreset } from "./algorithms.js";
 import type { ChosenBest } from "./best/selector.js";
 import { MemoryStudyFacts, type StudyFacts } from "./facts.js";
@@ -61,6 +62,10 @@ export interface StudyControl {
   reported: ChosenBest | null;
   /** The best-selector's state between generations (absent in a control saved before it had one). */
   selector?: JsonValue;
+  /** Candidates proposed from outside the sampler (the society), proposed first by the next generations. */
+  suggested?: ParamConfig[];
+  /** What became of them (absent when nothing was ever suggested). */
+  suggestions?: SuggestionCounts;
   /**
    * Target calls asked for, plus calls sent again (a crash lost their report): what the call budget counts. Once
    * the study is done, the calls the run made (see finish).
@@ -75,6 +80,16 @@ export interface StudyControl {
   noImprovement: number;
   /** Residuals of paired differences from finished races, pooled across generations. */
   residuals: { sumSq: number; dof: number };
+}
+
+/** Of the candidates a proposer suggested: how many were valid, dropped, already tried, and which were tried. */
+export interface SuggestionCounts {
+  proposed: number;
+  valid: number;
+  invalid: number;
+  duplicates: number;
+  /** Each suggested candidate proposed so far, and the incumbent's score when it was suggested. */
+  tried: { hash: string; incumbent: number | null }[];
 }
 
 export interface Evaluation {
@@ -353,13 +368,20 @@ export class Study {
       if (g.race && !Object.hasOwn(g.race, hash)) g.race[hash] = { target: batch, dropped: false };
     };
     // Warm-start configs go first, whichever sampler runs: the first generation proposes each one not proposed
-    // yet before it asks the sampler for the rest.
+    // yet before it asks the sampler for the rest. Then what a proposer suggested, in any generation.
     const warm = new Map<string, ParamConfig>();
     if (g.index === 0) {
       for (const config of c.settings.initialConfigs) {
         const hash = hashConfig(config);
         if (warm.size < count && this.facts.config(hash) === undefined) warm.set(hash, config);
       }
+    }
+    while (warm.size < count && c.suggested && c.suggested.length > 0) {
+      const config = c.suggested.shift() as ParamConfig;
+      const hash = hashConfig(config);
+      if (this.facts.config(hash) !== undefined || warm.has(hash)) continue;
+      warm.set(hash, config);
+      c.suggestions?.tried.push({ hash, incumbent: c.best?.score ?? null });
     }
     for (const config of warm.values()) addMember(config);
     let proposed = warm.size;
@@ -391,6 +413,41 @@ export class Study {
     if (proposed === 0) g.size = g.members.length;
     if (g.order.length === 0) g.order = rng.shuffle(c.testCases.map((t) => t.id));
     c.rng = rng.state;
+  }
+
+  /**
+   * Candidates proposed from outside the sampler (the society's proposer). Each is conformed to the search space:
+   * a parameter it leaves out takes `base`'s value; a new string for a text parameter becomes one of its values;
+   * anything else out of the space drops the candidate. The valid ones, not tried before, are proposed first by
+   * the generations to come.
+   */
+  suggest(configs: readonly unknown[], base: ParamConfig | null): SuggestionCounts {
+    const c = this.control;
+    c.suggestions ??= { proposed: 0, valid: 0, invalid: 0, duplicates: 0, tried: [] };
+    c.suggested ??= [];
+    const counts = c.suggestions;
+    for (const raw of configs) {
+      counts.proposed += 1;
+      const config = conformConfig(c.space, raw, base);
+      if (!config) {
+        counts.invalid += 1;
+        continue;
+      }
+      const hash = hashConfig(config);
+      if (this.facts.config(hash) !== undefined || c.suggested.some((s) => hashConfig(s) === hash)) {
+        counts.duplicates += 1;
+        continue;
+      }
+      for (const [name, param] of Object.entries(c.space)) {
+        const value = config[name] as JsonValue;
+        if (param.type === "categorical" && param.text && !param.values.includes(value) && param.values.length < MAX_VALUES_PER_PARAMETER) {
+          param.values.push(value);
+        }
+      }
+      counts.valid += 1;
+      c.suggested.push(config);
+    }
+    return counts;
   }
 
   private neededEvaluations(g: GenerationState): Evaluation[] {
@@ -530,4 +587,21 @@ export class Study {
 
 function uniqueMembers(g: GenerationState): string[] {
   return [...new Set(g.members)];
+}
+
+/** A proposed candidate as the space takes it (see Study.suggest), or null when it cannot be one. */
+function conformConfig(space: SearchSpace, raw: unknown, base: ParamConfig | null): ParamConfig | null {
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const given = raw as Record<string, JsonValue>;
+  if (Object.keys(given).some((name) => !Object.hasOwn(space, name))) return null;
+  const config: ParamConfig = {};
+  for (const [name, param] of Object.entries(space)) {
+    const value = Object.hasOwn(given, name) ? conformValue(param, given[name], MAX_TEXT_VALUE_BYTES) : (base?.[name] ?? null);
+    if (value === null) return null;
+    // A text value a text parameter cannot take any more (its list is full) drops the candidate.
+    if (param.type === "categorical" && param.text && !param.values.includes(value) && param.values.length >= MAX_VALUES_PER_PARAMETER)
+      return null;
+    config[name] = value;
+  }
+  return config;
 }

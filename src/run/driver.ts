@@ -10,7 +10,7 @@ import type { CaseResult } from "../evaluate/case.js";
 import { runSteps } from "../optimize/samplers/sampler.js";
 import type { Evaluation, EvaluationResult, Study } from "../optimize/study.js";
 import { countOutcome, type Ledger } from "./ledger.js";
-import { assembleReport, generationEvents } from "./report.js";
+import { assembleReport, generationEvents, type SocietyCalls } from "./report.js";
 import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
 
 export interface RunRules {
@@ -128,6 +128,7 @@ export class RunDriver {
     ledger: Ledger;
     evaluations: EvaluationRecord[];
     warnings: ConfigIssue[];
+    society?: SocietyCalls;
   }): RunReport {
     const report = assembleReport({ ...args, study: this.study });
     this.emit({

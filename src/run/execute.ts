@@ -7,10 +7,11 @@ import type { TestCase } from "../config/schema.js";
 import { scoreCase } from "../evaluate/case.js";
 import { studySettings } from "../optimize/settings.js";
 import { type Evaluation, type EvaluationResult, Study } from "../optimize/study.js";
+import { buildBrief } from "../society/brief.js";
 import { RunDriver } from "./driver.js";
-import { countCall, newLedger } from "./ledger.js";
+import { countCall, type Ledger, newLedger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
-import { maxCalls } from "./report.js";
+import { maxCalls, type SocietyCalls } from "./report.js";
 import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
 
 export interface ExecuteOptions {
@@ -55,7 +56,9 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   const aborted = () => options.signal?.aborted === true;
   driver.started({ runId: options.runId, testCases: testCases.length, maxCalls: maxCalls(run) });
 
+  const society = societyHost(run, study, evaluations, ledger, options.signal);
   let round = driver.advanceNow(ledger, []);
+  society?.generationStarted();
   while (!driver.done) {
     const results: EvaluationResult[] = [];
     try {
@@ -75,7 +78,11 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     } catch (error) {
       if (!aborted()) throw error;
     }
+    // What the proposer wrote for the next generation is in before that generation is asked for: the same
+    // seed gives the same run.
+    await society?.settled();
     round = driver.advanceNow(ledger, results, { cancelled: aborted() });
+    society?.generationStarted();
   }
 
   return driver.report({
@@ -86,5 +93,50 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     ledger,
     evaluations,
     warnings: run.warnings,
+    ...(society ? { society: society.calls } : {}),
   });
+}
+
+/**
+ * RLP in process: at the start of each generation (while the budget of calls lasts), the proposer reads the brief
+ * of the run so far, and its candidates join the next generation. Its call runs beside the generation's
+ * evaluations; a failed or malformed one costs that call only.
+ */
+function societyHost(
+  run: PreparedRun,
+  study: Study,
+  evaluations: readonly EvaluationRecord[],
+  ledger: Ledger,
+  signal: AbortSignal | undefined,
+) {
+  const plan = run.society;
+  if (!plan) return null;
+  const calls: SocietyCalls = { calls: 0, failed: 0, malformed: 0, cost_usd: 0 };
+  let asked = -1;
+  let pending: Promise<void> = Promise.resolve();
+  return {
+    calls,
+    generationStarted(): void {
+      const generation = study.control.current?.index ?? -1;
+      if (study.done || generation <= asked || calls.calls >= plan.maxCalls) return;
+      asked = generation;
+      // The first generation has nothing to read yet: the proposer starts from the second.
+      if (study.candidates().every((c) => !c.complete)) return;
+      calls.calls += 1;
+      const brief = buildBrief(study, run.config, evaluations, study.settings.populationSize);
+      const base = study.best()?.config ?? null;
+      pending = plan.proposer.propose(brief, signal).then(
+        (proposal) => {
+          calls.cost_usd += proposal.cost_usd;
+          ledger.spent += proposal.cost_usd;
+          if (proposal.malformed) calls.malformed += 1;
+          study.suggest(proposal.candidates, base);
+        },
+        () => {
+          calls.failed += 1;
+        },
+      );
+    },
+    settled: () => pending,
+  };
 }

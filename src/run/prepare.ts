@@ -13,10 +13,12 @@ import { type Evaluator, methodEvaluator } from "../evaluate/custom.js";
 import { expectedAnswer, expectedReference } from "../evaluate/expected.js";
 import { httpEvaluator } from "../evaluate/http-evaluator.js";
 import { Corpus } from "../evaluate/lexical.js";
-import type { AiBinding } from "../evaluate/providers.js";
+import { type AiBinding, createProvider, type ProviderDeps } from "../evaluate/providers.js";
 import { type MetricPlan, planMetrics } from "../evaluate/registry.js";
 import { buildServices } from "../evaluate/services.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
+import { mockProposer } from "../society/mock-proposer.js";
+import { llmProposer, type Proposer } from "../society/proposer.js";
 import { checkUrl, type EgressPolicy, guardedFetch, markedFetch } from "../target/egress.js";
 import { httpTarget } from "../target/http.js";
 import { type LocalFunction, localTarget } from "../target/local.js";
@@ -70,12 +72,19 @@ export interface PolicyIssue extends ConfigIssue {
 
 export const isPolicyIssue = (issue: ConfigIssue): issue is PolicyIssue => typeof (issue as PolicyIssue).rule === "string";
 
+/** The society's proposer of a run (RLP), and how many calls it may make; null when the society is off. */
+interface SocietyPlan {
+  proposer: Proposer;
+  maxCalls: number;
+}
+
 export interface PreparedRun {
   config: Config;
   testCases: TestCase[];
   scoring: CaseScoring;
   target: Target;
   warnings: ConfigIssue[];
+  society: SocietyPlan | null;
 }
 
 export type Prepared = { ok: true; run: PreparedRun } | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
@@ -182,6 +191,7 @@ function missingServiceKeys(config: Config, env: EnvSource): ConfigIssue[] {
     ["evaluation.judge", config.evaluation.judge],
     ["evaluation.embeddings", config.evaluation.embeddings],
     ["evaluation.custom_evaluator", config.evaluation.custom_evaluator?.enabled ? config.evaluation.custom_evaluator : undefined],
+    ["society.llm", config.society?.enabled && config.society.learning.rlp_enabled ? config.society.llm : undefined],
   ];
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     settings.push([`${joinPath("evaluation.metrics", name)}.judge`, (metric as Record<string, unknown>).judge]);
@@ -214,6 +224,7 @@ function secretUses(config: Config, local: boolean): [string, string][] {
   if (!mock) {
     provider(config.evaluation.judge, "evaluation.judge");
     provider(config.evaluation.embeddings, "evaluation.embeddings");
+    if (config.society?.enabled && config.society.learning.rlp_enabled) provider(config.society.llm, "society.llm");
     for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
       const judge = (metric as Record<string, unknown>).judge;
       if (isPlainObject(judge) && judge.token_env !== undefined) {
@@ -246,6 +257,7 @@ function urlUses(config: Config, local: boolean): [string, string][] {
   if (!mock) {
     provider(config.evaluation.judge, "evaluation.judge");
     provider(config.evaluation.embeddings, "evaluation.embeddings");
+    if (config.society?.enabled && config.society.learning.rlp_enabled) provider(config.society.llm, "society.llm");
     for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
       provider((metric as Record<string, unknown>).judge, `${joinPath("evaluation.metrics", name)}.judge`);
     }
@@ -356,6 +368,13 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
         ...(options.ai ? { ai: options.ai } : {}),
       });
   errors.push(...built.errors);
+  const society = societyPlan(config, {
+    env,
+    prices,
+    secrets,
+    ...(fetchFn ? { fetch: fetchFn } : {}),
+    ...(options.ai ? { ai: options.ai } : {}),
+  });
   if (!config.api.mock_mode) {
     for (const missing of missingServiceKeys(config, env)) if (!told(missing.path)) errors.push(missing);
   }
@@ -418,7 +437,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     // The mock answers in its own shape: the real API's response paths don't apply to it.
     ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),
   };
-  return { ok: true, run: { config, testCases, scoring, target, warnings } };
+  return { ok: true, run: { config, testCases, scoring, target, warnings, society } };
 }
 
 /** The evaluator a module exports: a function, or (`asClass`) a class whose instance's `evaluate` method scores. */
@@ -446,4 +465,14 @@ async function loadModule(
   } catch (error) {
     return { message: `cannot load ${module}.${name}: ${error instanceof Error ? error.message : String(error)}`, broken: true };
   }
+}
+
+/** RLP's proposer: the mock's in mock mode (offline, like the judge), else the model of society.llm. */
+function societyPlan(config: Config, deps: ProviderDeps): SocietyPlan | null {
+  const society = config.society;
+  if (!society?.enabled || !society.learning.rlp_enabled) return null;
+  const maxCalls = society.llm?.max_calls ?? 10;
+  if (config.api.mock_mode || !society.llm) return { proposer: mockProposer, maxCalls };
+  const { temperature: _t, max_tokens: _m, max_calls: _c, ...provider } = society.llm;
+  return { proposer: llmProposer(createProvider(provider, deps, "society.llm"), deps.secrets ?? []), maxCalls };
 }

@@ -5,9 +5,11 @@
 import type { ConfigIssue } from "../config/issues.js";
 import type { GenerationSummary } from "../optimize/schema.js";
 import type { Study } from "../optimize/study.js";
+import { hashConfig } from "../search/hash.js";
+import type { ParamConfig } from "../search/space.js";
 import type { Ledger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
-import type { EvaluationRecord, FailureSummary, RunEvent, RunReport } from "./schema.js";
+import type { EvaluationRecord, FailureSummary, RunEvent, RunReport, SocietyReport } from "./schema.js";
 
 function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
   const byCase = new Map<string, FailureSummary>();
@@ -85,6 +87,8 @@ export function assembleReport(args: {
   ledger: Ledger;
   evaluations: EvaluationRecord[];
   warnings: ConfigIssue[];
+  /** The society's calls, when it proposed. */
+  society?: SocietyCalls;
 }): RunReport {
   const { study, evaluations } = args;
   const stopReason = study.control.stopReason ?? "generations";
@@ -130,5 +134,37 @@ export function assembleReport(args: {
     ),
     warnings: args.warnings,
     error,
+    ...(args.society ? { society: societyReport(study, args.society, best?.config ?? null) } : {}),
+  };
+}
+
+/** The host's count of the society's calls (the study counts the candidates). */
+export interface SocietyCalls {
+  calls: number;
+  failed: number;
+  malformed: number;
+  cost_usd: number;
+}
+
+function societyReport(study: Study, calls: SocietyCalls, best: ParamConfig | null): SocietyReport {
+  const counts = study.control.suggestions ?? { proposed: 0, valid: 0, invalid: 0, duplicates: 0, tried: [] };
+  const scored = new Map(study.candidates().map((c) => [c.candidate, c]));
+  const better = counts.tried.filter((t) => {
+    const c = scored.get(t.hash);
+    return c?.complete === true && (t.incumbent === null || c.score > t.incumbent);
+  }).length;
+  const bestHash = best ? hashConfig(best) : null;
+  return {
+    proposer_calls: calls.calls,
+    failed_calls: calls.failed,
+    malformed_replies: calls.malformed,
+    proposed: counts.proposed,
+    valid: counts.valid,
+    invalid: counts.invalid,
+    duplicates: counts.duplicates,
+    tried: counts.tried.length,
+    better,
+    best_proposed: bestHash !== null && counts.tried.some((t) => t.hash === bestHash),
+    cost_usd: calls.cost_usd,
   };
 }

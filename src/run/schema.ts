@@ -85,6 +85,30 @@ const RunEventSchema = z.discriminatedUnion("type", [
 ]);
 export type RunEvent = z.output<typeof RunEventSchema>;
 
+/** What the society's proposer (RLP) did in a run: its calls, and what became of the candidates it proposed. */
+const SocietyReportSchema = z.object({
+  proposer_calls: z.int(),
+  /** Calls that failed (after their retries): the run went on without their candidates. */
+  failed_calls: z.int(),
+  /** Replies with no readable list of candidates. */
+  malformed_replies: z.int(),
+  proposed: z.int(),
+  /** In the search space (a new text for a text parameter is); the others were dropped. */
+  valid: z.int(),
+  invalid: z.int(),
+  /** Valid, but tried already. */
+  duplicates: z.int(),
+  /** Proposed to the run (the rest were left when it ended). */
+  tried: z.int(),
+  /** Scored on every test case above the best score when they were proposed. */
+  better: z.int(),
+  /** The run's best config is one the proposer wrote. */
+  best_proposed: z.boolean(),
+  /** What the proposer's model calls cost (USD), counted in the run's cost budget. */
+  cost_usd: z.number(),
+});
+export type SocietyReport = z.output<typeof SocietyReportSchema>;
+
 /** What a run did, however it ended: reported in the result on success and on failure alike. */
 const RunTotalsSchema = z.object({
   target_calls: z.int(),
@@ -98,6 +122,8 @@ const RunTotalsSchema = z.object({
   /** What scoring cost: judge and embedding calls (USD). */
   evaluation_cost_usd: z.number(),
   history: z.array(GenerationSummarySchema),
+  /** Present when the society proposed (society.learning.rlp_enabled). */
+  society: SocietyReportSchema.optional(),
 });
 export type RunTotals = z.output<typeof RunTotalsSchema>;
 

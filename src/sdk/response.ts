@@ -33,6 +33,7 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
     cost_usd: report.cost_usd,
     evaluation_cost_usd: report.evaluation_cost_usd,
     history: report.history,
+    ...(report.society ? { society: report.society } : {}),
   };
   if (report.error !== null || !report.best) {
     return fail(report.error ?? "no result", {

@@ -7,7 +7,8 @@ import type { Rng } from "./rng.js";
  * float, int, `choices`); the optimizers only ever see these four shapes.
  */
 export type Parameter =
-  | { type: "categorical"; values: JsonValue[] }
+  /** `text`: a text parameter (its values strings), whose values the society's proposer may add to during a run. */
+  | { type: "categorical"; values: JsonValue[]; text?: true }
   /** Ordered numeric choices, e.g. max_tokens: [256, 512, 1024]. */
   | { type: "discrete"; values: number[] }
   | { type: "int"; min: number; max: number; step: number; log: boolean }
@@ -63,6 +64,27 @@ export function snap(param: Extract<Parameter, { type: "int" | "float" }>, x: nu
   const candidates = [k - 1, k, k + 1].map((i) => roundTo(param.min + i * step, decimals)).filter((v) => v >= param.min && v <= param.max);
   candidates.push(param.max);
   return nearest(candidates, clipped);
+}
+
+/**
+ * A value proposed from outside the samplers (the society's proposer) as the parameter takes it: a number in
+ * range, snapped to its grid; one of the values of a choice; any string for a text parameter (a new value). Null
+ * when it cannot be one.
+ */
+export function conformValue(param: Parameter, value: JsonValue | undefined, maxTextBytes: number): JsonValue | null {
+  if (value === undefined) return null;
+  switch (param.type) {
+    case "categorical":
+      if (param.text)
+        return typeof value === "string" && value.trim() !== "" && new TextEncoder().encode(value).length <= maxTextBytes ? value : null;
+      return param.values.find((v) => sameValue(v, value)) ?? null;
+    case "discrete":
+      return param.values.find((v) => v === value) ?? null;
+    case "int":
+    case "float":
+      if (typeof value !== "number" || !Number.isFinite(value) || value < param.min || value > param.max) return null;
+      return snap(param, value);
+  }
 }
 
 /** Every value a parameter can take, or null when it is continuous. */

@@ -8,7 +8,9 @@
  *   - numbers (int, float, ordered discrete values): position u in [0, 1] along the parameter's scale (log scale
  *     if `log`, index for discrete values); an ideal position u*_p in [0.2, 0.8] from the hash;
  *     f_p = exp(-((u - u*_p) / 0.35)^2);
- *   - categorical: one value, chosen by the hash, has f_p = 1; every other value a fixed fit in [0.45, 0.85).
+ *   - categorical: one value, chosen by the hash, has f_p = 1; every other value a fixed fit in [0.45, 0.85);
+ *   - text: f_p = 0.25 + 0.75 × the share of MOCK_TEXT_INSTRUCTIONS the text holds (ignoring case), so the best
+ *     prompt holds all of them, whichever seed values the config gives.
  * quality(params) = Σ a_p f_p / Σ a_p, which is 1 exactly at the ideal of every parameter (mockOptimum).
  * A test case has a difficulty d in [0, 0.2) from a hash of its input, and `api.mock_noise` adds a deterministic
  * deviation σ·z(params, test case):  quality_tc = clamp(quality · (1 - d) + σ z, 0, 1).
@@ -41,8 +43,21 @@ function bestIndex(name: string, count: number): number {
   return Math.min(count - 1, Math.floor(unitHash(`best:${name}`) * count));
 }
 
+/**
+ * What the mock rewards in a text parameter (a system prompt, say): each of these instructions it holds. The mock
+ * proposer (src/society/mock-proposer.ts) knows a longer list of instructions, these among them, and not which.
+ */
+export const MOCK_TEXT_INSTRUCTIONS = ["think step by step", "cite the source", "answer in one paragraph", "check the arithmetic"];
+
+function textFit(value: JsonValue): number {
+  const text = typeof value === "string" ? value.toLowerCase() : "";
+  const held = MOCK_TEXT_INSTRUCTIONS.filter((instruction) => text.includes(instruction)).length;
+  return 0.25 + (0.75 * held) / MOCK_TEXT_INSTRUCTIONS.length;
+}
+
 /** f_p: how well one value of one parameter fits the surface. */
 function parameterFit(name: string, param: Parameter, value: JsonValue): number {
+  if (param.type === "categorical" && param.text) return textFit(value);
   if (param.type === "categorical") {
     const index = param.values.findIndex((v) => canonicalJson(v) === canonicalJson(value));
     if (index === bestIndex(name, param.values.length)) return 1;
@@ -67,7 +82,9 @@ export function surfaceQuality(space: SearchSpace, params: ParamConfig): number 
 export function mockOptimum(space: SearchSpace): { config: ParamConfig; quality: number } {
   const config: ParamConfig = {};
   for (const [name, param] of Object.entries(space)) {
-    if (param.type === "categorical") {
+    if (param.type === "categorical" && param.text) {
+      config[name] = `${MOCK_TEXT_INSTRUCTIONS.join(". ")}.`;
+    } else if (param.type === "categorical") {
       config[name] = param.values[bestIndex(name, param.values.length)] as JsonValue;
     } else if (param.type === "discrete") {
       const target = ideal(name) * (param.values.length - 1);

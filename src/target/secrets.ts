@@ -25,7 +25,12 @@ function apiSecretNames(api: Api): (string | undefined)[] {
 /** The names of every environment variable the config reads a secret from. */
 function secretNames(config: Config): string[] {
   const names = apiSecretNames(config.api);
-  names.push(config.evaluation.judge?.token_env, config.evaluation.embeddings?.token_env, config.evaluation.custom_evaluator?.token_env);
+  names.push(
+    config.evaluation.judge?.token_env,
+    config.evaluation.embeddings?.token_env,
+    config.evaluation.custom_evaluator?.token_env,
+    config.society?.llm?.token_env,
+  );
   for (const metric of Object.values(config.evaluation.metrics)) {
     const judge = (metric as Record<string, unknown>).judge;
     if (isPlainObject(judge) && typeof judge.token_env === "string") names.push(judge.token_env);

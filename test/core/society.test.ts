@@ -1,0 +1,213 @@
+/**
+ * The agent society's reasoning proposer (RLP), in process: text parameters, what the study does with proposed
+ * candidates, the mock proposer finding a prompt no seed value holds, and a model double that shows the brief and
+ * the proposals on the wire (bounded, no secret, malformed replies and failures survived, the budget kept).
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { validateConfig } from "../../src/config/validate.js";
+import { runOptimization } from "../../src/node/index.js";
+import { studySettings } from "../../src/optimize/settings.js";
+import { Study } from "../../src/optimize/study.js";
+import type { OptimizationSuccess } from "../../src/run/schema.js";
+import { BRIEF_MAX_BYTES } from "../../src/society/brief.js";
+import { parseCandidates } from "../../src/society/proposer.js";
+import { chatCompletion, json, startServer } from "../helpers/server.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const society = () => parse(readFileSync(join(ROOT, "examples/society.yaml"), "utf8")) as Record<string, Record<string, unknown>>;
+const SEED_PROMPTS = (society().search_space as { parameters: { system_prompt: { values: string[] } } }).parameters.system_prompt.values;
+
+function success(result: Awaited<ReturnType<typeof runOptimization>>): OptimizationSuccess {
+  if (!result.success) throw new Error(result.error);
+  return result;
+}
+
+describe("text parameters", () => {
+  const config = (values: unknown[]) => ({
+    api: { name: "t", mock_mode: true },
+    search_space: { parameters: { prompt: { type: "text", values } } },
+    evaluation: { test_cases: { inline: [{ id: "a", input: { q: "hi" } }] }, metrics: { quality: { type: "llm_judge", weight: 1 } } },
+  });
+
+  it("take strings as seed values, and refuse anything else by path", () => {
+    expect(validateConfig(config(["Be brief.", "Think step by step."])).config?.search_space.parameters.prompt).toEqual({
+      type: "categorical",
+      values: ["Be brief.", "Think step by step."],
+      text: true,
+    });
+    expect(validateConfig(config([])).errors).toEqual([
+      { path: "search_space.parameters.prompt.values", message: "a text parameter needs at least one seed value" },
+    ]);
+    expect(validateConfig(config(["ok", 3])).errors).toEqual([
+      { path: "search_space.parameters.prompt.values[1]", message: "a text value is a string" },
+    ]);
+    expect(validateConfig(config(["x".repeat(9000)])).errors[0]?.message).toBe("a text value is at most 8 KiB");
+  });
+});
+
+describe("Study.suggest", () => {
+  const validated = validateConfig({
+    api: { name: "t", mock_mode: true },
+    search_space: {
+      parameters: {
+        prompt: { type: "text", values: ["Be brief."] },
+        model: { type: "categorical", values: ["small", "large"] },
+        temperature: { type: "float", min: 0, max: 1, step: 0.1 },
+      },
+    },
+    evaluation: { test_cases: { inline: [{ id: "a", input: {} }] }, metrics: { q: { type: "llm_judge" } } },
+    optimization: { algorithm: "random", evolution: { population_size: 4, generations: 3 } },
+  }).config;
+  const space = validated?.search_space.parameters;
+
+  it("keeps what fits the space (a new text becomes a value), fills what is left out, drops the rest and counts it", () => {
+    if (!space || !validated) throw new Error("the space did not validate");
+    const settings = studySettings(validated.optimization);
+    const study = Study.create({ settings, space, testCases: [{ id: "a", weight: 1 }], seed: 1 });
+    const base = { prompt: "Be brief.", model: "small", temperature: 0.5 };
+    const counts = study.suggest(
+      [
+        { prompt: "Be brief. Cite the source.", temperature: 0.31 },
+        { prompt: "Be brief. Cite the source.", temperature: 0.3 },
+        { model: "huge" },
+        { temperature: 7 },
+        { unknown: 1 },
+        "not a config",
+        { prompt: "" },
+      ],
+      base,
+    );
+    expect(counts).toMatchObject({ proposed: 7, valid: 1, invalid: 5, duplicates: 1 });
+    expect(study.control.space.prompt).toEqual({ type: "categorical", values: ["Be brief.", "Be brief. Cite the source."], text: true });
+    expect(study.control.suggested).toEqual([{ prompt: "Be brief. Cite the source.", model: "small", temperature: 0.3 }]);
+    // The next generation proposes it first.
+    const first = study.ask();
+    expect(first.map((e) => e.config)).toContainEqual({ prompt: "Be brief. Cite the source.", model: "small", temperature: 0.3 });
+    expect(study.control.suggestions?.tried).toHaveLength(1);
+  });
+
+  it("reads a model's reply: a candidates object, a bare list or a fenced block; null when there is none", () => {
+    expect(parseCandidates('{"candidates": [{"a": 1}]}')).toEqual([{ a: 1 }]);
+    expect(parseCandidates('Here:\n```json\n[{"params": {"a": 2}, "why": "x"}]\n```')).toEqual([{ a: 2 }]);
+    expect(parseCandidates("I cannot help with that.")).toBeNull();
+    expect(parseCandidates('{"candidates": "none"}')).toBeNull();
+    expect(parseCandidates("{broken")).toBeNull();
+  });
+});
+
+describe("RLP in mock mode (examples/society.yaml)", () => {
+  it("finds a prompt that is none of the seed values, scoring above the same run without RLP", async () => {
+    // The same budget for both: every generation runs (no early stop).
+    const fullLength = (rlp: boolean) => {
+      const config = society();
+      (config.society as { learning: { rlp_enabled: boolean } }).learning.rlp_enabled = rlp;
+      (config.optimization as { execution: Record<string, unknown> }).execution.early_stopping = { enabled: false };
+      return config;
+    };
+    const withRlp = success(await runOptimization({ configDict: fullLength(true) }));
+    const without = success(await runOptimization({ configDict: fullLength(false) }));
+
+    expect(SEED_PROMPTS).not.toContain(withRlp.best_config.system_prompt);
+    expect(withRlp.best_score).toBeGreaterThan(without.best_score);
+    // The same budget: the same generations of the same population.
+    expect(withRlp.generations_run).toBe(without.generations_run);
+    expect(withRlp.society).toMatchObject({ failed_calls: 0, malformed_replies: 0, invalid: 0, best_proposed: true });
+    expect(withRlp.society?.proposer_calls).toBeLessThanOrEqual(8);
+    expect(withRlp.society?.better).toBeGreaterThan(0);
+    expect(without.society).toBeUndefined();
+    // The same seed, the same run.
+    expect(success(await runOptimization({ configDict: fullLength(true) })).best_config).toEqual(withRlp.best_config);
+  });
+});
+
+describe("RLP against a model double on loopback", () => {
+  let close: (() => Promise<void>) | null = null;
+  afterEach(async () => {
+    await close?.();
+    close = null;
+  });
+
+  const SECRET = "sk-society-secret-0123456789";
+
+  it("sends a bounded brief without the secret, survives malformed and failed replies, and keeps to max_calls", async () => {
+    // Call 1: prose; call 2: a 500 (retried once, then a good reply); later calls: valid candidates, one out of range.
+    const server = await startServer((request, response, index) => {
+      if (index === 0) return json(response, 200, chatCompletion("I would try a friendlier prompt."));
+      if (index === 1) return json(response, 500, { error: { message: "overloaded" } });
+      const body = JSON.parse(request.body) as { messages: { content: string }[] };
+      const prompt = `Answer carefully. Variant ${index}. ${body.messages.length}`;
+      return json(
+        response,
+        200,
+        chatCompletion(
+          JSON.stringify({
+            candidates: [
+              { prompt, k: 3 },
+              { prompt: `${prompt}!`, k: 99 },
+            ],
+          }),
+        ),
+      );
+    });
+    close = server.close;
+    const result = success(
+      await runOptimization({
+        configDict: {
+          api: { name: "double" },
+          search_space: {
+            parameters: {
+              prompt: { type: "text", values: ["Answer.", "Answer briefly."] },
+              k: { type: "int", min: 1, max: 10 },
+            },
+          },
+          evaluation: {
+            test_cases: {
+              inline: [
+                { id: "a", input: { q: "x" } },
+                { id: "b", input: { q: "y" } },
+              ],
+            },
+            metrics: { score: { type: "custom", weight: 1 } },
+          },
+          optimization: { algorithm: "random", seed: 3, evolution: { population_size: 4, generations: 6 } },
+          society: {
+            enabled: true,
+            learning: { rlp_enabled: true },
+            llm: {
+              endpoint: `${server.url}/v1/chat/completions`,
+              model: "double",
+              api_key_env: "SOCIETY_KEY",
+              max_calls: 3,
+              max_retries: 1,
+            },
+          },
+        },
+        env: { SOCIETY_KEY: SECRET },
+        // The answer carries the secret: the brief's excerpts must not.
+        localFunction: (params) => ({ text: `${String(params.prompt)} (key ${SECRET})`, k: params.k }),
+        evaluator: (prediction: { result: unknown }) => ({ score: String((prediction.result as { text: string }).text).length / 100 }),
+      }),
+    );
+    // 3 calls at most, each tried at most twice (max_retries 1).
+    const calls = server.requests.length;
+    expect(calls).toBeGreaterThanOrEqual(3);
+    expect(calls).toBeLessThanOrEqual(6);
+    for (const request of server.requests) {
+      expect(request.headers.authorization).toBe(`Bearer ${SECRET}`);
+      expect(request.body).not.toContain(SECRET);
+      const body = JSON.parse(request.body) as { model: string; messages: { role: string; content: string }[] };
+      expect(body.model).toBe("double");
+      const brief = body.messages.at(-1)?.content ?? "";
+      expect(new TextEncoder().encode(brief).length).toBeLessThanOrEqual(BRIEF_MAX_BYTES + 200);
+      expect(brief).toContain('"best"');
+    }
+    expect(result.society).toMatchObject({ proposer_calls: 3, malformed_replies: 1 });
+    // k: 99 is out of range: dropped and counted, the run goes on.
+    expect(result.society?.invalid).toBeGreaterThan(0);
+    expect(result.society?.valid).toBeGreaterThan(0);
+  });
+});
