@@ -7,11 +7,11 @@ import type { TestCase } from "../config/schema.js";
 import { scoreCase } from "../evaluate/case.js";
 import { studySettings } from "../optimize/settings.js";
 import { type Evaluation, type EvaluationResult, Study } from "../optimize/study.js";
-import { buildBrief } from "../society/brief.js";
+import { askProposer, newSocietyState } from "../society/rlp-step.js";
 import { RunDriver } from "./driver.js";
 import { countCall, type Ledger, newLedger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
-import { maxCalls, type SocietyCalls } from "./report.js";
+import { maxCalls } from "./report.js";
 import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
 
 export interface ExecuteOptions {
@@ -97,11 +97,7 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
   });
 }
 
-/**
- * RLP in process: at the start of each generation (while the budget of calls lasts), the proposer reads the brief
- * of the run so far, and its candidates join the next generation. Its call runs beside the generation's
- * evaluations; a failed or malformed one costs that call only.
- */
+/** RLP in process: asked at each generation's start (see askProposer), its reply awaited before the next step. */
 function societyHost(
   run: PreparedRun,
   study: Study,
@@ -111,31 +107,12 @@ function societyHost(
 ) {
   const plan = run.society;
   if (!plan) return null;
-  const calls: SocietyCalls = { calls: 0, failed: 0, malformed: 0, cost_usd: 0 };
-  let asked = -1;
+  const state = newSocietyState();
   let pending: Promise<void> = Promise.resolve();
   return {
-    calls,
+    calls: state.calls,
     generationStarted(): void {
-      const generation = study.control.current?.index ?? -1;
-      if (study.done || generation <= asked || calls.calls >= plan.maxCalls) return;
-      asked = generation;
-      // The first generation has nothing to read yet: the proposer starts from the second.
-      if (study.candidates().every((c) => !c.complete)) return;
-      calls.calls += 1;
-      const brief = buildBrief(study, run.config, evaluations, study.settings.populationSize);
-      const base = study.best()?.config ?? null;
-      pending = plan.proposer.propose(brief, signal).then(
-        (proposal) => {
-          calls.cost_usd += proposal.cost_usd;
-          ledger.spent += proposal.cost_usd;
-          if (proposal.malformed) calls.malformed += 1;
-          study.suggest(proposal.candidates, base);
-        },
-        () => {
-          calls.failed += 1;
-        },
-      );
+      pending = askProposer(plan, state, { study, config: run.config, evaluations, ledger, signal }) ?? pending;
     },
     settled: () => pending,
   };

@@ -73,7 +73,7 @@ export interface PolicyIssue extends ConfigIssue {
 export const isPolicyIssue = (issue: ConfigIssue): issue is PolicyIssue => typeof (issue as PolicyIssue).rule === "string";
 
 /** The society's proposer of a run (RLP), and how many calls it may make; null when the society is off. */
-interface SocietyPlan {
+export interface SocietyPlan {
   proposer: Proposer;
   maxCalls: number;
 }

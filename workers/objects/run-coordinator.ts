@@ -9,6 +9,7 @@
  * promoted); until that has succeeded, the alarm keeps retrying it.
  */
 import { DurableObject } from "cloudflare:workers";
+import type { Config } from "../../src/config/schema.js";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { utf8Length } from "../../src/json.js";
 import type { Candidate } from "../../src/optimize/schema.js";
@@ -17,10 +18,12 @@ import { type Evaluation, Study } from "../../src/optimize/study.js";
 import { STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
 import { RunDriver } from "../../src/run/driver.js";
 import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
-import { maxCalls } from "../../src/run/report.js";
+import type { SocietyPlan } from "../../src/run/prepare.js";
+import { maxCalls, type SocietyCalls } from "../../src/run/report.js";
 import type { EvaluationRecord, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
+import { askProposer, newSocietyState, type SocietyState } from "../../src/society/rlp-step.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
 import { finishRun, writeRound } from "../db/runs";
 import type { Env, EvaluationMessage } from "../env";
@@ -217,6 +220,7 @@ export class RunCoordinator extends DurableObject<Env> {
       if (budget !== undefined) writeMeta(this.sql, "max_cost_usd", String(budget));
       writeMeta(this.sql, "api_name", config.api.name);
       writeMeta(this.sql, "warnings", JSON.stringify(prepared.run.warnings));
+      if (prepared.run.society) writeMeta(this.sql, "society", JSON.stringify(newSocietyState()));
       const facts = new SqlStudyFacts(this.sql);
       const settings = studySettings(config.optimization, spec.initial_configs);
       const study = Study.create({ settings, space: config.search_space.parameters, testCases, seed: spec.seed }, facts);
@@ -393,8 +397,40 @@ export class RunCoordinator extends DurableObject<Env> {
         return this.abandon(error);
       }
       if (next.length === 0) return this.conclude(false);
-      return this.dispatch();
+      await this.dispatch();
+      return this.askProposer(run, ledger);
     }
+  }
+
+  /** The run's society plan (RLP's proposer), prepared once per instance; null when the society is off. */
+  private society: Promise<{ plan: SocietyPlan; config: Config } | null> | null = null;
+
+  /**
+   * RLP on the service, as in process (askProposer): at a generation's start its model is asked while the
+   * generation's evaluations are out, and what it proposes is saved with the study before the next round is told
+   * (advance runs one step at a time, so that round waits for it).
+   */
+  private async askProposer(run: LoadedRun, ledger: Ledger): Promise<void> {
+    const spec = this.spec() as RunSpec;
+    const raw = readMeta(this.sql, "society");
+    if (raw === null) return;
+    this.society ??= prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] }).then((p) =>
+      p.ok && p.run.society ? { plan: p.run.society, config: p.run.config } : null,
+    );
+    const society = await this.society;
+    if (!society) return;
+    const state = JSON.parse(raw) as SocietyState;
+    const asked = askProposer(society.plan, state, { study: run.study, config: society.config, evaluations: this.records(), ledger });
+    if (!asked) {
+      writeMeta(this.sql, "society", JSON.stringify(state));
+      return;
+    }
+    await asked;
+    this.ctx.storage.transactionSync(() => {
+      this.saveStudy(run);
+      this.saveLedger();
+      writeMeta(this.sql, "society", JSON.stringify(state));
+    });
   }
 
   /** One driver step: told, asked, published to D1 and saved with its tasks; the next round's evaluations. */
@@ -565,7 +601,13 @@ export class RunCoordinator extends DurableObject<Env> {
       ledger: this.ledger(),
       evaluations: this.records(),
       warnings: JSON.parse(readMeta(this.sql, "warnings") ?? "[]"),
+      ...this.societyCalls(),
     });
+  }
+
+  private societyCalls(): { society?: SocietyCalls } {
+    const raw = readMeta(this.sql, "society");
+    return raw === null ? {} : { society: (JSON.parse(raw) as SocietyState).calls };
   }
 
   /**

@@ -46,12 +46,6 @@ export async function checkRunConfig(
   const prepared = await prepareInWorker(env, raw, { ownHosts });
   if (!prepared.ok) return prepared;
   const errors: ConfigIssue[] = [];
-  if (prepared.run.society) {
-    errors.push({
-      path: "society.learning.rlp_enabled",
-      message: "the society's proposer runs in process for now (convergence optimize without --server, or runOptimization): on the service it is not built yet",
-    });
-  }
   const calls = maxCalls(prepared.run);
   if (calls > MAX_RUN_CALLS) {
     errors.push({
