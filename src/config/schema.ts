@@ -66,10 +66,11 @@ function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
   }
   if (p.type === "text") {
     if (!values || values.length === 0) issue("values", "a text parameter needs at least one seed value");
+    const key = p.values ? "values" : "choices";
     for (const [i, v] of (values ?? []).entries()) {
-      if (typeof v !== "string") ctx.addIssue({ code: "custom", path: ["values", i], message: "a text value is a string" });
+      if (typeof v !== "string") ctx.addIssue({ code: "custom", path: [key, i], message: "a text value is a string" });
       else if (new TextEncoder().encode(v).length > MAX_TEXT_VALUE_BYTES)
-        ctx.addIssue({ code: "custom", path: ["values", i], message: `a text value is at most ${MAX_TEXT_VALUE_BYTES / 1024} KiB` });
+        ctx.addIssue({ code: "custom", path: [key, i], message: `a text value is at most ${MAX_TEXT_VALUE_BYTES / 1024} KiB` });
     }
     return;
   }
@@ -220,8 +221,9 @@ const SearchSpaceSchema = z.object({
       if (count > MAX_PARAMETERS) {
         ctx.addIssue({ code: "custom", message: `at most ${MAX_PARAMETERS} parameters, got ${count}` });
       }
+      // A parameter that failed its own checks reaches here untransformed (its values may be under `choices`).
       const values = Object.values(params).reduce(
-        (n, p) => n + (p.type === "categorical" || p.type === "discrete" ? p.values.length : 0),
+        (n, p) => n + ((p.type === "categorical" || p.type === "discrete") && Array.isArray(p.values) ? p.values.length : 0),
         0,
       );
       if (values > MAX_VALUES_PER_SPACE) {
@@ -372,7 +374,10 @@ const SocietySchema = z.looseObject({
     .looseObject({
       /** Reasoning: the LLM proposes candidates from a brief of the run so far. */
       rlp_enabled: z.boolean().default(false),
+      /** Self-improvement: preference pairs (input, better answer, worse answer) from the run's own answers. */
       sao_enabled: z.boolean().default(false),
+      /** A pair's chosen answer scores at least this much above its rejected one. */
+      preference_margin: z.number().positive().max(1).default(0.1),
     })
     .prefault({}),
   llm: ProviderSchema.extend({

@@ -257,7 +257,8 @@ function reportSociety(config: Config, warnings: ConfigIssue[]): void {
   if (society.learning.sao_enabled) {
     warnings.push({
       path: "society.learning.sao_enabled",
-      message: "SAO (preference data and generated test cases from the run's answers) is not built yet and is ignored",
+      message:
+        "SAO collects preference pairs (the CLI's --output writes preferences.jsonl; GET /v1/runs/{run_id}/preferences); its generated test cases are not built yet",
     });
   }
   if (!society.learning.rlp_enabled) {

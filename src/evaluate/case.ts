@@ -49,9 +49,13 @@ export interface CaseScoring {
   secrets?: readonly string[];
   /** Names the custom evaluator in its errors, like `groq_responses.score_groq_response`. */
   evaluatorLabel?: string;
+  /** How much of each answer is kept (default EXCERPT_CHARS; more when the society collects preference data). */
+  answerChars?: number;
 }
 
 const EXCERPT_CHARS = 500;
+/** An answer kept whole for preference data, up to this: the pairs teach from whole answers, bounded per row. */
+export const PREFERENCE_ANSWER_CHARS = 4_000;
 
 export function aggregate(metrics: readonly PlannedMetric[], scores: Record<string, number | null>): number {
   let sum = 0;
@@ -83,8 +87,9 @@ function result(
   error: string | null,
   failure: CaseResult["failure"],
   evaluationCost: number,
-  secrets: readonly string[],
+  scoring: CaseScoring,
 ): CaseResult {
+  const secrets = scoring.secrets ?? [];
   return {
     test_case_id: testCase.id,
     score,
@@ -98,7 +103,7 @@ function result(
     input_tokens: response.usage?.input_tokens ?? null,
     output_tokens: response.usage?.output_tokens ?? null,
     attempts: response.attempts,
-    response_excerpt: redact(response.text, secrets).slice(0, EXCERPT_CHARS),
+    response_excerpt: redact(response.text, secrets).slice(0, scoring.answerChars ?? EXCERPT_CHARS),
   };
 }
 
@@ -113,7 +118,7 @@ export async function scoreCase(
   const response = await target(params, testCase, signal);
   const secrets = scoring.secrets ?? [];
   const zeros = Object.fromEntries(scoring.metrics.map((m) => [m.name, 0]));
-  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0, secrets);
+  if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0, scoring);
   const scores: Record<string, number | null> = {};
   let spent = 0;
   const spend = (usd: number) => {
@@ -151,9 +156,9 @@ export async function scoreCase(
   } catch (error) {
     if (signal?.aborted) throw error;
     if (error instanceof EvaluatorError || error instanceof JudgeError || error instanceof ProviderError || error instanceof RuleError) {
-      return result(testCase, response, 0, zeros, error.message, "evaluation", spent, secrets);
+      return result(testCase, response, 0, zeros, error.message, "evaluation", spent, scoring);
     }
     throw error;
   }
-  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null, null, spent, secrets);
+  return result(testCase, response, aggregate(scoring.metrics, scores), scores, null, null, spent, scoring);
 }

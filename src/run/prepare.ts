@@ -8,7 +8,7 @@ import { type ConfigFormat, formatFromName, parseConfigText } from "../config/pa
 import type { Config, TestCase } from "../config/schema.js";
 import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
 import { validateConfig } from "../config/validate.js";
-import type { CaseScoring } from "../evaluate/case.js";
+import { type CaseScoring, PREFERENCE_ANSWER_CHARS } from "../evaluate/case.js";
 import { type Evaluator, methodEvaluator } from "../evaluate/custom.js";
 import { expectedAnswer, expectedReference } from "../evaluate/expected.js";
 import { httpEvaluator } from "../evaluate/http-evaluator.js";
@@ -433,6 +433,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     services: built.services,
     judges: built.judges,
     secrets,
+    ...(config.society?.enabled && config.society.learning.sao_enabled ? { answerChars: PREFERENCE_ANSWER_CHARS } : {}),
     ...(declared && spec?.module && exportName ? { evaluatorLabel: `${spec.module}.${exportName}` } : {}),
     // The mock answers in its own shape: the real API's response paths don't apply to it.
     ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),

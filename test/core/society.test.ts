@@ -3,19 +3,22 @@
  * candidates, the mock proposer finding a prompt no seed value holds, and a model double that shows the brief and
  * the proposals on the wire (bounded, no secret, malformed replies and failures survived, the budget kept).
  */
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { validateConfig } from "../../src/config/validate.js";
 import { runOptimization } from "../../src/node/index.js";
 import { studySettings } from "../../src/optimize/settings.js";
 import { Study } from "../../src/optimize/study.js";
 import type { OptimizationSuccess } from "../../src/run/schema.js";
 import { BRIEF_MAX_BYTES } from "../../src/society/brief.js";
+import { PreferencePairSchema, preferencePairs } from "../../src/society/preferences.js";
 import { parseCandidates } from "../../src/society/proposer.js";
 import { chatCompletion, json, startServer } from "../helpers/server.js";
+import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const society = () => parse(readFileSync(join(ROOT, "examples/society.yaml"), "utf8")) as Record<string, Record<string, unknown>>;
@@ -46,6 +49,12 @@ describe("text parameters", () => {
       { path: "search_space.parameters.prompt.values[1]", message: "a text value is a string" },
     ]);
     expect(validateConfig(config(["x".repeat(9000)])).errors[0]?.message).toBe("a text value is at most 8 KiB");
+    // Given as `choices` (the SDK's spelling), a bad value is named there, and the space's checks do not trip on it.
+    const choices = config([]);
+    choices.search_space.parameters.prompt = { type: "text", choices: ["ok", 3] } as never;
+    expect(validateConfig(choices).errors).toEqual([
+      { path: "search_space.parameters.prompt.choices[1]", message: "a text value is a string" },
+    ]);
   });
 });
 
@@ -121,6 +130,75 @@ describe("RLP in mock mode (examples/society.yaml)", () => {
     expect(without.society).toBeUndefined();
     // The same seed, the same run.
     expect(success(await runOptimization({ configDict: fullLength(true) })).best_config).toEqual(withRlp.best_config);
+  });
+});
+
+describe("SAO's preference pairs", () => {
+  it("are written by --output as JSONL a DPO trainer reads: every line parses, chosen above rejected by the margin", () => {
+    const dir = tempDir("sao");
+    const config = society();
+    (config.society as { learning: Record<string, unknown> }).learning.sao_enabled = true;
+    writeFileSync(join(dir, "society.yaml"), stringify(config));
+    const run = spawnSync(
+      process.execPath,
+      [join(ROOT, "bin/convergence.js"), "optimize", join(dir, "society.yaml"), "--output", join(dir, "out"), "--quiet"],
+      {
+        encoding: "utf8",
+        timeout: 120_000,
+      },
+    );
+    expect(run.stderr).toBe("");
+    expect(run.status).toBe(0);
+    expect(run.stdout).toContain(`wrote ${join(dir, "out", "preferences.jsonl")}`);
+    const lines = readFileSync(join(dir, "out", "preferences.jsonl"), "utf8")
+      .trimEnd()
+      .split("\n");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const pair = PreferencePairSchema.parse(JSON.parse(line));
+      expect(pair.chosen_score - pair.rejected_score).toBeGreaterThanOrEqual(0.1);
+      expect(pair.chosen).not.toBe(pair.rejected);
+      expect(pair.prompt).toMatch(/^user: /);
+    }
+  });
+
+  it("pairs each test case's best answers with its worst, by the margin, one answer per text", () => {
+    const record = (candidate: string, score: number, text: string) => ({
+      generation: 0,
+      candidate,
+      params: { p: candidate },
+      test_case_id: "a",
+      score,
+      metrics: {},
+      success: true,
+      error: null,
+      failure: null,
+      latency_ms: 1,
+      cost_usd: 0,
+      evaluation_cost_usd: 0,
+      input_tokens: null,
+      output_tokens: null,
+      attempts: 1,
+      response_excerpt: text,
+    });
+    const cases = [{ id: "a", input: { prompt: "Q?" }, expected: {}, metadata: {}, weight: 1 }];
+    const pairs = preferencePairs(
+      [
+        record("h1", 0.9, "best"),
+        record("h2", 0.85, "good"),
+        record("h3", 0.8, "best"),
+        record("h4", 0.5, "poor"),
+        record("h5", 0.2, "bad"),
+      ],
+      cases as never,
+      0.3,
+    );
+    expect(pairs.map((p) => [p.chosen, p.rejected])).toEqual([
+      ["best", "bad"],
+      ["good", "poor"],
+    ]);
+    expect(pairs[0]).toMatchObject({ prompt: "Q?", chosen_score: 0.9, rejected_score: 0.2, chosen_params: { p: "h1" } });
+    expect(preferencePairs([record("h1", 0.6, "x"), record("h2", 0.55, "y")], cases as never, 0.1)).toEqual([]);
   });
 });
 

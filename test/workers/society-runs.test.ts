@@ -9,6 +9,8 @@ import societyYaml from "../../examples/society.yaml?raw";
 import { executeRun } from "../../src/run/execute.js";
 import { prepareRun } from "../../src/run/prepare.js";
 import { toSeedResponse } from "../../src/sdk/response.js";
+import { PreferencePairSchema } from "../../src/society/preferences.js";
+import { call, callJson } from "./helpers";
 import { finished, submit, success } from "./run-helpers";
 
 /** The example with its whole budget spent (no early stop), with or without RLP. */
@@ -21,6 +23,28 @@ function society(rlp: boolean): Record<string, Record<string, unknown>> {
 
 const SEEDS = (parse(societyYaml as string) as { search_space: { parameters: { system_prompt: { values: string[] } } } }).search_space
   .parameters.system_prompt.values;
+
+describe("SAO on the service", () => {
+  it("answers the run's preference pairs as NDJSON, chosen above rejected by the margin; 409 for a run without SAO", async () => {
+    const config = society(true);
+    (config.society as { learning: Record<string, unknown> }).learning.sao_enabled = true;
+    const run = await finished((await submit(config)).run_id);
+    const response = await call("GET", `/v1/runs/${run.run_id}/preferences`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("application/x-ndjson");
+    const lines = (await response.text()).trimEnd().split("\n");
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const pair = PreferencePairSchema.parse(JSON.parse(line));
+      expect(pair.chosen_score - pair.rejected_score).toBeGreaterThanOrEqual(0.1);
+    }
+    const without = await finished((await submit(society(false))).run_id);
+    const refused = await callJson<{ error: { code: string } }>("GET", `/v1/runs/${without.run_id}/preferences`);
+    expect(refused).toMatchObject({ status: 409, body: { error: { code: "no_preferences" } } });
+    expect((await call("GET", "/v1/runs/no_such_run/preferences")).status).toBe(404);
+    expect((await call("GET", "/v1/runs/not%20a%20run/preferences")).status).toBe(400);
+  });
+});
 
 describe("RLP on the service", () => {
   it("writes a prompt that is none of the seed values, beats the run without it, and ends as in process", async () => {

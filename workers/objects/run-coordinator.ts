@@ -9,7 +9,6 @@
  * promoted); until that has succeeded, the alarm keeps retrying it.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { Config } from "../../src/config/schema.js";
 import type { CaseResult } from "../../src/evaluate/case.js";
 import { utf8Length } from "../../src/json.js";
 import type { Candidate } from "../../src/optimize/schema.js";
@@ -18,11 +17,12 @@ import { type Evaluation, Study } from "../../src/optimize/study.js";
 import { STUDY_CONTROL_LIMIT_BYTES } from "../../src/run/bounds.js";
 import { RunDriver } from "../../src/run/driver.js";
 import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
-import type { SocietyPlan } from "../../src/run/prepare.js";
+import type { Prepared } from "../../src/run/prepare.js";
 import { maxCalls, type SocietyCalls } from "../../src/run/report.js";
 import type { EvaluationRecord, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
 import type { ParamConfig } from "../../src/search/space.js";
+import { type PreferencePair, preferencePairs } from "../../src/society/preferences.js";
 import { askProposer, newSocietyState, type SocietyState } from "../../src/society/rlp-step.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
 import { finishRun, writeRound } from "../db/runs";
@@ -402,8 +402,23 @@ export class RunCoordinator extends DurableObject<Env> {
     }
   }
 
-  /** The run's society plan (RLP's proposer), prepared once per instance; null when the society is off. */
-  private society: Promise<{ plan: SocietyPlan; config: Config } | null> | null = null;
+  /** The run's config prepared as the worker prepares it, once per instance (the society's proposer, SAO's pairs). */
+  private prepared: Promise<Prepared> | null = null;
+
+  private prepare(spec: RunSpec): Promise<Prepared> {
+    this.prepared ??= prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] });
+    return this.prepared;
+  }
+
+  /** SAO's preference pairs from this run's answers so far; null when the run does not collect them. */
+  async preferences(): Promise<PreferencePair[] | null> {
+    const spec = this.spec();
+    if (!spec) return null;
+    const prepared = await this.prepare(spec);
+    const society = prepared.ok ? prepared.run.config.society : undefined;
+    if (!prepared.ok || !society?.enabled || !society.learning.sao_enabled) return null;
+    return preferencePairs(this.records(), prepared.run.testCases, society.learning.preference_margin);
+  }
 
   /**
    * RLP on the service, as in process (askProposer): at a generation's start its model is asked while the
@@ -414,13 +429,15 @@ export class RunCoordinator extends DurableObject<Env> {
     const spec = this.spec() as RunSpec;
     const raw = readMeta(this.sql, "society");
     if (raw === null) return;
-    this.society ??= prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] }).then((p) =>
-      p.ok && p.run.society ? { plan: p.run.society, config: p.run.config } : null,
-    );
-    const society = await this.society;
-    if (!society) return;
+    const prepared = await this.prepare(spec);
+    if (!prepared.ok || !prepared.run.society) return;
     const state = JSON.parse(raw) as SocietyState;
-    const asked = askProposer(society.plan, state, { study: run.study, config: society.config, evaluations: this.records(), ledger });
+    const asked = askProposer(prepared.run.society, state, {
+      study: run.study,
+      config: prepared.run.config,
+      evaluations: this.records(),
+      ledger,
+    });
     if (!asked) {
       writeMeta(this.sql, "society", JSON.stringify(state));
       return;

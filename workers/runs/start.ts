@@ -12,7 +12,7 @@ import type { RunCoordinator, RunSpec } from "../objects/run-coordinator";
 import { prepareInWorker } from "./prepare";
 
 /** The RPC surface of RunCoordinator, named plainly (the generated stub types of recursive JSON are too deep). */
-export type RunRpc = Pick<RunCoordinator, "start" | "claim" | "report" | "cancel" | "view" | "config" | "candidates">;
+export type RunRpc = Pick<RunCoordinator, "start" | "claim" | "report" | "cancel" | "view" | "config" | "candidates" | "preferences">;
 
 export const runOf = (env: Env, runId: string): RunRpc => env.RUNS.getByName(runId) as unknown as RunRpc;
 

@@ -3,6 +3,7 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { JsonValue } from "../../json.js";
 import type { RunReport } from "../../run/schema.js";
+import { type PreferencePair, preferencesJsonl } from "../../society/preferences.js";
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -99,7 +100,8 @@ function reportMd(report: RunReport): string {
   return lines.join("\n");
 }
 
-export async function writeOutputs(dir: string, report: RunReport): Promise<string[]> {
+/** `preferences`: SAO's preference pairs, written as preferences.jsonl when the run collected them. */
+export async function writeOutputs(dir: string, report: RunReport, preferences?: readonly PreferencePair[]): Promise<string[]> {
   await mkdir(dir, { recursive: true });
   const bestConfig: Record<string, JsonValue> = {
     _README: {
@@ -129,6 +131,7 @@ export async function writeOutputs(dir: string, report: RunReport): Promise<stri
     )}\n`,
     "report.md": reportMd(report),
     "experiments.csv": experimentsCsv(report),
+    ...(preferences ? { "preferences.jsonl": preferencesJsonl(preferences) } : {}),
   };
   for (const [name, content] of Object.entries(files)) await writeFile(join(dir, name), content);
   return Object.keys(files).map((name) => join(dir, name));

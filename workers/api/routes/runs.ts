@@ -22,6 +22,7 @@ import {
   RunViewSchema,
 } from "../../../src/run/schema.js";
 import { SystemNameSchema } from "../../../src/runtime/schema.js";
+import { preferencesJsonl } from "../../../src/society/preferences.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
@@ -162,6 +163,22 @@ group.openAPIRegistry.registerPath({
   responses: { 200: json(ConfigCheckSchema.openapi("ConfigCheck"), "What starting it would find"), ...errorResponses },
 });
 
+group.openAPIRegistry.registerPath({
+  method: "get",
+  path: "/v1/runs/{run_id}/preferences",
+  summary: "SAO's preference pairs from the run's answers so far, one JSON object a line (TRL's prompt, chosen, rejected)",
+  description:
+    "For each test case, pairs of answers whose scores differ by at least society.learning.preference_margin, with their scores and configs. 409 when the run does not collect them (society.learning.sao_enabled). Declared by hand: the answer is NDJSON.",
+  request: { params: z.object({ run_id: RunId }) },
+  responses: {
+    200: {
+      description: "The pairs, as NDJSON",
+      content: { "application/x-ndjson": { schema: z.string().openapi({ description: "one PreferencePair a line" }) } },
+    },
+    ...errorResponses,
+  },
+});
+
 /** The config of a POST: JSON or YAML by content type, within the body bound. */
 async function configOfBody(c: Context<{ Bindings: Env }>): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
@@ -225,6 +242,21 @@ export const runsApp = group
       throw error;
     }
     return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
+  })
+  .get("/v1/runs/:run_id/preferences", async (c) => {
+    const parsed = RunIdSchema.safeParse(c.req.param("run_id"));
+    if (!parsed.success) throw new ApiError(400, "invalid_request", "run_id: not a run id", [{ path: "run_id", message: "not a run id" }]);
+    const runId = parsed.data;
+    await requireRun(c.env, runId);
+    const pairs = await runOf(c.env, runId).preferences();
+    if (pairs === null) {
+      throw new ApiError(
+        409,
+        "no_preferences",
+        `run '${runId}' does not collect preference pairs: set society.learning.sao_enabled in its config`,
+      );
+    }
+    return c.body(preferencesJsonl(pairs), 200, { "content-type": "application/x-ndjson" });
   })
   .post("/v1/validate", async (c) => {
     const checked = await checkRunConfig(c.env, await configOfBody(c), ownHostsOf(c));
