@@ -232,14 +232,20 @@ function checkOptimization(config: Config, raw: Record<string, unknown>, errors:
 /** The society's settings that are built (see SocietySchema); RLP needs an LLM unless the mock plays it. */
 const SOCIETY_BUILT = new Set(["enabled", "learning", "llm"]);
 
+/** The society calls its model: RLP proposes candidates, SAO writes test cases. */
+export function usesSocietyModel(config: Config): boolean {
+  const society = config.society;
+  return society?.enabled === true && (society.learning.rlp_enabled || society.learning.sao_enabled);
+}
+
 function checkSociety(config: Config, errors: ConfigIssue[]): void {
   const society = config.society;
-  if (!society?.enabled || !society.learning.rlp_enabled) return;
+  if (!society || !usesSocietyModel(config)) return;
   if (!society.llm && !config.api.mock_mode) {
     errors.push({
       path: "society.llm",
       message:
-        "is required for learning.rlp_enabled: the OpenAI-compatible model that proposes candidates (provider, endpoint, model, api_key_env)",
+        "is required for learning.rlp_enabled and sao_enabled: the OpenAI-compatible model that proposes candidates and writes test cases (provider, endpoint, model, api_key_env)",
     });
   }
   checkProvider("society.llm", society.llm, errors);
@@ -258,7 +264,7 @@ function reportSociety(config: Config, warnings: ConfigIssue[]): void {
     warnings.push({
       path: "society.learning.sao_enabled",
       message:
-        "SAO collects preference pairs (the CLI's --output writes preferences.jsonl; GET /v1/runs/{run_id}/preferences); its generated test cases are not built yet",
+        "SAO keeps whole answers for preference pairs and scores the best config on generated test cases at the end (a few more target calls)",
     });
   }
   if (!society.learning.rlp_enabled) {

@@ -11,7 +11,7 @@ import { runSteps } from "../optimize/samplers/sampler.js";
 import type { Evaluation, EvaluationResult, Study } from "../optimize/study.js";
 import { countOutcome, type Ledger } from "./ledger.js";
 import { assembleReport, generationEvents, type SocietyCalls } from "./report.js";
-import type { EvaluationRecord, RunEvent, RunReport } from "./schema.js";
+import type { EvaluationRecord, Generalization, RunEvent, RunReport } from "./schema.js";
 
 export interface RunRules {
   /** Stop once what the run spent reaches this (USD); null: no cost budget. */
@@ -129,6 +129,7 @@ export class RunDriver {
     evaluations: EvaluationRecord[];
     warnings: ConfigIssue[];
     society?: SocietyCalls;
+    generalization?: Generalization;
   }): RunReport {
     const report = assembleReport({ ...args, study: this.study });
     this.emit({

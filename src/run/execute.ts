@@ -7,6 +7,8 @@ import type { TestCase } from "../config/schema.js";
 import { scoreCase } from "../evaluate/case.js";
 import { studySettings } from "../optimize/settings.js";
 import { type Evaluation, type EvaluationResult, Study } from "../optimize/study.js";
+import { hashConfig } from "../search/hash.js";
+import { checkGeneralization } from "../society/generalize.js";
 import { askProposer, newSocietyState } from "../society/rlp-step.js";
 import { RunDriver } from "./driver.js";
 import { countCall, type Ledger, newLedger } from "./ledger.js";
@@ -85,6 +87,23 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     society?.generationStarted();
   }
 
+  // SAO: the winner on variations of its weakest test cases, unless the run was stopped.
+  const best = study.best();
+  const writer = run.society?.writer;
+  const generalization =
+    writer && best && !aborted()
+      ? await checkGeneralization({
+          writer,
+          best: { ...best, hash: hashConfig(best.config) },
+          testCases,
+          evaluations,
+          target,
+          scoring,
+          ledger,
+          signal: options.signal,
+        }).catch(() => undefined)
+      : undefined;
+
   return driver.report({
     runId: options.runId,
     apiName: config.api.name,
@@ -94,6 +113,7 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     evaluations,
     warnings: run.warnings,
     ...(society ? { society: society.calls } : {}),
+    ...(generalization ? { generalization } : {}),
   });
 }
 

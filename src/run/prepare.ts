@@ -7,7 +7,7 @@ import { type ConfigIssue, joinPath } from "../config/issues.js";
 import { type ConfigFormat, formatFromName, parseConfigText } from "../config/parse.js";
 import type { Config, TestCase } from "../config/schema.js";
 import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
-import { validateConfig } from "../config/validate.js";
+import { usesSocietyModel, validateConfig } from "../config/validate.js";
 import { type CaseScoring, PREFERENCE_ANSWER_CHARS } from "../evaluate/case.js";
 import { type Evaluator, methodEvaluator } from "../evaluate/custom.js";
 import { expectedAnswer, expectedReference } from "../evaluate/expected.js";
@@ -17,6 +17,7 @@ import { type AiBinding, createProvider, type ProviderDeps } from "../evaluate/p
 import { type MetricPlan, planMetrics } from "../evaluate/registry.js";
 import { buildServices } from "../evaluate/services.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
+import { type CaseWriter, llmCaseWriter, mockCaseWriter } from "../society/generalize.js";
 import { mockProposer } from "../society/mock-proposer.js";
 import { llmProposer, type Proposer } from "../society/proposer.js";
 import { checkUrl, type EgressPolicy, guardedFetch, markedFetch } from "../target/egress.js";
@@ -72,10 +73,13 @@ export interface PolicyIssue extends ConfigIssue {
 
 export const isPolicyIssue = (issue: ConfigIssue): issue is PolicyIssue => typeof (issue as PolicyIssue).rule === "string";
 
-/** The society's proposer of a run (RLP), and how many calls it may make; null when the society is off. */
+/** The society of a run: RLP's proposer and its budget of calls, SAO's case writer; null when the society is off. */
 export interface SocietyPlan {
-  proposer: Proposer;
+  /** RLP (null when off). */
+  proposer: Proposer | null;
   maxCalls: number;
+  /** SAO (null when off): writes variations of test cases for the generalization check. */
+  writer: CaseWriter | null;
 }
 
 export interface PreparedRun {
@@ -191,7 +195,7 @@ function missingServiceKeys(config: Config, env: EnvSource): ConfigIssue[] {
     ["evaluation.judge", config.evaluation.judge],
     ["evaluation.embeddings", config.evaluation.embeddings],
     ["evaluation.custom_evaluator", config.evaluation.custom_evaluator?.enabled ? config.evaluation.custom_evaluator : undefined],
-    ["society.llm", config.society?.enabled && config.society.learning.rlp_enabled ? config.society.llm : undefined],
+    ["society.llm", usesSocietyModel(config) ? config.society?.llm : undefined],
   ];
   for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
     settings.push([`${joinPath("evaluation.metrics", name)}.judge`, (metric as Record<string, unknown>).judge]);
@@ -224,7 +228,7 @@ function secretUses(config: Config, local: boolean): [string, string][] {
   if (!mock) {
     provider(config.evaluation.judge, "evaluation.judge");
     provider(config.evaluation.embeddings, "evaluation.embeddings");
-    if (config.society?.enabled && config.society.learning.rlp_enabled) provider(config.society.llm, "society.llm");
+    if (usesSocietyModel(config)) provider(config.society?.llm, "society.llm");
     for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
       const judge = (metric as Record<string, unknown>).judge;
       if (isPlainObject(judge) && judge.token_env !== undefined) {
@@ -257,7 +261,7 @@ function urlUses(config: Config, local: boolean): [string, string][] {
   if (!mock) {
     provider(config.evaluation.judge, "evaluation.judge");
     provider(config.evaluation.embeddings, "evaluation.embeddings");
-    if (config.society?.enabled && config.society.learning.rlp_enabled) provider(config.society.llm, "society.llm");
+    if (usesSocietyModel(config)) provider(config.society?.llm, "society.llm");
     for (const [name, metric] of Object.entries(config.evaluation.metrics)) {
       provider((metric as Record<string, unknown>).judge, `${joinPath("evaluation.metrics", name)}.judge`);
     }
@@ -468,12 +472,21 @@ async function loadModule(
   }
 }
 
-/** RLP's proposer: the mock's in mock mode (offline, like the judge), else the model of society.llm. */
+/** The society's model: the mock's in mock mode (offline, like the judge), else the model of society.llm. */
 function societyPlan(config: Config, deps: ProviderDeps): SocietyPlan | null {
   const society = config.society;
-  if (!society?.enabled || !society.learning.rlp_enabled) return null;
+  const { rlp_enabled: rlp, sao_enabled: sao } = society?.learning ?? { rlp_enabled: false, sao_enabled: false };
+  if (!society?.enabled || (!rlp && !sao)) return null;
   const maxCalls = society.llm?.max_calls ?? 10;
-  if (config.api.mock_mode || !society.llm) return { proposer: mockProposer, maxCalls };
-  const { temperature: _t, max_tokens: _m, max_calls: _c, ...provider } = society.llm;
-  return { proposer: llmProposer(createProvider(provider, deps, "society.llm"), deps.secrets ?? []), maxCalls };
+  if (config.api.mock_mode || !society.llm) {
+    return { proposer: rlp ? mockProposer : null, maxCalls, writer: sao ? mockCaseWriter : null };
+  }
+  const { temperature: _t, max_tokens: _m, max_calls: _c, ...settings } = society.llm;
+  const provider = createProvider(settings, deps, "society.llm");
+  const secrets = deps.secrets ?? [];
+  return {
+    proposer: rlp ? llmProposer(provider, secrets) : null,
+    maxCalls,
+    writer: sao ? llmCaseWriter(provider, secrets) : null,
+  };
 }

@@ -9,7 +9,7 @@ import { hashConfig } from "../search/hash.js";
 import type { ParamConfig } from "../search/space.js";
 import type { Ledger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
-import type { EvaluationRecord, FailureSummary, RunEvent, RunReport, SocietyReport } from "./schema.js";
+import type { EvaluationRecord, FailureSummary, Generalization, RunEvent, RunReport, SocietyReport } from "./schema.js";
 
 function failureSummary(evaluations: readonly EvaluationRecord[]): FailureSummary[] {
   const byCase = new Map<string, FailureSummary>();
@@ -89,6 +89,7 @@ export function assembleReport(args: {
   warnings: ConfigIssue[];
   /** The society's calls, when it proposed. */
   society?: SocietyCalls;
+  generalization?: Generalization;
 }): RunReport {
   const { study, evaluations } = args;
   const stopReason = study.control.stopReason ?? "generations";
@@ -135,6 +136,7 @@ export function assembleReport(args: {
     warnings: args.warnings,
     error,
     ...(args.society ? { society: societyReport(study, args.society, best?.config ?? null) } : {}),
+    ...(args.generalization ? { generalization: args.generalization } : {}),
   };
 }
 

@@ -109,6 +109,18 @@ const SocietyReportSchema = z.object({
 });
 export type SocietyReport = z.output<typeof SocietyReportSchema>;
 
+const GeneralizationSchema = z.object({
+  /** The best config's score on the run's own test cases. */
+  original_score: z.number(),
+  /** Its weighted mean score on the generated cases; null when none was valid. */
+  generated_score: z.number().nullable(),
+  generated_cases: z.int(),
+  /** Variations the model wrote that were dropped: another input shape, or a copy of a case. */
+  dropped: z.int(),
+  cases: z.array(z.object({ id: z.string(), from: z.string(), score: z.number(), input: z.record(z.string(), JsonSchema) })),
+});
+export type Generalization = z.output<typeof GeneralizationSchema>;
+
 /** What a run did, however it ended: reported in the result on success and on failure alike. */
 const RunTotalsSchema = z.object({
   target_calls: z.int(),
@@ -124,6 +136,8 @@ const RunTotalsSchema = z.object({
   history: z.array(GenerationSummarySchema),
   /** Present when the society proposed (society.learning.rlp_enabled). */
   society: SocietyReportSchema.optional(),
+  /** SAO's check: the best config on variations of its weakest test cases (society.learning.sao_enabled). */
+  generalization: GeneralizationSchema.optional(),
 });
 export type RunTotals = z.output<typeof RunTotalsSchema>;
 

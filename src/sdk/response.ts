@@ -34,6 +34,7 @@ export function toSeedResponse(report: RunReport): OptimizationResult {
     evaluation_cost_usd: report.evaluation_cost_usd,
     history: report.history,
     ...(report.society ? { society: report.society } : {}),
+    ...(report.generalization ? { generalization: report.generalization } : {}),
   };
   if (report.error !== null || !report.best) {
     return fail(report.error ?? "no result", {

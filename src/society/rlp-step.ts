@@ -27,6 +27,8 @@ export function askProposer(
   run: { study: Study; config: Config; evaluations: readonly EvaluationRecord[]; ledger: Ledger; signal?: AbortSignal | undefined },
 ): Promise<void> | null {
   const { study, ledger, calls } = { ...run, calls: state.calls };
+  const proposer = plan.proposer;
+  if (!proposer) return null;
   const generation = study.control.current?.index ?? -1;
   if (study.done || generation <= state.asked || calls.calls >= plan.maxCalls) return null;
   state.asked = generation;
@@ -34,7 +36,7 @@ export function askProposer(
   calls.calls += 1;
   const brief = buildBrief(study, run.config, run.evaluations, study.settings.populationSize);
   const base = study.best()?.config ?? null;
-  return plan.proposer.propose(brief, run.signal).then(
+  return proposer.propose(brief, run.signal).then(
     (proposal) => {
       calls.cost_usd += proposal.cost_usd;
       ledger.spent += proposal.cost_usd;

@@ -15,6 +15,7 @@ import { studySettings } from "../../src/optimize/settings.js";
 import { Study } from "../../src/optimize/study.js";
 import type { OptimizationSuccess } from "../../src/run/schema.js";
 import { BRIEF_MAX_BYTES } from "../../src/society/brief.js";
+import { checkGeneralization } from "../../src/society/generalize.js";
 import { PreferencePairSchema, preferencePairs } from "../../src/society/preferences.js";
 import { parseCandidates } from "../../src/society/proposer.js";
 import { chatCompletion, json, startServer } from "../helpers/server.js";
@@ -160,6 +161,67 @@ describe("SAO's preference pairs", () => {
       expect(pair.chosen).not.toBe(pair.rejected);
       expect(pair.prompt).toMatch(/^user: /);
     }
+  });
+
+  it("scores the winner on variations of its weakest test cases, kept apart, and says how it holds up", async () => {
+    const config = society();
+    (config.society as { learning: Record<string, unknown> }).learning.sao_enabled = true;
+    const result = success(await runOptimization({ configDict: config }));
+    const check = result.generalization;
+    expect(check?.original_score).toBe(result.best_score);
+    expect(check?.generated_cases).toBe(6);
+    expect(check?.dropped).toBe(0);
+    expect(check?.generated_score).toBeGreaterThan(0);
+    const originals = (config.evaluation as { test_cases: { inline: { input: unknown }[] } }).test_cases.inline.map((t) =>
+      JSON.stringify(t.input),
+    );
+    for (const generated of check?.cases ?? []) {
+      expect(originals).not.toContain(JSON.stringify(generated.input));
+      expect(generated.id).toMatch(/^generated_\d+_from_\w+$/);
+    }
+    // The generated cases are checked apart: the run's own history and best score are those of its test cases.
+    expect(result.history.reduce((n, g) => n + g.calls, 0) + 6).toBe(result.target_calls);
+  });
+
+  it("drops variations of another shape, copies of a case and variations of no case", async () => {
+    const cases = [
+      { id: "a", input: { messages: [{ role: "user", content: "Q?" }] }, expected: { contains: ["x"] }, metadata: {}, weight: 1 },
+    ];
+    const writer = {
+      write: async () => ({
+        cost_usd: 0,
+        variations: [
+          { from: "a", input: { messages: [{ role: "user", content: "Q, again?" }] }, expected: { contains: ["y"] } },
+          { from: "a", input: { messages: [{ role: "user", content: "Q?" }] } },
+          { from: "a", input: { prompt: "Q?" } },
+          { from: "a", input: { messages: [{ role: "user", content: "Q, once more?" }] }, expected: "x" },
+          { from: "zzz", input: { messages: [{ role: "user", content: "other" }] } },
+          "nonsense",
+        ],
+      }),
+    };
+    const checked = await checkGeneralization({
+      writer,
+      best: { config: {}, score: 0.5, hash: "h" },
+      testCases: cases as never,
+      evaluations: [],
+      // A target that answers the same whatever it is asked: the check is about which cases are asked.
+      target: (async () => ({
+        ok: true,
+        status: 200,
+        body: { choices: [{ message: { content: "y" } }] },
+        text: "y",
+        latency_ms: 1,
+        cost_usd: 0,
+        usage: null,
+        attempts: 1,
+        error: null,
+      })) as never,
+      scoring: { metrics: [], evaluator: null, corpus: null, services: { judge: null, embedder: null } } as never,
+      ledger: { calls: 0, resent: 0, results: 0, successes: 0, spent: 0 },
+    });
+    expect(checked).toMatchObject({ generated_cases: 1, dropped: 5 });
+    expect(checked.cases[0]?.input).toEqual({ messages: [{ role: "user", content: "Q, again?" }] });
   });
 
   it("pairs each test case's best answers with its worst, by the margin, one answer per text", () => {

@@ -38,6 +38,8 @@ describe("SAO on the service", () => {
       const pair = PreferencePairSchema.parse(JSON.parse(line));
       expect(pair.chosen_score - pair.rejected_score).toBeGreaterThanOrEqual(0.1);
     }
+    // The winner, checked on variations of its weakest cases once the run was over.
+    expect(success(run.result).generalization).toMatchObject({ generated_cases: 6, dropped: 0 });
     const without = await finished((await submit(society(false))).run_id);
     const refused = await callJson<{ error: { code: string } }>("GET", `/v1/runs/${without.run_id}/preferences`);
     expect(refused).toMatchObject({ status: 409, body: { error: { code: "no_preferences" } } });

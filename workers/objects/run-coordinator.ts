@@ -19,9 +19,11 @@ import { RunDriver } from "../../src/run/driver.js";
 import { countCall, countOutcome, type Ledger, newLedger } from "../../src/run/ledger.js";
 import type { Prepared } from "../../src/run/prepare.js";
 import { maxCalls, type SocietyCalls } from "../../src/run/report.js";
-import type { EvaluationRecord, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
+import type { EvaluationRecord, Generalization, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
+import { hashConfig } from "../../src/search/hash.js";
 import type { ParamConfig } from "../../src/search/space.js";
+import { checkGeneralization } from "../../src/society/generalize.js";
 import { type PreferencePair, preferencePairs } from "../../src/society/preferences.js";
 import { askProposer, newSocietyState, type SocietyState } from "../../src/society/rlp-step.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
@@ -597,6 +599,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** The run ended: keep its result and status, then publish them. */
   private async conclude(cancelled: boolean): Promise<void> {
     const spec = this.spec() as RunSpec;
+    if (!cancelled) await this.checkGeneralization(spec);
     const report = this.runReport(spec);
     const result = toSeedResponse(report);
     const status: RunStatus = cancelled ? "cancelled" : result.success ? "succeeded" : "failed";
@@ -609,6 +612,35 @@ export class RunCoordinator extends DurableObject<Env> {
     await this.publish(report);
   }
 
+  /**
+   * SAO, once the run is over: the best config on variations of its weakest test cases, scored here (a few calls:
+   * at most three cases, two variations each), kept with the run so a report built again holds it.
+   */
+  private async checkGeneralization(spec: RunSpec): Promise<void> {
+    if (readMeta(this.sql, "generalization") !== null) return;
+    const prepared = await this.prepare(spec);
+    const best = this.run().study.best();
+    const writer = prepared.ok ? prepared.run.society?.writer : null;
+    if (!prepared.ok || !writer || !best) return;
+    const ledger = this.ledger();
+    const checked = await checkGeneralization({
+      writer,
+      best: { ...best, hash: hashConfig(best.config) },
+      testCases: prepared.run.testCases,
+      evaluations: this.records(),
+      target: prepared.run.target,
+      scoring: prepared.run.scoring,
+      ledger,
+    }).catch((error: unknown) => {
+      console.error(`run ${spec.run_id}: the generalization check failed:`, error instanceof Error ? error.message : error);
+      return null;
+    });
+    this.ctx.storage.transactionSync(() => {
+      this.saveLedger();
+      if (checked) writeMeta(this.sql, "generalization", JSON.stringify(checked));
+    });
+  }
+
   private runReport(spec: RunSpec): RunReport {
     return this.run().driver.report({
       runId: spec.run_id,
@@ -619,7 +651,13 @@ export class RunCoordinator extends DurableObject<Env> {
       evaluations: this.records(),
       warnings: JSON.parse(readMeta(this.sql, "warnings") ?? "[]"),
       ...this.societyCalls(),
+      ...this.generalization(),
     });
+  }
+
+  private generalization(): { generalization?: Generalization } {
+    const raw = readMeta(this.sql, "generalization");
+    return raw === null ? {} : { generalization: JSON.parse(raw) as Generalization };
   }
 
   private societyCalls(): { society?: SocietyCalls } {
