@@ -27,6 +27,18 @@ const FLAGS = [
   "--disable-sync",
 ];
 
+/**
+ * A long value of a text parameter: every instruction the mock target rewards (so the best config holds it), a
+ * line break, and markup that must show as text.
+ */
+const LONG_PROMPT = [
+  "You are a meticulous research assistant for <b>students</b> & teachers. Think step by step before you answer.",
+  "Cite the source of every fact you state. Answer in one paragraph, in plain words, without lists or headings.",
+  "Check the arithmetic of every number twice. When a question can be read two ways, say which reading you answered and why; when you do not know, say so rather than guess.",
+].join("\n");
+/** The most characters a clipped value's summary shows: its preview (80 and "…") and its length in characters. */
+const SUMMARY_MOST = 110;
+
 let service: LocalService;
 let client: ConvergenceClient;
 let browser: BrowserContext;
@@ -336,6 +348,130 @@ describe("the dashboard", () => {
       score: result.best_score,
     });
     await page.screenshot({ path: join(ARTIFACTS, "dashboard-cancelled-run.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shows a text parameter's long value clipped, its whole text a click away, on its run's page and its system's", async () => {
+    const config = parse(readFileSync(join(ROOT, "examples/society.yaml"), "utf8"));
+    // The service refuses the society's proposer for now: the run searches the seed prompts, one of them long.
+    delete config.society;
+    config.api = { ...config.api, name: "text_demo" };
+    config.search_space.parameters.system_prompt.values.push(LONG_PROMPT);
+    config.optimization.evolution = { population_size: 8, generations: 4 };
+    expect(LONG_PROMPT.length).toBeGreaterThan(300);
+    const result = await runOptimization({ configDict: config, server: { url: service.url, apiKey: service.key, pollMs: 100 } });
+    if (!result.success) throw new Error(result.error);
+    expect(result.best_config.system_prompt).toBe(LONG_PROMPT);
+    const textRun = result.optimization_run_id;
+
+    await page.goto(`${service.url}/#/runs/${textRun}`);
+    await page.waitForSelector(".scatters canvas");
+
+    // The best config: the prompt clipped on its row, shown as text (its markup too), whole after one click.
+    const clip = page.locator("#best-params details.clip");
+    expect(await clip.count()).toBe(1);
+    const summary = ((await clip.locator("summary").textContent()) ?? "").trim();
+    expect(summary.length).toBeLessThanOrEqual(SUMMARY_MOST);
+    expect(summary.startsWith(LONG_PROMPT.slice(0, 60))).toBe(true);
+    expect(await clip.locator(".full").isVisible()).toBe(false);
+    await clip.locator("summary").click();
+    expect(await clip.locator(".full").isVisible()).toBe(true);
+    expect(await clip.locator(".full").textContent()).toBe(LONG_PROMPT);
+    expect(await page.locator("#best-params b").count()).toBe(0);
+    // The YAML, whole, a click away, and what Copy puts on the clipboard.
+    expect(await page.isVisible("#best-config")).toBe(false);
+    await page.click("details.yaml summary");
+    expect(await page.isVisible("#best-config")).toBe(true);
+    expect(parse((await page.textContent("#best-config")) ?? "")).toEqual(result.best_config);
+    await browser.grantPermissions(["clipboard-read", "clipboard-write"], { origin: service.url });
+    await page.click(`button:text-is("Copy")`);
+    await page.waitForSelector("text=Copied");
+    expect(parse(await page.evaluate(() => navigator.clipboard.readText()))).toEqual(result.best_config);
+
+    // The prompt's chart: a dot per scored candidate, its categories numbered on the axis (a prompt as a label
+    // would run over the next), and the key below giving each number's value in full, in the axis' order.
+    const candidates = await client.runCandidates(textRun);
+    await expectEveryCandidateDrawn(page, candidates, { config: result.best_config, score: result.best_score });
+    const names = Object.keys(candidates[0]?.params ?? {});
+    const [prompts] = await chartsOf(page, `.scatters > div:nth-child(${names.indexOf("system_prompt") + 1})`);
+    const values = [...new Set(candidates.map((c) => c.params.system_prompt as string))];
+    expect(values).toContain(LONG_PROMPT);
+    expect(prompts?.labels[0]).toBe("system_prompt");
+    expect(prompts?.ticks).toEqual(values.map((_, i) => String(i + 1)));
+    expect(await page.locator(".scatters ol.key").count()).toBe(1);
+    const key = page.locator(`.scatters > div:nth-child(${names.indexOf("system_prompt") + 1}) ol.key > li`);
+    expect(await key.evaluateAll((items) => items.map((li) => li.querySelector(".full, .value")?.textContent))).toEqual(values);
+    const keyed = key.nth(values.indexOf(LONG_PROMPT)).locator("details.clip");
+    expect(((await keyed.locator("summary").textContent()) ?? "").trim().length).toBeLessThanOrEqual(SUMMARY_MOST);
+    await keyed.locator("summary").click();
+    expect(await keyed.locator(".full").isVisible()).toBe(true);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-text-run.png"), fullPage: true });
+
+    // The run's best configs promoted: the arm's prompt clipped on the system page, whole after one click.
+    await client.promoteRun(textRun, { system: "text_demo", top_k: 2 });
+    await page.goto(`${service.url}/#/systems/text_demo`);
+    await page.waitForSelector("#arms");
+    const arm = page.locator("#arms details.clip").first();
+    expect(((await arm.locator("summary").textContent()) ?? "").trim().length).toBeLessThanOrEqual(SUMMARY_MOST);
+    expect(await arm.locator(".full").isVisible()).toBe(false);
+    await arm.locator("summary").click();
+    expect(await arm.locator(".full").isVisible()).toBe(true);
+    expect(await arm.locator(".full").textContent()).toBe(LONG_PROMPT);
+    expect(await page.locator("#arms b").count()).toBe(0);
+    // The short params stay on a line of their own, as JSON.
+    expect(await page.locator("#arms code.line").first().textContent()).toMatch(/^model: "mock-\w+", temperature: [\d.]+$/);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-text-system.png"), fullPage: true });
+
+    // Both fit a phone, every long value opened.
+    await page.setViewportSize({ width: 390, height: 844 });
+    for (const [path, shot] of [
+      [`#/runs/${textRun}`, "dashboard-phone-text-run.png"],
+      ["#/systems/text_demo", "dashboard-phone-text-system.png"],
+    ] as const) {
+      await page.goto(`${service.url}/${path}`);
+      await page.waitForSelector("main .card canvas");
+      await page.locator("details").evaluateAll((all) => {
+        for (const details of all) (details as HTMLDetailsElement).open = true;
+      });
+      expect(await page.evaluate(() => document.documentElement.scrollWidth), path).toBeLessThanOrEqual(390);
+      await page.screenshot({ path: join(ARTIFACTS, shot), fullPage: true });
+    }
+    await page.setViewportSize({ width: 1280, height: 900 });
+    expect(pageErrors).toEqual([]);
+  }, 150_000);
+
+  it("keeps a long value the user opened open while a running run's page redraws at each poll", async () => {
+    const config = parse(readFileSync(join(ROOT, "examples/society.yaml"), "utf8"));
+    delete config.society;
+    // Long prompts only, so the best config holds one from the first generation on.
+    config.api = { ...config.api, name: "text_live_demo", mock_latency_ms: 300 };
+    config.search_space.parameters.system_prompt.values = [LONG_PROMPT, `${LONG_PROMPT} Be kind.`];
+    config.optimization = {
+      algorithm: "random",
+      seed: 7,
+      // Twenty generations of 12 calls of 0.3 s, two at a time: a run that outlasts the check by far, cancelled after.
+      evolution: { population_size: 4, generations: 20 },
+      execution: { parallel_workers: 2, early_stopping: { enabled: false } },
+    };
+    const started = await client.startRun(config);
+    const deadline = Date.now() + 90_000;
+    while ((await client.getRun(started.run_id)).history.length === 0 && Date.now() < deadline) await page.waitForTimeout(100);
+
+    await page.goto(`${service.url}/#/runs/${started.run_id}`);
+    await page.waitForSelector("#best-params details.clip");
+    await page.click("#best-params details.clip summary");
+    await page.click("details.yaml summary");
+    // The page is drawn anew at its next poll: the new card's prompt and YAML are open as the user left them.
+    await page.evaluate(() => {
+      (window as Window & { drawnBefore?: Element | null }).drawnBefore = document.querySelector("#best-params");
+    });
+    await page.waitForFunction(() => {
+      const now = document.querySelector("#best-params");
+      return now !== null && now !== (window as Window & { drawnBefore?: Element | null }).drawnBefore;
+    });
+    expect(await page.isVisible("#best-params details.clip .full")).toBe(true);
+    expect(await page.isVisible("#best-config")).toBe(true);
+    expect((await client.cancelRun(started.run_id)).status).toBe("cancelled");
     expect(pageErrors).toEqual([]);
   });
 

@@ -193,11 +193,103 @@ function timeSeries(timeline) {
   };
 }
 
-/** A categorical value's axis label: strings as they are, anything else as its JSON, cut short. */
-function categoryLabel(json) {
-  const value = JSON.parse(json);
-  const text = typeof value === "string" ? value : json;
-  return text.length > 18 ? `${text.slice(0, 17)}…` : text;
+/** A parameter's value as the page shows it: a string as it is, anything else as its JSON. */
+const asText = (value) => (typeof value === "string" ? value : JSON.stringify(value));
+
+/** The longest a value is shown whole; a text parameter's value (a system prompt) may be 8 KiB. */
+const CLIP = 80;
+
+/**
+ * The <details> the user opened on this page, by place: a running run's page is drawn anew at every poll, and a
+ * prompt the user is reading should not fold itself away. Forgotten on leaving the page.
+ */
+const opened = new Set();
+let openedOn = null;
+
+/** `details`, open if the user left the one at `place` open when the page was last drawn. */
+function keptOpen(details, place) {
+  details.open = opened.has(place);
+  details.addEventListener("toggle", () => (details.open ? opened.add(place) : opened.delete(place)));
+  return details;
+}
+
+/**
+ * `text`, whole when short; else its first CLIP characters, the whole text a click away (a <details>: no script,
+ * and the text is a text node, never parsed as HTML). The preview folds newlines into spaces so that it stays one
+ * line or two; opened, the text shows its own lines. Cut by code point, so an emoji is never split in half.
+ * `place` names where on the page it is, so that it stays open across redraws.
+ */
+function clipped(text, place) {
+  const chars = [...text];
+  if (chars.length <= CLIP) return h("span", { class: "value" }, text);
+  const preview = [...text.replace(/\s+/g, " ")].slice(0, CLIP).join("");
+  return keptOpen(
+    h(
+      "details",
+      { class: "clip" },
+      h("summary", {}, h("span", { class: "preview" }, `${preview}…`), h("span", { class: "size" }, ` ${chars.length} characters`)),
+      h("div", { class: "full" }, text),
+    ),
+    `${place}\n${text}`,
+  );
+}
+
+/** The longest category label an axis shows; longer ones (or too many to fit) are numbered, with a key below. */
+const LABEL = 24;
+
+/** How wide `text` is in uPlot's axis font (its default), to tell whether category labels fit side by side. */
+const labelWidth = (() => {
+  const context = document.createElement("canvas").getContext("2d");
+  context.font = '12px system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+  return (text) => context.measureText(text).width;
+})();
+
+/**
+ * The x axis of categories: their own labels when all are short and fit side by side, else numbers (1, 2, … in
+ * the order of `categories`, every k-th when even numbers would crowd), which the key below the chart spells out.
+ * A prompt as a label would run over its neighbours, and a run whose proposer writes prompts has many.
+ */
+function categoryAxis(name, categories, plotWidth) {
+  const labels = categories.map((json) => asText(JSON.parse(json)));
+  const room = plotWidth / Math.max(1, categories.length);
+  // A label needs its width and a gap to the next.
+  const gap = 8;
+  if (labels.every((label) => label.length <= LABEL && labelWidth(label) + gap <= room)) {
+    return { numbered: false, axis: { label: name, splits: () => categories.map((_, i) => i), values: () => labels } };
+  }
+  const every = Math.ceil((labelWidth(String(categories.length)) + gap) / room);
+  return {
+    numbered: true,
+    axis: {
+      label: `${name} (see the key below)`,
+      splits: () => categories.map((_, i) => i),
+      values: () => categories.map((_, i) => (i % every === 0 ? String(i + 1) : "")),
+    },
+  };
+}
+
+/**
+ * The key to a numbered axis: each value in full (a long one clipped, a click away), how many candidates had it
+ * and the highest score among those scored on every test case, and which one the best config has. `points` are
+ * the chart's: each candidate (`c`) and its category's index (`x`).
+ */
+function categoryKey(name, categories, points, best) {
+  const count = categories.map(() => 0);
+  const top = categories.map(() => null);
+  for (const { x, c } of points) {
+    count[x] += 1;
+    if (c.complete && (top[x] === null || c.score > top[x])) top[x] = c.score;
+  }
+  const bestAt = points.find((p) => p.c === best)?.x;
+  return h(
+    "ol",
+    { class: "key" },
+    categories.map((json, i) => {
+      const facts = [`${count[i]} candidate${count[i] === 1 ? "" : "s"}`, `top score ${fmt(top[i])}`];
+      if (i === bestAt) facts.push("the best config's value");
+      return h("li", {}, clipped(asText(JSON.parse(json)), `key:${name}`), h("div", { class: "muted" }, facts.join(" · ")));
+    }),
+  );
 }
 
 /**
@@ -229,9 +321,12 @@ function spread(values, widest) {
 function scatter(target, name, candidates, best) {
   const values = candidates.map((c) => c.params[name]);
   const numeric = values.every((v) => typeof v === "number");
-  const categories = numeric ? [] : [...new Set(values.map((v) => JSON.stringify(v)))];
+  // Each candidate's value as JSON, once: a prompt may be 8 KiB, and the page is drawn anew at every poll.
+  const keys = numeric ? [] : values.map((v) => JSON.stringify(v));
+  const categories = [...new Set(keys)];
+  const index = new Map(categories.map((json, i) => [json, i]));
   const points = candidates
-    .map((c, order) => ({ x: numeric ? c.params[name] : categories.indexOf(JSON.stringify(c.params[name])), c, order }))
+    .map((c, order) => ({ x: numeric ? c.params[name] : index.get(keys[order]), c, order }))
     .sort((a, b) => a.x - b.x || a.order - b.order);
   const low = points[0]?.x ?? 0;
   const high = points.at(-1)?.x ?? 0;
@@ -245,15 +340,15 @@ function scatter(target, name, candidates, best) {
   // A margin either side, so that no dot is cut in half at the edge.
   const range = numeric ? [low - 0.06 * span, high + 0.06 * span] : [-0.5, categories.length - 0.5];
   const dots = (color) => ({ stroke: color, fill: color, paths: () => null, points: { show: true, size: 7, fill: color } });
+  const width = roomIn(target, 560);
+  // The plot is the chart less the score axis (uPlot's default 50 px) and a margin.
+  const x = numeric ? { numbered: false, axis: { label: name } } : categoryAxis(name, categories, width - 60);
   const opts = {
     title: name,
-    width: roomIn(target, 560),
+    width,
     height: 200,
     scales: { x: { time: false, range } },
-    axes: [
-      numeric ? { label: name } : { label: name, splits: () => categories.map((_, i) => i), values: () => categories.map(categoryLabel) },
-      { label: "score" },
-    ],
+    axes: [x.axis, { label: "score" }],
     series: [
       { label: name },
       { label: "scored on every test case", ...dots(COLORS[0]) },
@@ -271,6 +366,7 @@ function scatter(target, name, candidates, best) {
   const chart = new uPlot(opts, data, target);
   target.chart = chart;
   charts.push(chart);
+  if (x.numbered) target.append(categoryKey(name, categories, points, best));
 }
 
 // ---------- pages ----------
@@ -340,6 +436,28 @@ function yaml(config) {
 }
 
 /**
+ * The best config: its YAML, ready to copy. Where a value is long (a system prompt), a line of YAML would run on
+ * for kilobytes: then each parameter on a row of its own, long values clipped, and the YAML (whole, as Copy copies
+ * it) a click away.
+ */
+function bestConfig(params) {
+  const text = yaml(params);
+  if (Object.values(params).every((v) => [...yamlValue(v)].length <= CLIP)) return h("pre", { id: "best-config" }, text);
+  return h(
+    "div",
+    {},
+    h(
+      "table",
+      { id: "best-params", class: "params" },
+      Object.entries(params).map(([k, v]) =>
+        h("tr", {}, h("th", {}, k), h("td", {}, clipped(typeof v === "string" ? v : yamlValue(v), `best:${k}`))),
+      ),
+    ),
+    keptOpen(h("details", { class: "yaml" }, h("summary", {}, "YAML"), h("pre", { id: "best-config" }, text)), "yaml"),
+  );
+}
+
+/**
  * Each generation's target calls and their running total, from the run's history (which adds up to the run's
  * calls), and while the run goes on its generation under way, which the history has yet to close.
  */
@@ -389,8 +507,12 @@ async function runPage(runId) {
           await navigator.clipboard.writeText(yaml(best.params));
           event.target.textContent = "Copied";
         } catch {
-          // No clipboard here (plain http on another host): select the text for the user to copy.
-          getSelection().selectAllChildren(document.getElementById("best-config"));
+          // No clipboard here (plain http on another host): select the text for the user to copy, shown first if
+          // it was folded away.
+          const yamlText = document.getElementById("best-config");
+          const folded = yamlText.closest("details");
+          if (folded) folded.open = true;
+          getSelection().selectAllChildren(yamlText);
           event.target.textContent = "Selected: copy it";
         }
       },
@@ -419,9 +541,7 @@ async function runPage(runId) {
         "div",
         { class: "card" },
         h("div", { class: "head" }, h("h2", {}, "Best config"), best ? copy : null),
-        best
-          ? h("pre", { id: "best-config" }, yaml(best.params))
-          : h("p", { class: "muted" }, "No config has been scored on every test case yet."),
+        best ? bestConfig(best.params) : h("p", { class: "muted" }, "No config has been scored on every test case yet."),
         best
           ? h("p", { class: "muted" }, `score ${fmt(best.score)} · candidate ${best.candidate} · generation ${best.generation + 1}`)
           : null,
@@ -540,6 +660,30 @@ function interval(arm) {
   return h("div", { class: "bar", title: `95% interval ${fmt(lower, 3)} to ${fmt(upper, 3)}` }, span, mean);
 }
 
+/**
+ * An arm's params: the short ones on a line, `name: JSON` joined by commas, as they would be written; each long one
+ * (a promoted system prompt) on a line of its own, clipped, its whole text a click away.
+ */
+function armParams(armId, params) {
+  const lines = [];
+  let short = [];
+  const flush = () => {
+    if (short.length > 0) lines.push(h("code", { class: "line" }, short.join(", ")));
+    short = [];
+  };
+  for (const [k, v] of Object.entries(params)) {
+    const json = JSON.stringify(v);
+    if ([...json].length <= CLIP) {
+      short.push(`${k}: ${json}`);
+      continue;
+    }
+    flush();
+    lines.push(h("div", { class: "param" }, h("code", {}, `${k}:`), " ", clipped(asText(v), `arm:${armId}:${k}`)));
+  }
+  flush();
+  return lines;
+}
+
 async function systemPage(name) {
   const path = `/v1/systems/${encodeURIComponent(name)}`;
   const [s, timeline] = await load(Promise.all([api(`${path}/summary`), api(`${path}/timeline?hours=${TIMELINE_HOURS}`)]));
@@ -573,17 +717,7 @@ async function systemPage(name) {
               "tr",
               {},
               h("td", {}, a.arm_id),
-              h(
-                "td",
-                {},
-                h(
-                  "code",
-                  {},
-                  Object.entries(a.params)
-                    .map(([k, v]) => `${k}: ${JSON.stringify(v)}`)
-                    .join(", "),
-                ),
-              ),
+              h("td", {}, armParams(a.arm_id, a.params)),
               h("td", { class: "num" }, String(a.pulls)),
               h("td", { class: "num" }, fmt(a.mean, 3)),
               h("td", {}, interval(a)),
@@ -656,6 +790,10 @@ async function systemPage(name) {
 
 async function route() {
   navigation += 1;
+  if (location.hash !== openedOn) {
+    opened.clear();
+    openedOn = location.hash;
+  }
   clear();
   if (!sessionStorage.getItem(KEY)) return signIn();
   document.getElementById("nav").hidden = false;
