@@ -49,7 +49,8 @@ export async function checkRunConfig(
   if (prepared.run.society) {
     errors.push({
       path: "society.learning.rlp_enabled",
-      message: "the society's proposer runs in process for now (convergence optimize without --server, or runOptimization): on the service it is not built yet",
+      message:
+        "the society's proposer runs in process for now (convergence optimize without --server, or runOptimization): on the service it is not built yet",
     });
   }
   const calls = maxCalls(prepared.run);
