@@ -2,33 +2,32 @@
  * The `convergence` command. Exit codes: 0 success, 1 the run failed, 2 bad usage or a bad config.
  * Progress goes to stderr; results (and --json) to stdout.
  */
-import { constants, existsSync, readFileSync } from "node:fs";
+import { constants } from "node:fs";
 import { access, mkdir } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { ConfigIssue } from "../../config/issues.js";
-import { formatFromName, parseConfigText } from "../../config/parse.js";
-import { normalizeTestCases, testCaseList } from "../../config/test-cases.js";
-import { isPlainObject } from "../../json.js";
 import { executeRun } from "../../run/execute.js";
 import { prepareRun } from "../../run/prepare.js";
 import { ConvergenceApiError } from "../../sdk/client.js";
-import { runOnServer, validateOnServer } from "../../sdk/remote.js";
+import { runOnServer } from "../../sdk/remote.js";
 import type { OptimizationResult } from "../../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../../sdk/run-optimization.js";
 import { preferencePairs } from "../../society/preferences.js";
 import { VERSION } from "../../version.js";
 import { devVarsHint, devVarsKey } from "../client.js";
 import { nodePrepareOptions } from "../io.js";
+import { initCommand } from "./init.js";
 import { type Io, reportApiError } from "./io.js";
 import { KEYS_USAGE, KeysUsageError, keysCommand } from "./keys.js";
 import { writeOutputs } from "./output.js";
 import { Progress } from "./progress.js";
 import { RUNS_USAGE, RunsUsageError, runsCommand } from "./runs.js";
 import { RUNTIME_USAGE, RuntimeUsageError, runtimeCommand } from "./runtime.js";
+import { printIssues, readConfig, validateCommand } from "./validate.js";
 
 export const USAGE = `convergence ${VERSION}: tune an API's parameters against test cases and metrics
 
 Usage:
+  convergence init [--from-curl CMD | --yes --endpoint URL --body JSON] [--tune a,b] ...  (see convergence init --help)
   convergence optimize CONFIG [--json] [--output DIR] [--seed N] [--quiet] [--server URL]
   convergence validate CONFIG [--json] [--server URL]
   convergence runs list|show|cancel|promote ...                        (see convergence runs --help)
@@ -36,6 +35,8 @@ Usage:
   convergence keys create|list|revoke ...                              (see convergence keys --help)
   convergence --version | --help
 
+init       write a starting config for your API (convergence.yaml) from a sample request and the fields of
+           its body to tune, by questions, --from-curl "curl ...", or --yes with flags; then validate it
 optimize   run an optimization in-process and print the best config and score
            --output DIR   write best_config.json, detailed_results.json, report.md, experiments.csv
            --seed N       override optimization.seed (same seed, same run)
@@ -52,87 +53,10 @@ Exit codes: 0 success, 1 the run failed, 2 bad usage or bad config.
 
 class UsageError extends Error {}
 
-function readConfig(path: string): { value: unknown; errors: ConfigIssue[] } {
-  if (!existsSync(path)) return { value: undefined, errors: [{ path: "", message: `Config file not found: ${path}` }] };
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    return { value: undefined, errors: [{ path: "", message: `cannot read ${path}: ${(error as Error).message}` }] };
-  }
-  return parseConfigText(text, formatFromName(path) ?? "yaml", path);
-}
-
-function count(n: number, noun: string): string {
-  return `${n} ${noun}${n === 1 ? "" : "s"}`;
-}
-
-function printIssues(out: NodeJS.WriteStream, label: string, issues: readonly ConfigIssue[]): void {
-  for (const issue of issues) out.write(`  ${label} ${issue.path ? `${issue.path}: ` : ""}${issue.message}\n`);
-}
-
 function parseSeed(text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   if (!/^-?\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new UsageError(`--seed must be an integer, got '${text}'`);
   return Number(text);
-}
-
-/** A file that holds test cases rather than a config: validate it as such. */
-function looksLikeTestCases(value: unknown): boolean {
-  if (Array.isArray(value)) return true;
-  return (
-    isPlainObject(value) && !("api" in value) && !("search_space" in value) && !("evaluation" in value) && testCaseList(value) !== null
-  );
-}
-
-/**
- * `validate` answers what `optimize` would: the same checks in this shell (its environment, the modules next to
- * the config), or with --server those of the service, which knows its own secrets and bundled evaluators.
- */
-async function validateCommand(path: string, flags: { json: boolean; server?: string | undefined }, io: Io): Promise<number> {
-  const read = readConfig(path);
-  let errors = read.errors;
-  let warnings: ConfigIssue[] = [];
-  let kind = "config";
-  let detail = "";
-  if (errors.length === 0 && looksLikeTestCases(read.value)) {
-    kind = "test-case file";
-    const list = testCaseList(read.value) ?? [];
-    const result = normalizeTestCases(list, "test_cases");
-    errors = result.errors;
-    detail = `${count(result.testCases.length, "test case")}; a config names it in evaluation.test_cases.path`;
-  } else if (errors.length === 0 && flags.server !== undefined) {
-    const checked = await validateOnServer(read.value, {
-      server: { url: flags.server },
-      ...nodePrepareOptions(path),
-      keyFallback: devVarsKey,
-      missingKeyHint: devVarsHint,
-    });
-    ({ errors, warnings } = checked);
-    detail = `as ${flags.server} would start it`;
-  } else if (errors.length === 0) {
-    const prepared = await prepareRun(read.value, nodePrepareOptions(path));
-    warnings = prepared.ok ? prepared.run.warnings : prepared.warnings;
-    if (prepared.ok) {
-      const { config, testCases } = prepared.run;
-      detail = [
-        count(Object.keys(config.search_space.parameters).length, "parameter"),
-        count(testCases.length, "test case"),
-        count(Object.keys(config.evaluation.metrics).length, "metric"),
-        config.optimization.algorithm,
-        ...(config.api.mock_mode ? ["mock mode"] : []),
-      ].join(", ");
-    } else errors = prepared.errors;
-  }
-  if (flags.json) {
-    io.stdout.write(`${JSON.stringify({ valid: errors.length === 0, kind, errors, warnings }, null, 2)}\n`);
-  } else {
-    if (errors.length === 0) io.stdout.write(`${path}: valid ${kind}${detail ? ` (${detail})` : ""}\n`);
-    else io.stdout.write(`${path}: ${count(errors.length, "problem")}${flags.server ? ` on ${flags.server}` : ""}\n`);
-    printIssues(io.stdout, "error:  ", errors);
-    printIssues(io.stdout, "warning:", warnings);
-  }
-  return errors.length === 0 ? 0 : 2;
 }
 
 async function optimizeCommand(
@@ -306,6 +230,8 @@ export async function main(argv: readonly string[], io: Io = { stdout: process.s
   if (argv[0] === "runs") return serviceCommand(argv, io, RUNS_USAGE, RunsUsageError, runsCommand);
   if (argv[0] === "keys") return serviceCommand(argv, io, KEYS_USAGE, KeysUsageError, keysCommand);
   try {
+    // init has flags of its own, and with none it asks its questions.
+    if (argv[0] === "init") return await initCommand(argv.slice(1), io);
     const { values, positionals } = parseArgs({
       args: [...argv],
       allowPositionals: true,
