@@ -116,7 +116,6 @@ export async function scoreCase(
   signal?: AbortSignal,
 ): Promise<CaseResult> {
   const response = await target(params, testCase, signal);
-  const secrets = scoring.secrets ?? [];
   const zeros = Object.fromEntries(scoring.metrics.map((m) => [m.name, 0]));
   if (!response.ok) return result(testCase, response, 0, zeros, response.error ?? "call failed", "target", 0, scoring);
   const scores: Record<string, number | null> = {};
