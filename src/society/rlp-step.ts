@@ -26,16 +26,18 @@ export function askProposer(
   state: SocietyState,
   run: { study: Study; config: Config; evaluations: readonly EvaluationRecord[]; ledger: Ledger; signal?: AbortSignal | undefined },
 ): Promise<void> | null {
-  const { study, ledger, calls } = { ...run, calls: state.calls };
+  const { study, ledger } = run;
+  const { calls } = state;
   const proposer = plan.proposer;
   if (!proposer) return null;
   const generation = study.control.current?.index ?? -1;
   if (study.done || generation <= state.asked || calls.calls >= plan.maxCalls) return null;
   state.asked = generation;
-  if (study.candidates().every((c) => !c.complete)) return null;
+  // Nothing scored on every test case yet: nothing for the model to read.
+  const base = study.best()?.config;
+  if (!base) return null;
   calls.calls += 1;
   const brief = buildBrief(study, run.config, run.evaluations, study.settings.populationSize);
-  const base = study.best()?.config ?? null;
   return proposer.propose(brief, run.signal).then(
     (proposal) => {
       calls.cost_usd += proposal.cost_usd;

@@ -434,6 +434,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const prepared = await this.prepare(spec);
     if (!prepared.ok || !prepared.run.society) return;
     const state = JSON.parse(raw) as SocietyState;
+    const askedBefore = state.asked;
     const asked = askProposer(prepared.run.society, state, {
       study: run.study,
       config: prepared.run.config,
@@ -441,7 +442,8 @@ export class RunCoordinator extends DurableObject<Env> {
       ledger,
     });
     if (!asked) {
-      writeMeta(this.sql, "society", JSON.stringify(state));
+      // Most steps are not a generation's start: nothing to write then.
+      if (state.asked !== askedBefore) writeMeta(this.sql, "society", JSON.stringify(state));
       return;
     }
     await asked;
