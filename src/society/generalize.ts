@@ -81,11 +81,17 @@ function shape(value: JsonValue | undefined): string {
 function validVariations(
   variations: readonly unknown[],
   originals: readonly TestCase[],
+  max: number,
 ): { cases: (TestCase & { from: string })[]; dropped: number } {
   const seen = new Set(originals.map((t) => canonicalJson(t.input)));
   const cases: (TestCase & { from: string })[] = [];
   let dropped = 0;
   for (const v of variations) {
+    // Each kept case costs a target call: past `max`, a model's extra variations are dropped, not called.
+    if (cases.length >= max) {
+      dropped += 1;
+      continue;
+    }
     const from = isPlainObject(v) ? originals.find((t) => t.id === v.from) : undefined;
     const input = isPlainObject(v) ? v.input : undefined;
     const expected = isPlainObject(v) && v.expected !== undefined ? (v.expected as JsonValue) : from?.expected;
@@ -130,7 +136,7 @@ export async function checkGeneralization(args: {
   const weakest = [...args.testCases].sort((a, b) => (scores.get(a.id) ?? 1) - (scores.get(b.id) ?? 1)).slice(0, WEAKEST);
   const written = await args.writer.write(weakest, PER_CASE, args.signal);
   ledger.spent += written.cost_usd;
-  const { cases, dropped } = validVariations(written.variations, weakest);
+  const { cases, dropped } = validVariations(written.variations, weakest, weakest.length * PER_CASE);
   const results: { id: string; from: string; score: number; input: Record<string, JsonValue> }[] = [];
   for (const testCase of cases) {
     countCall(ledger, false);

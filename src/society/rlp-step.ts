@@ -43,7 +43,8 @@ export function askProposer(
       calls.cost_usd += proposal.cost_usd;
       ledger.spent += proposal.cost_usd;
       if (proposal.malformed) calls.malformed += 1;
-      study.suggest(proposal.candidates, base);
+      // A model that answers more than it was asked for is read no further: the control state stays bounded.
+      study.suggest(proposal.candidates.slice(0, brief.wanted), base);
     },
     () => {
       calls.failed += 1;

@@ -200,8 +200,7 @@ describe("SAO's preference pairs", () => {
         ],
       }),
     };
-    const checked = await checkGeneralization({
-      writer,
+    const args = {
       best: { config: {}, score: 0.5, hash: "h" },
       testCases: cases as never,
       evaluations: [],
@@ -219,9 +218,22 @@ describe("SAO's preference pairs", () => {
       })) as never,
       scoring: { metrics: [], evaluator: null, corpus: null, services: { judge: null, embedder: null } } as never,
       ledger: { calls: 0, resent: 0, results: 0, successes: 0, spent: 0 },
-    });
+    };
+    const checked = await checkGeneralization({ ...args, writer });
     expect(checked).toMatchObject({ generated_cases: 1, dropped: 5 });
     expect(checked.cases[0]?.input).toEqual({ messages: [{ role: "user", content: "Q, again?" }] });
+
+    // A model that writes far more than asked costs no more calls: two variations of each case, the rest dropped.
+    const flood = {
+      write: async () => ({
+        cost_usd: 0,
+        variations: Array.from({ length: 500 }, (_, i) => ({ from: "a", input: { messages: [{ role: "user", content: `Q ${i}?` }] } })),
+      }),
+    };
+    const ledger = { calls: 0, resent: 0, results: 0, successes: 0, spent: 0 };
+    const bounded = await checkGeneralization({ ...args, writer: flood, ledger });
+    expect(bounded).toMatchObject({ generated_cases: 2, dropped: 498 });
+    expect(ledger.calls).toBe(2);
   });
 
   it("pairs each test case's best answers with its worst, by the margin, one answer per text", () => {

@@ -40,6 +40,13 @@ describe("SAO on the service", () => {
     }
     // The winner, checked on variations of its weakest cases once the run was over.
     expect(success(run.result).generalization).toMatchObject({ generated_cases: 6, dropped: 0 });
+    // A page at a time: the count of them all, and where the next page starts.
+    const first = await call("GET", `/v1/runs/${run.run_id}/preferences?limit=1`);
+    expect((await first.text()).trimEnd().split("\n")).toEqual([lines[0]]);
+    expect(first.headers.get("x-total-count")).toBe(String(lines.length));
+    expect(first.headers.get("x-next-offset")).toBe(lines.length > 1 ? "1" : null);
+    const tooMany = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?limit=5000`);
+    expect(tooMany).toMatchObject({ status: 400, body: { error: { details: [{ path: "query.limit" }] } } });
     const without = await finished((await submit(society(false))).run_id);
     const refused = await callJson<{ error: { code: string } }>("GET", `/v1/runs/${without.run_id}/preferences`);
     expect(refused).toMatchObject({ status: 409, body: { error: { code: "no_preferences" } } });

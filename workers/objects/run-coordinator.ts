@@ -413,13 +413,15 @@ export class RunCoordinator extends DurableObject<Env> {
   }
 
   /** SAO's preference pairs from this run's answers so far; null when the run does not collect them. */
-  async preferences(): Promise<PreferencePair[] | null> {
+  async preferences(page: { offset: number; limit: number }): Promise<{ pairs: PreferencePair[]; total: number } | null> {
     const spec = this.spec();
     if (!spec) return null;
     const prepared = await this.prepare(spec);
     const society = prepared.ok ? prepared.run.config.society : undefined;
     if (!prepared.ok || !society?.enabled || !society.learning.sao_enabled) return null;
-    return preferencePairs(this.records(), prepared.run.testCases, society.learning.preference_margin);
+    const all = preferencePairs(this.records(), prepared.run.testCases, society.learning.preference_margin);
+    // A page at a time: a run of many test cases holds more pairs (of answers up to 4,000 characters) than one answer should.
+    return { pairs: all.slice(page.offset, page.offset + page.limit), total: all.length };
   }
 
   /**

@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import type { ConfigIssue } from "../../../src/config/issues.js";
+import { type ConfigIssue, fromZodIssues } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import { ConfigSchema } from "../../../src/config/schema.js";
 import { TimestampSchema } from "../../../src/json.js";
@@ -163,16 +163,22 @@ group.openAPIRegistry.registerPath({
   responses: { 200: json(ConfigCheckSchema.openapi("ConfigCheck"), "What starting it would find"), ...errorResponses },
 });
 
+/** A page of a run's preference pairs (each up to two answers of 4,000 characters). */
+const PreferencesPage = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(200),
+  offset: z.coerce.number().int().min(0).default(0),
+});
+
 group.openAPIRegistry.registerPath({
   method: "get",
   path: "/v1/runs/{run_id}/preferences",
   summary: "SAO's preference pairs from the run's answers so far, one JSON object a line (TRL's prompt, chosen, rejected)",
   description:
     "For each test case, pairs of answers whose scores differ by at least society.learning.preference_margin, with their scores and configs. 409 when the run does not collect them (society.learning.sao_enabled). Declared by hand: the answer is NDJSON.",
-  request: { params: z.object({ run_id: RunId }) },
+  request: { params: z.object({ run_id: RunId }), query: PreferencesPage },
   responses: {
     200: {
-      description: "The pairs, as NDJSON",
+      description: "A page of the pairs, as NDJSON; `x-total-count` says how many there are, `x-next-offset` where the next page starts",
       content: { "application/x-ndjson": { schema: z.string().openapi({ description: "one PreferencePair a line" }) } },
     },
     ...errorResponses,
@@ -247,16 +253,26 @@ export const runsApp = group
     const parsed = RunIdSchema.safeParse(c.req.param("run_id"));
     if (!parsed.success) throw new ApiError(400, "invalid_request", "run_id: not a run id", [{ path: "run_id", message: "not a run id" }]);
     const runId = parsed.data;
+    const query = PreferencesPage.safeParse(c.req.query());
+    if (!query.success) {
+      const details = fromZodIssues(query.error.issues, "query");
+      throw new ApiError(400, "invalid_request", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
+    }
     await requireRun(c.env, runId);
-    const pairs = await runOf(c.env, runId).preferences();
-    if (pairs === null) {
+    const page = await runOf(c.env, runId).preferences(query.data);
+    if (page === null) {
       throw new ApiError(
         409,
         "no_preferences",
         `run '${runId}' does not collect preference pairs: set society.learning.sao_enabled in its config`,
       );
     }
-    return c.body(preferencesJsonl(pairs), 200, { "content-type": "application/x-ndjson" });
+    const next = query.data.offset + page.pairs.length;
+    return c.body(preferencesJsonl(page.pairs), 200, {
+      "content-type": "application/x-ndjson",
+      "x-total-count": String(page.total),
+      ...(next < page.total ? { "x-next-offset": String(next) } : {}),
+    });
   })
   .post("/v1/validate", async (c) => {
     const checked = await checkRunConfig(c.env, await configOfBody(c), ownHostsOf(c));
