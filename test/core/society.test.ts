@@ -283,6 +283,41 @@ describe("RLP against a model double on loopback", () => {
     close = null;
   });
 
+  it("reads a reply no further than the candidates it asked for", async () => {
+    const server = await startServer((_request, response) =>
+      json(
+        response,
+        200,
+        chatCompletion(JSON.stringify({ candidates: Array.from({ length: 300 }, (_, i) => ({ prompt: `Say it ${i} ways.` })) })),
+      ),
+    );
+    close = server.close;
+    const result = success(
+      await runOptimization({
+        configDict: {
+          api: { name: "flood" },
+          search_space: { parameters: { prompt: { type: "text", values: ["Say it."] }, k: { type: "float", min: 0, max: 1 } } },
+          evaluation: { test_cases: { inline: [{ id: "a", input: { q: "x" } }] }, metrics: { score: { type: "custom", weight: 1 } } },
+          optimization: {
+            algorithm: "random",
+            seed: 3,
+            evolution: { population_size: 4, generations: 6 },
+            execution: { early_stopping: { enabled: false } },
+          },
+          society: {
+            enabled: true,
+            learning: { rlp_enabled: true },
+            llm: { endpoint: `${server.url}/v1/chat/completions`, model: "m", max_calls: 1 },
+          },
+        },
+        localFunction: (params) => ({ text: String(params.prompt) }),
+        evaluator: (prediction: { result: unknown }) => ({ score: String((prediction.result as { text: string }).text).length / 100 }),
+      }),
+    );
+    // One call asked for a generation's worth (4): 300 candidates in the reply, 4 read.
+    expect(result.society).toMatchObject({ proposer_calls: 1, proposed: 4 });
+  });
+
   const SECRET = "sk-society-secret-0123456789";
 
   it("sends a bounded brief without the secret, survives malformed and failed replies, and keeps to max_calls", async () => {
