@@ -15,6 +15,10 @@
  *    and 100, with the project's pooling (strength estimated from the population, src/bandit/pooling.ts), and
  *    one runtime user shared by all users. Users arrive one after another; the runtime refreshes the population
  *    itself every 50 updates, as in process.
+ * 4. Context: 10,000 users, 100,000 interactions in random order, 5 arms, 3 features (page, device, query
+ *    length) sent with every select. Where context matters the best arm depends on the page; where it is
+ *    irrelevant the same arm is best everywhere. Total regret of textbook Thompson sampling, the default
+ *    (context-free) runtime, and the runtime with selection_policy: contextual.
  *
  * The runtime costs about 0.1 ms (K = 3) to 0.3 ms (K = 10) per select and update, most of it the exact
  * selection probability every decision is logged with, so it runs fewer replications than the textbook policy
@@ -37,8 +41,8 @@ const LAST = 1_000;
 const uniformOf = Rng.uniform;
 
 interface Policy {
-  /** The arm `user` gets now. */
-  choose(user: string): Promise<number> | number;
+  /** The arm `user` gets now, in this request's context. */
+  choose(user: string, context?: Record<string, string | number>): Promise<number> | number;
   /** The reward of the arm `user` got last. */
   learn(user: string, reward: number): Promise<void> | void;
 }
@@ -84,8 +88,8 @@ function runtime(k: number, settings: RuntimeConfigInput, random: Uniform): Poli
   const manager = new RuntimeManager("bench", config, new MemoryRuntimeStorage(), { random });
   const decisions = new Map<string, string>();
   return {
-    async choose(user) {
-      const selection = await manager.select({ user_id: user });
+    async choose(user, context) {
+      const selection = await manager.select({ user_id: user, ...(context ? { context } : {}) });
       decisions.set(user, selection.decision_id as string);
       return ids.indexOf(selection.arm_id);
     },
@@ -272,7 +276,88 @@ async function manyUsersTable(): Promise<void> {
   );
 }
 
+const CONTEXT_USERS = 10_000;
+const CONTEXT_INTERACTIONS = 100_000;
+const PAGES = ["search", "chat", "home"] as const;
+/** Mean reward of each arm on each page where context matters: a different arm is best on each page. */
+const BY_PAGE: Record<(typeof PAGES)[number], number[]> = {
+  search: [0.6, 0.4, 0.45, 0.35, 0.5],
+  chat: [0.35, 0.62, 0.45, 0.4, 0.5],
+  home: [0.4, 0.45, 0.5, 0.58, 0.48],
+};
+/** Where context is irrelevant: the same means on every page. */
+const EVERYWHERE = [0.45, 0.5, 0.47, 0.44, 0.55];
+const CONTEXT_FEATURES = {
+  page: { type: "categorical", values: [...PAGES] },
+  // No declared values: the model keeps the most frequent ones.
+  device: { type: "categorical" },
+  query_length: { type: "numeric", min: 0, max: 200 },
+} as const;
+
+/** Total regret of one replication: users in random order, each request with its page, device and query length. */
+async function contextRun(policyOf: PolicyOf, contextMatters: boolean, seed: number): Promise<number> {
+  const k = EVERYWHERE.length;
+  const draws = Rng.fromSeed(seed);
+  const policy = policyOf(k, uniformOf(seed + 17));
+  const environment = uniformOf(seed + 31);
+  // Each user's own offsets per arm, and device (fixed per user).
+  const offsets = Array.from({ length: CONTEXT_USERS }, () => Array.from({ length: k }, () => 0.03 * draws.normal()));
+  const devices = Array.from({ length: CONTEXT_USERS }, () => (draws.next() < 0.6 ? "mobile" : "desktop"));
+  let regret = 0;
+  for (let t = 0; t < CONTEXT_INTERACTIONS; t++) {
+    const u = draws.int(CONTEXT_USERS);
+    const page = PAGES[draws.int(PAGES.length)] as (typeof PAGES)[number];
+    const queryLength = draws.int(200);
+    const device = devices[u] as string;
+    const base = contextMatters ? BY_PAGE[page] : EVERYWHERE;
+    // Mobile users reward every arm a little less, long queries a little more: neither changes the best arm.
+    const shift = (device === "mobile" ? -0.03 : 0) + 0.0002 * queryLength;
+    const means = base.map((m, a) => Math.min(1, Math.max(0, m + shift + ((offsets[u] as number[])[a] as number))));
+    const best = Math.max(...means);
+    const arm = await policy.choose(`user_${u}`, { page, device, query_length: queryLength });
+    regret += best - (means[arm] as number);
+    await policy.learn(`user_${u}`, environment() < (means[arm] as number) ? 1 : 0);
+  }
+  return regret;
+}
+
+async function contextTable(): Promise<void> {
+  const replications = Math.max(2, Math.round(REPLICATIONS / 5));
+  const seedOf = (i: number) => 15_485_863 * (i + 1);
+  const policies: { name: string; policy: PolicyOf }[] = [
+    { name: "textbook TS (per user, no context)", policy: textbook },
+    { name: "runtime, default (context-free)", policy: withSettings(DEFAULT) },
+    {
+      name: "runtime, selection_policy: contextual",
+      policy: withSettings({ context_features: CONTEXT_FEATURES, selection_policy: "contextual" } as unknown as RuntimeConfigInput),
+    },
+  ];
+  const summaries: { name: string; matters: Summary; irrelevant: Summary }[] = [];
+  for (const { name, policy } of policies) {
+    const run = (matters: boolean) =>
+      replicate(replications, seedOf, async (seed) => ({ regret: await contextRun(policy, matters, seed), locked: false }));
+    summaries.push({ name, matters: await run(true), irrelevant: await run(false) });
+  }
+  const rows: (string | number)[][] = [["policy", "context matters", "context irrelevant"]];
+  for (const s of summaries) rows.push([s.name, withSe(s.matters), withSe(s.irrelevant)]);
+  console.log(
+    `\nContext: ${CONTEXT_USERS.toLocaleString("en")} users, ${CONTEXT_INTERACTIONS.toLocaleString("en")} interactions in random order, 5 arms, features page / device / query_length;`,
+  );
+  console.log(
+    `total regret, mean of ${replications} replications; the runtime refreshes its population and context model every 50 updates\n`,
+  );
+  console.log(table(rows));
+  const [, free, contextual] = summaries as [unknown, (typeof summaries)[0], (typeof summaries)[0]];
+  const change = (a: Summary, b: Summary) => `${((a.regret / b.regret - 1) * 100).toFixed(1)}%`;
+  console.log(
+    `\ncontextual vs the context-free default: ${change(contextual.matters, free.matters)} regret where context matters, ${change(contextual.irrelevant, free.irrelevant)} where it is irrelevant`,
+  );
+}
+
 const started = performance.now();
-await bernoulliInstances();
-await manyUsersTable();
+/** BANDIT_ONLY=instances|users|context runs one part. */
+const only = process.env.BANDIT_ONLY;
+if (!only || only === "instances") await bernoulliInstances();
+if (!only || only === "users") await manyUsersTable();
+if (!only || only === "context") await contextTable();
 console.log(`\n${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -16,9 +16,10 @@ export const SELECTION_SETTINGS = {
   /**
    * thompson: play the arm with the highest posterior sample. top_two: play that leader with probability
    * top_two_beta, otherwise the best of fresh samples that is not the leader (Russo 2016): more exploration
-   * among the contenders, for finding the best arm faster.
+   * among the contenders, for finding the best arm faster. contextual: thompson, each arm's prior being what the
+   * system's context model predicts for the request's context (src/bandit/contextual.ts; needs context_features).
    */
-  selection_policy: z.enum(["thompson", "top_two"]).default("thompson"),
+  selection_policy: z.enum(["thompson", "top_two", "contextual"]).default("thompson"),
   /**
    * Sample each arm at least as widely as the leader's reward variance makes it, so an arm that started with an
    * unlucky streak is tried again (src/bandit/thompson.ts, leaderVarianceFloor). false: textbook sampling.

@@ -96,26 +96,30 @@ function choose(arms: readonly SelectableArm[], samples: readonly number[], stra
 
 /**
  * Selection probabilities only change when the posteriors do: between two updates, every select of a user reuses
- * them. Remembers the exact probabilities of the last posterior state seen.
+ * them. Remembers the exact probabilities of the last few posterior states seen (a user's requests alternate
+ * between a few contexts, each with its own priors under the contextual policy).
  */
 export class ProbabilityMemo {
-  private state = "";
-  private readonly values = new Map<number, number>();
+  private readonly states = new Map<string, Map<number, number>>();
 
   get(arms: readonly SelectableArm[], index: number, compute: () => number): number {
     const state = arms.map((a) => `${a.alpha},${a.beta},${a.total_pulls}`).join(";");
-    if (state !== this.state) {
-      this.state = state;
-      this.values.clear();
+    let values = this.states.get(state);
+    if (!values) {
+      if (this.states.size >= MEMO_STATES) this.states.delete(this.states.keys().next().value as string);
+      values = new Map();
+      this.states.set(state, values);
     }
-    let value = this.values.get(index);
+    let value = values.get(index);
     if (value === undefined) {
       value = compute();
-      this.values.set(index, value);
+      values.set(index, value);
     }
     return value;
   }
 }
+
+const MEMO_STATES = 8;
 
 export function selectArm(arms: readonly SelectableArm[], options: SelectionOptions): SelectionResult {
   const sampled = sampledArms(arms, options);

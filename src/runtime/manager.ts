@@ -6,7 +6,16 @@
  * the decision was made under.
  */
 import { betaInterval, type Uniform } from "../bandit/beta.js";
-import { armPopulationOf, type Population, pooledPrior, removeUser } from "../bandit/pooling.js";
+import {
+  type ContextModel,
+  contextualPrior,
+  type EncodedContext,
+  encodeContext,
+  fitContextModel,
+  modelInput,
+  predictArm,
+} from "../bandit/contextual.js";
+import { armPopulationOf, estimatedStrength, type Population, pooledPrior, removeUser } from "../bandit/pooling.js";
 import {
   type ArmLearning,
   type BetaParams,
@@ -39,6 +48,8 @@ export interface RuntimeManagerOptions {
   random?: Uniform;
   /** The population statistics pooled priors come from (the service's cron refreshes them). */
   population?: Population | null;
+  /** The context model of a system with context_features (the service's cron fits it from the log). */
+  contextModel?: ContextModel | null;
 }
 
 const clamp01 = (x: number) => Math.min(1, Math.max(0, x));
@@ -71,6 +82,7 @@ export class RuntimeManager {
   private readonly random: Uniform;
   private readonly memos = new Map<string, ProbabilityMemo>();
   private population: Population | null;
+  private contextModel: ContextModel | null;
   private updatesSinceRefresh = 0;
   private refreshed = false;
   private refreshing: Promise<void> | null = null;
@@ -83,16 +95,23 @@ export class RuntimeManager {
   ) {
     this.random = options.random ?? Math.random;
     this.population = options.population ?? null;
+    this.contextModel = options.contextModel ?? null;
+  }
+
+  private get hasFeatures(): boolean {
+    return Object.keys(this.config.context_features).length > 0;
   }
 
   /**
-   * With a storage that can summarize every user (the in-memory one), refresh the population statistics now
-   * and then: at the first select, then every POPULATION_REFRESH_UPDATES updates. The service refreshes them
-   * from the decision log on its cron instead, never on the request path.
+   * With a storage that can summarize every user (the in-memory one), refresh the population statistics and the
+   * context model now and then: at the first select, then every POPULATION_REFRESH_UPDATES updates. The service
+   * refreshes them from the decision log on its cron instead, never on the request path.
    */
   private refreshPopulation(): Promise<void> {
     const storage = this.storage;
-    if (!this.config.pooling.enabled || !storage.populationStats) return Promise.resolve();
+    const pools = this.config.pooling.enabled && storage.populationStats;
+    const fits = this.hasFeatures && storage.contextStats;
+    if (!pools && !fits) return Promise.resolve();
     if (this.refreshing) return this.refreshing;
     if (this.refreshed && this.updatesSinceRefresh < POPULATION_REFRESH_UPDATES) return Promise.resolve();
     // One refresh at a time; after a failure the next try waits for as many updates as after a success.
@@ -100,7 +119,9 @@ export class RuntimeManager {
     this.updatesSinceRefresh = 0;
     this.refreshing = (async () => {
       try {
-        this.population = (await storage.populationStats?.()) ?? this.population;
+        if (pools) this.population = (await storage.populationStats?.()) ?? this.population;
+        const stats = fits ? await storage.contextStats?.() : undefined;
+        if (stats) this.contextModel = fitContextModel(this.config.context_features, stats);
       } catch (error) {
         // Selection goes on with the statistics it had: pooling is an improvement, not a dependency.
         console.error(`runtime ${this.system}: could not refresh the population statistics`, error);
@@ -116,23 +137,35 @@ export class RuntimeManager {
   }
 
   /**
-   * The prior a user's arm starts from: the population's without this user's own rewards (they are the user's
+   * The prior a user's arm starts from. With the contextual policy and a model of the arm: what the model predicts
+   * for this context (contextual.ts). Else the population's without this user's own rewards (they are the user's
    * evidence already), when pooling is on and the arm has one; else uniform.
    */
-  private priorFor(agentType: string, armId: string, own: ArmLearning): BetaParams {
+  private priorFor(agentType: string, armId: string, own: ArmLearning, context: EncodedContext | null): BetaParams {
     const pooling = this.config.pooling;
     if (!pooling.enabled || !this.population) return UNIFORM_PRIOR;
     const population = armPopulationOf(this.population, agentType, armId);
-    return pooledPrior(population && removeUser(population, own), pooling.prior_strength);
+    const others = population && removeUser(population, own);
+    const prediction = context && this.contextModel ? predictArm(this.contextModel, agentType, armId, context) : null;
+    if (prediction) {
+      // The pooling strength says how far one user strays from everyone: τ² of the Beta it implies.
+      const strength = pooling.prior_strength === "auto" ? others && estimatedStrength(others) : pooling.prior_strength;
+      if (strength !== null && strength !== undefined) {
+        const m = Math.min(0.999, Math.max(0.001, prediction.mean));
+        return contextualPrior(prediction, (m * (1 - m)) / (strength + 1));
+      }
+    }
+    return pooledPrior(others, pooling.prior_strength);
   }
 
   /**
    * The Beta the policy samples for a stored arm now: the prior plus the user's evidence, discounted or windowed
-   * as the config asks (posterior.ts). `now`: the user's updates so far.
+   * as the config asks (posterior.ts). `now`: the user's updates so far; `context`: the request's, for the
+   * contextual policy.
    */
-  private effective(arm: StoredArm, agentType: string, now: number): StoredArm {
+  private effective(arm: StoredArm, agentType: string, now: number, context: EncodedContext | null = null): StoredArm {
     const stored = storedLearning(arm, now);
-    const { alpha, beta } = posteriorOf(learningAt(stored, now, this.drift()), this.priorFor(agentType, arm.arm_id, stored));
+    const { alpha, beta } = posteriorOf(learningAt(stored, now, this.drift()), this.priorFor(agentType, arm.arm_id, stored, context));
     return { ...arm, alpha, beta, mean_estimate: alpha / (alpha + beta) };
   }
 
@@ -142,6 +175,11 @@ export class RuntimeManager {
 
   configure(config: RuntimeConfig): void {
     this.config = config;
+  }
+
+  /** The context model select reads (the service's snapshot carries it). */
+  get currentContextModel(): ContextModel | null {
+    return this.contextModel;
   }
 
   agentTypeOf(agentType?: string): string {
@@ -209,11 +247,16 @@ export class RuntimeManager {
   async select(request: SelectRequest): Promise<RuntimeSelection> {
     const agentType = this.agentTypeOf(request.agent_type);
     await this.refreshPopulation();
+    const features = this.hasFeatures ? encodeContext(this.config.context_features, request.context) : undefined;
+    const context =
+      features && this.contextModel && this.config.selection_policy === "contextual"
+        ? modelInput(this.contextModel, this.config.context_features, features)
+        : null;
     return this.lock.run(JSON.stringify([agentType, request.user_id]), async () => {
       let arms: StoredArm[];
       try {
         const active = await this.activeArms(request.user_id, agentType);
-        arms = active.arms.map((a) => this.effective(a, agentType, active.now));
+        arms = active.arms.map((a) => this.effective(a, agentType, active.now, context));
       } catch (error) {
         // The seed's behaviour: without arms, answer with the first default arm rather than fail the request.
         console.error(`runtime ${this.system}: could not load arms`, error);
@@ -244,6 +287,7 @@ export class RuntimeManager {
         armsSnapshot: snapshot,
         metadata: request.context ?? {},
         selectionProbability: selection.probability,
+        ...(features ? { features } : {}),
       });
       return {
         decision_id: decisionId,

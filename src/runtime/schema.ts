@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { IntervalSchema } from "../bandit/beta.js";
+import { ContextFeaturesSchema } from "../bandit/contextual.js";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
@@ -92,6 +93,12 @@ export const RuntimeConfigSchema = strictObject({
     .default([])
     .refine((arms) => new Set(arms.map((a) => a.arm_id)).size === arms.length, "arm_id values must be unique"),
   reward_evaluator: RewardEvaluatorSchema.nullable().default(null),
+  /**
+   * The request context's features the policy may read (`select`'s `context`): categorical (declared values, or the
+   * most frequent max_values) or numeric. Other context keys are logged and ignored. The service fits a model of
+   * each arm's reward on them from the log; selection_policy: contextual selects with it.
+   */
+  context_features: ContextFeaturesSchema,
   ...SELECTION_SETTINGS,
   /**
    * Drift: every update of a user discounts all of that user's evidence by this (1: none, the seed's behaviour;
@@ -135,6 +142,16 @@ export const RuntimeConfigSchema = strictObject({
     ctx.addIssue({ code: "custom", path: ["default_reward"], message: "default_reward and reward_timeout_seconds go together" });
   }
   checkSelectionSettings(config, ctx);
+  if (config.selection_policy === "contextual" && Object.keys(config.context_features).length === 0) {
+    ctx.addIssue({ code: "custom", path: ["context_features"], message: "selection_policy contextual needs at least one context feature" });
+  }
+  if (config.selection_policy === "contextual" && !config.pooling.enabled) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["pooling", "enabled"],
+      message: "selection_policy contextual pools across users (the context model is each user's prior): pooling must stay enabled",
+    });
+  }
   if (config.reward_timeout_seconds !== null && config.reward_timeout_seconds >= config.decision_retention_days * 86_400) {
     ctx.addIssue({
       code: "custom",

@@ -3,6 +3,7 @@
  * database implements this; MemoryRuntimeStorage and the Workers service's Durable Object are two
  * implementations. Data stays snake_case, as on the wire.
  */
+import type { ContextStats, FeatureEntry } from "../bandit/contextual.js";
 import type { Population } from "../bandit/pooling.js";
 import type { StoredUpdate } from "../bandit/update.js";
 import type { JsonValue } from "../json.js";
@@ -69,6 +70,11 @@ export interface RuntimeStorage {
     armsSnapshot: ArmSnapshot[];
     metadata: Record<string, JsonValue>;
     selectionProbability: number;
+    /**
+     * The context as the system's declared features encode it (absent without context_features): what the
+     * context model learns from once the decision is rewarded. A storage without contextStats may ignore it.
+     */
+    features?: FeatureEntry[];
   }): Promise<string | null>;
   /**
    * Store the reward on the decision (so getDecision shows it and a repeat is recognised) and write
@@ -91,6 +97,11 @@ export interface RuntimeStorage {
    * in-memory one) lets the in-process runtime pool across users by itself.
    */
   populationStats?(): Promise<Population>;
+  /**
+   * Optional: the context model's sufficient statistics over every rewarded decision (src/bandit/contextual.ts),
+   * for a system with context_features. A storage that has it lets the in-process runtime fit the model itself.
+   */
+  contextStats?(): Promise<ContextStats>;
 }
 
 type Loose = Record<string, unknown>;

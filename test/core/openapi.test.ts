@@ -132,7 +132,7 @@ describe("/openapi.json", () => {
     expectTypeOf<Answer<"getDecision">>().toEqualTypeOf<z.output<typeof DecisionSchema>>();
     expectTypeOf<Answer<"getDecision">["created_at"]>().toEqualTypeOf<string>();
     expectTypeOf<Answer<"getSystem">>().toEqualTypeOf<z.output<typeof SystemRecordSchema>>();
-    expectTypeOf<Answer<"getSystem">["config"]["selection_policy"]>().toEqualTypeOf<"thompson" | "top_two">();
+    expectTypeOf<Answer<"getSystem">["config"]["selection_policy"]>().toEqualTypeOf<"thompson" | "top_two" | "contextual">();
     expectTypeOf<Answer<"listSystems">>().toEqualTypeOf<z.output<typeof SystemListSchema>>();
     expectTypeOf<Answer<"listSystems">["systems"][number]>().toEqualTypeOf<z.output<typeof SystemListItemSchema>>();
     expectTypeOf<Answer<"listDecisions">>().toEqualTypeOf<z.output<typeof DecisionListSchema>>();
