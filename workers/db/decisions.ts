@@ -30,6 +30,8 @@ export interface DecisionRow {
   unit_new: number | null;
   unit_sum_sq: number | null;
   unit_n_sq: number | null;
+  /** The context as the system's features encode it (src/bandit/contextual.ts), JSON; null without features. */
+  features?: string | null;
 }
 
 const COLUMNS = [
@@ -52,9 +54,10 @@ const COLUMNS = [
   "unit_new",
   "unit_sum_sq",
   "unit_n_sq",
+  "features",
 ] as const;
 
-// One statement per row (19 bound parameters; D1 allows 100); a batch is one round trip and one transaction.
+// One statement per row (20 bound parameters; D1 allows 100); a batch is one round trip and one transaction.
 // A row older than the system's archive mark, or made by a user forgotten since, is not written: it arrived late,
 // and writing it would put back what retention archived or forgetting removed. A reward is written once: the
 // update applies only while the row has none, so a redelivered reward changes nothing and the rollup trigger
@@ -65,14 +68,15 @@ const UPSERT = `INSERT INTO decisions (${COLUMNS.join(", ")}) SELECT ${COLUMNS.m
   ON CONFLICT(decision_id) DO UPDATE SET reward = excluded.reward, engagement = excluded.engagement, grading = excluded.grading,
   reward_source = excluded.reward_source, rewarded_at = excluded.rewarded_at, update_metadata = excluded.update_metadata,
   unit_new = excluded.unit_new, unit_sum_sq = excluded.unit_sum_sq, unit_n_sq = excluded.unit_n_sq,
-  arms_snapshot = COALESCE(decisions.arms_snapshot, excluded.arms_snapshot)
+  arms_snapshot = COALESCE(decisions.arms_snapshot, excluded.arms_snapshot), features = COALESCE(decisions.features, excluded.features)
   WHERE decisions.reward IS NULL AND excluded.reward IS NOT NULL`;
 
 /** One D1 call for all the rows: the log's unit of write cost. */
 export async function writeDecisions(db: D1Database, rows: readonly DecisionRow[]): Promise<void> {
   if (rows.length === 0) return;
   const statement = db.prepare(UPSERT);
-  await db.batch(rows.map((row) => statement.bind(...COLUMNS.map((c) => row[c]))));
+  // A row queued by an earlier version has no features.
+  await db.batch(rows.map((row) => statement.bind(...COLUMNS.map((c) => row[c] ?? null))));
 }
 
 /** Per arm of a system, across agent types and all time: selections, rewarded selections, the sum of rewards. */

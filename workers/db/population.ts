@@ -1,10 +1,22 @@
 /**
- * Pooled priors' population statistics, from the log's rollups: per (agent type, arm), the sufficient statistics
- * of src/bandit/pooling.ts over the window's (user, arm, day) units, one aggregate over rollup rows per system
- * (never the raw log: its cost follows arms x hours, not decisions). Run by the cron, never on the select/update
- * path; written next to the system's config (and its version bumped, so ArmsObjects get the snapshot with it) only
- * when they changed.
+ * What the cron learns from a system's log for its users' priors, from rollups only (never the raw log: the cost
+ * follows arms x hours or cells x days, not decisions):
+ *   - pooled priors' population statistics: per (agent type, arm), the sufficient statistics of
+ *     src/bandit/pooling.ts over the window's (user, arm, day) units;
+ *   - for a system with context_features, the context model (src/bandit/contextual.ts), fitted from the window's
+ *     context_rollups cells (migration 0011).
+ * Never on the select/update path; written next to the system's config (and its version bumped, so ArmsObjects get
+ * the snapshot with them) only when they changed.
  */
+import {
+  type ContextCell,
+  type ContextFeatures,
+  ContextFeaturesSchema,
+  type ContextModel,
+  type ContextStats,
+  fitContextModel,
+  parseContextModel,
+} from "../../src/bandit/contextual.js";
 import { type ArmPopulation, armPopulationOf, type Population, parsePopulation, setArmPopulation } from "../../src/bandit/pooling.js";
 import type { Env } from "../env";
 import { logDatabaseOf } from "./log-database";
@@ -57,20 +69,84 @@ async function populationFromRollups(db: D1Database, system: string, since: Date
   return { computed_at: now.toISOString(), agent_types: agentTypes };
 }
 
-/** The cron's step: refresh every pooling system's population; the names of those that changed. */
+/** Cells read per system at most, the most weighty first: a feature with endless distinct values cannot make it more. */
+const MAX_CONTEXT_CELLS = 50_000;
+
+/** The context model's cells of a system since the start of `since`'s UTC day, summed over days. */
+export const CONTEXT_CELLS_QUERY = `SELECT agent_type, arm_id, a, b, SUM(xx) AS xx, SUM(xy) AS xy, SUM(yy) AS yy
+  FROM context_rollups WHERE system = ?1 AND day >= ?2
+  GROUP BY agent_type, arm_id, a, b ORDER BY SUM(xx) DESC LIMIT ${MAX_CONTEXT_CELLS}`;
+
+export async function contextStatsFromRollups(db: D1Database, system: string, since: Date): Promise<ContextStats> {
+  const { results } = await db
+    .prepare(CONTEXT_CELLS_QUERY)
+    .bind(system, since.toISOString().slice(0, 10))
+    .all<{ agent_type: string; arm_id: string; a: string; b: string; xx: number; xy: number; yy: number }>();
+  const stats: ContextStats = { agent_types: {} };
+  const own = { enumerable: true, writable: true, configurable: true };
+  for (const { agent_type, arm_id, a, b, xx, xy, yy } of results) {
+    if (!Object.hasOwn(stats.agent_types, agent_type)) Object.defineProperty(stats.agent_types, agent_type, { ...own, value: {} });
+    const arms = stats.agent_types[agent_type] as Record<string, ContextCell[]>;
+    if (!Object.hasOwn(arms, arm_id)) Object.defineProperty(arms, arm_id, { ...own, value: [] });
+    (arms[arm_id] as ContextCell[]).push([a, b, xx, xy, yy]);
+  }
+  return stats;
+}
+
+/** Whether a new model differs enough to be worth a new system version: its dimensions, its arms, their rewards or predictions. */
+function modelChanged(previous: ContextModel | null, next: ContextModel): boolean {
+  if (!previous) return Object.keys(next.agent_types).length > 0;
+  if (previous.dimensions.join("\u0000") !== next.dimensions.join("\u0000")) return true;
+  const arms = (m: ContextModel) =>
+    Object.entries(m.agent_types).flatMap(([agent, byArm]) => Object.entries(byArm).map(([arm, model]) => ({ agent, arm, model })));
+  const before = arms(previous);
+  const after = arms(next);
+  if (before.length !== after.length) return true;
+  return after.some(({ agent, arm, model }) => {
+    const old = before.find((b) => b.agent === agent && b.arm === arm)?.model;
+    if (!old) return true;
+    return Math.abs(old.n - model.n) / Math.max(1, old.n) > 0.05 || model.mean.some((w, i) => Math.abs(w - (old.mean[i] ?? 0)) > 0.005);
+  });
+}
+
+function contextFeaturesOf(configText: string): ContextFeatures {
+  const parsed = ContextFeaturesSchema.safeParse(JSON.parse(configText).context_features);
+  return parsed.success ? parsed.data : {};
+}
+
+/**
+ * The cron's step: refresh the population of every pooling system and the context model of every system with
+ * context features; the names of those that changed. Context cells older than the window are dropped.
+ */
 export async function refreshPopulations(env: Env, now = Date.now()): Promise<string[]> {
   const { results } = await env.DB.prepare(
-    "SELECT name, population, log_database FROM systems WHERE COALESCE(json_extract(config, '$.pooling.enabled'), 1) = 1",
-  ).all<{ name: string; population: string | null; log_database: string | null }>();
+    `SELECT name, config, population, context_model, log_database FROM systems
+     WHERE COALESCE(json_extract(config, '$.pooling.enabled'), 1) = 1 OR json_extract(config, '$.context_features') != '{}'`,
+  ).all<{ name: string; config: string; population: string | null; context_model: string | null; log_database: string | null }>();
   const since = new Date(now - POPULATION_WINDOW_DAYS * 86_400_000);
   const changed: string[] = [];
   for (const row of results) {
     try {
-      const population = await populationFromRollups(logDatabaseOf(env, row), row.name, since, new Date(now));
+      const db = logDatabaseOf(env, row);
+      const pools = JSON.parse(row.config).pooling?.enabled !== false;
+      const features = contextFeaturesOf(row.config);
       const previous = row.population ? parsePopulation(JSON.parse(row.population)) : null;
-      if (!materiallyChanged(previous, population)) continue;
-      await env.DB.prepare("UPDATE systems SET population = ?1, version = version + 1 WHERE name = ?2")
-        .bind(JSON.stringify(population), row.name)
+      const population = pools ? await populationFromRollups(db, row.name, since, new Date(now)) : previous;
+      let model = row.context_model ? parseContextModel(JSON.parse(row.context_model)) : null;
+      let modelMoved = false;
+      if (Object.keys(features).length > 0) {
+        await db
+          .prepare("DELETE FROM context_rollups WHERE system = ?1 AND day < ?2")
+          .bind(row.name, since.toISOString().slice(0, 10))
+          .run();
+        const next = fitContextModel(features, await contextStatsFromRollups(db, row.name, since), new Date(now));
+        modelMoved = modelChanged(model, next);
+        if (modelMoved) model = next;
+      }
+      const populationMoved = pools && population !== null && materiallyChanged(previous, population);
+      if (!populationMoved && !modelMoved) continue;
+      await env.DB.prepare("UPDATE systems SET population = ?1, context_model = ?2, version = version + 1 WHERE name = ?3")
+        .bind(population ? JSON.stringify(population) : null, model ? JSON.stringify(model) : null, row.name)
         .run();
       clearSystemCache(row.name);
       changed.push(row.name);

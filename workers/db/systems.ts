@@ -1,4 +1,5 @@
 /** Systems' runtime configs in D1, cached per isolate for the system's cache_ttl_seconds. */
+import { type ContextModel, parseContextModel } from "../../src/bandit/contextual.js";
 import { type Population, parsePopulation } from "../../src/bandit/pooling.js";
 import { type RuntimeConfig, RuntimeConfigSchema, type SystemListItem } from "../../src/runtime/schema.js";
 import { type Page, pageOf } from "./page";
@@ -10,6 +11,8 @@ export interface SystemSnapshot {
   updated_at: string;
   /** What pooled priors start from (workers/db/population.ts); null before the first refresh. */
   population?: Population | null;
+  /** What the contextual policy predicts from (workers/db/population.ts); null before the first fit. */
+  context_model?: ContextModel | null;
   /** The host the config was last written through: runs of its schedule may not call it. Null before 0007. */
   written_host?: string | null;
   /** The D1 binding of its decision log (workers/db/log-database.ts); null before 0008: DB. */
@@ -34,12 +37,13 @@ interface Row {
   config: string;
   updated_at: string;
   population: string | null;
+  context_model: string | null;
   written_host: string | null;
   log_database: string | null;
 }
 
 /** The columns every read of a system returns. */
-const SYSTEM_COLUMNS = "name, version, config, updated_at, population, written_host, log_database";
+const SYSTEM_COLUMNS = "name, version, config, updated_at, population, context_model, written_host, log_database";
 
 /**
  * A stored config that this version's checks refuse: written before a bound existed (an arm's params over 8 KiB,
@@ -71,6 +75,7 @@ function fromRow(row: Row): SystemSnapshot {
     log_database: row.log_database,
     updated_at: row.updated_at,
     population,
+    context_model: row.context_model ? parseContextModel(JSON.parse(row.context_model)) : null,
   };
 }
 

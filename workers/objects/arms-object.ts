@@ -7,6 +7,7 @@
  * reward for reward_timeout_seconds, and prunes decisions older than the system's retention once they are handed on.
  */
 import { DurableObject } from "cloudflare:workers";
+import { modelOfAgentType } from "../../src/bandit/contextual.js";
 import { type JsonText, toJsonText } from "../../src/json.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
 import { MemoryRuntimeStorage } from "../../src/runtime/memory-storage.js";
@@ -121,7 +122,10 @@ export class ArmsObject extends DurableObject<Env> {
 
   private manager(system: SystemSnapshot, identity: Identity): RuntimeManager {
     this.storage ??= new SqlRuntimeStorage(this.sql, identity);
-    return new RuntimeManager(system.name, system.config, this.storage, { population: system.population ?? null });
+    return new RuntimeManager(system.name, system.config, this.storage, {
+      population: system.population ?? null,
+      contextModel: system.context_model ?? null,
+    });
   }
 
   private async scheduleAlarm(at: number): Promise<void> {
@@ -342,17 +346,19 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow 
     unit_new: row.unit_new,
     unit_sum_sq: row.unit_sum_sq,
     unit_n_sq: row.unit_n_sq,
+    features: row.features,
   };
 }
 
-/** The snapshot as one user's object keeps it: of the population, only its own agent type is ever read. */
+/** The snapshot as one user's object keeps it: of the population and the context model, only its own agent type is ever read. */
 function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapshot {
   const population = system.population;
-  if (!population) return system;
+  const contextModel = system.context_model ? modelOfAgentType(system.context_model, agentType) : null;
+  if (!population) return { ...system, context_model: contextModel };
   const own = Object.hasOwn(population.agent_types, agentType) ? population.agent_types[agentType] : undefined;
   const agentTypes: NonNullable<SystemSnapshot["population"]>["agent_types"] = {};
   if (own) Object.defineProperty(agentTypes, agentType, { value: own, enumerable: true, writable: true, configurable: true });
-  return { ...system, population: { ...population, agent_types: agentTypes } };
+  return { ...system, population: { ...population, agent_types: agentTypes }, context_model: contextModel };
 }
 
 /** The system's retention (a snapshot stored before the setting existed has none: the default). */

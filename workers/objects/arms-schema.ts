@@ -44,6 +44,8 @@ const STEPS: readonly string[] = [
    ALTER TABLE decisions ADD COLUMN unit_sum_sq REAL;
    ALTER TABLE decisions ADD COLUMN unit_n_sq REAL;
    CREATE INDEX decisions_by_arm_time ON decisions (arm_id, created_at);`,
+  // The context as the system's declared features encode it (src/bandit/contextual.ts; migration 0011 of D1).
+  "ALTER TABLE decisions ADD COLUMN features TEXT;",
 ];
 
 export const SCHEMA_VERSION = STEPS.length;

@@ -31,6 +31,7 @@ export interface DecisionRecordRow extends Record<string, SqlStorageValue> {
   unit_new: number | null;
   unit_sum_sq: number | null;
   unit_n_sq: number | null;
+  features: string | null;
 }
 
 const DAY_MS = 86_400_000;
@@ -122,8 +123,8 @@ export class SqlRuntimeStorage implements RuntimeStorage {
     const snapshot = args.armsSnapshot.map((a) => [a.arm_id, a.alpha, a.beta, a.sampled_value, a.total_pulls ?? null]);
     const context = Object.keys(args.metadata).length > 0 ? JSON.stringify(args.metadata) : null;
     this.sql.exec(
-      `INSERT INTO decisions (seq, decision_id, arm_id, params, selection_probability, snapshot, context, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO decisions (seq, decision_id, arm_id, params, selection_probability, snapshot, context, created_at, features)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       seq,
       id,
       args.armPulled,
@@ -132,6 +133,7 @@ export class SqlRuntimeStorage implements RuntimeStorage {
       JSON.stringify(snapshot),
       context,
       this.now(),
+      args.features ? JSON.stringify(args.features) : null,
     );
     return id;
   }
