@@ -569,3 +569,151 @@ export function probabilityHighestNormal(scores: readonly { mean: number; varian
   }
   return Math.min(1, Math.max(0, total));
 }
+
+/** One arm at one feature value: rewarded decisions, their mean reward, and the model's prediction. */
+const ValueArmSchema = z.object({
+  arm_id: z.string(),
+  /** Rewarded decisions of this arm with this value, in the window. */
+  rewarded: z.number(),
+  /** Their mean reward; null without any. */
+  observed: z.number().nullable(),
+  /** The model's predicted reward for this value, the other features at their average; null without a model of the arm. */
+  predicted: z.number().nullable(),
+});
+
+const FeatureViewSchema = z.object({
+  name: z.string(),
+  type: z.enum(["categorical", "numeric"]),
+  /** Set when the window's decisions never varied in this feature: it cannot change any choice. */
+  never_varies: z.string().nullable(),
+  /** Each categorical value (its declared or most frequent ones, then other), or each numeric bucket. */
+  values: z.array(z.object({ value: z.string(), rewarded: z.number(), arms: z.array(ValueArmSchema) })),
+});
+
+/** A system's context on its page: per feature value, each arm's predicted and observed reward. */
+export const ContextViewSchema = z.object({
+  agent_type: z.string(),
+  /** When the model the predictions come from was fitted; null before the first fit. */
+  model_computed_at: TimestampSchema.nullable(),
+  /** Rewarded decisions in the window the observations come from. */
+  rewarded: z.number(),
+  features: z.array(FeatureViewSchema),
+});
+export type ContextView = z.output<typeof ContextViewSchema>;
+
+/** The representative value of a numeric bucket, where the prediction is made. */
+function bucketCenter(feature: Extract<ContextFeature, { type: "numeric" }>, bucket: number): number {
+  if (feature.min !== undefined && feature.max !== undefined) return feature.min + ((bucket + 0.5) * (feature.max - feature.min)) / 4;
+  if (bucket === 0) return -1;
+  if (bucket === 1) return 0.5;
+  return 10 ** (bucket - 1.5);
+}
+
+/**
+ * The view of the system page: observations from the cells (a one-hot or bucket token's diagonal holds its count
+ * and reward sum), predictions from the model at each value with the other features at their average.
+ */
+export function contextView(
+  features: ContextFeatures,
+  stats: ContextStats,
+  model: ContextModel | null,
+  agentType: string,
+  armIds: readonly string[],
+): ContextView {
+  const arms = ownOf(stats.agent_types, agentType) ?? {};
+  /** Σ over arms of each token's diagonal: [count, reward sum], and the intercept cross terms Σ x. */
+  const diagonal = new Map<string, Map<string, [number, number]>>();
+  const sums = new Map<string, number>();
+  let rewarded = 0;
+  for (const [armId, cells] of Object.entries(arms)) {
+    const own = new Map<string, [number, number]>();
+    diagonal.set(armId, own);
+    for (const [a, b, xx, xy] of cells) {
+      if (a === b) own.set(a, [xx, xy]);
+      if (a === INTERCEPT) sums.set(b, (sums.get(b) ?? 0) + xx);
+    }
+    rewarded += own.get(INTERCEPT)?.[0] ?? 0;
+  }
+  const averageInput = (): Map<string, number> => {
+    const input = new Map<string, number>();
+    if (rewarded > 0) for (const [token, sum] of sums) if (token !== INTERCEPT) input.set(token, sum / rewarded);
+    input.set(INTERCEPT, 1);
+    return input;
+  };
+  const predict = (armId: string, input: Map<string, number>): number | null => {
+    if (!model) return null;
+    const entries: FeatureEntry[] = [...input.entries()].map(([token, value]) => [token, value]);
+    const prediction = predictArm(model, agentType, armId, modelInput(model, features, entries));
+    return prediction ? Math.min(1, Math.max(0, prediction.mean)) : null;
+  };
+  const observed = (tokens: readonly string[]) =>
+    armIds.map((armId) => {
+      let n = 0;
+      let sum = 0;
+      for (const token of tokens) {
+        const [count, rewardSum] = diagonal.get(armId)?.get(token) ?? [0, 0];
+        n += count;
+        sum += rewardSum;
+      }
+      return { arm_id: armId, rewarded: n, observed: n > 0 ? sum / n : null };
+    });
+  const seen = new Set<string>();
+  for (const own of diagonal.values()) for (const token of own.keys()) seen.add(token);
+  const view: ContextView = { agent_type: agentType, model_computed_at: model?.computed_at ?? null, rewarded, features: [] };
+  for (const [name, feature] of Object.entries(features)) {
+    const rows: ContextView["features"][number]["values"] = [];
+    // Everything this feature's values set in the model's input, so each row replaces exactly them.
+    const ownTokens = (token: string) => featureOfToken(token) === name;
+    const withValue = (set: Record<string, number>) => {
+      const input = averageInput();
+      for (const token of [...input.keys()]) if (ownTokens(token)) input.delete(token);
+      for (const [token, value] of Object.entries(set)) input.set(token, value);
+      return input;
+    };
+    if (feature.type === "numeric") {
+      const buckets = [...seen].filter((t) => t.startsWith(`${name}#b`)).map((t) => Number(t.slice(name.length + 2)));
+      for (const bucket of buckets.sort((a, b) => a - b)) {
+        const input = withValue({ [name]: scaled(feature, bucketCenter(feature, bucket)) });
+        const observations = observed([`${name}#b${bucket}`]);
+        rows.push({
+          value: bucketLabel(feature, bucket),
+          rewarded: observations.reduce((n, o) => n + o.rewarded, 0),
+          arms: observations.map((o) => ({ ...o, predicted: predict(o.arm_id, input) })),
+        });
+      }
+    } else {
+      const kept = model
+        ? model.dimensions.filter((t) => t.startsWith(`${name}=`))
+        : (feature.values?.map((v) => `${name}=${v}`) ?? [...seen].filter((t) => t.startsWith(`${name}=`)).slice(0, feature.max_values));
+      const others = [...seen].filter((t) => ownTokens(t) && !kept.includes(t));
+      const groups: [string, string[], string][] = [
+        ...kept.map((token): [string, string[], string] => [token.slice(name.length + 1), [token], token]),
+        ["other", others, `${name}${OTHER}`],
+      ];
+      for (const [label, tokens, modelToken] of groups) {
+        const input = withValue({ [modelToken]: 1 });
+        const observations = observed(tokens);
+        const count = observations.reduce((n, o) => n + o.rewarded, 0);
+        if (label === "other" && count === 0) continue;
+        rows.push({ value: label, rewarded: count, arms: observations.map((o) => ({ ...o, predicted: predict(o.arm_id, input) })) });
+      }
+    }
+    const occurring = rows.filter((r) => r.rewarded > 0);
+    const present = occurring.reduce((n, r) => n + r.rewarded, 0);
+    // One value throughout: for a number, no spread around its mean (its square's sum is the diagonal's count).
+    let single: string | null = occurring.length === 1 ? (occurring[0] as (typeof rows)[number]).value : null;
+    if (feature.type === "numeric" && present > 0) {
+      let squares = 0;
+      for (const own of diagonal.values()) squares += own.get(name)?.[0] ?? 0;
+      const mean = (sums.get(name) ?? 0) / present;
+      single = squares / present - mean * mean < 1e-12 ? `${Number(mean.toPrecision(4))} (scaled)` : null;
+    }
+    let neverVaries: string | null = null;
+    if (rewarded > 0 && present === 0) neverVaries = `no rewarded decision in the window had ${name}`;
+    else if (rewarded > 0 && single !== null && present >= rewarded - 1e-9) {
+      neverVaries = `every rewarded decision in the window had ${name} = ${single}: it cannot change any choice`;
+    }
+    view.features.push({ name, type: feature.type, never_varies: neverVaries, values: rows });
+  }
+  return view;
+}

@@ -5,7 +5,7 @@
  */
 import { z } from "zod";
 import { IntervalSchema } from "../bandit/beta.js";
-import { ContextFeaturesSchema } from "../bandit/contextual.js";
+import { ContextFeaturesSchema, ContextViewSchema } from "../bandit/contextual.js";
 import { MAX_PRIOR_STRENGTH } from "../bandit/pooling.js";
 import { RewardEvaluatorSchema } from "../bandit/reward.js";
 import { checkSelectionSettings, SELECTION_SETTINGS } from "../bandit/selection.js";
@@ -388,6 +388,11 @@ export const SystemSummarySchema = z.object({
   recent_decisions: z.array(RecentDecisionSchema),
   /** The optimization runs its arms came from, and its scheduled runs, newest first. */
   run_ids: z.array(z.string()),
+  /**
+   * For a system with context_features: per feature value (or numeric bucket), each arm's observed reward over
+   * the last 30 days and what the context model predicts (of the system's agent type); null without features.
+   */
+  context: ContextViewSchema.nullable(),
 });
 
 /** The most hours one timeline covers (30 days of hourly buckets). */

@@ -15,7 +15,12 @@ const CONTEXTUAL = {
     { arm_id: "bold", params: { temperature: 0.9 } },
     { arm_id: "careful", params: { temperature: 0.2 } },
   ],
-  context_features: { page: { type: "categorical", values: ["search", "chat"] }, query_length: { type: "numeric", min: 0, max: 100 } },
+  context_features: {
+    page: { type: "categorical", values: ["search", "chat"] },
+    query_length: { type: "numeric", min: 0, max: 100 },
+    // Every request says the same plan: a feature that can never matter.
+    plan: { type: "categorical", max_values: 3 },
+  },
   selection_policy: "contextual",
 } as const;
 
@@ -33,7 +38,7 @@ async function play(system: string, users: string[], rounds: number): Promise<vo
       const page = (index + r) % 2 === 0 ? "search" : "chat";
       const s = await callJson<Selection>("POST", `/v1/systems/${system}/select`, {
         user_id: user,
-        context: { page, query_length: 10 + r, note: "ignored by the policy" },
+        context: { page, query_length: 10 + r, plan: "pro", note: "ignored by the policy" },
       });
       expect(s.status).toBe(200);
       const rate = RATES[page]?.[s.body.arm_id] as number;
@@ -61,6 +66,7 @@ describe("contextual choices on the service", () => {
     expect(JSON.parse(logged?.features ?? "null")).toEqual([
       ["", 1],
       ["page=search", 1],
+      ["plan=pro", 1],
       ["query_length", 0.1],
       ["query_length#b0", 1, 0],
     ]);
@@ -82,14 +88,41 @@ describe("contextual choices on the service", () => {
       context_model: string;
     }>();
     expect(system?.version).toBe(before + 1);
-    expect(JSON.parse(system?.context_model ?? "{}").dimensions).toEqual(["", "page=search", "page=chat", "page#other", "query_length"]);
+    expect(JSON.parse(system?.context_model ?? "{}").dimensions).toEqual([
+      "",
+      "page=search",
+      "page=chat",
+      "page#other",
+      "query_length",
+      "plan=pro",
+      "plan#other",
+    ]);
+
+    // The system page's view: per page, each arm's observed and predicted reward; the plan never varied.
+    type View = {
+      name: string;
+      never_varies: string | null;
+      values: { value: string; arms: { arm_id: string; observed: number; predicted: number }[] }[];
+    };
+    const summary = await callJson<{ context: { features: View[] } }>("GET", "/v1/systems/ctx/summary");
+    const page = summary.body.context.features.find((f) => f.name === "page") as View;
+    const arm = (value: string, id: string) => page.values.find((v) => v.value === value)?.arms.find((a) => a.arm_id === id);
+    expect(arm("search", "bold")?.predicted).toBeGreaterThan((arm("search", "careful")?.predicted ?? 1) + 0.2);
+    expect(arm("chat", "careful")?.predicted).toBeGreaterThan((arm("chat", "bold")?.predicted ?? 1) + 0.2);
+    expect(arm("search", "bold")?.observed).toBeGreaterThan(arm("search", "careful")?.observed ?? 1);
+    expect(page.never_varies).toBeNull();
+    expect(summary.body.context.features.find((f) => f.name === "plan")?.never_varies).toBe(
+      "every rewarded decision in the window had plan = pro: it cannot change any choice",
+    );
 
     // New users: on search pages they get bold, on chat pages careful, each select logged with its probability.
     const { result } = await withSeededRandom(5, async () => {
       const got: Record<string, Record<string, number>> = { search: {}, chat: {} };
       for (let u = 0; u < 30; u++) {
         for (const page of ["search", "chat"]) {
-          const s = await callJson<Selection>("POST", "/v1/systems/ctx/select", { user_id: `new_${page}_${u}`, context: { page } });
+          // The features the model was trained with (a missing one is a context of its own, never seen).
+          const context = { page, plan: "pro", query_length: 12 };
+          const s = await callJson<Selection>("POST", "/v1/systems/ctx/select", { user_id: `new_${page}_${u}`, context });
           const counts = got[page] as Record<string, number>;
           counts[s.body.arm_id] = (counts[s.body.arm_id] ?? 0) + 1;
           expect(s.body.selection_probability).toBeGreaterThan(0);
@@ -99,7 +132,7 @@ describe("contextual choices on the service", () => {
             `/v1/systems/ctx/decisions/${encodeURIComponent(s.body.decision_id)}?user_id=new_${page}_${u}`,
           );
           expect(decision.body.selection_probability).toBe(s.body.selection_probability);
-          expect(decision.body.context).toEqual({ page });
+          expect(decision.body.context).toEqual(context);
         }
       }
       return got;

@@ -22,8 +22,13 @@ import type { Env } from "../env";
 import { logDatabaseOf } from "./log-database";
 import { clearSystemCache } from "./systems";
 
-/** Rewards older than this no longer shape the population (behaviour drifts; the log grows). */
+/** Rewards older than this no longer shape the population or the context model (behaviour drifts; the log grows). */
 const POPULATION_WINDOW_DAYS = 30;
+
+/** The start of the window the population and the context model learn from. */
+export function populationWindowStart(now = Date.now()): Date {
+  return new Date(now - POPULATION_WINDOW_DAYS * 86_400_000);
+}
 /** (agent type, arm) pairs kept per system, the most rewarded first: agent types are the clients' to choose. */
 const MAX_ARMS = 2000;
 
@@ -123,7 +128,7 @@ export async function refreshPopulations(env: Env, now = Date.now()): Promise<st
     `SELECT name, config, population, context_model, log_database FROM systems
      WHERE COALESCE(json_extract(config, '$.pooling.enabled'), 1) = 1 OR json_extract(config, '$.context_features') != '{}'`,
   ).all<{ name: string; config: string; population: string | null; context_model: string | null; log_database: string | null }>();
-  const since = new Date(now - POPULATION_WINDOW_DAYS * 86_400_000);
+  const since = populationWindowStart(now);
   const changed: string[] = [];
   for (const row of results) {
     try {

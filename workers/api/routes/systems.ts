@@ -3,6 +3,7 @@
  * earned across all users and over time (the dashboard's).
  */
 import { createRoute, z } from "@hono/zod-openapi";
+import { contextView } from "../../../src/bandit/contextual.js";
 import { TimestampSchema } from "../../../src/json.js";
 import { pageLimitSchema } from "../../../src/page.js";
 import {
@@ -19,6 +20,7 @@ import { summarizeArms } from "../../../src/runtime/summary.js";
 import { listDecisions } from "../../db/decision-list";
 import { armTallies, recentDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
+import { contextStatsFromRollups, populationWindowStart } from "../../db/population";
 import { listRuns } from "../../db/runs";
 import { listSystems } from "../../db/systems";
 import { systemTimeline } from "../../db/timeline";
@@ -90,11 +92,16 @@ export const systemsApp = routeGroup()
   })
   .openapi(routes.summary, async (c) => {
     const system = await requireSystem(c.env, c.req.valid("param").system);
-    const [tallies, recent, scheduled] = await Promise.all([
+    const features = system.config.context_features;
+    const hasContext = Object.keys(features).length > 0;
+    const [tallies, recent, scheduled, cells] = await Promise.all([
       armTallies(logDatabaseOf(c.env, system), system.name),
       recentDecisions(logDatabaseOf(c.env, system), system.name, RECENT_DECISIONS),
       listRuns(c.env.DB, { limit: 20, system: system.name }),
+      hasContext ? contextStatsFromRollups(logDatabaseOf(c.env, system), system.name, populationWindowStart()) : null,
     ]);
+    const agentType = system.config.agent_type ?? "default";
+    const armIds = system.config.default_arms.map((a) => a.arm_id);
     const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));
     return c.json(
       {
@@ -105,6 +112,7 @@ export const systemsApp = routeGroup()
         arms: summarizeArms(system.config.default_arms, tallies),
         recent_decisions: recent,
         run_ids: [...new Set([...scheduled.items.map((r) => r.run_id), ...fromArms])],
+        context: cells ? contextView(features, cells, system.context_model ?? null, agentType, armIds) : null,
       },
       200,
     );
