@@ -3,8 +3,11 @@
  *
  * Starts the local service (wrangler dev, loopback only) and drives it with autocannon: requests/s and p50/p99
  * latency for select and for an authenticated no-op route, alternating in rounds so a change in the machine's
- * load hits both, with the ratio select / no-op per round and its median; then update. Then in-process selects
- * per second (10 arms, MemoryRuntimeStorage).
+ * load hits both, with the ratio select / no-op per round and its median; then update. Select runs twice per
+ * round: on a context-free system and on one with selection_policy: contextual (3 context features, its model
+ * fitted by the cron from 1,000 rewarded decisions first), both sent the same contexts, with the ratio
+ * contextual / context-free per round and its median. Then in-process selects per second (10 arms,
+ * MemoryRuntimeStorage).
  *
  * It runs twice: with the local service's state (SQLite files of D1 and the Durable Objects) in memory (/dev/shm),
  * which measures the service's own work, and on disk, where every decision's commit also pays for this machine's
@@ -24,6 +27,22 @@ const DURATION_S = 5;
 const ROUNDS = 3;
 const USERS = 100;
 const ARMS = Array.from({ length: 10 }, (_, i) => ({ arm_id: `arm_${i}`, params: { threshold: i / 10, limit: 5 + i } }));
+const PAGES = ["search", "chat", "home"];
+const CONTEXTUAL = {
+  default_arms: ARMS,
+  context_features: {
+    page: { type: "categorical", values: PAGES },
+    device: { type: "categorical" },
+    query_length: { type: "numeric", min: 0, max: 200 },
+  },
+  selection_policy: "contextual",
+};
+/** The context of request n of a user: pages and lengths vary per request, the device per user. */
+const contextOf = (user: number, n: number) => ({
+  page: PAGES[n % 3],
+  device: user % 3 === 0 ? "desktop" : "mobile",
+  query_length: n % 200,
+});
 
 interface Row {
   route: string;
@@ -57,12 +76,48 @@ function line(round: string, r: Row): void {
   console.log(`${round.padEnd(6)} ${r.route.padEnd(24)} ${cells.join("  ")}`);
 }
 
+/**
+ * Give the contextual system a model: 1,000 rewarded decisions (arm i rewarded more on page i % 3), the log flushed
+ * to D1, then the cron fired (`npm start` serves /__scheduled) until the system's summary shows a fitted model.
+ */
+async function fitContextModel(url: string, headers: Record<string, string>): Promise<void> {
+  const post = (path: string, body: unknown) => fetch(`${url}${path}`, { method: "POST", headers, body: JSON.stringify(body) });
+  for (let u = 0; u < USERS; u++) {
+    await Promise.all(
+      Array.from({ length: 10 }, async (_, n) => {
+        const context = contextOf(u, n);
+        const s = (await (await post("/v1/systems/bench_ctx/select", { user_id: `user_${u}`, context })).json()) as {
+          decision_id: string;
+          arm_id: string;
+        };
+        const arm = Number(s.arm_id.slice(4));
+        const reward = arm % 3 === PAGES.indexOf(context.page as string) ? 1 : (u + n) % 4 === 0 ? 1 : 0;
+        await post("/v1/systems/bench_ctx/update", { user_id: `user_${u}`, decision_id: s.decision_id, reward });
+      }),
+    );
+  }
+  const started = Date.now();
+  for (;;) {
+    if (Date.now() - started > 120_000) throw new Error("the context model was not fitted within 2 minutes");
+    const summary = (await (await fetch(`${url}/v1/systems/bench_ctx/summary`, { headers })).json()) as {
+      context: { rewarded: number; model_computed_at: string | null } | null;
+    };
+    if (summary.context?.model_computed_at) return;
+    // The log reaches D1 within about 10 s; the cron then fits the model from it.
+    if ((summary.context?.rewarded ?? 0) >= USERS * 10) await fetch(`${url}/__scheduled`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 async function pass(stateDir: string, label: string): Promise<void> {
   const service = await startLocalService({ stateDir });
   const headers = { authorization: `Bearer ${service.key}`, "content-type": "application/json" };
   try {
     const put = await fetch(`${service.url}/v1/systems/bench`, { method: "PUT", headers, body: JSON.stringify({ default_arms: ARMS }) });
     if (!put.ok) throw new Error(`configure: ${put.status} ${await put.text()}`);
+    const putContextual = await fetch(`${service.url}/v1/systems/bench_ctx`, { method: "PUT", headers, body: JSON.stringify(CONTEXTUAL) });
+    if (!putContextual.ok) throw new Error(`configure: ${putContextual.status} ${await putContextual.text()}`);
+    await fitContextModel(service.url, headers);
     // Warm every user's object once, so the runs measure steady state, not first use.
     await Promise.all(
       Array.from({ length: USERS }, (_, u) =>
@@ -74,28 +129,33 @@ async function pass(stateDir: string, label: string): Promise<void> {
 
     let n = 0;
     const decisions: { user: string; id: string }[] = [];
-    const rounds: { noop: Row; select: Row }[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      const noop = await cannon("GET /v1/ping (no-op)", { url: `${service.url}/v1/ping`, headers });
-      const select = await cannon("POST select", {
-        url: `${service.url}/v1/systems/bench/select`,
+    const rounds: { noop: Row; select: Row; contextual: Row }[] = [];
+    const selectOn = (system: string, route: string) =>
+      cannon(route, {
+        url: `${service.url}/v1/systems/${system}/select`,
         method: "POST",
         headers,
         requests: [
           {
             setupRequest: (request, context) => {
-              const user = `user_${n++ % USERS}`;
+              const u = n++ % USERS;
+              const user = `user_${u}`;
               (context as { user?: string }).user = user;
-              return { ...request, body: JSON.stringify({ user_id: user }) };
+              return { ...request, body: JSON.stringify({ user_id: user, context: contextOf(u, Math.floor(n / USERS)) }) };
             },
             onResponse: (status, body, context) => {
               const user = (context as { user?: string }).user as string;
-              if (status === 200) decisions.push({ id: (JSON.parse(body) as { decision_id: string }).decision_id, user });
+              if (status === 200 && system === "bench")
+                decisions.push({ id: (JSON.parse(body) as { decision_id: string }).decision_id, user });
             },
           },
         ],
       });
-      rounds.push({ noop, select });
+    for (let round = 0; round < ROUNDS; round++) {
+      const noop = await cannon("GET /v1/ping (no-op)", { url: `${service.url}/v1/ping`, headers });
+      const select = await selectOn("bench", "POST select");
+      const contextual = await selectOn("bench_ctx", "POST select, contextual");
+      rounds.push({ noop, select, contextual });
     }
     let m = 0;
     const update = await cannon("POST update", {
@@ -120,11 +180,16 @@ async function pass(stateDir: string, label: string): Promise<void> {
     rounds.forEach((r, i) => {
       line(String(i + 1), r.noop);
       line(String(i + 1), r.select);
+      line(String(i + 1), r.contextual);
     });
     line("", update);
     const ratios = rounds.map((r) => r.select.rps / r.noop.rps);
     console.log(
       `\nselect / no-op throughput by round: ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; median ${(median(ratios) * 100).toFixed(0)}%`,
+    );
+    const contextual = rounds.map((r) => r.contextual.rps / r.select.rps);
+    console.log(
+      `contextual / context-free select throughput by round: ${contextual.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; median ${(median(contextual) * 100).toFixed(0)}%`,
     );
   } finally {
     await service.stop();

@@ -24,6 +24,11 @@ function society(rlp: boolean): Record<string, Record<string, unknown>> {
 const SEEDS = (parse(societyYaml as string) as { search_space: { parameters: { system_prompt: { values: string[] } } } }).search_space
   .parameters.system_prompt.values;
 
+/** The body as text, decoded by hand: workerd warns on .text() of a body whose type is not text/*. */
+async function ndjsonText(response: Response): Promise<string> {
+  return new TextDecoder().decode(await response.arrayBuffer());
+}
+
 describe("SAO on the service", () => {
   it("answers the run's preference pairs as NDJSON, chosen above rejected by the margin; 409 for a run without SAO", async () => {
     const config = society(true);
@@ -32,7 +37,7 @@ describe("SAO on the service", () => {
     const response = await call("GET", `/v1/runs/${run.run_id}/preferences`);
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("application/x-ndjson");
-    const lines = (await response.text()).trimEnd().split("\n");
+    const lines = (await ndjsonText(response)).trimEnd().split("\n");
     expect(lines.length).toBeGreaterThan(0);
     for (const line of lines) {
       const pair = PreferencePairSchema.parse(JSON.parse(line));
@@ -42,7 +47,7 @@ describe("SAO on the service", () => {
     expect(success(run.result).generalization).toMatchObject({ generated_cases: 6, dropped: 0 });
     // A page at a time: the count of them all, and where the next page starts.
     const first = await call("GET", `/v1/runs/${run.run_id}/preferences?limit=1`);
-    expect((await first.text()).trimEnd().split("\n")).toEqual([lines[0]]);
+    expect((await ndjsonText(first)).trimEnd().split("\n")).toEqual([lines[0]]);
     expect(first.headers.get("x-total-count")).toBe(String(lines.length));
     expect(first.headers.get("x-next-offset")).toBe(lines.length > 1 ? "1" : null);
     const tooMany = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?limit=5000`);
