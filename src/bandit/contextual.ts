@@ -32,11 +32,7 @@ import { normalCdf } from "../optimize/stats.js";
 import type { BetaParams } from "./posterior.js";
 
 /** Feature names: no `=` or `#`, which separate a token's feature from its value. */
-const FeatureNameSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[A-Za-z0-9_.:-]+$/, "a context feature name is 1 to 64 letters, digits, '_', '.', ':' or '-'");
+const FEATURE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** The longest categorical value that keeps its own token; a longer one is `other`. */
 const MAX_VALUE_LENGTH = 64;
 /** A categorical value as the context holds it (a string, number or boolean), compared as text. */
@@ -90,9 +86,15 @@ function dimensionsOf(feature: ContextFeature): number {
 
 /** A system's `context_features`: the type, the validator and the API description. */
 export const ContextFeaturesSchema = z
-  .record(FeatureNameSchema, ContextFeatureSchema)
+  .record(z.string(), ContextFeatureSchema)
   .default({})
   .superRefine((features, ctx) => {
+    // Checked here rather than by the record's key schema, whose refusal does not say which rule a name broke.
+    for (const name of Object.keys(features)) {
+      if (!FEATURE_NAME.test(name)) {
+        ctx.addIssue({ code: "custom", path: [name], message: "a context feature name is 1 to 64 letters, digits, '_', '.', ':' or '-'" });
+      }
+    }
     const dimensions = Object.values(features).reduce((n, f) => n + dimensionsOf(f), 0);
     if (dimensions > MAX_ENCODED_FEATURES) {
       const parts = Object.entries(features).map(([name, f]) => `${name} ${dimensionsOf(f)}`);
