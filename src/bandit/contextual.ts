@@ -42,7 +42,7 @@ const CategoricalValueSchema = z
   .pipe(z.string().min(1).max(MAX_VALUE_LENGTH));
 
 /** The most dimensions the features may encode to, the intercept not counted. */
-export const MAX_ENCODED_FEATURES = 32;
+const MAX_ENCODED_FEATURES = 32;
 /** Values of a categorical feature without a declared list that get their own dimension, by default. */
 const DEFAULT_MAX_VALUES = 10;
 
@@ -123,7 +123,7 @@ function bucketOf(feature: Extract<ContextFeature, { type: "numeric" }>, value: 
 }
 
 /** The bucket's label for the system page: `[lo, hi)`. */
-export function bucketLabel(feature: Extract<ContextFeature, { type: "numeric" }>, bucket: number): string {
+function bucketLabel(feature: Extract<ContextFeature, { type: "numeric" }>, bucket: number): string {
   if (feature.min !== undefined && feature.max !== undefined) {
     const width = (feature.max - feature.min) / 4;
     const at = (k: number) => Number((feature.min as number) + k * width).toPrecision(3);
@@ -247,7 +247,7 @@ const ArmModelSchema = z.object({ n: z.number(), mean: z.array(z.number()), cova
 type ArmModel = z.output<typeof ArmModelSchema>;
 
 /** The fitted model a system snapshot carries to every select. */
-export const ContextModelSchema = z.object({
+const ContextModelSchema = z.object({
   computed_at: TimestampSchema,
   /** The token of each dimension; dimension 0 is the intercept "". */
   dimensions: z.array(z.string()),
@@ -543,11 +543,6 @@ export function parseContextModel(raw: unknown): ContextModel | null {
   if (!head.success) return null;
   const agentTypes = parseNested((raw as { agent_types?: unknown }).agent_types, ArmModelSchema);
   return agentTypes ? { ...head.data, agent_types: agentTypes } : null;
-}
-
-export function parseContextStats(raw: unknown): ContextStats | null {
-  const agentTypes = parseNested((raw as { agent_types?: unknown } | null)?.agent_types, z.array(ContextCellSchema));
-  return agentTypes ? { agent_types: agentTypes } : null;
 }
 
 /** P(arm i has the highest score) for independent Normal scores, by quadrature over arm i's score (exact to ~1e-6). */

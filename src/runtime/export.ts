@@ -28,6 +28,11 @@ export const ExportedDecisionSchema = z.object({
   unit_new: z.number().nullable(),
   unit_sum_sq: z.number().nullable(),
   unit_n_sq: z.number().nullable(),
+  /**
+   * The context as the system's context_features encoded it ([[token, value], ...], src/bandit/contextual.ts); null
+   * without features, absent from lines archived before they were logged.
+   */
+  features: JsonSchema.nullable().optional(),
 });
 export type ExportedDecision = z.output<typeof ExportedDecisionSchema>;
 

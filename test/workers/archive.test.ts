@@ -108,6 +108,7 @@ describe("archiving decisions past retention", () => {
       context: JSON.stringify(line.context),
       update_metadata: line.update_metadata === null ? null : JSON.stringify(line.update_metadata),
       arms_snapshot: JSON.stringify(line.arms_snapshot),
+      features: line.features === undefined || line.features === null ? null : JSON.stringify(line.features),
     };
     await writeDecisions(env.DB, [row]);
     expect(await d1Count("retained")).toBe(0);

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import type { RuntimeConfigInput } from "../../src/runtime/schema.js";
 import { CONTEXT_CELLS_QUERY, refreshPopulations } from "../../workers/db/population";
 import { call, callJson, flushLog, putSystem, withSeededRandom } from "./helpers";
 
@@ -9,7 +10,7 @@ const RATES: Record<string, Record<string, number>> = {
   chat: { bold: 0.25, careful: 0.75 },
 };
 
-const CONTEXTUAL = {
+const CONTEXTUAL: RuntimeConfigInput = {
   cache_ttl_seconds: 0,
   default_arms: [
     { arm_id: "bold", params: { temperature: 0.9 } },
@@ -22,7 +23,7 @@ const CONTEXTUAL = {
     plan: { type: "categorical", max_values: 3 },
   },
   selection_policy: "contextual",
-} as const;
+};
 
 interface Selection {
   decision_id: string;

@@ -58,6 +58,7 @@ function lineOf(row: DecisionRow): ExportedDecision {
     unit_new: row.unit_new,
     unit_sum_sq: row.unit_sum_sq,
     unit_n_sq: row.unit_n_sq,
+    features: parseJson(row.features ?? null) as ExportedDecision["features"],
   };
 }
 
