@@ -20,9 +20,20 @@ const ANSWER: PolicyEvaluation = {
   confidence: 0.95,
   decisions: 120,
   n: 100,
-  skipped: { no_reward: 0, no_probability: 0, zero_probability: 0, no_snapshot: 20, arm_not_in_snapshot: 0, policy_has_no_arm: 0 },
+  skipped: {
+    no_reward: 0,
+    no_probability: 0,
+    zero_probability: 0,
+    no_snapshot: 20,
+    arm_not_in_snapshot: 0,
+    policy_has_no_arm: 0,
+    no_matching_rule: 0,
+  },
   ips: { value: 0.61, standard_error: 0.05, interval: { lower: 0.512, upper: 0.708 } },
   snips: { value: 0.6, standard_error: 0.04, interval: { lower: 0.5216, upper: 0.6784 } },
+  dr: { value: 0.605, standard_error: 0.03, interval: { lower: 0.5462, upper: 0.6638 } },
+  outcome_model:
+    "each arm's mean reward (no context features), per agent type; each half of the decisions predicted from the other half's rewards",
   logging_policy: { value: 0.55, standard_error: 0.05, interval: { lower: 0.452, upper: 0.648 } },
   effective_sample_size: 41.2,
   max_weight: 4.5,
@@ -84,7 +95,7 @@ describe("convergence runtime evaluate", () => {
     const cases: [string, string, RegExp][] = [
       ["zero.yaml", "type: static\nweights: {a: 0}\n", /invalid policy\n {2}weights: at least one arm needs a weight above 0/],
       ["floor.yaml", "type: thompson\ntraffic_floor: 2\n", /traffic_floor: Too big: expected number to be <=1/],
-      ["typo.yaml", "type: thompsen\n", /type: expected 'static', 'greedy' or 'thompson'/],
+      ["typo.yaml", "type: thompsen\n", /type: expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'/],
       ["broken.json", '{"type": ', /broken\.json is not valid JSON/],
       ["broken.yaml", "type: [static\n", /broken\.yaml is not valid YAML at line \d+/],
     ];

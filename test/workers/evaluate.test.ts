@@ -96,7 +96,7 @@ describe("POST /v1/systems/{system}/evaluate", () => {
     await putSystem("offline_bad", THREE_ARMS);
     const cases: [unknown, string, RegExp][] = [
       [{ policy: { type: "static", weights: { low: 0 } } }, "policy.weights", /at least one arm needs a weight above 0/],
-      [{ policy: { type: "ucb" } }, "policy.type", /expected 'static', 'greedy' or 'thompson'/],
+      [{ policy: { type: "ucb" } }, "policy.type", /expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'/],
       [{ policy: { type: "thompson", traffic_floor: -1 } }, "policy.traffic_floor", /Too small/],
       [{}, "policy", /is required/],
       [{ policy: { type: "greedy" }, limit: 0 }, "limit", /Too small/],

@@ -205,7 +205,8 @@ const SKIPPED: Record<SkipReason, string> = {
   zero_probability: "with a logged selection probability of 0",
   no_snapshot: "without the arms' snapshot (logged before it was recorded)",
   arm_not_in_snapshot: "whose arm is missing from their snapshot",
-  policy_has_no_arm: "where none of the policy's weighted arms was available",
+  policy_has_no_arm: "where none of the policy's arms was available",
+  no_matching_rule: "where no rule matched the context (and the policy has no otherwise)",
 };
 
 function estimateLine(label: string, estimate: Estimate | null): string {
