@@ -72,6 +72,8 @@ describe("convergence runtime evaluate", () => {
     expect(run.stdout).toContain("skipped 20 without the arms' snapshot");
     expect(run.stdout).toMatch(/IPS\s+0\.6100\s+0\.5120 to 0\.7080/);
     expect(run.stdout).toMatch(/SNIPS\s+0\.6000\s+0\.5216 to 0\.6784/);
+    expect(run.stdout).toMatch(/DR\s+0\.6050\s+0\.5462 to 0\.6638/);
+    expect(run.stdout).toContain("DR's outcome model: each arm's mean reward (no context features)");
     expect(run.stdout).toMatch(/logging policy\s+0\.5500/);
     expect(run.stdout).toContain("effective sample size 41.2, largest weight 4.500");
 
@@ -88,6 +90,15 @@ describe("convergence runtime evaluate", () => {
     expect(asJson.code).toBe(0);
     expect(JSON.parse(asJson.stdout)).toEqual(ANSWER);
     expect(JSON.parse((service.requests.at(-1) as Recorded).body)).toEqual({ policy: { type: "greedy" } });
+
+    // SYSTEM POLICY_FILE, positionally: a rule on the context.
+    const rule = file("rule.yaml", "type: rule\nrules:\n  - when: {page: search}\n    arm: high\notherwise: low\n");
+    const positional = await cli(["runtime", "evaluate", "shop", rule, "--server", service.url]);
+    expect(positional.stderr).toBe("");
+    expect(positional.code).toBe(0);
+    expect(JSON.parse((service.requests.at(-1) as Recorded).body)).toEqual({
+      policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "high" }], otherwise: "low" },
+    });
   });
 
   it("refuses a bad policy file with exit 2 and the field's name, without calling the service", async () => {
@@ -96,6 +107,7 @@ describe("convergence runtime evaluate", () => {
       ["zero.yaml", "type: static\nweights: {a: 0}\n", /invalid policy\n {2}weights: at least one arm needs a weight above 0/],
       ["floor.yaml", "type: thompson\ntraffic_floor: 2\n", /traffic_floor: Too big: expected number to be <=1/],
       ["typo.yaml", "type: thompsen\n", /type: expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'/],
+      ["rule.yaml", "type: rule\nrules:\n  - when: page\n    arm: a\n", /rules\[0\]\.when: Invalid input: expected record/],
       ["broken.json", '{"type": ', /broken\.json is not valid JSON/],
       ["broken.yaml", "type: [static\n", /broken\.yaml is not valid YAML at line \d+/],
     ];
@@ -117,6 +129,7 @@ describe("convergence runtime evaluate", () => {
       [["--system", "shop", "--policy", policy, "--limit", "lots"], /--limit must be a whole number, got 'lots'/],
       [["--system", "shop", "--policy", policy, "--limit", "60000"], /--limit 60000: Too big: expected number to be <=20000/],
       [["other", "--system", "shop", "--policy", policy], /two systems: 'other' and --system 'shop'/],
+      [["shop", policy, "--policy", join(dir, "other.yaml")], /two policy files: '.*ok\.yaml' and --policy '.*other\.yaml'/],
     ];
     for (const [args, message] of usage) {
       const run = await cli(["runtime", "evaluate", ...args, "--server", service.url]);
