@@ -36,7 +36,7 @@ const FEATURE_NAME = /^[A-Za-z0-9_.:-]{1,64}$/;
 /** The longest categorical value that keeps its own token; a longer one is `other`. */
 const MAX_VALUE_LENGTH = 64;
 /** A categorical value as the context holds it (a string, number or boolean), compared as text. */
-const CategoricalValueSchema = z
+export const CategoricalValueSchema = z
   .union([z.string(), z.number(), z.boolean()])
   .transform(String)
   .pipe(z.string().min(1).max(MAX_VALUE_LENGTH));
@@ -143,7 +143,7 @@ function scaled(feature: Extract<ContextFeature, { type: "numeric" }>, value: nu
 }
 
 /** The categorical text of a context value, or null when it cannot be one (objects, arrays, null). */
-function categoryOf(value: JsonValue | undefined): string | null {
+export function categoryOf(value: JsonValue | undefined): string | null {
   if (typeof value === "string") return value.length > 0 ? value : null;
   if (typeof value === "number" || typeof value === "boolean") return String(value);
   return null;

@@ -20,9 +20,20 @@ const ANSWER: PolicyEvaluation = {
   confidence: 0.95,
   decisions: 120,
   n: 100,
-  skipped: { no_reward: 0, no_probability: 0, zero_probability: 0, no_snapshot: 20, arm_not_in_snapshot: 0, policy_has_no_arm: 0 },
+  skipped: {
+    no_reward: 0,
+    no_probability: 0,
+    zero_probability: 0,
+    no_snapshot: 20,
+    arm_not_in_snapshot: 0,
+    policy_has_no_arm: 0,
+    no_matching_rule: 0,
+  },
   ips: { value: 0.61, standard_error: 0.05, interval: { lower: 0.512, upper: 0.708 } },
   snips: { value: 0.6, standard_error: 0.04, interval: { lower: 0.5216, upper: 0.6784 } },
+  dr: { value: 0.605, standard_error: 0.03, interval: { lower: 0.5462, upper: 0.6638 } },
+  outcome_model:
+    "each arm's mean reward (no context features), per agent type; each half of the decisions predicted from the other half's rewards",
   logging_policy: { value: 0.55, standard_error: 0.05, interval: { lower: 0.452, upper: 0.648 } },
   effective_sample_size: 41.2,
   max_weight: 4.5,
@@ -61,6 +72,8 @@ describe("convergence runtime evaluate", () => {
     expect(run.stdout).toContain("skipped 20 without the arms' snapshot");
     expect(run.stdout).toMatch(/IPS\s+0\.6100\s+0\.5120 to 0\.7080/);
     expect(run.stdout).toMatch(/SNIPS\s+0\.6000\s+0\.5216 to 0\.6784/);
+    expect(run.stdout).toMatch(/DR\s+0\.6050\s+0\.5462 to 0\.6638/);
+    expect(run.stdout).toContain("DR's outcome model: each arm's mean reward (no context features)");
     expect(run.stdout).toMatch(/logging policy\s+0\.5500/);
     expect(run.stdout).toContain("effective sample size 41.2, largest weight 4.500");
 
@@ -77,6 +90,15 @@ describe("convergence runtime evaluate", () => {
     expect(asJson.code).toBe(0);
     expect(JSON.parse(asJson.stdout)).toEqual(ANSWER);
     expect(JSON.parse((service.requests.at(-1) as Recorded).body)).toEqual({ policy: { type: "greedy" } });
+
+    // SYSTEM POLICY_FILE, positionally: a rule on the context.
+    const rule = file("rule.yaml", "type: rule\nrules:\n  - when: {page: search}\n    arm: high\notherwise: low\n");
+    const positional = await cli(["runtime", "evaluate", "shop", rule, "--server", service.url]);
+    expect(positional.stderr).toBe("");
+    expect(positional.code).toBe(0);
+    expect(JSON.parse((service.requests.at(-1) as Recorded).body)).toEqual({
+      policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "high" }], otherwise: "low" },
+    });
   });
 
   it("refuses a bad policy file with exit 2 and the field's name, without calling the service", async () => {
@@ -84,7 +106,8 @@ describe("convergence runtime evaluate", () => {
     const cases: [string, string, RegExp][] = [
       ["zero.yaml", "type: static\nweights: {a: 0}\n", /invalid policy\n {2}weights: at least one arm needs a weight above 0/],
       ["floor.yaml", "type: thompson\ntraffic_floor: 2\n", /traffic_floor: Too big: expected number to be <=1/],
-      ["typo.yaml", "type: thompsen\n", /type: expected 'static', 'greedy' or 'thompson'/],
+      ["typo.yaml", "type: thompsen\n", /type: expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'/],
+      ["rule.yaml", "type: rule\nrules:\n  - when: page\n    arm: a\n", /rules\[0\]\.when: Invalid input: expected record/],
       ["broken.json", '{"type": ', /broken\.json is not valid JSON/],
       ["broken.yaml", "type: [static\n", /broken\.yaml is not valid YAML at line \d+/],
     ];
@@ -106,6 +129,7 @@ describe("convergence runtime evaluate", () => {
       [["--system", "shop", "--policy", policy, "--limit", "lots"], /--limit must be a whole number, got 'lots'/],
       [["--system", "shop", "--policy", policy, "--limit", "60000"], /--limit 60000: Too big: expected number to be <=20000/],
       [["other", "--system", "shop", "--policy", policy], /two systems: 'other' and --system 'shop'/],
+      [["shop", policy, "--policy", join(dir, "other.yaml")], /two policy files: '.*ok\.yaml' and --policy '.*other\.yaml'/],
     ];
     for (const [args, message] of usage) {
       const run = await cli(["runtime", "evaluate", ...args, "--server", service.url]);

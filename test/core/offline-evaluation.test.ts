@@ -253,8 +253,8 @@ describe("offline evaluation of another policy", () => {
 
 describe("policies", () => {
   const refused: [string, unknown, RegExp][] = [
-    ["no type", { weights: { a: 1 } }, /^type: expected 'static', 'greedy' or 'thompson'$/],
-    ["an unknown type", { type: "epsilon" }, /^type: expected 'static', 'greedy' or 'thompson'$/],
+    ["no type", { weights: { a: 1 } }, /^type: expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'$/],
+    ["an unknown type", { type: "epsilon" }, /^type: expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'$/],
     ["static without weights", { type: "static" }, /^weights: is required$/],
     ["all-zero weights", { type: "static", weights: { a: 0, b: 0 } }, /^weights: at least one arm needs a weight above 0$/],
     ["a negative weight", { type: "static", weights: { a: 1, b: -1 } }, /^weights\.b: Too small: expected number to be >=0$/],

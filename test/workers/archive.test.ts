@@ -14,10 +14,14 @@ import { callJson, flushLog, putSystem, THREE_ARMS, withSeededRandom } from "./h
 
 const DAY = 86_400_000;
 
-async function play(system: string, users: string[], rounds: number): Promise<void> {
+/** Each user's `rounds` selects (with the request context `contextOf(i)`, when given), two of three rewarded. */
+async function play(system: string, users: string[], rounds: number, contextOf?: (i: number) => Record<string, string>): Promise<void> {
   for (const user of users) {
     for (let i = 0; i < rounds; i++) {
-      const selected = await callJson<{ decision_id: string; arm_id: string }>("POST", `/v1/systems/${system}/select`, { user_id: user });
+      const selected = await callJson<{ decision_id: string; arm_id: string }>("POST", `/v1/systems/${system}/select`, {
+        user_id: user,
+        ...(contextOf ? { context: contextOf(i) } : {}),
+      });
       expect(selected.status).toBe(200);
       // Every third decision left without a reward: those are archived too.
       if (i % 3 === 2) continue;
@@ -122,6 +126,29 @@ describe("archiving decisions past retention", () => {
     // The export pages through the archive without gaps or repeats.
     const exported = await exportAll("retained", 4);
     expect(exported.map((l) => l.decision_id).sort()).toEqual(lines.map((l) => l.decision_id).sort());
+  });
+
+  it("keeps each decision's context for offline evaluation: a rule's estimates are the same from the archive", async () => {
+    await putSystem("retained_context", { ...THREE_ARMS, context_features: { page: { type: "categorical", values: ["search", "chat"] } } });
+    await withSeededRandom(11, () => play("retained_context", ["ann", "bob"], 9, (i) => ({ page: i % 2 === 0 ? "search" : "chat" })));
+    // No otherwise: the chat decisions are skipped, which only their contexts can tell.
+    const policy = { policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "high" }] } };
+    const before = await callJson<PolicyEvaluation>("POST", "/v1/systems/retained_context/evaluate", policy);
+    expect(before.body).toMatchObject({ decisions: 12, n: 6, skipped: { no_matching_rule: 6 } });
+
+    await archiveDecisions(env, Date.now() + (14 + 2) * DAY);
+    expect(await d1Count("retained_context")).toBe(0);
+    const after = await callJson<PolicyEvaluation>("POST", "/v1/systems/retained_context/evaluate", policy);
+    expect(after.status).toBe(200);
+    expect(after.body).toMatchObject({
+      decisions: 12,
+      n: before.body.n,
+      skipped: before.body.skipped,
+      outcome_model: before.body.outcome_model,
+    });
+    // The same decisions in the same order: the same halves, the same outcome model, the same DR.
+    expect(after.body.dr?.value).toBeCloseTo(before.body.dr?.value as number, 12);
+    expect(after.body.ips?.value).toBeCloseTo(before.body.ips?.value as number, 12);
   });
 
   it("pages an export and an evaluation across many objects, a step at a time", async () => {

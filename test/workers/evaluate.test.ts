@@ -71,6 +71,55 @@ describe("POST /v1/systems/{system}/evaluate", () => {
     expect(otherAgent.body).toMatchObject({ n: 0, ips: null, window: null, warnings: ["no logged decisions to evaluate"] });
   });
 
+  it("evaluates a rule and the contextual policy on decisions logged with their contexts, with a doubly robust estimate", async () => {
+    await putSystem("offline_context", { ...THREE_ARMS, context_features: { page: { type: "categorical", values: ["search", "chat"] } } });
+    const users = ["ann", "bob", "cid"];
+    // "high" pays on search, "low" on chat: the context decides which arm is right.
+    await withSeededRandom(7, async () => {
+      for (const user of users) {
+        for (let i = 0; i < 12; i++) {
+          const page = i % 2 === 0 ? "search" : "chat";
+          const selected = await callJson<{ decision_id: string; arm_id: string }>("POST", "/v1/systems/offline_context/select", {
+            user_id: user,
+            context: { page, device: "mobile" },
+          });
+          expect(selected.status).toBe(200);
+          const reward = selected.body.arm_id === (page === "search" ? "high" : "low") ? 1 : 0;
+          await callJson("POST", "/v1/systems/offline_context/update", { user_id: user, decision_id: selected.body.decision_id, reward });
+        }
+        await flushLog("offline_context", [user]);
+      }
+    });
+
+    const rule = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline_context/evaluate", {
+      policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "high" }], otherwise: "low" },
+    });
+    expect(rule.status).toBe(200);
+    expect(rule.body).toMatchObject({ decisions: 36, n: 36, skipped: { no_matching_rule: 0, policy_has_no_arm: 0 } });
+    // The system's features reach the outcome model, the decisions' contexts the rule: it earns 1 wherever it is
+    // logged, so each estimate says 1 or close to it.
+    expect(rule.body.outcome_model).toMatch(/linear in page/);
+    expect(rule.body.snips?.value).toBe(1);
+    expect(rule.body.dr).toMatchObject({ value: expect.any(Number), standard_error: expect.any(Number) });
+    expect(rule.body.dr?.value).toBeGreaterThan(0.8);
+
+    // Without an otherwise, a chat decision has no arm: skipped, with the reason.
+    const searchOnly = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline_context/evaluate", {
+      policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "high" }] },
+    });
+    expect(searchOnly.body).toMatchObject({ n: 18, skipped: { no_matching_rule: 18 } });
+
+    // The contextual policy reads the system's features.
+    const contextual = await callJson<PolicyEvaluation>("POST", "/v1/systems/offline_context/evaluate", { policy: { type: "contextual" } });
+    expect(contextual.status).toBe(200);
+    expect(contextual.body.policy).toEqual({
+      type: "contextual",
+      context_features: { page: { type: "categorical", values: ["search", "chat"], max_values: 10 } },
+    });
+    expect(contextual.body.n).toBe(36);
+    expect(contextual.body.dr).not.toBeNull();
+  });
+
   it("gives a decision flushed before the snapshot column existed its snapshot when its reward is flushed", async () => {
     await putSystem("upgraded", THREE_ARMS);
     const selected = await callJson<{ decision_id: string }>("POST", "/v1/systems/upgraded/select", { user_id: "ann" });
@@ -96,11 +145,19 @@ describe("POST /v1/systems/{system}/evaluate", () => {
     await putSystem("offline_bad", THREE_ARMS);
     const cases: [unknown, string, RegExp][] = [
       [{ policy: { type: "static", weights: { low: 0 } } }, "policy.weights", /at least one arm needs a weight above 0/],
-      [{ policy: { type: "ucb" } }, "policy.type", /expected 'static', 'greedy' or 'thompson'/],
+      [{ policy: { type: "ucb" } }, "policy.type", /expected 'static', 'greedy', 'thompson', 'rule' or 'contextual'/],
       [{ policy: { type: "thompson", traffic_floor: -1 } }, "policy.traffic_floor", /Too small/],
       [{}, "policy", /is required/],
       [{ policy: { type: "greedy" }, limit: 0 }, "limit", /Too small/],
       [{ policy: { type: "greedy" }, limit: 50_001 }, "limit", /Too big/],
+      [{ policy: { type: "rule", rules: [{ when: "search", arm: "low" }] } }, "policy.rules[0].when", /expected record/],
+      [
+        { policy: { type: "rule", rules: [{ when: { page: "search" }, arm: "low", weight: 1 }] } },
+        "policy.rules[0]",
+        /Unrecognized key: "weight"/,
+      ],
+      // Only the system's config shows that a contextual policy has no features to read: the handler's 400.
+      [{ policy: { type: "contextual" } }, "policy.context_features", /the contextual policy needs context features/],
     ];
     for (const [body, path, message] of cases) {
       const refused = await callJson<{ error: { code: string; details: { path: string; message: string }[] } }>(

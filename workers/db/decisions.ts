@@ -126,7 +126,7 @@ export function parseArmsSnapshot(text: string | null): SnapshotArm[] | null {
   return arms;
 }
 
-/** The system's newest `limit` rewarded decisions (of one agent type, or of all), newest first. */
+/** The system's newest `limit` rewarded decisions (of one agent type, or of all), newest first, with their contexts. */
 export async function rewardedDecisions(
   db: D1Database,
   system: string,
@@ -134,11 +134,21 @@ export async function rewardedDecisions(
 ): Promise<RewardedDecision[]> {
   const byAgent = agentType === undefined ? "" : "AND agent_type = ?3";
   const statement = db.prepare(
-    `SELECT decision_id, arm_id, reward, selection_probability, arms_snapshot, created_at FROM decisions
+    `SELECT decision_id, agent_type, arm_id, reward, selection_probability, arms_snapshot, context, created_at FROM decisions
      WHERE system = ?1 AND reward IS NOT NULL ${byAgent} ORDER BY created_at DESC, decision_id DESC LIMIT ?2`,
   );
   const { results } = await (agentType === undefined ? statement.bind(system, limit) : statement.bind(system, limit, agentType)).all<
-    Omit<RewardedDecision, "arms_snapshot"> & { arms_snapshot: string | null }
+    Omit<RewardedDecision, "arms_snapshot" | "context"> & { arms_snapshot: string | null; context: string | null }
   >();
-  return results.map((row) => ({ ...row, arms_snapshot: parseArmsSnapshot(row.arms_snapshot) }));
+  // The column holds the select's context as JSON text (an object); anything else reads as no context.
+  const contextOf = (text: string | null): RewardedDecision["context"] => {
+    if (text === null) return null;
+    try {
+      const value = JSON.parse(text) as unknown;
+      return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as RewardedDecision["context"]) : null;
+    } catch {
+      return null;
+    }
+  };
+  return results.map((row) => ({ ...row, arms_snapshot: parseArmsSnapshot(row.arms_snapshot), context: contextOf(row.context) }));
 }

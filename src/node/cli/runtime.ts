@@ -4,7 +4,7 @@
  *   select SYSTEM --user U [--agent-type A] [--context JSON]
  *   update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
  *   arms SYSTEM --user U [--agent-type A]
- *   evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+ *   evaluate SYSTEM POLICY_FILE [--limit N] [--agent-type A] [--json]   (or --system S --policy FILE)
  *   systems [--limit N] [--json]           every system, most recently changed first (the first N)
  *   decisions --system S [--user U] [--limit N]   the decision log, newest first, a JSON object a line
  *   forget --system S --user U                 forget a user: their arms and decisions, every agent type
@@ -25,14 +25,20 @@ export const RUNTIME_USAGE = `convergence runtime: the runtime loop of a running
   convergence runtime select SYSTEM --user U [--agent-type A] [--context JSON]
   convergence runtime update SYSTEM --user U --decision D [--reward R] [--engagement E] [--grading G]
   convergence runtime arms SYSTEM --user U [--agent-type A]
-  convergence runtime evaluate --system S --policy FILE [--limit N] [--agent-type A] [--json]
+  convergence runtime evaluate SYSTEM POLICY_FILE [--limit N] [--agent-type A] [--json]
   convergence runtime systems [--limit N] [--json]
   convergence runtime decisions --system S [--user U] [--limit N]
   convergence runtime forget --system S --user U
   convergence runtime export --system S [--since DATE] [--output FILE]
 evaluate   estimate a policy's mean reward from the system's newest N (default 5000) rewarded decisions,
-           off-policy (IPS and SNIPS, 95% intervals); FILE (YAML or JSON) is {type: static, weights: {arm: w}},
-           {type: greedy} or {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
+           off-policy (IPS, SNIPS and doubly robust, 95% intervals); SYSTEM and POLICY_FILE may also be given as
+           --system S and --policy FILE. The file (YAML or JSON) is one of
+             {type: static, weights: {arm: w}}        fixed shares
+             {type: greedy}                           the arm of highest posterior mean
+             {type: thompson, selection_policy?, top_two_beta?, traffic_floor?, selection_strategy?}
+             {type: rule, rules: [{when: {key: value}, arm: A}], otherwise?: B}   the first matching rule's arm
+             {type: contextual, context_features?}    a context model fitted from the log (default: the system's
+                                                      context_features), choosing by Thompson sampling
 systems    every system (or the N most recently changed), a line each; --json: one JSON array
 decisions  the system's decisions (of user U), newest first, one JSON object a line as pages arrive: all of them,
            or the newest N (needs an admin key)
@@ -80,9 +86,12 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
   });
   const [action, system, file] = positionals;
   const client = serviceClient(values.server);
-  /** The system of an action that takes it as --system S or as its one positional argument (not both, unless equal). */
-  const systemOf = (name: string): string => {
-    if (file !== undefined) throw new RuntimeUsageError(`unexpected argument '${file}'`);
+  /**
+   * The system of an action that takes it as --system S or as its first positional argument (not both, unless
+   * equal); a FILE after it only where the action reads one.
+   */
+  const systemOf = (name: string, takesFile = false): string => {
+    if (file !== undefined && !takesFile) throw new RuntimeUsageError(`unexpected argument '${file}'`);
     if (system !== undefined && values.system !== undefined && system !== values.system) {
       throw new RuntimeUsageError(`two systems: '${system}' and --system '${values.system}'`);
     }
@@ -91,14 +100,13 @@ export async function runtimeCommand(args: readonly string[], io: Io): Promise<n
     return target;
   };
   if (action === "evaluate") {
-    const target = systemOf(action);
-    if (!values.policy) throw new RuntimeUsageError("runtime evaluate needs --policy FILE");
-    return evaluateAction(
-      client,
-      { system: target, policyFile: values.policy, limit: values.limit, agentType: values["agent-type"] },
-      values.json,
-      io,
-    );
+    const target = systemOf(action, true);
+    if (file !== undefined && values.policy !== undefined && file !== values.policy) {
+      throw new RuntimeUsageError(`two policy files: '${file}' and --policy '${values.policy}'`);
+    }
+    const policyFile = file ?? values.policy;
+    if (!policyFile) throw new RuntimeUsageError("runtime evaluate needs --policy FILE (or a POLICY_FILE after SYSTEM)");
+    return evaluateAction(client, { system: target, policyFile, limit: values.limit, agentType: values["agent-type"] }, values.json, io);
   }
   if (action === "forget") {
     const target = systemOf(action);
@@ -205,7 +213,8 @@ const SKIPPED: Record<SkipReason, string> = {
   zero_probability: "with a logged selection probability of 0",
   no_snapshot: "without the arms' snapshot (logged before it was recorded)",
   arm_not_in_snapshot: "whose arm is missing from their snapshot",
-  policy_has_no_arm: "where none of the policy's weighted arms was available",
+  policy_has_no_arm: "where none of the policy's arms was available",
+  no_matching_rule: "where no rule matched the context (and the policy has no otherwise)",
 };
 
 function estimateLine(label: string, estimate: Estimate | null): string {
@@ -228,7 +237,9 @@ function evaluationText(result: PolicyEvaluation): string {
     `  ${"".padEnd(15)} ${"mean reward".padEnd(11)}  ${Math.round(result.confidence * 100)}% interval`,
     estimateLine("IPS", result.ips),
     estimateLine("SNIPS", result.snips),
+    estimateLine("DR", result.dr),
     estimateLine("logging policy", result.logging_policy),
+    `DR's outcome model: ${result.outcome_model}`,
     `effective sample size ${result.effective_sample_size.toFixed(1)}, largest weight ${result.max_weight.toFixed(3)}`,
     ...result.warnings.map((w) => `warning: ${w}`),
   );

@@ -3,20 +3,28 @@
  * it would have earned on the decisions the runtime made, without running it.
  */
 import { createRoute } from "@hono/zod-openapi";
-import { EvaluateRequestSchema, evaluatePolicy, PolicyEvaluationSchema } from "../../../src/bandit/offline.js";
+import {
+  EvaluateRequestSchema,
+  evaluatePolicy,
+  InvalidPolicyError,
+  type OfflineEvaluation,
+  PolicyEvaluationSchema,
+} from "../../../src/bandit/offline.js";
+import { joinPath } from "../../../src/config/issues.js";
+import { isPlainObject, type JsonValue } from "../../../src/json.js";
 import { archivedRewarded } from "../../db/archive";
 import { parseArmsSnapshot, type RewardedDecision, rewardedDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
-import { errorResponses } from "../errors";
+import { ApiError, errorResponses } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
 
 const evaluate = createRoute({
   method: "post",
   path: "/v1/systems/{system}/evaluate",
-  summary: "Estimate a policy's mean reward from the system's logged decisions (off-policy: IPS and SNIPS, 95% intervals)",
+  summary: "Estimate a policy's mean reward from the system's logged decisions (off-policy: IPS, SNIPS and doubly robust, 95% intervals)",
   description:
-    "Reads the newest `limit` rewarded decisions (each logged with the probability of its arm and the arms' posteriors) and weighs each reward by pi(arm) / logged probability. `static` plays fixed shares, `greedy` the arm of highest posterior mean, `thompson` the runtime's rule with the given settings.",
+    "Reads the newest `limit` rewarded decisions (each logged with the probability of its arm, the arms' posteriors and the request's context) and weighs each reward by pi(arm) / logged probability. `static` plays fixed shares, `greedy` the arm of highest posterior mean, `thompson` the runtime's rule with the given settings, `rule` the arm of the first rule matching the context (else `otherwise`), `contextual` Thompson sampling over a context model fitted from these decisions (on the policy's context_features, else the system's; a 400 when there are none). The doubly robust estimate (`dr`) adds an outcome model of each arm's reward on the system's context_features, cross-fitted over two halves of the decisions: unbiased like IPS, usually with a narrower interval.",
   request: {
     params: SystemParams,
     body: { required: true, content: { "application/json": { schema: EvaluateRequestSchema.openapi("EvaluateRequest") } } },
@@ -51,13 +59,24 @@ export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
       selection_probability: line.selection_probability,
       created_at: line.created_at,
       arms_snapshot: parseArmsSnapshot(line.arms_snapshot === null ? null : JSON.stringify(line.arms_snapshot)),
+      agent_type: line.agent_type,
+      context: isPlainObject(line.context) ? (line.context as Record<string, JsonValue>) : null,
     }));
     decisions = [...recent, ...older]
       .sort((a, b) => (a.created_at === b.created_at ? b.decision_id.localeCompare(a.decision_id) : a.created_at < b.created_at ? 1 : -1))
       .slice(0, limit);
     if (archived.truncated) warnings.push("the archive read stopped at its bound: older archived decisions were not read");
   }
-  const estimate = evaluatePolicy(decisions, policy);
+  let estimate: OfflineEvaluation;
+  try {
+    estimate = evaluatePolicy(decisions, policy, { context_features: system.config.context_features });
+  } catch (error) {
+    // What the policy lacks only the system's config shows (a contextual policy without features): the request's
+    // fault, in the validator's format.
+    if (!(error instanceof InvalidPolicyError)) throw error;
+    const details = error.issues.map((issue) => ({ path: joinPath("policy", issue.path), message: issue.message }));
+    throw new ApiError(400, "invalid_request", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
+  }
   const newest = decisions[0];
   const oldest = decisions[decisions.length - 1];
   return c.json(
