@@ -9,6 +9,7 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type LocalService, startLocalService } from "../../bench/service.js";
+import type { ContextView } from "../../src/bandit/contextual.js";
 import { type ConvergenceClient, createClient, runOptimization } from "../../src/index.js";
 import { tempDir } from "../helpers/temp.js";
 
@@ -38,6 +39,21 @@ const LONG_PROMPT = [
 ].join("\n");
 /** The most characters a clipped value's summary shows: its preview (80 and "…") and its length in characters. */
 const SUMMARY_MOST = 110;
+
+/** A system with context features, whose arms win on different pages. */
+const CONTEXT_SYSTEM = "context_demo";
+/**
+ * Each arm's reward on each page: "bold" wins on search pages, "careful" on chat. One fractional reward per page
+ * and arm, so each observed mean is exact whichever arm the bandit chose for each request.
+ */
+const PAGE_REWARDS: Record<string, Record<string, number>> = {
+  search: { bold: 0.8, careful: 0.3 },
+  chat: { bold: 0.25, careful: 0.75 },
+};
+/** Every request's plan: the same for all (a feature that never varies), and markup that must show as text. */
+const PLAN = "<b>pro</b>";
+/** Users of the contextual system, each on a search page and then a chat page. */
+const CONTEXT_USERS = 40;
 
 let service: LocalService;
 let client: ConvergenceClient;
@@ -475,6 +491,120 @@ describe("the dashboard", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("shows a contextual system's context: per page, each arm's predicted and observed reward, the predicted best marked, and a feature that never varies", async () => {
+    await client.configureSystem(CONTEXT_SYSTEM, {
+      default_arms: [
+        { arm_id: "bold", params: { temperature: 0.9 } },
+        { arm_id: "careful", params: { temperature: 0.2 } },
+      ],
+      context_features: { page: { type: "categorical", values: ["search", "chat"] }, plan: { type: "categorical", max_values: 3 } },
+      selection_policy: "contextual",
+    });
+    type Row = { value: string; cells: Record<string, string>; best: string[] };
+    /** A feature's table as the page shows it: each row's value, each arm's cell by arm, the arms marked best. */
+    const tableOf = (feature: string): Promise<Row[]> =>
+      page.locator(`#context section[data-feature="${feature}"] table.context tr:has(td)`).evaluateAll((rows) =>
+        rows.map((row) => ({
+          value: row.querySelector("td.context-value")?.textContent ?? "",
+          cells: Object.fromEntries([...row.querySelectorAll("td[data-arm]")].map((td) => [td.getAttribute("data-arm"), td.textContent])),
+          best: [...row.querySelectorAll("td.predicted-best")].map((td) => td.getAttribute("data-arm") ?? ""),
+        })),
+      );
+    /** The summary's numbers of an arm at a page value. */
+    const armAt = (context: ContextView, value: string, armId: string) => {
+      const arm = context.features
+        .find((f) => f.name === "page")
+        ?.values.find((v) => v.value === value)
+        ?.arms.find((a) => a.arm_id === armId);
+      if (!arm) throw new Error(`no ${armId} at page ${value} in the summary`);
+      return arm;
+    };
+
+    // Nothing yet: the declared pages, empty, and the plan, which no decision has had, says so.
+    await page.goto(`${service.url}/#/systems/${CONTEXT_SYSTEM}`);
+    await page.waitForSelector("#context table.context");
+    expect(await page.textContent("#context-model")).toContain("Nothing observed yet");
+    expect(await tableOf("page")).toEqual([
+      { value: "search", cells: { bold: "– · – (n 0)", careful: "– · – (n 0)" }, best: [] },
+      { value: "chat", cells: { bold: "– · – (n 0)", careful: "– · – (n 0)" }, best: [] },
+    ]);
+    expect(await page.textContent('#context section[data-feature="plan"]')).toContain("No rewarded decision in the last 30 days had it.");
+
+    const rewarded = 2 * CONTEXT_USERS;
+    for (let u = 0; u < CONTEXT_USERS; u++) {
+      for (const pageName of ["search", "chat"]) {
+        const userId = `context_user_${u}`;
+        const selection = await client.select(CONTEXT_SYSTEM, { userId, context: { page: pageName, plan: PLAN } });
+        const reward = PAGE_REWARDS[pageName]?.[selection.arm_id] as number;
+        await client.update(CONTEXT_SYSTEM, { userId, decisionId: selection.decision_id, reward });
+      }
+    }
+    // The context's cells are added as the rewards reach D1 with the log's batches: wait for all of them.
+    await expect
+      .poll(async () => (await client.systemSummary(CONTEXT_SYSTEM)).context?.rewarded, { timeout: 90_000, interval: 500 })
+      .toBe(rewarded);
+
+    // Before the cron's first fit: what was observed (each page's reward of the arm, exactly), nothing marked, and
+    // the note that predictions come with the next refresh.
+    const observed = (await client.systemSummary(CONTEXT_SYSTEM)).context;
+    if (!observed) throw new Error("the contextual system's summary has no context");
+    await page.reload();
+    await page.waitForSelector("#context td[data-arm]");
+    expect(await page.textContent("#context-model")).toContain("appear after the next refresh of the context model");
+    expect(await page.textContent("#context-model")).toContain("every 15 minutes");
+    const unfitted = await tableOf("page");
+    expect(unfitted.map((r) => r.value)).toEqual(["search", "chat"]);
+    for (const row of unfitted) {
+      expect(row.best).toEqual([]);
+      for (const [armId, text] of Object.entries(row.cells)) {
+        expect(text).toBe(`– · ${PAGE_REWARDS[row.value]?.[armId]?.toFixed(2)} (n ${armAt(observed, row.value, armId).rewarded})`);
+      }
+    }
+
+    // The cron fits the model (npm start serves GET /__scheduled to fire it).
+    const fired = await fetch(`${service.url}/__scheduled`);
+    expect(fired.status).toBe(200);
+    await fired.text();
+    await expect
+      .poll(async () => (await client.systemSummary(CONTEXT_SYSTEM)).context?.model_computed_at, { timeout: 90_000, interval: 500 })
+      .not.toBeNull();
+    await page.reload();
+    await page.waitForSelector("#context td.predicted-best");
+    const context = (await client.systemSummary(CONTEXT_SYSTEM)).context;
+    if (!context) throw new Error("the contextual system's summary has no context");
+    expect(await page.textContent("#context-model")).toContain(`${rewarded} rewarded decisions in the last 30 days`);
+    expect(await page.textContent('#context section[data-feature="page"] h3')).toBe("page (categorical)");
+
+    // Bold is marked on search, careful on chat; each cell is the arm's prediction, then its observed reward (the
+    // page's for that arm, exactly) and how many rewarded decisions it comes from, as the summary has them.
+    const rows = await tableOf("page");
+    expect(rows.map((r) => [r.value, r.best])).toEqual([
+      ["search", ["bold"]],
+      ["chat", ["careful"]],
+    ]);
+    for (const row of rows) {
+      expect(Object.keys(row.cells)).toEqual(["bold", "careful"]);
+      for (const [armId, text] of Object.entries(row.cells)) {
+        const arm = armAt(context, row.value, armId);
+        expect(arm.predicted).not.toBeNull();
+        const mark = row.best.includes(armId) ? " ★" : "";
+        expect(text).toBe(`${arm.predicted?.toFixed(2)} · ${PAGE_REWARDS[row.value]?.[armId]?.toFixed(2)} (n ${arm.rewarded})${mark}`);
+      }
+    }
+    expect(rows.flatMap((r) => Object.values(r.cells)).reduce((n, text) => n + Number(text.match(/\(n (\d+)\)/)?.[1]), 0)).toBe(rewarded);
+
+    // The plan never varied: the page says so, its value (markup) shown as text.
+    const note = page.locator('#context section[data-feature="plan"] .never-varies');
+    expect(await note.isVisible()).toBe(true);
+    expect(await note.textContent()).toBe(
+      `Never varies: every rewarded decision in the window had plan = ${PLAN}: it cannot change any choice.`,
+    );
+    expect((await tableOf("plan")).map((r) => r.value)).toEqual([PLAN]);
+    expect(await page.locator("#context b").count()).toBe(0);
+    await page.screenshot({ path: join(ARTIFACTS, "dashboard-context.png"), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  }, 240_000);
+
   it("fits a 390 px wide phone, signed out and in, its API reference and guides too, and has a favicon", async () => {
     // A new tab: its session storage is empty, so it starts signed out.
     const phone = await browser.newPage();
@@ -504,6 +634,12 @@ describe("the dashboard", () => {
     await phone.waitForSelector("#reward-rate-chart canvas");
     expect(await pageWidth()).toBeLessThanOrEqual(390);
     await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-system.png"), fullPage: true });
+
+    // The context's tables scroll inside their own boxes.
+    await phone.goto(`${service.url}/#/systems/${CONTEXT_SYSTEM}`);
+    await phone.waitForSelector("#context td.predicted-best");
+    expect(await pageWidth()).toBeLessThanOrEqual(390);
+    await phone.screenshot({ path: join(ARTIFACTS, "dashboard-phone-context.png"), fullPage: true });
 
     await phone.goto(`${service.url}/#/runs/${runId}`);
     await phone.waitForSelector("#calls-chart canvas");

@@ -684,6 +684,116 @@ function armParams(armId, params) {
   return lines;
 }
 
+/** How often the cron refits the context model (wrangler.toml's trigger): a new system's predictions wait for it. */
+const CONTEXT_REFRESH_MINUTES = 15;
+
+/** The digits a context table shows a reward with. */
+const REWARD_DIGITS = 2;
+
+/**
+ * The arms of a row with its highest predicted reward, compared as the table shows them: arms whose predictions
+ * read the same are all marked (a feature that never varies predicts the same for every arm, give or take a
+ * rounding the star should not pretend is a difference). None before the model predicts.
+ */
+function predictedBest(arms) {
+  const shown = arms.flatMap((a) => (a.predicted === null ? [] : [{ id: a.arm_id, reads: Number(fmt(a.predicted, REWARD_DIGITS)) }]));
+  const highest = Math.max(...shown.map((a) => a.reads));
+  return new Set(shown.filter((a) => a.reads === highest).map((a) => a.id));
+}
+
+/** One arm at one value: "predicted · observed (n rewarded)", marked when the model predicts it best there. */
+function contextCell(arm, best) {
+  return h(
+    "td",
+    {
+      class: best ? "num predicted-best" : "num",
+      "data-arm": arm.arm_id,
+      title: best ? "the highest predicted reward for this value" : null,
+    },
+    `${fmt(arm.predicted, REWARD_DIGITS)} · ${fmt(arm.observed, REWARD_DIGITS)} `,
+    h("span", { class: "muted" }, `(n ${arm.rewarded})`),
+    best ? h("span", { class: "mark", role: "img", "aria-label": "highest predicted" }, " ★") : null,
+  );
+}
+
+/**
+ * A feature's table: a row per value (a numeric feature's per bucket), a column per arm in the arms table's order
+ * (the summary's arms and the context's are the same system's, so every row has each).
+ * The table scrolls inside its own box, so that a system of many arms still fits a phone.
+ */
+function contextFeature(feature, armIds) {
+  const kind = feature.type === "numeric" ? "numeric, in buckets" : "categorical";
+  return h(
+    "section",
+    { class: "context-feature", "data-feature": feature.name },
+    h("h3", {}, feature.name, " ", h("span", { class: "muted" }, `(${kind})`)),
+    feature.never_varies ? h("p", { class: "note never-varies" }, `Never varies: ${feature.never_varies}.`) : null,
+    feature.values.length === 0
+      ? h("p", { class: "muted" }, "No rewarded decision in the last 30 days had it.")
+      : h(
+          "div",
+          { class: "scroll" },
+          h(
+            "table",
+            { class: "context" },
+            h(
+              "tr",
+              {},
+              h("th", {}, feature.name),
+              h("th", { class: "num" }, "n"),
+              armIds.map((id) => h("th", { class: "num" }, id)),
+            ),
+            feature.values.map((row) => {
+              const best = predictedBest(row.arms);
+              return h(
+                "tr",
+                {},
+                h("td", { class: "context-value" }, row.value),
+                h("td", { class: "num" }, String(row.rewarded)),
+                armIds.map((id) =>
+                  contextCell(
+                    row.arms.find((a) => a.arm_id === id),
+                    best.has(id),
+                  ),
+                ),
+              );
+            }),
+          ),
+        ),
+  );
+}
+
+/**
+ * The Context card of a system with context_features: per feature value, each arm's predicted and observed reward,
+ * so a team sees which arm wins where ("bold" on search pages, "careful" on chat).
+ */
+function contextCard(context, armIds) {
+  return h(
+    "div",
+    { class: "card wide", id: "context" },
+    h("h2", {}, "Context"),
+    h(
+      "p",
+      { class: "muted" },
+      "Per value of each context feature (a number by bucket), each arm's reward: predicted · observed (n). Predicted is the context model's, the other features at their average; observed is the mean reward of the arm's rewarded decisions with that value over the last 30 days, n how many there were. ★ marks the arm with the highest predicted reward for the value (each of those that read the same).",
+    ),
+    context.model_computed_at === null
+      ? h(
+          "p",
+          { class: "note", id: "context-model" },
+          context.rewarded > 0
+            ? `No predictions yet: they appear after the next refresh of the context model, which the cron runs every ${CONTEXT_REFRESH_MINUTES} minutes.`
+            : `Nothing observed yet: the numbers fill in as decisions made with a context get their rewards, and predictions appear after the first refresh of the context model that has some (the cron runs it every ${CONTEXT_REFRESH_MINUTES} minutes).`,
+        )
+      : h(
+          "p",
+          { class: "muted", id: "context-model" },
+          `Model fitted ${when(context.model_computed_at)} · agent type ${context.agent_type} · ${context.rewarded} rewarded decisions in the last 30 days.`,
+        ),
+    context.features.map((feature) => contextFeature(feature, armIds)),
+  );
+}
+
 async function systemPage(name) {
   const path = `/v1/systems/${encodeURIComponent(name)}`;
   const [s, timeline] = await load(Promise.all([api(`${path}/summary`), api(`${path}/timeline?hours=${TIMELINE_HOURS}`)]));
@@ -727,6 +837,12 @@ async function systemPage(name) {
           ),
         ),
       ),
+      s.context
+        ? contextCard(
+            s.context,
+            s.arms.map((a) => a.arm_id),
+          )
+        : null,
       h(
         "div",
         { class: "card wide", id: "over-time" },
