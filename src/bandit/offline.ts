@@ -31,7 +31,7 @@ import {
   fitContextModel,
   modelInput,
   predictArm,
-  probabilityHighestNormal,
+  probabilitiesHighestNormal,
 } from "./contextual.js";
 import { checkSelectionSettings, SELECTION_SETTINGS, selectionOptions } from "./selection.js";
 import { ProbabilityMemo, type SelectableArm, selectionProbability } from "./thompson.js";
@@ -329,11 +329,9 @@ function contextualDistribution(features: ContextFeatures, model: ContextModel):
       const predictions = arms.map((a) => predictArm(model, agentType, a.arm_id, x));
       const modelled = predictions.flatMap((prediction, i) => (prediction ? [{ i, prediction }] : []));
       const scores = modelled.map((m) => m.prediction);
-      const raw = modelled.map((_, k) => probabilityHighestNormal(scores, k));
-      // The quadrature is exact to about 1e-6: normalized, the policy's probabilities sum to 1.
-      const total = raw.reduce((a, b) => a + b, 0);
+      const raw = probabilitiesHighestNormal(scores);
       p = arms.map(() => 0);
-      for (const [k, { i }] of modelled.entries()) p[i] = total > 0 ? (raw[k] as number) / total : 1 / modelled.length;
+      for (const [k, { i }] of modelled.entries()) p[i] = raw[k] as number;
       known.set(key, p);
     }
     return p.some((pi) => pi > 0) ? p : "policy_has_no_arm";

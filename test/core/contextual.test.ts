@@ -10,6 +10,7 @@ import {
   modelInput,
   parseContextModel,
   predictArm,
+  probabilitiesHighestNormal,
 } from "../../src/bandit/contextual.js";
 import { addUser, armPopulationOf, type Population, setArmPopulation } from "../../src/bandit/pooling.js";
 import { storedLearning } from "../../src/bandit/posterior.js";
@@ -288,5 +289,30 @@ describe("the contextual policy in process", () => {
       for (const field of ["users", "n", "sum", "sum_sq", "user_sum_sq", "user_n_sq"] as const)
         expect(got?.[field]).toBeCloseTo(want?.[field] ?? -1, 8);
     }
+  });
+});
+
+describe("the probability that each arm's Normal score is highest", () => {
+  it("matches a Monte Carlo estimate, sums to 1, and gives 0 to an arm that cannot win", () => {
+    const scores = [
+      { mean: 0.5, variance: 0.01 },
+      { mean: 0.55, variance: 0.04 },
+      { mean: 0.45, variance: 0.0025 },
+      { mean: -2, variance: 0.01 },
+    ];
+    const p = probabilitiesHighestNormal(scores);
+    const rng = Rng.fromSeed(21);
+    const wins = [0, 0, 0, 0];
+    const draws = 200_000;
+    for (let t = 0; t < draws; t++) {
+      const drawn = scores.map((s) => s.mean + Math.sqrt(s.variance) * rng.normal());
+      const best = drawn.indexOf(Math.max(...drawn));
+      wins[best] = (wins[best] as number) + 1;
+    }
+    // Within 4 standard errors of the Monte Carlo share (at most 0.0045).
+    for (const [i, w] of wins.entries()) expect(Math.abs((p[i] as number) - w / draws)).toBeLessThan(0.0045);
+    expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(p[3]).toBe(0);
+    expect(probabilitiesHighestNormal([{ mean: 0.9, variance: 1e-6 }, { mean: 0.1, variance: 1e-6 }])).toEqual([1, 0]);
   });
 });

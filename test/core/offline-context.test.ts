@@ -12,7 +12,7 @@ import {
   fitContextModel,
   modelInput,
   predictArm,
-  probabilityHighestNormal,
+  probabilitiesHighestNormal,
 } from "../../src/bandit/contextual.js";
 import {
   type Estimate,
@@ -88,9 +88,8 @@ function contextualValue(log: readonly LoggedDecision[]): number {
   for (const page of PAGES) {
     const x = modelInput(model, FEATURES, encodeContext(FEATURES, { page }));
     const scores = ARMS.map((arm) => predictArm(model, "default", arm, x) as { mean: number; variance: number });
-    const pi = ARMS.map((_, a) => probabilityHighestNormal(scores, a));
-    const total = pi.reduce((s, p) => s + p, 0);
-    value += PAGE_SHARE[page] * ARMS.reduce((s, arm, a) => s + ((pi[a] as number) / total) * MEANS[page][arm], 0);
+    const pi = probabilitiesHighestNormal(scores);
+    value += PAGE_SHARE[page] * ARMS.reduce((s, arm, a) => s + (pi[a] as number) * MEANS[page][arm], 0);
   }
   return value;
 }
