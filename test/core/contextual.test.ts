@@ -313,6 +313,11 @@ describe("the probability that each arm's Normal score is highest", () => {
     for (const [i, w] of wins.entries()) expect(Math.abs((p[i] as number) - w / draws)).toBeLessThan(0.0045);
     expect(p.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
     expect(p[3]).toBe(0);
-    expect(probabilitiesHighestNormal([{ mean: 0.9, variance: 1e-6 }, { mean: 0.1, variance: 1e-6 }])).toEqual([1, 0]);
+    expect(
+      probabilitiesHighestNormal([
+        { mean: 0.9, variance: 1e-6 },
+        { mean: 0.1, variance: 1e-6 },
+      ]),
+    ).toEqual([1, 0]);
   });
 });
