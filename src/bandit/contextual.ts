@@ -473,8 +473,16 @@ export function fitContextModel(features: ContextFeatures, stats: ContextStats, 
 /** A context as the model's dimensions: [dimension, value] pairs (tokens without a dimension dropped). */
 export type EncodedContext = [number, number][];
 
+/** Each model's token lookup, made once: select reads it at every request. */
+const indexers = new WeakMap<ContextModel, { features: ContextFeatures; indexOf: (token: string) => number }>();
+
 export function modelInput(model: ContextModel, features: ContextFeatures, entries: readonly FeatureEntry[]): EncodedContext {
-  const indexOf = indexer(features, model.dimensions);
+  let cached = indexers.get(model);
+  if (!cached || cached.features !== features) {
+    cached = { features, indexOf: indexer(features, model.dimensions) };
+    indexers.set(model, cached);
+  }
+  const indexOf = cached.indexOf;
   const out: EncodedContext = [];
   for (const entry of entries) {
     if (entry.length === 3) continue;
