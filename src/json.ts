@@ -32,7 +32,7 @@ export function copyJson<T>(value: T): T {
   for (const key of Object.keys(value)) {
     const item = copyJson((value as Record<string, unknown>)[key]);
     // JSON.parse makes `__proto__` an own key; assigning it would set the copy's prototype instead.
-    if (key === "__proto__") Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    if (key === "__proto__") setOwn(copy, key, item);
     else copy[key] = item;
   }
   return copy as T;
@@ -41,6 +41,12 @@ export function copyJson<T>(value: T): T {
 /** record[key] when it is the record's own entry: user-chosen keys (`constructor`, `toString`) never reach Object.prototype. */
 export function own<T>(record: Readonly<Record<string, T>> | undefined, key: string): T | undefined {
   return record !== undefined && Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
+/** Set record[key] as the record's own entry: a user-chosen `__proto__` key must not set the record's prototype. */
+export function setOwn<T>(record: Record<string, T>, key: string, value: T): T {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  return value;
 }
 
 /**

@@ -27,8 +27,10 @@
  */
 import { z } from "zod";
 import { strictObject } from "../config/unknown-keys.js";
-import { type JsonValue, TimestampSchema } from "../json.js";
+import { type JsonValue, own, TimestampSchema } from "../json.js";
+import { backSolve, choleskyInPlace, forwardSolve, inverseFromCholesky } from "../linear-algebra.js";
 import { normalCdf } from "../optimize/stats.js";
+import { ofAgentType, parseByAgentAndArm, recordOf, setRecord } from "./arm-records.js";
 import type { BetaParams } from "./posterior.js";
 
 /** Feature names: no `=` or `#`, which separate a token's feature from its value. */
@@ -219,8 +221,9 @@ export class ContextStatsAccumulator {
     const stats: ContextStats = { agent_types: {} };
     for (const [agentType, arms] of this.sums) {
       for (const [armId, cells] of arms) {
-        setOwn(
-          ownRecord(stats.agent_types, agentType),
+        setRecord(
+          stats.agent_types,
+          agentType,
           armId,
           [...cells.values()].map((c) => [...c] as ContextCell),
         );
@@ -229,18 +232,6 @@ export class ContextStatsAccumulator {
     return stats;
   }
 }
-
-function ownRecord<T>(record: Record<string, Record<string, T>>, key: string): Record<string, T> {
-  if (!Object.hasOwn(record, key)) setOwn(record, key, {});
-  return record[key] as Record<string, T>;
-}
-
-function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-const ownOf = <T>(record: Record<string, T> | undefined, key: string): T | undefined =>
-  record && Object.hasOwn(record, key) ? record[key] : undefined;
 
 /** One arm's posterior: rewards seen, μ, and the lower triangle of Σ = σ² B⁻¹ by rows. */
 const ArmModelSchema = z.object({ n: z.number(), mean: z.array(z.number()), covariance: z.array(z.number()) });
@@ -317,55 +308,6 @@ function tokenCounts(stats: ContextStats): Map<string, number> {
   return counts;
 }
 
-/** Cholesky factor L (lower, row-major) of a symmetric positive definite d x d matrix, in place of a copy. */
-function cholesky(matrix: Float64Array, d: number): Float64Array {
-  const L = new Float64Array(d * d);
-  for (let i = 0; i < d; i++) {
-    for (let j = 0; j <= i; j++) {
-      let sum = matrix[i * d + j] as number;
-      for (let k = 0; k < j; k++) sum -= (L[i * d + k] as number) * (L[j * d + k] as number);
-      L[i * d + j] = i === j ? Math.sqrt(Math.max(sum, 1e-12)) : sum / (L[j * d + j] as number);
-    }
-  }
-  return L;
-}
-
-/** B⁻¹ from B's Cholesky factor: column by column, L y = e_k then Lᵀ x = y. */
-function inverseFromCholesky(L: Float64Array, d: number): Float64Array {
-  const inverse = new Float64Array(d * d);
-  const y = new Float64Array(d);
-  for (let k = 0; k < d; k++) {
-    for (let i = 0; i < d; i++) {
-      let sum = i === k ? 1 : 0;
-      for (let j = 0; j < i; j++) sum -= (L[i * d + j] as number) * (y[j] as number);
-      y[i] = sum / (L[i * d + i] as number);
-    }
-    for (let i = d - 1; i >= 0; i--) {
-      let sum = y[i] as number;
-      for (let j = i + 1; j < d; j++) sum -= (L[j * d + i] as number) * (inverse[j * d + k] as number);
-      inverse[i * d + k] = sum / (L[i * d + i] as number);
-    }
-  }
-  return inverse;
-}
-
-/** Solve L Lᵀ x = b for x, L a Cholesky factor (lower, row-major). */
-function solveCholesky(L: Float64Array, d: number, b: ArrayLike<number>): Float64Array {
-  const y = new Float64Array(d);
-  for (let i = 0; i < d; i++) {
-    let sum = b[i] as number;
-    for (let j = 0; j < i; j++) sum -= (L[i * d + j] as number) * (y[j] as number);
-    y[i] = sum / (L[i * d + i] as number);
-  }
-  const x = new Float64Array(d);
-  for (let i = d - 1; i >= 0; i--) {
-    let sum = y[i] as number;
-    for (let j = i + 1; j < d; j++) sum -= (L[j * d + i] as number) * (x[j] as number);
-    x[i] = sum / (L[i * d + i] as number);
-  }
-  return x;
-}
-
 /** The intercept's prior precision: next to nothing, so an arm's mean is the data's. */
 const INTERCEPT_PRECISION = 1e-4;
 /**
@@ -407,11 +349,16 @@ function fitArm(cells: readonly ContextCell[], d: number, indexOf: (token: strin
     const A = new Float64Array(d * d);
     for (let k = 0; k < d * d; k++) A[k] = beta * (xtx[k] as number);
     for (let i = 0; i < d; i++) A[i * d + i] = (A[i * d + i] as number) + (i === 0 ? INTERCEPT_PRECISION : effects);
-    const L = cholesky(A, d);
-    const mean = solveCholesky(
+    if (!choleskyInPlace(A, d)) return null;
+    const L = A;
+    const mean = backSolve(
       L,
       d,
-      Array.from(xty, (v) => beta * v),
+      forwardSolve(
+        L,
+        d,
+        Array.from(xty, (v) => beta * v),
+      ),
     );
     // yᵀy − 2 μᵀXᵀy + μᵀXᵀXμ, from the sums.
     let rss = yy;
@@ -422,12 +369,15 @@ function fitArm(cells: readonly ContextCell[], d: number, indexOf: (token: strin
     }
     return { L, mean, rss: Math.max(0, rss) };
   };
+  // Rewards so ill-conditioned that a factor fails in floating point: the arm is left out (its prior is the population's).
   const loose = posterior(1e-6, 1);
+  if (!loose) return null;
   const noise = (loose.rss + NOISE_PSEUDO_COUNT * 0.25) / (n + NOISE_PSEUDO_COUNT);
   const beta = 1 / noise;
   let best: { L: Float64Array; mean: Float64Array; evidence: number } | null = null;
   for (const effects of EFFECT_PRECISIONS) {
     const fit = posterior(effects, beta);
+    if (!fit) continue;
     let penalty = 0;
     let logDet = 0;
     for (let i = 0; i < d; i++) {
@@ -439,11 +389,11 @@ function fitArm(cells: readonly ContextCell[], d: number, indexOf: (token: strin
       0.5 * (d - 1) * Math.log(effects) - 0.5 * beta * fit.rss - 0.5 * penalty - 0.5 * logDet + (noEffect ? NO_EFFECT_LOG_ODDS : 0);
     if (!best || evidence > best.evidence) best = { L: fit.L, mean: fit.mean, evidence };
   }
-  const chosen = best as { L: Float64Array; mean: Float64Array };
-  const inverse = inverseFromCholesky(chosen.L, d);
+  if (!best) return null;
+  const inverse = inverseFromCholesky(best.L, d);
   const covariance: number[] = [];
   for (let i = 0; i < d; i++) for (let j = 0; j <= i; j++) covariance.push(inverse[i * d + j] as number);
-  return { n, mean: Array.from(chosen.mean), covariance };
+  return { n, mean: Array.from(best.mean), covariance };
 }
 
 /**
@@ -465,7 +415,7 @@ export function fitContextModel(features: ContextFeatures, stats: ContextStats, 
   const perArm = d + (d * (d + 1)) / 2;
   const model: ContextModel = { computed_at: now.toISOString(), dimensions, agent_types: {} };
   for (const { agentType, armId, arm } of fitted.slice(0, Math.floor(MAX_MODEL_NUMBERS / perArm))) {
-    setOwn(ownRecord(model.agent_types, agentType), armId, arm);
+    setRecord(model.agent_types, agentType, armId, arm);
   }
   return model;
 }
@@ -499,7 +449,7 @@ export function predictArm(
   armId: string,
   x: EncodedContext,
 ): { mean: number; variance: number; n: number } | null {
-  const arm = ownOf(ownOf(model.agent_types, agentType), armId);
+  const arm = recordOf(model.agent_types, agentType, armId);
   if (!arm) return null;
   let mean = 0;
   let variance = 0;
@@ -529,36 +479,17 @@ export function contextualPrior(prediction: { mean: number; variance: number; n:
 
 /** The model for one agent type only: all a user's object ever reads of it. */
 export function modelOfAgentType(model: ContextModel, agentType: string): ContextModel {
-  const own = ownOf(model.agent_types, agentType);
-  const agentTypes: ContextModel["agent_types"] = {};
-  if (own) setOwn(agentTypes, agentType, own);
-  return { ...model, agent_types: agentTypes };
+  return { ...model, agent_types: ofAgentType(model.agent_types, agentType) };
 }
 
-/**
- * Statistics or a model from stored JSON, or null when not in that form. Parsed around the records by hand: zod's
- * record drops a `__proto__` key, which is a valid agent type or arm id.
- */
-function parseNested<T>(raw: unknown, leaf: z.ZodType<T>): Record<string, Record<string, T>> | null {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-  if (!isObject(raw)) return null;
-  const out: Record<string, Record<string, T>> = {};
-  for (const [agentType, arms] of Object.entries(raw)) {
-    if (!isObject(arms)) return null;
-    const record = ownRecord(out, agentType);
-    for (const [armId, value] of Object.entries(arms)) {
-      const parsed = leaf.safeParse(value);
-      if (!parsed.success) return null;
-      setOwn(record, armId, parsed.data);
-    }
-  }
-  return out;
-}
-
+/** A model from stored JSON, or null when not in that form. */
 export function parseContextModel(raw: unknown): ContextModel | null {
   const head = ContextModelSchema.pick({ computed_at: true, dimensions: true }).safeParse(raw);
   if (!head.success) return null;
-  const agentTypes = parseNested((raw as { agent_types?: unknown }).agent_types, ArmModelSchema);
+  const agentTypes = parseByAgentAndArm((raw as { agent_types?: unknown }).agent_types, (arm) => {
+    const parsed = ArmModelSchema.safeParse(arm);
+    return parsed.success ? parsed.data : null;
+  });
   return agentTypes ? { ...head.data, agent_types: agentTypes } : null;
 }
 
@@ -647,7 +578,7 @@ export function contextView(
   agentType: string,
   armIds: readonly string[],
 ): ContextView {
-  const arms = ownOf(stats.agent_types, agentType) ?? {};
+  const arms = own(stats.agent_types, agentType) ?? {};
   /** Σ over arms of each token's diagonal: [count, reward sum], and the intercept cross terms Σ x. */
   const diagonal = new Map<string, Map<string, [number, number]>>();
   const sums = new Map<string, number>();

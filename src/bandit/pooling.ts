@@ -11,7 +11,8 @@
  * (s = 0) is textbook Thompson sampling.
  */
 import { z } from "zod";
-import { TimestampSchema } from "../json.js";
+import { isPlainObject, TimestampSchema } from "../json.js";
+import { parseByAgentAndArm, recordOf, setRecord } from "./arm-records.js";
 import type { ArmLearning, BetaParams } from "./posterior.js";
 
 /** Per arm, across users: the sufficient statistics of the random-effects estimate. */
@@ -36,38 +37,22 @@ const PopulationSchema = z.object({
 });
 export type Population = z.output<typeof PopulationSchema>;
 
-/**
- * Agent types and arm ids are the users' (`__proto__` is a valid agent type), so the population's records are
- * read and written as own properties only.
- */
 export function armPopulationOf(population: Population | null, agentType: string, armId: string): ArmPopulation | undefined {
-  const arms = population && Object.hasOwn(population.agent_types, agentType) ? population.agent_types[agentType] : undefined;
-  return arms && Object.hasOwn(arms, armId) ? arms[armId] : undefined;
+  return recordOf(population?.agent_types, agentType, armId);
 }
 
 export function setArmPopulation(agentTypes: Population["agent_types"], agentType: string, armId: string, stats: ArmPopulation): void {
-  const own = { enumerable: true, writable: true, configurable: true };
-  if (!Object.hasOwn(agentTypes, agentType)) Object.defineProperty(agentTypes, agentType, { ...own, value: {} });
-  Object.defineProperty(agentTypes[agentType] as Record<string, ArmPopulation>, armId, { ...own, value: stats });
+  setRecord(agentTypes, agentType, armId, stats);
 }
 
-/**
- * Population statistics from stored JSON, or null when they are not in that form. Parsed by hand around the
- * records: zod's record drops a `__proto__` key, which is a valid agent type.
- */
+/** Population statistics from stored JSON, or null when they are not in that form. */
 export function parsePopulation(raw: unknown): Population | null {
-  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
-  if (!isObject(raw) || typeof raw.computed_at !== "string" || !isObject(raw.agent_types)) return null;
-  const population: Population = { computed_at: raw.computed_at, agent_types: {} };
-  for (const [agentType, arms] of Object.entries(raw.agent_types)) {
-    if (!isObject(arms)) return null;
-    for (const [armId, stats] of Object.entries(arms)) {
-      const parsed = ArmPopulationSchema.safeParse(stats);
-      if (!parsed.success) return null;
-      setArmPopulation(population.agent_types, agentType, armId, parsed.data);
-    }
-  }
-  return population;
+  if (!isPlainObject(raw) || typeof raw.computed_at !== "string") return null;
+  const agentTypes = parseByAgentAndArm(raw.agent_types, (stats) => {
+    const parsed = ArmPopulationSchema.safeParse(stats);
+    return parsed.success ? parsed.data : null;
+  });
+  return agentTypes && { computed_at: raw.computed_at, agent_types: agentTypes };
 }
 
 /** What pooling asks for, from the runtime config: a fixed effective sample size, or "auto" (estimated). */

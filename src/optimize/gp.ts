@@ -5,6 +5,7 @@
  * `rho` are chosen by marginal likelihood: a small grid, then one pass of per-parameter refinement (automatic
  * relevance).
  */
+import { backSolve, choleskyInPlace, forwardSolve } from "../linear-algebra.js";
 import type { ParamConfig, SearchSpace } from "../search/space.js";
 import { encodeParameter } from "../search/space.js";
 
@@ -131,43 +132,13 @@ export function fitGp(p: GpPoints, amplitude: number, lengthScales: number[], rh
       );
     L[i * n + i] = (L[i * n + i] as number) + (p.noise[i] as number) + nugget + 1e-9;
   }
-  // Row offsets hoisted out of the inner loop (the fit's cost is this loop); the sums keep their order.
-  for (let j = 0; j < n; j++) {
-    const rowJ = j * n;
-    let d = L[rowJ + j] as number;
-    for (let k = 0; k < j; k++) d -= (L[rowJ + k] as number) ** 2;
-    if (!(d > 0)) return null;
-    d = Math.sqrt(d);
-    L[rowJ + j] = d;
-    for (let i = j + 1; i < n; i++) {
-      const rowI = i * n;
-      let v = L[rowI + j] as number;
-      for (let k = 0; k < j; k++) v -= (L[rowI + k] as number) * (L[rowJ + k] as number);
-      L[rowI + j] = v / d;
-    }
-  }
+  if (!choleskyInPlace(L, n)) return null;
   const z = forwardSolve(L, n, p.y);
   let logDet = 0;
   for (let i = 0; i < n; i++) logDet += 2 * Math.log(L[i * n + i] as number);
-  const alpha = new Float64Array(n);
-  for (let i = n - 1; i >= 0; i--) {
-    let v = z[i] as number;
-    for (let k = i + 1; k < n; k++) v -= (L[k * n + i] as number) * (alpha[k] as number);
-    alpha[i] = v / (L[i * n + i] as number);
-  }
+  const alpha = backSolve(L, n, z);
   const fit = z.reduce((a, v) => a + v * v, 0);
   return { logLikelihood: -0.5 * fit - 0.5 * logDet, alpha, chol: L, lengthScales, rho, nugget };
-}
-
-/** L⁻¹b for the lower-triangular L. */
-export function forwardSolve(L: Float64Array, n: number, b: ArrayLike<number>): Float64Array {
-  const z = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let v = b[i] as number;
-    for (let k = 0; k < i; k++) v -= (L[i * n + k] as number) * (z[k] as number);
-    z[i] = v / (L[i * n + i] as number);
-  }
-  return z;
 }
 
 /** The kernel between a point and every point of the fit. */

@@ -7,6 +7,7 @@
  * the others see twice as many test cases in the next round, until they have them all. When no incumbent exists
  * yet, the candidate with the best partial mean is scored on everything first and becomes it.
  */
+import { setOwn } from "../json.js";
 import { normalCdf } from "./stats.js";
 
 export interface TestCaseWeight {
@@ -25,7 +26,7 @@ export function scoreOf(scores: CaseScores | undefined, id: string): number | un
 }
 
 export function setScore(scores: CaseScores, id: string, value: number): void {
-  Object.defineProperty(scores, id, { value, enumerable: true, writable: true, configurable: true });
+  setOwn(scores, id, value);
 }
 
 export interface PairedEstimate {

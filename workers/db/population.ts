@@ -8,8 +8,9 @@
  * Never on the select/update path; written next to the system's config (and its version bumped, so ArmsObjects get
  * the snapshot with them) only when they changed.
  */
+
+import { recordOf, setRecord } from "../../src/bandit/arm-records.js";
 import {
-  type ContextCell,
   type ContextFeatures,
   ContextFeaturesSchema,
   type ContextModel,
@@ -88,12 +89,9 @@ export async function contextStatsFromRollups(db: D1Database, system: string, si
     .bind(system, since.toISOString().slice(0, 10))
     .all<{ agent_type: string; arm_id: string; a: string; b: string; xx: number; xy: number; yy: number }>();
   const stats: ContextStats = { agent_types: {} };
-  const own = { enumerable: true, writable: true, configurable: true };
   for (const { agent_type, arm_id, a, b, xx, xy, yy } of results) {
-    if (!Object.hasOwn(stats.agent_types, agent_type)) Object.defineProperty(stats.agent_types, agent_type, { ...own, value: {} });
-    const arms = stats.agent_types[agent_type] as Record<string, ContextCell[]>;
-    if (!Object.hasOwn(arms, arm_id)) Object.defineProperty(arms, arm_id, { ...own, value: [] });
-    (arms[arm_id] as ContextCell[]).push([a, b, xx, xy, yy]);
+    const cells = recordOf(stats.agent_types, agent_type, arm_id) ?? setRecord(stats.agent_types, agent_type, arm_id, []);
+    cells.push([a, b, xx, xy, yy]);
   }
   return stats;
 }
@@ -104,18 +102,17 @@ function modelChanged(previous: ContextModel | null, next: ContextModel): boolea
   if (previous.dimensions.join("\u0000") !== next.dimensions.join("\u0000")) return true;
   const arms = (m: ContextModel) =>
     Object.entries(m.agent_types).flatMap(([agent, byArm]) => Object.entries(byArm).map(([arm, model]) => ({ agent, arm, model })));
-  const before = arms(previous);
   const after = arms(next);
-  if (before.length !== after.length) return true;
+  if (arms(previous).length !== after.length) return true;
   return after.some(({ agent, arm, model }) => {
-    const old = before.find((b) => b.agent === agent && b.arm === arm)?.model;
+    const old = recordOf(previous.agent_types, agent, arm);
     if (!old) return true;
     return Math.abs(old.n - model.n) / Math.max(1, old.n) > 0.05 || model.mean.some((w, i) => Math.abs(w - (old.mean[i] ?? 0)) > 0.005);
   });
 }
 
-function contextFeaturesOf(configText: string): ContextFeatures {
-  const parsed = ContextFeaturesSchema.safeParse(JSON.parse(configText).context_features);
+function contextFeaturesOf(config: { context_features?: unknown }): ContextFeatures {
+  const parsed = ContextFeaturesSchema.safeParse(config.context_features);
   return parsed.success ? parsed.data : {};
 }
 
@@ -133,8 +130,9 @@ export async function refreshPopulations(env: Env, now = Date.now()): Promise<st
   for (const row of results) {
     try {
       const db = logDatabaseOf(env, row);
-      const pools = JSON.parse(row.config).pooling?.enabled !== false;
-      const features = contextFeaturesOf(row.config);
+      const config = JSON.parse(row.config) as { pooling?: { enabled?: boolean }; context_features?: unknown };
+      const pools = config.pooling?.enabled !== false;
+      const features = contextFeaturesOf(config);
       const previous = row.population ? parsePopulation(JSON.parse(row.population)) : null;
       const population = pools ? await populationFromRollups(db, row.name, since, new Date(now)) : previous;
       let model = row.context_model ? parseContextModel(JSON.parse(row.context_model)) : null;

@@ -7,6 +7,7 @@
  * reward for reward_timeout_seconds, and prunes decisions older than the system's retention once they are handed on.
  */
 import { DurableObject } from "cloudflare:workers";
+import { ofAgentType } from "../../src/bandit/arm-records.js";
 import { modelOfAgentType } from "../../src/bandit/contextual.js";
 import { type JsonText, toJsonText } from "../../src/json.js";
 import { RuntimeManager } from "../../src/runtime/manager.js";
@@ -352,13 +353,12 @@ function toDecisionRow(row: DecisionRecordRow, identity: Identity): DecisionRow 
 
 /** The snapshot as one user's object keeps it: of the population and the context model, only its own agent type is ever read. */
 function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapshot {
-  const population = system.population;
-  const contextModel = system.context_model ? modelOfAgentType(system.context_model, agentType) : null;
-  if (!population) return { ...system, context_model: contextModel };
-  const own = Object.hasOwn(population.agent_types, agentType) ? population.agent_types[agentType] : undefined;
-  const agentTypes: NonNullable<SystemSnapshot["population"]>["agent_types"] = {};
-  if (own) Object.defineProperty(agentTypes, agentType, { value: own, enumerable: true, writable: true, configurable: true });
-  return { ...system, population: { ...population, agent_types: agentTypes }, context_model: contextModel };
+  const { population, context_model } = system;
+  return {
+    ...system,
+    population: population ? { ...population, agent_types: ofAgentType(population.agent_types, agentType) } : (population ?? null),
+    context_model: context_model ? modelOfAgentType(context_model, agentType) : null,
+  };
 }
 
 /** The system's retention (a snapshot stored before the setting existed has none: the default). */

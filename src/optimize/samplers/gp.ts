@@ -14,10 +14,11 @@
  *   out. The conditioning is a rank-one update per chosen config, not a refit.
  */
 import type { JsonValue } from "../../json.js";
+import { forwardSolve } from "../../linear-algebra.js";
 import { hashConfig } from "../../search/hash.js";
 import type { Rng } from "../../search/rng.js";
 import { decodeParameter, type ParamConfig, type SearchSpace, sampleConfig } from "../../search/space.js";
-import { chooseAndFit, encodePoints, fitGp, forwardSolve, type GpPoints, kernelBetween, kernelVector } from "../gp.js";
+import { chooseAndFit, encodePoints, fitGp, type GpPoints, kernelBetween, kernelVector } from "../gp.js";
 import { normalCdf } from "../stats.js";
 import { makeNovel } from "./novelty.js";
 import { randomSampler } from "./random.js";
