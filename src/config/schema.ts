@@ -4,7 +4,7 @@
  * aliases (float/int, choices, genetic) so the rest of the code sees one shape.
  */
 import { z } from "zod";
-import { JsonSchema, type JsonValue } from "../json.js";
+import { JsonSchema, type JsonValue, utf8Length } from "../json.js";
 import type { Parameter } from "../search/space.js";
 
 const Json = JsonSchema;
@@ -21,6 +21,8 @@ const EnvVarName = z
  */
 const MAX_PARAMETERS = 100;
 export const MAX_VALUES_PER_PARAMETER = 1_000;
+/** The society's model calls over a run when its config says nothing (also without an llm: the mock's). */
+export const SOCIETY_MAX_CALLS = 10;
 const MAX_VALUES_PER_SPACE = 10_000;
 /** Per call to the team's API, a judge, embeddings or an evaluator: 5 minutes. */
 const MAX_TIMEOUT_SECONDS = 300;
@@ -69,7 +71,7 @@ function checkParameter(p: ParameterInput, ctx: z.RefinementCtx): void {
     const key = p.values ? "values" : "choices";
     for (const [i, v] of (values ?? []).entries()) {
       if (typeof v !== "string") ctx.addIssue({ code: "custom", path: [key, i], message: "a text value is a string" });
-      else if (new TextEncoder().encode(v).length > MAX_TEXT_VALUE_BYTES)
+      else if (utf8Length(v) > MAX_TEXT_VALUE_BYTES)
         ctx.addIssue({ code: "custom", path: [key, i], message: `a text value is at most ${MAX_TEXT_VALUE_BYTES / 1024} KiB` });
     }
     return;
@@ -391,7 +393,7 @@ const SocietySchema = z.looseObject({
     temperature: z.number().min(0).max(2).default(0.7),
     max_tokens: z.int().min(64).max(8192).default(1000),
     /** The proposer's calls over the run (each one proposes up to a generation's worth of candidates). */
-    max_calls: z.int().min(1).max(200).default(10),
+    max_calls: z.int().min(1).max(200).default(SOCIETY_MAX_CALLS),
   })
     .transform(({ api_key_env, ...llm }) => ({
       ...llm,

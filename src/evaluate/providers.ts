@@ -48,8 +48,15 @@ interface EmbedResult {
 }
 
 export interface Provider {
-  chat(messages: ChatMessage[], options?: { json?: boolean; signal?: AbortSignal }): Promise<ChatResult>;
+  chat(messages: ChatMessage[], options?: { json?: boolean; signal?: AbortSignal; sampling?: Sampling }): Promise<ChatResult>;
   embed(texts: string[], signal?: AbortSignal): Promise<EmbedResult>;
+}
+
+/** How a chat is sampled; without it, temperature 0 and the model's own length limit (the judge's settings). */
+export interface Sampling {
+  temperature: number;
+  /** The most tokens the reply may hold: what bounds a reply's size and cost. */
+  max_tokens: number;
 }
 
 export function createProvider(config: ProviderConfig, deps: ProviderDeps, setting: string): Provider {
@@ -92,7 +99,8 @@ function openAiCompatible(config: ProviderConfig, deps: ProviderDeps, setting: s
       const exchange = await post(
         {
           model: config.model,
-          temperature: 0,
+          temperature: options.sampling?.temperature ?? 0,
+          ...(options.sampling ? { max_tokens: options.sampling.max_tokens } : {}),
           messages: messages as unknown as JsonValue,
           ...(options.json ? { response_format: { type: "json_object" } } : {}),
         },
@@ -138,8 +146,8 @@ function workersAi(config: ProviderConfig, deps: ProviderDeps, setting: string):
     );
   };
   return {
-    async chat(messages) {
-      const out = await run({ messages });
+    async chat(messages, options = {}) {
+      const out = await run({ messages, ...(options.sampling ?? {}) });
       const text = isPlainObject(out) && typeof out.response === "string" ? out.response : extractText(out);
       return { text, usage: extractUsage(out), cost_usd: 0, attempts: 1 };
     },

@@ -14,7 +14,7 @@
  * is checked, and the next generation starts.
  */
 import { MAX_TEXT_VALUE_BYTES, MAX_VALUES_PER_PARAMETER } from "../config/schema.js";
-import type { JsonValue } from "../json.js";
+import { type JsonValue, utf8Length } from "../json.js";
 import { hashConfig } from "../search/hash.js";
 import { Rng, type RngState, seedRng } from "../search/rng.js";
 import { conformValue, type ParamConfig, type SearchSpace } from "../search/space.js";
@@ -90,7 +90,15 @@ export interface SuggestionCounts {
   duplicates: number;
   /** Each suggested candidate proposed so far, and the incumbent's score when it was suggested. */
   tried: { hash: string; incumbent: number | null }[];
+  /** UTF-8 bytes of the text values suggestions added to the space (absent: none yet, or a study from before). */
+  text_bytes?: number;
 }
+
+/**
+ * The most text suggestions may add to the space: it lives in the control state, one row, which the start guard
+ * bounds before the run (src/run/bounds.ts). A candidate whose new text would pass it is dropped as invalid.
+ */
+export const SUGGESTED_TEXT_BUDGET_BYTES = 512 * 1024;
 
 export interface Evaluation {
   hash: string;
@@ -426,6 +434,7 @@ export class Study {
     c.suggestions ??= { proposed: 0, valid: 0, invalid: 0, duplicates: 0, tried: [] };
     c.suggested ??= [];
     const counts = c.suggestions;
+    const queued = new Set(c.suggested.map(hashConfig));
     for (const raw of configs) {
       counts.proposed += 1;
       const config = conformConfig(c.space, raw, base);
@@ -434,16 +443,24 @@ export class Study {
         continue;
       }
       const hash = hashConfig(config);
-      if (this.facts.config(hash) !== undefined || c.suggested.some((s) => hashConfig(s) === hash)) {
+      if (this.facts.config(hash) !== undefined || queued.has(hash)) {
         counts.duplicates += 1;
         continue;
       }
-      for (const [name, param] of Object.entries(c.space)) {
-        const value = config[name] as JsonValue;
-        if (param.type === "categorical" && param.text && !param.values.includes(value) && param.values.length < MAX_VALUES_PER_PARAMETER) {
-          param.values.push(value);
-        }
+      const added = Object.entries(c.space).flatMap(([name, param]) =>
+        param.type === "categorical" && param.text && !param.values.includes(config[name] as JsonValue)
+          ? [{ values: param.values, value: config[name] as JsonValue }]
+          : [],
+      );
+      const bytes = added.reduce((n, a) => n + utf8Length(a.value as string), 0);
+      if ((counts.text_bytes ?? 0) + bytes > SUGGESTED_TEXT_BUDGET_BYTES) {
+        counts.invalid += 1;
+        continue;
       }
+      // conformConfig refused a value its parameter's full list could not take: every one added here fits.
+      for (const { values, value } of added) values.push(value);
+      counts.text_bytes = (counts.text_bytes ?? 0) + bytes;
+      queued.add(hash);
       counts.valid += 1;
       c.suggested.push(config);
     }

@@ -42,6 +42,15 @@ export class RunDriver {
     return !this.study.done && !this.overBudget(ledger);
   }
 
+  /**
+   * Whether work after the run (SAO's generalization check) may call the target: only a run that ended on its own
+   * terms, not on a budget of calls or cost, a failing target, a cancel or a storage limit.
+   */
+  mayWorkAfterwards(ledger: Ledger): boolean {
+    const reason = this.study.control.stopReason;
+    return (reason === "generations" || reason === "no_improvement" || reason === "target_score") && !this.overBudget(ledger);
+  }
+
   started(run: { runId: string; testCases: number; maxCalls: number }): void {
     const { settings } = this.study;
     this.emit({

@@ -7,7 +7,6 @@ import type { TestCase } from "../config/schema.js";
 import { scoreCase } from "../evaluate/case.js";
 import { studySettings } from "../optimize/settings.js";
 import { type Evaluation, type EvaluationResult, Study } from "../optimize/study.js";
-import { hashConfig } from "../search/hash.js";
 import { checkGeneralization } from "../society/generalize.js";
 import { askProposer, newSocietyState } from "../society/rlp-step.js";
 import { RunDriver } from "./driver.js";
@@ -87,14 +86,14 @@ export async function executeRun(run: PreparedRun, options: ExecuteOptions): Pro
     society?.generationStarted();
   }
 
-  // SAO: the winner on variations of its weakest test cases, unless the run was stopped.
+  // SAO: the winner on variations of its weakest test cases, when the run ended on its own terms.
   const best = study.best();
   const writer = run.society?.writer;
   const generalization =
-    writer && best && !aborted()
+    writer && best && !aborted() && driver.mayWorkAfterwards(ledger)
       ? await checkGeneralization({
           writer,
-          best: { ...best, hash: hashConfig(best.config) },
+          best,
           testCases,
           evaluations,
           target,
@@ -132,7 +131,8 @@ function societyHost(
   return {
     calls: state.calls,
     generationStarted(): void {
-      pending = askProposer(plan, state, { study, config: run.config, evaluations, ledger, signal }) ?? pending;
+      const answersOf = (candidate: string) => evaluations.filter((e) => e.candidate === candidate);
+      pending = askProposer(plan, state, { study, config: run.config, answersOf, ledger, signal }) ?? pending;
     },
     settled: () => pending,
   };

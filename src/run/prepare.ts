@@ -5,7 +5,7 @@
  */
 import { type ConfigIssue, joinPath } from "../config/issues.js";
 import { type ConfigFormat, formatFromName, parseConfigText } from "../config/parse.js";
-import type { Config, TestCase } from "../config/schema.js";
+import { type Config, SOCIETY_MAX_CALLS, type TestCase } from "../config/schema.js";
 import { normalizeTestCases, testCaseList } from "../config/test-cases.js";
 import { usesSocietyModel, validateConfig } from "../config/validate.js";
 import { type CaseScoring, PREFERENCE_ANSWER_CHARS } from "../evaluate/case.js";
@@ -19,6 +19,7 @@ import { buildServices } from "../evaluate/services.js";
 import { isPlainObject, type JsonValue, own } from "../json.js";
 import { type CaseWriter, llmCaseWriter, mockCaseWriter } from "../society/generalize.js";
 import { mockProposer } from "../society/mock-proposer.js";
+import { collectsPreferences } from "../society/preferences.js";
 import { llmProposer, type Proposer } from "../society/proposer.js";
 import { checkUrl, type EgressPolicy, guardedFetch, markedFetch } from "../target/egress.js";
 import { httpTarget } from "../target/http.js";
@@ -437,7 +438,7 @@ export async function prepareRun(raw: unknown, options: PrepareOptions = {}): Pr
     services: built.services,
     judges: built.judges,
     secrets,
-    ...(config.society?.enabled && config.society.learning.sao_enabled ? { answerChars: PREFERENCE_ANSWER_CHARS } : {}),
+    ...(collectsPreferences(config) ? { answerChars: PREFERENCE_ANSWER_CHARS } : {}),
     ...(declared && spec?.module && exportName ? { evaluatorLabel: `${spec.module}.${exportName}` } : {}),
     // The mock answers in its own shape: the real API's response paths don't apply to it.
     ...(config.api.response.result_field && !config.api.mock_mode ? { resultField: config.api.response.result_field } : {}),
@@ -475,18 +476,19 @@ async function loadModule(
 /** The society's model: the mock's in mock mode (offline, like the judge), else the model of society.llm. */
 function societyPlan(config: Config, deps: ProviderDeps): SocietyPlan | null {
   const society = config.society;
-  const { rlp_enabled: rlp, sao_enabled: sao } = society?.learning ?? { rlp_enabled: false, sao_enabled: false };
-  if (!society?.enabled || (!rlp && !sao)) return null;
-  const maxCalls = society.llm?.max_calls ?? 10;
+  if (!society || !usesSocietyModel(config)) return null;
+  const { rlp_enabled: rlp, sao_enabled: sao } = society.learning;
+  const maxCalls = society.llm?.max_calls ?? SOCIETY_MAX_CALLS;
   if (config.api.mock_mode || !society.llm) {
     return { proposer: rlp ? mockProposer : null, maxCalls, writer: sao ? mockCaseWriter : null };
   }
-  const { temperature: _t, max_tokens: _m, max_calls: _c, ...settings } = society.llm;
+  const { temperature, max_tokens, max_calls: _calls, ...settings } = society.llm;
   const provider = createProvider(settings, deps, "society.llm");
   const secrets = deps.secrets ?? [];
+  const sampling = { temperature, max_tokens };
   return {
-    proposer: rlp ? llmProposer(provider, secrets) : null,
+    proposer: rlp ? llmProposer(provider, secrets, sampling) : null,
     maxCalls,
-    writer: sao ? llmCaseWriter(provider, secrets) : null,
+    writer: sao ? llmCaseWriter(provider, secrets, sampling) : null,
   };
 }

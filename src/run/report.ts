@@ -5,8 +5,6 @@
 import type { ConfigIssue } from "../config/issues.js";
 import type { GenerationSummary } from "../optimize/schema.js";
 import type { Study } from "../optimize/study.js";
-import { hashConfig } from "../search/hash.js";
-import type { ParamConfig } from "../search/space.js";
 import type { Ledger } from "./ledger.js";
 import type { PreparedRun } from "./prepare.js";
 import type { EvaluationRecord, FailureSummary, Generalization, RunEvent, RunReport, SocietyReport } from "./schema.js";
@@ -135,7 +133,7 @@ export function assembleReport(args: {
     ),
     warnings: args.warnings,
     error,
-    ...(args.society ? { society: societyReport(study, args.society, best?.config ?? null) } : {}),
+    ...(args.society ? { society: societyReport(study, args.society, best?.hash ?? null) } : {}),
     ...(args.generalization ? { generalization: args.generalization } : {}),
   };
 }
@@ -148,14 +146,13 @@ export interface SocietyCalls {
   cost_usd: number;
 }
 
-function societyReport(study: Study, calls: SocietyCalls, best: ParamConfig | null): SocietyReport {
+function societyReport(study: Study, calls: SocietyCalls, bestHash: string | null): SocietyReport {
   const counts = study.control.suggestions ?? { proposed: 0, valid: 0, invalid: 0, duplicates: 0, tried: [] };
   const scored = new Map(study.candidates().map((c) => [c.candidate, c]));
   const better = counts.tried.filter((t) => {
     const c = scored.get(t.hash);
     return c?.complete === true && (t.incumbent === null || c.score > t.incumbent);
   }).length;
-  const bestHash = best ? hashConfig(best) : null;
   return {
     proposer_calls: calls.calls,
     failed_calls: calls.failed,

@@ -1,4 +1,4 @@
-import type { JsonValue } from "../json.js";
+import { type JsonValue, utf8Length } from "../json.js";
 import { canonicalJson } from "./hash.js";
 import type { Rng } from "./rng.js";
 
@@ -75,8 +75,7 @@ export function conformValue(param: Parameter, value: JsonValue | undefined, max
   if (value === undefined) return null;
   switch (param.type) {
     case "categorical":
-      if (param.text)
-        return typeof value === "string" && value.trim() !== "" && new TextEncoder().encode(value).length <= maxTextBytes ? value : null;
+      if (param.text) return typeof value === "string" && value.trim() !== "" && utf8Length(value) <= maxTextBytes ? value : null;
       return param.values.find((v) => sameValue(v, value)) ?? null;
     case "discrete":
       return param.values.find((v) => v === value) ?? null;

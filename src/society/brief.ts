@@ -4,7 +4,7 @@
  * one's weakest test cases with the start of its answers, the parameters and the metrics.
  */
 import type { Config } from "../config/schema.js";
-import type { JsonValue } from "../json.js";
+import { type JsonValue, utf8Length } from "../json.js";
 import type { Study } from "../optimize/study.js";
 import type { EvaluationRecord } from "../run/schema.js";
 import type { ParamConfig, SearchSpace } from "../search/space.js";
@@ -28,18 +28,24 @@ export interface Brief {
   metrics: { name: string; type: string; weight: number }[];
   best: BriefCandidate[];
   worst: BriefCandidate[];
-  /** The best candidate's lowest-scored test cases, with the start of its answer. */
+  /** The best candidate's lowest-scored test cases, with its answer (shortened when rendered). */
   weakest: { test_case_id: string; score: number; answer: string }[];
+}
+
+/** Values listed per parameter: a list of a thousand would crowd out the candidates. */
+const VALUES_SHOWN = 20;
+
+function oneOf(values: readonly JsonValue[]): string {
+  const listed = JSON.stringify(values.slice(0, VALUES_SHOWN).map((v) => shorten(v, EXCERPT_SHOWN)));
+  return values.length > VALUES_SHOWN ? `one of ${listed} and ${values.length - VALUES_SHOWN} more` : `one of ${listed}`;
 }
 
 function describeParameter(param: SearchSpace[string]): string {
   switch (param.type) {
     case "categorical":
-      return param.text
-        ? `text: write new text, or one of ${param.values.length} tried (shown in the candidates)`
-        : `one of ${JSON.stringify(param.values)}`;
+      return param.text ? `text: write new text, or one of ${param.values.length} tried (shown in the candidates)` : oneOf(param.values);
     case "discrete":
-      return `one of ${JSON.stringify(param.values)}`;
+      return oneOf(param.values);
     case "int":
       return `integer from ${param.min} to ${param.max}${param.step !== 1 ? ` in steps of ${param.step}` : ""}`;
     case "float":
@@ -47,15 +53,21 @@ function describeParameter(param: SearchSpace[string]): string {
   }
 }
 
-const shorten = (value: JsonValue, length: number): JsonValue =>
-  typeof value === "string" && value.length > length ? `${value.slice(0, length)}…` : value;
-
-function shown(config: ParamConfig): ParamConfig {
-  return Object.fromEntries(Object.entries(config).map(([k, v]) => [k, shorten(v, TEXT_SHOWN)]));
+function shorten(value: JsonValue, length: number): JsonValue {
+  return typeof value === "string" && value.length > length ? `${value.slice(0, length)}…` : value;
 }
 
-/** The brief of a study at the start of a generation, from its finished candidates and the evaluations so far. */
-export function buildBrief(study: Study, config: Config, evaluations: readonly EvaluationRecord[], wanted: number): Brief {
+/** A text as the model may read it: every form of every secret removed first, then shortened (a cut secret would leave its start). */
+const shown = (value: JsonValue, length: number, secrets: readonly string[]): JsonValue =>
+  shorten(typeof value === "string" ? redact(value, secrets) : value, length);
+
+/** The brief of a study at the start of a generation, from its finished candidates and the best one's answers. */
+export function buildBrief(
+  study: Study,
+  config: Config,
+  answersOf: (candidate: string) => readonly EvaluationRecord[],
+  wanted: number,
+): Brief {
   const scored = study
     .candidates()
     .filter((c) => c.complete)
@@ -64,11 +76,10 @@ export function buildBrief(study: Study, config: Config, evaluations: readonly E
   const worst = scored.length > 5 ? scored.slice(-3).map((c) => ({ config: c.params, score: c.score })) : [];
   const top = scored[0];
   const weakest = top
-    ? evaluations
-        .filter((e) => e.candidate === top.candidate)
+    ? [...answersOf(top.candidate)]
         .sort((a, b) => a.score - b.score)
         .slice(0, 3)
-        .map((e) => ({ test_case_id: e.test_case_id, score: e.score, answer: e.response_excerpt.slice(0, EXCERPT_SHOWN) }))
+        .map((e) => ({ test_case_id: e.test_case_id, score: e.score, answer: e.response_excerpt }))
     : [];
   return {
     generation: (study.control.current?.index ?? 0) + 1,
@@ -84,22 +95,36 @@ export function buildBrief(study: Study, config: Config, evaluations: readonly E
 
 /**
  * The brief as the LLM reads it: JSON, its long texts shortened, at most BRIEF_MAX_BYTES (the worst candidates,
- * then the weakest cases, then the lower best ones make way), every form of every secret of the run removed.
+ * then the weakest cases, then the lower best ones make way, then texts are shortened further), every form of every
+ * secret of the run removed before anything is cut.
  */
 export function renderBrief(brief: Brief, secrets: readonly string[]): string {
-  const parts = {
-    ...brief,
-    best: brief.best.map((c) => ({ ...c, config: shown(c.config) })),
-    worst: brief.worst.map((c) => ({ ...c, config: shown(c.config) })),
+  const render = (text: number, excerpt: number) => {
+    const config = (c: BriefCandidate) => ({
+      ...c,
+      config: Object.fromEntries(Object.entries(c.config).map(([k, v]) => [k, shown(v, text, secrets)])),
+    });
+    const parts = {
+      ...brief,
+      best: brief.best.map(config),
+      worst: brief.worst.map(config),
+      weakest: brief.weakest.map((w) => ({ ...w, answer: shown(w.answer, excerpt, secrets) })),
+    };
+    // Names (parameters, test case ids) are the run's own and may hold a secret too.
+    return redact(JSON.stringify(parts, null, 1), secrets);
   };
-  const render = () => redact(JSON.stringify(parts, null, 1), secrets);
-  let text = render();
-  const bytes = (t: string) => new TextEncoder().encode(t).length;
-  while (bytes(text) > BRIEF_MAX_BYTES && (parts.worst.length > 0 || parts.weakest.length > 0 || parts.best.length > 1)) {
-    if (parts.worst.length > 0) parts.worst = parts.worst.slice(0, -1);
-    else if (parts.weakest.length > 0) parts.weakest = parts.weakest.slice(0, -1);
-    else parts.best = parts.best.slice(0, -1);
-    text = render();
+  let text = render(TEXT_SHOWN, EXCERPT_SHOWN);
+  const fits = () => utf8Length(text) <= BRIEF_MAX_BYTES;
+  while (!fits() && (brief.worst.length > 0 || brief.weakest.length > 0 || brief.best.length > 1)) {
+    if (brief.worst.length > 0) brief = { ...brief, worst: brief.worst.slice(0, -1) };
+    else if (brief.weakest.length > 0) brief = { ...brief, weakest: brief.weakest.slice(0, -1) };
+    else brief = { ...brief, best: brief.best.slice(0, -1) };
+    text = render(TEXT_SHOWN, EXCERPT_SHOWN);
   }
-  return bytes(text) > BRIEF_MAX_BYTES ? text.slice(0, BRIEF_MAX_BYTES / 2) : text;
+  for (const length of [150, 40]) if (!fits()) text = render(length, length);
+  if (fits()) return text;
+  // Parameters beyond counting: cut at the bound, on a whole character.
+  let cut = text.slice(0, BRIEF_MAX_BYTES);
+  while (utf8Length(cut) > BRIEF_MAX_BYTES) cut = cut.slice(0, -64);
+  return cut;
 }

@@ -5,7 +5,7 @@
  */
 import type { TestCase } from "../config/schema.js";
 import { type CaseResult, type CaseScoring, scoreCase } from "../evaluate/case.js";
-import type { ChatMessage, Provider } from "../evaluate/providers.js";
+import type { ChatMessage, Provider, Sampling } from "../evaluate/providers.js";
 import { isPlainObject, type JsonValue } from "../json.js";
 import { countCall, countOutcome, type Ledger } from "../run/ledger.js";
 import type { EvaluationRecord, Generalization } from "../run/schema.js";
@@ -28,7 +28,7 @@ that ask the same kind of thing differently (other wording, other numbers or nam
 "input" and "expected", and an "expected" that is right for the new input. Never copy a case.
 Reply with only a JSON object: {"candidates": [{"from": "<id of the case varied>", "input": {...}, "expected": ...}, ...]}.`;
 
-export function llmCaseWriter(provider: Provider, secrets: readonly string[]): CaseWriter {
+export function llmCaseWriter(provider: Provider, secrets: readonly string[], sampling: Sampling): CaseWriter {
   return {
     async write(cases, perCase, signal) {
       const shown = cases.map((c) => ({ id: c.id, input: c.input, expected: c.expected }));
@@ -36,7 +36,7 @@ export function llmCaseWriter(provider: Provider, secrets: readonly string[]): C
         { role: "system", content: INSTRUCTIONS },
         { role: "user", content: redact(`Write ${perCase} variations of each case.\n\n${JSON.stringify(shown, null, 1)}`, secrets) },
       ];
-      const reply = await provider.chat(messages, { json: true, ...(signal ? { signal } : {}) });
+      const reply = await provider.chat(messages, { json: true, sampling, ...(signal ? { signal } : {}) });
       return { variations: parseCandidates(reply.text) ?? [], cost_usd: reply.cost_usd };
     },
   };

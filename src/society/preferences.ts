@@ -4,7 +4,7 @@
  * `chosen`, `rejected`), one JSON object a line, with the scores and configs that produced them.
  */
 import { z } from "zod";
-import type { TestCase } from "../config/schema.js";
+import type { Config, TestCase } from "../config/schema.js";
 import { isPlainObject, JsonSchema, type JsonValue } from "../json.js";
 import type { EvaluationRecord } from "../run/schema.js";
 
@@ -39,20 +39,38 @@ function promptOf(input: Record<string, JsonValue>): string {
   return JSON.stringify(input);
 }
 
+/** Whether a run collects SAO's preference pairs: the society on with SAO. */
+export function collectsPreferences(config: Config): boolean {
+  return config.society?.enabled === true && config.society.learning.sao_enabled;
+}
+
+/** A run's preference pairs from its answers, by its society's margin; null when the run does not collect them. */
+export function runPreferences(
+  config: Config,
+  evaluations: readonly EvaluationRecord[],
+  testCases: readonly TestCase[],
+): PreferencePair[] | null {
+  const society = config.society;
+  return society && collectsPreferences(config) ? preferencePairs(evaluations, testCases, society.learning.preference_margin) : null;
+}
+
 export function preferencePairs(
   evaluations: readonly EvaluationRecord[],
   testCases: readonly TestCase[],
   margin: number,
 ): PreferencePair[] {
+  // One answer per (test case, distinct text), its best-scored evaluation; failed calls have no answer to learn from.
+  const byCase = new Map<string, Map<string, EvaluationRecord>>();
+  for (const e of evaluations) {
+    if (!e.success || e.response_excerpt.trim() === "") continue;
+    const answers = byCase.get(e.test_case_id) ?? new Map<string, EvaluationRecord>();
+    byCase.set(e.test_case_id, answers);
+    const known = answers.get(e.response_excerpt);
+    if (!known || e.score > known.score) answers.set(e.response_excerpt, e);
+  }
   const pairs: PreferencePair[] = [];
   for (const testCase of testCases) {
-    // One answer per distinct text, its best-scored evaluation; failed calls have no answer to learn from.
-    const answers = new Map<string, EvaluationRecord>();
-    for (const e of evaluations) {
-      if (e.test_case_id !== testCase.id || !e.success || e.response_excerpt.trim() === "") continue;
-      const known = answers.get(e.response_excerpt);
-      if (!known || e.score > known.score) answers.set(e.response_excerpt, e);
-    }
+    const answers = byCase.get(testCase.id) ?? new Map<string, EvaluationRecord>();
     const ranked = [...answers.values()].sort((a, b) => b.score - a.score || a.candidate.localeCompare(b.candidate));
     let low = ranked.length - 1;
     for (let high = 0; high < low && high < MAX_PAIRS_PER_CASE; high++, low--) {

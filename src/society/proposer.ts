@@ -3,7 +3,7 @@
  * new text for text parameters above all. What it answers is only a suggestion: the study conforms each candidate
  * to the search space and drops the rest (Study.suggest), so a malformed answer costs a call, never the run.
  */
-import type { ChatMessage, Provider } from "../evaluate/providers.js";
+import type { ChatMessage, Provider, Sampling } from "../evaluate/providers.js";
 import type { Brief } from "./brief.js";
 import { renderBrief } from "./brief.js";
 
@@ -52,10 +52,10 @@ export function parseCandidates(reply: string): unknown[] | null {
 }
 
 /** The proposer over a chat model (society.llm). */
-export function llmProposer(provider: Provider, secrets: readonly string[]): Proposer {
+export function llmProposer(provider: Provider, secrets: readonly string[], sampling: Sampling): Proposer {
   return {
     async propose(brief, signal) {
-      const reply = await provider.chat(proposerMessages(brief, secrets), { json: true, ...(signal ? { signal } : {}) });
+      const reply = await provider.chat(proposerMessages(brief, secrets), { json: true, sampling, ...(signal ? { signal } : {}) });
       const candidates = parseCandidates(reply.text);
       return { candidates: candidates ?? [], cost_usd: reply.cost_usd, malformed: candidates === null };
     },

@@ -24,7 +24,14 @@ export const newSocietyState = (): SocietyState => ({ calls: { calls: 0, failed:
 export function askProposer(
   plan: SocietyPlan,
   state: SocietyState,
-  run: { study: Study; config: Config; evaluations: readonly EvaluationRecord[]; ledger: Ledger; signal?: AbortSignal | undefined },
+  run: {
+    study: Study;
+    config: Config;
+    /** A candidate's evaluations so far: read only when the proposer is asked, for the best candidate. */
+    answersOf: (candidate: string) => readonly EvaluationRecord[];
+    ledger: Ledger;
+    signal?: AbortSignal | undefined;
+  },
 ): Promise<void> | null {
   const { study, ledger } = run;
   const { calls } = state;
@@ -37,7 +44,7 @@ export function askProposer(
   const base = study.best()?.config;
   if (!base) return null;
   calls.calls += 1;
-  const brief = buildBrief(study, run.config, run.evaluations, study.settings.populationSize);
+  const brief = buildBrief(study, run.config, run.answersOf, study.settings.populationSize);
   return proposer.propose(brief, run.signal).then(
     (proposal) => {
       calls.cost_usd += proposal.cost_usd;

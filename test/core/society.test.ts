@@ -12,7 +12,8 @@ import { parse, stringify } from "yaml";
 import { validateConfig } from "../../src/config/validate.js";
 import { runOptimization } from "../../src/node/index.js";
 import { studySettings } from "../../src/optimize/settings.js";
-import { Study } from "../../src/optimize/study.js";
+import { Study, SUGGESTED_TEXT_BUDGET_BYTES } from "../../src/optimize/study.js";
+import { controlStateBound } from "../../src/run/bounds.js";
 import type { OptimizationSuccess } from "../../src/run/schema.js";
 import { BRIEF_MAX_BYTES } from "../../src/society/brief.js";
 import { checkGeneralization } from "../../src/society/generalize.js";
@@ -100,6 +101,32 @@ describe("Study.suggest", () => {
     expect(study.control.suggestions?.tried).toHaveLength(1);
   });
 
+  it("adds at most SUGGESTED_TEXT_BUDGET_BYTES of new text to the space, so the control state stays within the start guard's bound", () => {
+    if (!space || !validated) throw new Error("the space did not validate");
+    const study = Study.create({ settings: studySettings(validated.optimization), space, testCases: [{ id: "a", weight: 1 }], seed: 1 });
+    const base = { prompt: "Be brief.", model: "small", temperature: 0.5 };
+    // 8 KiB texts, each new: the budget takes 64 of them and no more.
+    const texts = Array.from({ length: 80 }, (_, i) => ({ prompt: `${i}`.padEnd(8192, "x") }));
+    const counts = study.suggest(texts, base);
+    expect(counts).toMatchObject({
+      proposed: 80,
+      valid: SUGGESTED_TEXT_BUDGET_BYTES / 8192,
+      invalid: 80 - SUGGESTED_TEXT_BUDGET_BYTES / 8192,
+    });
+    expect(counts.text_bytes).toBe(SUGGESTED_TEXT_BUDGET_BYTES);
+    // A config with no new text still fits.
+    expect(study.suggest([{ prompt: "Be brief.", temperature: 0.9 }], base)).toMatchObject({ valid: 65 });
+    // The start guard counts it: the same run with the society's proposer is bounded higher by the budget and more.
+    const withSociety = {
+      ...validated,
+      society: { enabled: true, learning: { rlp_enabled: true, sao_enabled: false, preference_margin: 0.1 } },
+    };
+    const testCases = [{ id: "a", input: {} }] as never;
+    expect(
+      controlStateBound({ config: withSociety as never, testCases }) - controlStateBound({ config: validated, testCases }),
+    ).toBeGreaterThan(SUGGESTED_TEXT_BUDGET_BYTES);
+  });
+
   it("reads a model's reply: a candidates object, a bare list or a fenced block; null when there is none", () => {
     expect(parseCandidates('{"candidates": [{"a": 1}]}')).toEqual([{ a: 1 }]);
     expect(parseCandidates('Here:\n```json\n[{"params": {"a": 2}, "why": "x"}]\n```')).toEqual([{ a: 2 }]);
@@ -181,6 +208,17 @@ describe("SAO's preference pairs", () => {
     }
     // The generated cases are checked apart: the run's own history and best score are those of its test cases.
     expect(result.history.reduce((n, g) => n + g.calls, 0) + 6).toBe(result.target_calls);
+  });
+
+  it("does not check a run stopped by its budget of calls: the check would call the target past it", async () => {
+    const config = society();
+    (config.society as { learning: Record<string, unknown> }).learning.sao_enabled = true;
+    // Three test cases, eight candidates a generation: the budget runs out in the third generation.
+    (config.optimization as { execution: Record<string, unknown> }).execution.max_target_calls = 60;
+    const result = success(await runOptimization({ configDict: config }));
+    expect(result.stop_reason).toBe("max_target_calls");
+    expect(result.generalization).toBeUndefined();
+    expect(result.target_calls).toBe(result.history.reduce((n, g) => n + g.calls, 0));
   });
 
   it("drops variations of another shape, copies of a case and variations of no case", async () => {
@@ -384,8 +422,15 @@ describe("RLP against a model double on loopback", () => {
     for (const request of server.requests) {
       expect(request.headers.authorization).toBe(`Bearer ${SECRET}`);
       expect(request.body).not.toContain(SECRET);
-      const body = JSON.parse(request.body) as { model: string; messages: { role: string; content: string }[] };
+      const body = JSON.parse(request.body) as {
+        model: string;
+        temperature: number;
+        max_tokens: number;
+        messages: { role: string; content: string }[];
+      };
       expect(body.model).toBe("double");
+      // society.llm's sampling reaches the model (its defaults here): max_tokens bounds the reply.
+      expect(body).toMatchObject({ temperature: 0.7, max_tokens: 1000 });
       const brief = body.messages.at(-1)?.content ?? "";
       expect(new TextEncoder().encode(brief).length).toBeLessThanOrEqual(BRIEF_MAX_BYTES + 200);
       expect(brief).toContain('"best"');

@@ -21,10 +21,9 @@ import type { Prepared } from "../../src/run/prepare.js";
 import { maxCalls, type SocietyCalls } from "../../src/run/report.js";
 import type { EvaluationRecord, Generalization, RunReport, RunStatus, RunView } from "../../src/run/schema.js";
 import { type OptimizationResult, toSeedResponse } from "../../src/sdk/response.js";
-import { hashConfig } from "../../src/search/hash.js";
 import type { ParamConfig } from "../../src/search/space.js";
 import { checkGeneralization } from "../../src/society/generalize.js";
-import { type PreferencePair, preferencePairs } from "../../src/society/preferences.js";
+import { collectsPreferences, type PreferencePair, runPreferences } from "../../src/society/preferences.js";
 import { askProposer, newSocietyState, type SocietyState } from "../../src/society/rlp-step.js";
 import { PromoteError, type PromoteRequest, promote } from "../db/promote";
 import { finishRun, writeRound } from "../db/runs";
@@ -210,7 +209,7 @@ export class RunCoordinator extends DurableObject<Env> {
   /** Start the run (once: starting it again changes nothing). Throws only when it could not be started at all. */
   async start(spec: RunSpec): Promise<RunView> {
     if (this.spec()) return this.view() as Promise<RunView>;
-    const prepared = await prepareInWorker(this.env, spec.config, { runId: spec.run_id, ownHosts: spec.own_hosts ?? [] });
+    const prepared = await this.prepare(spec);
     if (!prepared.ok) throw new Error(`invalid config: ${prepared.errors.map((e) => `${e.path}: ${e.message}`).join("; ")}`);
     const { config, testCases } = prepared.run;
     const budget = config.optimization.execution.max_cost_usd;
@@ -364,6 +363,14 @@ export class RunCoordinator extends DurableObject<Env> {
     return this.spec() ? this.run().study.candidates() : [];
   }
 
+  /** One candidate's results: their keys are `hash|test case`, so a range of the primary key. */
+  private answersOf(candidate: string): EvaluationRecord[] {
+    return this.sql
+      .exec<{ record: string }>("SELECT record FROM results WHERE key > ? AND key < ?", `${candidate}|`, `${candidate}}`)
+      .toArray()
+      .map((r) => JSON.parse(r.record) as EvaluationRecord);
+  }
+
   private records(round?: number): EvaluationRecord[] {
     const rows =
       round === undefined
@@ -417,9 +424,8 @@ export class RunCoordinator extends DurableObject<Env> {
     const spec = this.spec();
     if (!spec) return null;
     const prepared = await this.prepare(spec);
-    const society = prepared.ok ? prepared.run.config.society : undefined;
-    if (!prepared.ok || !society?.enabled || !society.learning.sao_enabled) return null;
-    const all = preferencePairs(this.records(), prepared.run.testCases, society.learning.preference_margin);
+    if (!prepared.ok || !collectsPreferences(prepared.run.config)) return null;
+    const all = runPreferences(prepared.run.config, this.records(), prepared.run.testCases) ?? [];
     // A page at a time: a run of many test cases holds more pairs (of answers up to 4,000 characters) than one answer should.
     return { pairs: all.slice(page.offset, page.offset + page.limit), total: all.length };
   }
@@ -440,7 +446,7 @@ export class RunCoordinator extends DurableObject<Env> {
     const asked = askProposer(prepared.run.society, state, {
       study: run.study,
       config: prepared.run.config,
-      evaluations: this.records(),
+      answersOf: (candidate) => this.answersOf(candidate),
       ledger,
     });
     if (!asked) {
@@ -623,13 +629,14 @@ export class RunCoordinator extends DurableObject<Env> {
   private async checkGeneralization(spec: RunSpec): Promise<void> {
     if (readMeta(this.sql, "generalization") !== null) return;
     const prepared = await this.prepare(spec);
-    const best = this.run().study.best();
+    const run = this.run();
+    const best = run.study.best();
     const writer = prepared.ok ? prepared.run.society?.writer : null;
-    if (!prepared.ok || !writer || !best) return;
     const ledger = this.ledger();
+    if (!prepared.ok || !writer || !best || !run.driver.mayWorkAfterwards(ledger)) return;
     const checked = await checkGeneralization({
       writer,
-      best: { ...best, hash: hashConfig(best.config) },
+      best,
       testCases: prepared.run.testCases,
       evaluations: this.records(),
       target: prepared.run.target,

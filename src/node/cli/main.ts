@@ -11,7 +11,7 @@ import { ConvergenceApiError } from "../../sdk/client.js";
 import { runOnServer } from "../../sdk/remote.js";
 import type { OptimizationResult } from "../../sdk/response.js";
 import { newRunId, seedFor, toSeedResponse } from "../../sdk/run-optimization.js";
-import { preferencePairs } from "../../society/preferences.js";
+import { runPreferences } from "../../society/preferences.js";
 import { VERSION } from "../../version.js";
 import { devVarsHint, devVarsKey } from "../client.js";
 import { nodePrepareOptions } from "../io.js";
@@ -106,8 +106,7 @@ async function optimizeCommand(
     let writeError: string | null = null;
     if (flags.output) {
       try {
-        const sao = run.config.society?.enabled && run.config.society.learning.sao_enabled ? run.config.society.learning : null;
-        const preferences = sao ? preferencePairs(report.evaluations, run.testCases, sao.preference_margin) : undefined;
+        const preferences = runPreferences(run.config, report.evaluations, run.testCases) ?? undefined;
         written = await writeOutputs(flags.output, report, preferences);
       } catch (error) {
         writeError = `could not write ${flags.output}: ${(error as Error).message}`;
