@@ -52,6 +52,8 @@ describe("SAO on the service", () => {
     expect(first.headers.get("x-next-offset")).toBe(lines.length > 1 ? "1" : null);
     const tooMany = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?limit=5000`);
     expect(tooMany).toMatchObject({ status: 400, body: { error: { details: [{ path: "query.limit" }] } } });
+    const tooFar = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?offset=50001`);
+    expect(tooFar).toMatchObject({ status: 400, body: { error: { details: [{ path: "query.offset" }] } } });
     const without = await finished((await submit(society(false))).run_id);
     const refused = await callJson<{ error: { code: string } }>("GET", `/v1/runs/${without.run_id}/preferences`);
     expect(refused).toMatchObject({ status: 409, body: { error: { code: "no_preferences" } } });

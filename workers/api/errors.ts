@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ConfigIssue, ConfigIssueSchema, fromZodIssues } from "../../src/config/issues.js";
+import { type ConfigIssue, ConfigIssueSchema, describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import { StoredConfigInvalid } from "../db/systems";
 
 /** DESIGN.md's error format: {"error": {"code", "message", "details"}}. */
@@ -32,6 +32,12 @@ export class ApiError extends Error {
 function errorResponse(c: Context, status: ContentfulStatusCode, code: string, message: string, details?: ConfigIssue[]): Response {
   return c.json({ error: { code, message, ...(details && details.length > 0 ? { details } : {}) } }, status);
 }
+
+/**
+ * A request its schema refuses, or that fails a check only the handler can make: 400 `invalid_request`, the
+ * message every problem with its path, `details` each of them.
+ */
+export const invalidRequest = (details: ConfigIssue[]): ApiError => new ApiError(400, "invalid_request", describeIssues(details), details);
 
 /** A JSON response of a route, for the API description. */
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
@@ -110,16 +116,27 @@ export function notFoundOrNotAllowed(routes: () => readonly { method: string; pa
   };
 }
 
+/** Where a part of the request puts its problems' paths: a body's and a path parameter's as they are, `query.x`. */
+const prefixOf = (target: string | undefined) => (target === undefined || target === "json" || target === "param" ? "" : target);
+
 /** zod-openapi's hook: a request that fails its schema answers 400 with every problem and its path. */
 export function validationHook(
   result: { success: boolean; error?: { issues: z.core.$ZodIssue[] }; target?: string },
   c: Context,
 ): Response | undefined {
   if (result.success || !result.error) return undefined;
-  const where = result.target === "json" ? "" : (result.target ?? "");
-  const details = fromZodIssues(result.error.issues, where === "param" ? "" : where);
-  const summary = details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join("; ");
-  return errorResponse(c, 400, "invalid_request", summary, details);
+  const refused = invalidRequest(fromZodIssues(result.error.issues, prefixOf(result.target)));
+  return errorResponse(c, refused.status, refused.code, refused.message, refused.details);
+}
+
+/**
+ * A part of the request as its schema reads it, for a route declared by hand: refused as validationHook refuses
+ * it for a createRoute route.
+ */
+export function validRequestPart<T extends z.ZodType>(schema: T, value: unknown, target: "param" | "query"): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalidRequest(fromZodIssues(parsed.error.issues, prefixOf(target)));
+  return parsed.data;
 }
 
 /** Every error leaves as the error format: never a stack trace, never an HTML page. */
