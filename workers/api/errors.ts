@@ -60,7 +60,9 @@ export const errorResponses = {
   404: failure("Unknown system, run, decision, key or route"),
   409: failure("Not in a state that allows this"),
   413: failure("Body too large"),
-  415: failure("The body's content-type is none of those the route reads (application/json; POST /v1/runs also application/yaml)"),
+  415: failure(
+    "The body's content-type is none of those the route reads (application/json; POST /v1/runs and POST /v1/validate also application/yaml)",
+  ),
   429: {
     ...failure("Too many requests for this key"),
     headers: z.object({

@@ -204,12 +204,13 @@ group.openAPIRegistry.registerPath({
 /** The config of a POST: JSON or YAML by content type, within the body bound. */
 async function configOfBody(c: Context<{ Bindings: Env }>): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
-  // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
-  const text = new TextDecoder().decode(await c.req.arrayBuffer());
   const yaml = /yaml/i.test(type);
+  // Refused before its body is read: a type this route does not read is not worth up to 1 MiB.
   if (!yaml && !/json/i.test(type)) {
     throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
   }
+  // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
+  const text = new TextDecoder().decode(await c.req.arrayBuffer());
   const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body", { maxBytes: MAX_BODY_BYTES.runs });
   if (parsed.errors.length > 0)
     throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
