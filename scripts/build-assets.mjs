@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Marked } from "marked";
+import { slug } from "./slug.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const publicDir = join(root, "workers/dashboard/public");
@@ -22,12 +23,8 @@ mkdirSync(guide, { recursive: true });
 
 const escapeHtml = (text) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 // Links between the pages name their .md files (as GitHub shows them); served, they are the pages beside this one.
-// GitHub's anchors, so the pages' links to each other's sections work served as they do in the repository.
-const slug = (text) =>
-  text
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
-    .replace(/\s/g, "-");
+// Headings get GitHub's anchors (slug), so the pages' links to each other's sections work served as they do in the
+// repository.
 const marked = new Marked({
   gfm: true,
   renderer: {

@@ -26,7 +26,8 @@ const { values } = parseArgs({
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
 const persist = values["persist-to"] ? ["--persist-to", values["persist-to"]] : [];
 
-// The dashboard's third-party files, in case `npm install` ran before they were vendored.
+// The static assets (scripts/build-assets.mjs): uPlot for the dashboard, in case `npm install` ran before it was
+// vendored, and the guides rendered again from docs/*.md, so the service serves the pages as they are now.
 spawnSync(process.execPath, [join(root, "scripts/build-assets.mjs")], { cwd: root, stdio: "inherit" });
 
 const devVars = join(root, ".dev.vars");

@@ -37,7 +37,7 @@ const ENV_REFERENCE = /^\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]
 const SECRET_HEADER = /auth|key|token|secret|cookie|session|signature|password|credential/i;
 /** Query parameters that carry a key (Gemini's ?key=, signed URLs). */
 const SECRET_QUERY = /^(key|api[-_]?key|token|access[-_]?token|secret|sig|signature)$/i;
-export const METHODS = ["POST", "PUT", "PATCH", "GET", "DELETE"] as const;
+const METHODS = ["POST", "PUT", "PATCH", "GET", "DELETE"] as const;
 
 function envReference(value: string): string | null {
   const m = value.trim().match(ENV_REFERENCE);
@@ -399,14 +399,34 @@ export interface InitConfig {
   inputFields: string[];
 }
 
-/** The config's YAML: the sample request as a template, the tuned fields as parameters, one example case. */
-export function buildInitConfig(answers: InitAnswers): InitConfig {
-  const { body } = answers;
-  const method = answers.method.toUpperCase();
-  if (!(METHODS as readonly string[]).includes(method))
-    throw new InitError(`the method must be one of ${METHODS.join(", ")}, not ${method}`);
-  if (answers.tune.length === 0) throw new InitError("name at least one field of the body to tune");
-  const resolved = [...new Set(answers.tune.map((path) => path.trim()))].map((path) => ({ path, ...resolve(body, path) }));
+/** The HTTP method a config of init's sends: one of METHODS, in capitals. */
+export function methodOf(text: string): string {
+  const upper = text.trim().toUpperCase();
+  if (!(METHODS as readonly string[]).includes(upper))
+    throw new InitError(`the method must be one of ${METHODS.join(", ")}, not '${text}'`);
+  return upper;
+}
+
+/** GET and DELETE send no body: the body's top-level fields go in the query string. */
+const sendsBody = (method: string) => method !== "GET" && method !== "DELETE";
+
+/** A field of the body to tune: where it is, its value in the sample, and the parameter it becomes. */
+interface TunedField {
+  path: string;
+  segments: Segment[];
+  value: JsonValue;
+  name: string;
+  parameter: ParameterSpec;
+}
+
+/**
+ * The fields to tune (dotted paths) checked against the sample body and the method (`methodOf`'s): each is in the
+ * body, none is inside another, each can be sent and holds a value to start a parameter from. Refused with an
+ * InitError naming the path, so a question can ask again.
+ */
+export function checkTunes(body: Record<string, JsonValue>, tune: readonly string[], method: string): TunedField[] {
+  if (tune.length === 0) throw new InitError("name at least one field of the body to tune");
+  const resolved = [...new Set(tune.map((path) => path.trim()))].map((path) => ({ path, ...resolve(body, path) }));
   for (const a of resolved) {
     for (const b of resolved) {
       if (a === b) continue;
@@ -414,7 +434,7 @@ export function buildInitConfig(answers: InitAnswers): InitConfig {
       if (prefix) throw new InitError(`'${a.path}' and '${b.path}' overlap: tune a field or the fields inside it, not both`);
     }
   }
-  const withBody = method !== "GET" && method !== "DELETE";
+  const withBody = sendsBody(method);
   if (!withBody) {
     const nested = resolved.find((r) => r.segments.length > 1);
     if (nested) throw new InitError(`${method} sends the body's top-level fields as a query string: '${nested.path}' is not one of them`);
@@ -426,17 +446,25 @@ export function buildInitConfig(answers: InitAnswers): InitConfig {
         resolved.map((r) => r.segments),
       )
     : resolved.map((r) => r.segments[0] as string);
-  const parameters: Record<string, ParameterSpec> = {};
-  for (const [i, r] of resolved.entries()) {
+  return resolved.map((r, i) => {
     const key = [...r.segments].reverse().find((s): s is string => typeof s === "string") ?? r.path;
-    parameters[names[i] as string] = parameterFor(key, r.path, r.value);
-  }
+    return { ...r, name: names[i] as string, parameter: parameterFor(key, r.path, r.value) };
+  });
+}
+
+/** The config's YAML: the sample request as a template, the tuned fields as parameters, one example case. */
+export function buildInitConfig(answers: InitAnswers): InitConfig {
+  const { body } = answers;
+  const method = methodOf(answers.method);
+  const resolved = checkTunes(body, answers.tune, method);
+  const withBody = sendsBody(method);
+  const parameters: Record<string, ParameterSpec> = Object.fromEntries(resolved.map((r) => [r.name, r.parameter]));
   const tunedTop = new Set(resolved.map((r) => r.segments[0]));
   let template: JsonValue | undefined;
   const input: Record<string, JsonValue> = {};
   if (withBody) {
     template = copyJson(body);
-    for (const [i, r] of resolved.entries()) setAt(template, r.segments, `{{params.${names[i]}}}`);
+    for (const r of resolved) setAt(template, r.segments, `{{params.${r.name}}}`);
     for (const key of Object.keys(body)) {
       if (!INPUT_FIELDS.has(key.toLowerCase()) || !/^[A-Za-z0-9_-]+$/.test(key)) continue;
       if (!tunedTop.has(key)) {

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { type LocalService, startLocalService } from "../../bench/service.js";
 import type { ContextView } from "../../src/bandit/contextual.js";
-import { type ConvergenceClient, createClient, runOptimization } from "../../src/index.js";
+import { type ConvergenceClient, createClient, type RunView, runOptimization } from "../../src/index.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -149,6 +149,27 @@ async function expectEveryCandidateDrawn(target: Page, candidates: Candidate[], 
     expect(chart.data[3]?.[ring[0] as number]).toBe(best.score);
     expect(valueAt(xs[ring[0] as number] as number)).toEqual(best.config[name]);
   }
+}
+
+/**
+ * Start `config` as a random search of `generations` generations of 4 (each generation new configs, none carried over
+ * already scored, so each is as long), two calls at a time, without early stopping; answer once its first generation
+ * is over, or fail after 90 s.
+ */
+async function startUntilFirstGeneration(config: Record<string, unknown>, generations: number): Promise<RunView> {
+  config.optimization = {
+    algorithm: "random",
+    seed: 7,
+    evolution: { population_size: 4, generations },
+    execution: { parallel_workers: 2, early_stopping: { enabled: false } },
+  };
+  const started = await client.startRun(config);
+  const deadline = Date.now() + 90_000;
+  while ((await client.getRun(started.run_id)).history.length === 0) {
+    if (Date.now() > deadline) throw new Error(`run ${started.run_id} finished no generation in 90 s`);
+    await page.waitForTimeout(100);
+  }
+  return started;
 }
 
 beforeAll(async () => {
@@ -324,18 +345,9 @@ describe("the dashboard", () => {
   it("shows a cancelled run: its calls per generation add up to the run's, every generation, whole-number ticks, and its best config", async () => {
     const config = parse(readFileSync(join(ROOT, "examples/quickstart.yaml"), "utf8"));
     config.api = { ...config.api, name: "cancelled_demo", mock_latency_ms: 1000 };
-    config.optimization = {
-      // Random search: each generation is new configs, none carried over already scored, so each is as long.
-      algorithm: "random",
-      seed: 7,
-      evolution: { population_size: 4, generations: 6 },
-      execution: { parallel_workers: 2, early_stopping: { enabled: false } },
-    };
-    const started = await client.startRun(config);
     // Cancelled in its second generation: a generation is 12 calls of a second each, two at a time, so the six
     // seconds or more it lasts leave room for a slow poll.
-    const deadline = Date.now() + 90_000;
-    while ((await client.getRun(started.run_id)).history.length === 0 && Date.now() < deadline) await page.waitForTimeout(100);
+    const started = await startUntilFirstGeneration(config, 6);
     const cancelled = await client.cancelRun(started.run_id);
     expect(cancelled.status).toBe("cancelled");
     expect(cancelled.history).toHaveLength(2);
@@ -369,7 +381,8 @@ describe("the dashboard", () => {
 
   it("shows a text parameter's long value clipped, its whole text a click away, on its run's page and its system's", async () => {
     const config = parse(readFileSync(join(ROOT, "examples/society.yaml"), "utf8"));
-    // The service refuses the society's proposer for now: the run searches the seed prompts, one of them long.
+    // Without the society, whose proposer would write prompts of its own: the run searches the seed prompts, one of
+    // them long, and the long one wins.
     delete config.society;
     config.api = { ...config.api, name: "text_demo" };
     config.search_space.parameters.system_prompt.values.push(LONG_PROMPT);
@@ -462,16 +475,8 @@ describe("the dashboard", () => {
     // Long prompts only, so the best config holds one from the first generation on.
     config.api = { ...config.api, name: "text_live_demo", mock_latency_ms: 300 };
     config.search_space.parameters.system_prompt.values = [LONG_PROMPT, `${LONG_PROMPT} Be kind.`];
-    config.optimization = {
-      algorithm: "random",
-      seed: 7,
-      // Twenty generations of 12 calls of 0.3 s, two at a time: a run that outlasts the check by far, cancelled after.
-      evolution: { population_size: 4, generations: 20 },
-      execution: { parallel_workers: 2, early_stopping: { enabled: false } },
-    };
-    const started = await client.startRun(config);
-    const deadline = Date.now() + 90_000;
-    while ((await client.getRun(started.run_id)).history.length === 0 && Date.now() < deadline) await page.waitForTimeout(100);
+    // Twenty generations of 12 calls of 0.3 s, two at a time: a run that outlasts the check by far, cancelled after.
+    const started = await startUntilFirstGeneration(config, 20);
 
     await page.goto(`${service.url}/#/runs/${started.run_id}`);
     await page.waitForSelector("#best-params details.clip");

@@ -56,6 +56,19 @@ const OPENAI_CURL = `curl https://api.openai.com/v1/chat/completions \\
 
 const readYaml = (path: string) => parse(readFileSync(path, "utf8"));
 
+/** `init --yes` with OpenAI's endpoint, the key's variable (as typed: `$OPENAI_API_KEY` too), this body and `extra`. */
+const yes = (body: string, extra: string[] = [], tokenEnv = "OPENAI_API_KEY") => [
+  "init",
+  "--yes",
+  "--endpoint",
+  "https://api.openai.com/v1/chat/completions",
+  "--token-env",
+  tokenEnv,
+  "--body",
+  body,
+  ...extra,
+];
+
 /** What every form writes for the OpenAI sample with model, temperature and max_tokens tuned. */
 function expectOpenAiConfig(config: ReturnType<typeof readYaml>, name: string): void {
   expect(config.api).toEqual({
@@ -185,24 +198,16 @@ describe("convergence init --yes", () => {
   it("writes the same config from flags, without a terminal", () => {
     const dir = tempDir("init-yes");
     const run = cli(
-      [
-        "init",
-        "--yes",
-        "--endpoint",
-        "https://api.openai.com/v1/chat/completions",
-        "--token-env",
-        "OPENAI_API_KEY",
+      yes(JSON.stringify(SAMPLE), [
         "--method",
         "POST",
-        "--body",
-        JSON.stringify(SAMPLE),
         "--tune",
         "model,temperature,max_tokens",
         "--name",
         "support-bot",
         "--output",
         "bot.yaml",
-      ],
+      ]),
       { cwd: dir },
     );
     expect(run.stderr).toBe("");
@@ -259,21 +264,7 @@ describe("convergence init --yes", () => {
 
   it("names a tuned system prompt by its role, and takes each case's user message through {{input.user_message}}", () => {
     const dir = tempDir("init-system");
-    const run = cli(
-      [
-        "init",
-        "--yes",
-        "--endpoint",
-        "https://api.openai.com/v1/chat/completions",
-        "--token-env",
-        "$OPENAI_API_KEY",
-        "--body",
-        JSON.stringify(SAMPLE),
-        "--tune",
-        "messages.0.content,temperature",
-      ],
-      { cwd: dir },
-    );
+    const run = cli(yes(JSON.stringify(SAMPLE), ["--tune", "messages.0.content,temperature"], "$OPENAI_API_KEY"), { cwd: dir });
     expect(run.code, run.stderr).toBe(0);
     const config = readYaml(join(dir, "convergence.yaml"));
     expect(config.api.auth.token_env).toBe("OPENAI_API_KEY");
@@ -377,18 +368,6 @@ describe("convergence init, answering questions", () => {
 });
 
 describe("convergence init refuses", () => {
-  const yes = (body: string, extra: string[] = []) => [
-    "init",
-    "--yes",
-    "--endpoint",
-    "https://api.openai.com/v1/chat/completions",
-    "--token-env",
-    "OPENAI_API_KEY",
-    "--body",
-    body,
-    ...extra,
-  ];
-
   it.each([
     ["a bearer token", `-H "Authorization: Bearer sk-live-4f9a8b7c6d5e"`, "the Authorization header holds a key written out"],
     ["an x-api-key value", `-H 'x-api-key: sk-live-4f9a8b7c6d5e'`, "the x-api-key header holds a key written out"],

@@ -8,6 +8,7 @@ import { scoreCase } from "../../src/evaluate/case.js";
 import type { JsonValue } from "../../src/json.js";
 import { prepareFromOptions } from "../../src/node/run-optimization.js";
 import { enumerate, type ParamConfig } from "../../src/search/space.js";
+import { errorLines } from "../helpers/cli.js";
 import { mockConfig } from "../helpers/configs.js";
 import { startServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
@@ -142,14 +143,13 @@ describe("convergence optimize", () => {
 describe("convergence validate", () => {
   const seedFiles = (dir: string): string[] =>
     readdirSync(dir).flatMap((name) => (statSync(join(dir, name)).isDirectory() ? seedFiles(join(dir, name)) : [join(dir, name)]));
-
-  const errorLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("error:"));
-
-  it.each(
+  /** The seed's example files ending in `ext`, relative to SEED_EXAMPLES. */
+  const seedExamples = (ext: string) =>
     seedFiles(SEED_EXAMPLES)
-      .filter((f) => f.endsWith(".yaml"))
-      .map((f) => f.slice(SEED_EXAMPLES.length + 1)),
-  )("agrees with optimize on the seed example %s: refused, with the same problems", (file) => {
+      .filter((f) => f.endsWith(ext))
+      .map((f) => f.slice(SEED_EXAMPLES.length + 1));
+
+  it.each(seedExamples(".yaml"))("agrees with optimize on the seed example %s: refused, with the same problems", (file) => {
     const validated = cli(["validate", join(SEED_EXAMPLES, file)]);
     const optimized = cli(["optimize", join(SEED_EXAMPLES, file), "--quiet"]);
     expect(validated.code).toBe(2);
@@ -160,11 +160,7 @@ describe("convergence validate", () => {
     expect(errorLines(validated.stdout)).toEqual(errorLines(optimized.stderr));
   });
 
-  it.each(
-    seedFiles(SEED_EXAMPLES)
-      .filter((f) => f.endsWith(".json"))
-      .map((f) => f.slice(SEED_EXAMPLES.length + 1)),
-  )("reads the seed test-case file %s as test cases, and says where they go", (file) => {
+  it.each(seedExamples(".json"))("reads the seed test-case file %s as test cases, and says where they go", (file) => {
     const run = cli(["validate", join(SEED_EXAMPLES, file)]);
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/: valid test-case file \(\d+ test cases?; a config names it in evaluation\.test_cases\.path\)/);

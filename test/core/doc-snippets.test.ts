@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, writeFileS
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { slug } from "../../scripts/slug.mjs";
 import { createClient } from "../../src/node/index.js";
 import { localServiceForFile } from "../helpers/local-service.js";
 import { runProcess } from "../helpers/process.js";
@@ -46,16 +47,9 @@ function snippets(page: string): Snippet[] {
 const ALL = PAGES.flatMap(snippets);
 const RUNNABLE = ALL.filter((s) => s.note === null);
 
-/** GitHub's anchor of a heading: what the pages link to, and what scripts/build-assets.mjs gives the served pages. */
-const slug = (heading: string) =>
-  heading
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s_-]/gu, "")
-    .replace(/\s/g, "-");
-
 function anchors(page: string): Set<string> {
   const text = readFileSync(join(ROOT, page), "utf8").replace(/```[\s\S]*?```/g, "");
-  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug((m[1] as string).replace(/`/g, ""))));
+  return new Set([...text.matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1] as string)));
 }
 
 describe("the documentation's pages", () => {

@@ -9,33 +9,23 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { type LocalService, startLocalService } from "../../bench/service.js";
 import { createClient, runOptimization } from "../../src/node/index.js";
+import { errorLines } from "../helpers/cli.js";
+import { localServiceForFile } from "../helpers/local-service.js";
 import { type Finished, runProcess } from "../helpers/process.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const WORKER_SECRET = "sk-worker-secret-never-for-runs-42";
 
-let service: LocalService;
-let url = "";
-
-beforeAll(async () => {
-  // The watchdog looks every 3 s, so the restart test does not wait long for the messages the stop lost. Runs may
-  // call a team API on this machine (RUN_ALLOWED_HOSTS); OPENAI_API_KEY is a Worker var no run may read.
-  service = await startLocalService({
-    vars: ["RUN_WATCHDOG_SECONDS:3", "RUN_ALLOWED_HOSTS:127.0.0.1", `OPENAI_API_KEY:${WORKER_SECRET}`],
-  });
-  url = service.url;
-  expect(service.output()).toContain(`Convergence is running at ${url}`);
-  expect(service.output()).toMatch(/API key \(from \.dev\.vars\): \S+/);
-}, 90_000);
-
-afterAll(async () => {
-  await service?.stop();
+// The watchdog looks every 3 s, so the restart test does not wait long for the messages the stop lost. Runs may
+// call a team API on this machine (RUN_ALLOWED_HOSTS); OPENAI_API_KEY is a Worker var no run may read.
+const service = localServiceForFile({
+  vars: ["RUN_WATCHDOG_SECONDS:3", "RUN_ALLOWED_HOSTS:127.0.0.1", `OPENAI_API_KEY:${WORKER_SECRET}`],
 });
+const url = () => service().url;
 
 /**
  * Run a script of the package with node, as a user would, without blocking this process (the service's output is
@@ -46,7 +36,7 @@ function run(args: string[], options: { seed?: number; timeoutMs?: number } = {}
   const seed = options.seed === undefined ? {} : { CONVERGENCE_TEST_SEED: String(options.seed) };
   return runProcess(process.execPath, [...preload, ...args], {
     cwd: ROOT,
-    env: { ...process.env, CONVERGENCE_URL: url, ...seed },
+    env: { ...process.env, CONVERGENCE_URL: url(), ...seed },
     ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
   });
 }
@@ -58,6 +48,11 @@ function run(args: string[], options: { seed?: number; timeoutMs?: number } = {}
 const DEMO_TIMEOUT_MS = 300_000;
 
 describe("npm start", () => {
+  it("says where the service runs and the key to call it with", () => {
+    expect(service().output()).toContain(`Convergence is running at ${url()}`);
+    expect(service().output()).toMatch(/API key \(from \.dev\.vars\): \S+/);
+  });
+
   // The demo's rewards are drawn from a seeded Math.random. Against the service, the Thompson draws are the
   // service's own (unseeded, in workerd); in process, they are seeded too, so that demo is the same on every run.
   it(
@@ -159,7 +154,7 @@ describe("optimization runs on npm start", () => {
     const remote = await runOptimization({
       configDict: config,
       seed: 7,
-      server: { url, pollMs: 100 },
+      server: { url: url(), pollMs: 100 },
       onEvent: (e) => events.push(e.type),
     });
     const local = await runOptimization({ configDict: config, seed: 7 });
@@ -174,16 +169,16 @@ describe("optimization runs on npm start", () => {
   });
 
   it("runs the quickstart with the CLI's --server, lists it, shows it and promotes its best configs", async () => {
-    const optimized = await run(["bin/convergence.js", "optimize", "examples/quickstart.yaml", "--server", url]);
+    const optimized = await run(["bin/convergence.js", "optimize", "examples/quickstart.yaml", "--server", url()]);
     expect(optimized.stderr).toMatch(/^run quickstart_\d+_[0-9a-f]+ on http/m);
     expect(optimized.stderr).toMatch(/Optimizing with mab_evolution: up to 12 generations of 12 candidates over 3 test cases/);
     expect(optimized.stdout).toMatch(/^Best score: 0\.\d{4}$/m);
     expect(optimized.code).toBe(0);
     const runId = optimized.stdout.match(/run (quickstart_\d+_[0-9a-f]+)/)?.[1] as string;
 
-    const listed = await run(["bin/convergence.js", "runs", "list", "--server", url]);
+    const listed = await run(["bin/convergence.js", "runs", "list", "--server", url()]);
     expect(listed.stdout).toContain(`${runId}  succeeded`);
-    const shown = JSON.parse((await run(["bin/convergence.js", "runs", "show", runId, "--server", url, "--json"])).stdout);
+    const shown = JSON.parse((await run(["bin/convergence.js", "runs", "show", runId, "--server", url(), "--json"])).stdout);
     expect(shown).toMatchObject({ run_id: runId, status: "succeeded", result: { success: true, algorithm: "mab_evolution" } });
     const promoted = await run([
       "bin/convergence.js",
@@ -195,33 +190,32 @@ describe("optimization runs on npm start", () => {
       "--top-k",
       "3",
       "--server",
-      url,
+      url(),
     ]);
     expect(JSON.parse(promoted.stdout)).toMatchObject({ system: "quickstart_arms", version: 1, added: expect.any(Array) });
     expect(JSON.parse(promoted.stdout).added).toHaveLength(3);
-    const promoteArgs = ["bin/convergence.js", "runs", "promote", runId, "--system", "quickstart_arms", "--top-k", "3", "--server", url];
+    const promoteArgs = ["bin/convergence.js", "runs", "promote", runId, "--system", "quickstart_arms", "--top-k", "3", "--server", url()];
     // Promoting it again changes nothing: no new version of the system.
     expect(JSON.parse((await run(promoteArgs)).stdout)).toEqual({ system: "quickstart_arms", version: 1, added: [] });
-    const ofSystem = await run(["bin/convergence.js", "runs", "list", "--system", "quickstart_arms", "--server", url]);
+    const ofSystem = await run(["bin/convergence.js", "runs", "list", "--system", "quickstart_arms", "--server", url()]);
     expect(ofSystem.stdout.trim().split("\n")).toEqual([expect.stringMatching(new RegExp(`^${runId}  succeeded`))]);
 
-    const missing = await run(["bin/convergence.js", "runs", "show", "no_such_run", "--server", url]);
+    const missing = await run(["bin/convergence.js", "runs", "show", "no_such_run", "--server", url()]);
     expect(missing).toMatchObject({ code: 2, stderr: "convergence: no run 'no_such_run'\n" });
   });
 
   it("validates a config as the service would start it, and optimize --server refuses it the same way", async () => {
-    const valid = await run(["bin/convergence.js", "validate", "examples/quickstart.yaml", "--server", url]);
-    expect(valid).toMatchObject({ code: 0, stdout: `examples/quickstart.yaml: valid config (as ${url} would start it)\n` });
+    const valid = await run(["bin/convergence.js", "validate", "examples/quickstart.yaml", "--server", url()]);
+    expect(valid).toMatchObject({ code: 0, stdout: `examples/quickstart.yaml: valid config (as ${url()} would start it)\n` });
     // Valid in process (its ported evaluator is next to it), not on this deployment, which does not bundle it.
     expect((await run(["bin/convergence.js", "validate", "examples/groq/groq_optimization.yaml"])).code).toBe(0);
-    const groq = await run(["bin/convergence.js", "validate", "examples/groq/groq_optimization.yaml", "--server", url]);
+    const groq = await run(["bin/convergence.js", "validate", "examples/groq/groq_optimization.yaml", "--server", url()]);
     expect(groq.code).toBe(2);
     expect(groq.stdout).toContain(
       "error:   evaluation.custom_evaluator.module: the evaluator module 'groq_responses' is not bundled in this deployment (bundled: text_checks): add it to workers/evaluators/index.ts and redeploy, or serve it over HTTP and set custom_evaluator.url",
     );
-    const refused = await run(["bin/convergence.js", "optimize", "examples/groq/groq_optimization.yaml", "--server", url]);
+    const refused = await run(["bin/convergence.js", "optimize", "examples/groq/groq_optimization.yaml", "--server", url()]);
     expect(refused.code).toBe(2);
-    const errorLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("error:"));
     expect(errorLines(refused.stderr)).toEqual(errorLines(groq.stdout));
   });
 
@@ -230,7 +224,7 @@ describe("optimization runs on npm start", () => {
     const slow = quickstart("evolution") as { api: Record<string, unknown> };
     slow.api.mock_latency_ms = 400;
     writeFileSync(join(dir, "slow.json"), JSON.stringify(slow));
-    const child = spawn(process.execPath, ["bin/convergence.js", "optimize", join(dir, "slow.json"), "--server", url], {
+    const child = spawn(process.execPath, ["bin/convergence.js", "optimize", join(dir, "slow.json"), "--server", url()], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       timeout: 120_000,
@@ -247,7 +241,7 @@ describe("optimization runs on npm start", () => {
     const runId = await started;
     child.kill("SIGINT");
     expect(await closed).toBe(130);
-    expect(stderr).toContain(`stopped following run ${runId}; it goes on on ${url}: convergence runs show ${runId} --server ${url}`);
+    expect(stderr).toContain(`stopped following run ${runId}; it goes on on ${url()}: convergence runs show ${runId} --server ${url()}`);
     const shown = JSON.parse((await run(["bin/convergence.js", "runs", "show", runId, "--json"])).stdout);
     expect(["queued", "running"]).toContain(shown.status);
     expect((await run(["bin/convergence.js", "runs", "cancel", runId])).code).toBe(0);
@@ -258,7 +252,7 @@ describe("optimization runs on npm start", () => {
     const bad = quickstart("evolution") as { search_space: { parameters: Record<string, unknown> } };
     bad.search_space.parameters.temperature = { type: "continuous", min: 2, max: 1 };
     writeFileSync(join(dir, "bad.json"), JSON.stringify(bad));
-    const refused = await run(["bin/convergence.js", "optimize", join(dir, "bad.json"), "--server", url]);
+    const refused = await run(["bin/convergence.js", "optimize", join(dir, "bad.json"), "--server", url()]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain("search_space.parameters.temperature");
     expect(refused.stdout).toBe("");
@@ -304,7 +298,7 @@ describe("optimization runs on npm start", () => {
           execution: { parallel_workers: 4, max_retries: 0, early_stopping: { enabled: false } },
         },
       };
-      const client = createClient({ baseUrl: url });
+      const client = createClient({ baseUrl: url() });
       const started = await client.startRun(config);
       let view = started;
       while (view.progress.target_calls < 20) {
@@ -312,8 +306,8 @@ describe("optimization runs on npm start", () => {
         view = await client.getRun(started.run_id);
       }
       const callsAtStop = view.progress.target_calls;
-      await service.stop({ keepState: true });
-      await service.restart();
+      await service().stop({ keepState: true });
+      await service().restart();
       const deadline = Date.now() + 120_000;
       while (view.status === "running" && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, 250));
@@ -374,9 +368,9 @@ function teamConfig(api: Record<string, unknown>) {
 
 describe("what a run on npm start may reach", () => {
   async function post(config: unknown, headers: Record<string, string> = {}) {
-    const response = await fetch(`${url}/v1/runs`, {
+    const response = await fetch(`${url()}/v1/runs`, {
       method: "POST",
-      headers: { authorization: `Bearer ${service.key}`, "content-type": "application/json", ...headers },
+      headers: { authorization: `Bearer ${service().key}`, "content-type": "application/json", ...headers },
       body: JSON.stringify(config),
     });
     const text = await response.text();
@@ -386,10 +380,10 @@ describe("what a run on npm start may reach", () => {
       error: (JSON.parse(text) as { error: { code: string; message: string; details?: object[] } }).error,
     };
   }
-  const runCount = async () => (await createClient({ baseUrl: url, apiKey: service.key }).listRuns({ limit: 200 })).runs.length;
+  const runCount = async () => (await createClient({ baseUrl: url(), apiKey: service().key }).listRuns({ limit: 200 })).runs.length;
 
   async function finishedRun(runId: string) {
-    const client = createClient({ baseUrl: url, apiKey: service.key });
+    const client = createClient({ baseUrl: url(), apiKey: service().key });
     let view = await client.getRun(runId);
     const deadline = Date.now() + 60_000;
     while ((view.status === "running" || view.status === "queued") && Date.now() < deadline) {
@@ -418,8 +412,8 @@ describe("what a run on npm start may reach", () => {
     const before = await runCount();
     const own = await post(
       teamConfig({
-        endpoint: `${url}/v1/runs`,
-        request: { headers: { authorization: `Bearer ${service.key}` }, body_template: teamConfig({ mock_mode: true }) },
+        endpoint: `${url()}/v1/runs`,
+        request: { headers: { authorization: `Bearer ${service().key}` }, body_template: teamConfig({ mock_mode: true }) },
       }),
     );
     expect(own.status).toBe(400);
@@ -427,7 +421,7 @@ describe("what a run on npm start may reach", () => {
       {
         path: "api.endpoint",
         rule: "own_host",
-        message: `${url} is not allowed for runs on this service: it is this service's own host, and a run may not call the service itself; add ${url.slice(7)} to the RUN_ALLOWED_HOSTS var (comma-separated) to allow it anyway`,
+        message: `${url()} is not allowed for runs on this service: it is this service's own host, and a run may not call the service itself; add ${url().slice(7)} to the RUN_ALLOWED_HOSTS var (comma-separated) to allow it anyway`,
       },
     ]);
     const metadata = await post(teamConfig({ endpoint: "http://169.254.169.254/latest/meta-data" }));
@@ -445,9 +439,9 @@ describe("what a run on npm start may reach", () => {
   });
 
   it("calls an allowed team API on this machine, marking each call with the run id, and refuses its redirect to the service", async () => {
-    const team = await teamApi(`${url}/v1/runs`);
+    const team = await teamApi(`${url()}/v1/runs`);
     try {
-      const client = createClient({ baseUrl: url, apiKey: service.key });
+      const client = createClient({ baseUrl: url(), apiKey: service().key });
       const ok = await finishedRun((await client.startRun(teamConfig({ endpoint: `${team.base}/v1/answer` }))).run_id);
       expect(ok.status).toBe("succeeded");
       expect(ok.result).toMatchObject({ success: true, best_score: 1 });
@@ -457,7 +451,7 @@ describe("what a run on npm start may reach", () => {
       const before = await runCount();
       const redirected = await finishedRun((await client.startRun(teamConfig({ endpoint: `${team.base}/redirect` }))).run_id);
       expect(redirected.status).toBe("failed");
-      expect(redirected.result?.error).toContain(`a redirect was refused: ${url} is not allowed for runs on this service`);
+      expect(redirected.result?.error).toContain(`a redirect was refused: ${url()} is not allowed for runs on this service`);
       // The redirect was refused before it was followed: the service started no run of the run's.
       expect(await runCount()).toBe(before + 1);
     } finally {

@@ -17,3 +17,6 @@ export function runCli(args: string[], options: { key?: string | null; cwd?: str
     env: key === null ? env : { ...env, CONVERGENCE_API_KEY: key },
   });
 }
+
+/** The `error:` lines of what `validate` or `optimize` printed: the problems, without the rest of the output. */
+export const errorLines = (text: string) => text.split("\n").filter((l) => l.trimStart().startsWith("error:"));

@@ -8,6 +8,7 @@ import { parse } from "yaml";
 import societyYaml from "../../examples/society.yaml?raw";
 import { executeRun } from "../../src/run/execute.js";
 import { prepareRun } from "../../src/run/prepare.js";
+import type { RunView } from "../../src/run/schema.js";
 import { toSeedResponse } from "../../src/sdk/response.js";
 import { PreferencePairSchema } from "../../src/society/preferences.js";
 import { call, callJson } from "./helpers";
@@ -20,6 +21,13 @@ function society(rlp: boolean): Record<string, Record<string, unknown>> {
   (config.optimization as { execution: Record<string, unknown> }).execution.early_stopping = { enabled: false };
   return config;
 }
+
+let withoutRlp: Promise<RunView> | undefined;
+/** The example run without RLP, finished: one run for both tests that compare with it. */
+const finishedWithoutRlp = (): Promise<RunView> => {
+  withoutRlp ??= submit(society(false)).then((started) => finished(started.run_id));
+  return withoutRlp;
+};
 
 const SEEDS = (parse(societyYaml as string) as { search_space: { parameters: { system_prompt: { values: string[] } } } }).search_space
   .parameters.system_prompt.values;
@@ -52,7 +60,9 @@ describe("SAO on the service", () => {
     expect(first.headers.get("x-next-offset")).toBe(lines.length > 1 ? "1" : null);
     const tooMany = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?limit=5000`);
     expect(tooMany).toMatchObject({ status: 400, body: { error: { details: [{ path: "query.limit" }] } } });
-    const without = await finished((await submit(society(false))).run_id);
+    const tooFar = await callJson<{ error: { details: { path: string }[] } }>("GET", `/v1/runs/${run.run_id}/preferences?offset=50001`);
+    expect(tooFar).toMatchObject({ status: 400, body: { error: { details: [{ path: "query.offset" }] } } });
+    const without = await finishedWithoutRlp();
     const refused = await callJson<{ error: { code: string } }>("GET", `/v1/runs/${without.run_id}/preferences`);
     expect(refused).toMatchObject({ status: 409, body: { error: { code: "no_preferences" } } });
     expect((await call("GET", "/v1/runs/no_such_run/preferences")).status).toBe(404);
@@ -63,7 +73,7 @@ describe("SAO on the service", () => {
 describe("RLP on the service", () => {
   it("writes a prompt that is none of the seed values, beats the run without it, and ends as in process", async () => {
     const withRlp = success((await finished((await submit(society(true))).run_id)).result);
-    const without = success((await finished((await submit(society(false))).run_id)).result);
+    const without = success((await finishedWithoutRlp()).result);
     expect(SEEDS).not.toContain(withRlp.best_config.system_prompt);
     expect(withRlp.best_score).toBeGreaterThan(without.best_score);
     expect(withRlp.society).toMatchObject({ failed_calls: 0, invalid: 0, best_proposed: true });

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { type ConfigIssue, ConfigIssueSchema, fromZodIssues } from "../../src/config/issues.js";
+import { type ConfigIssue, ConfigIssueSchema, describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import { StoredConfigInvalid } from "../db/systems";
 
 /** DESIGN.md's error format: {"error": {"code", "message", "details"}}. */
@@ -33,6 +33,12 @@ function errorResponse(c: Context, status: ContentfulStatusCode, code: string, m
   return c.json({ error: { code, message, ...(details && details.length > 0 ? { details } : {}) } }, status);
 }
 
+/**
+ * A request its schema refuses, or that fails a check only the handler can make: 400 `invalid_request`, the
+ * message every problem with its path, `details` each of them.
+ */
+export const invalidRequest = (details: ConfigIssue[]): ApiError => new ApiError(400, "invalid_request", describeIssues(details), details);
+
 /** A JSON response of a route, for the API description. */
 export const json = <T extends z.ZodType>(schema: T, description: string) => ({ description, content: { "application/json": { schema } } });
 
@@ -54,7 +60,9 @@ export const errorResponses = {
   404: failure("Unknown system, run, decision, key or route"),
   409: failure("Not in a state that allows this"),
   413: failure("Body too large"),
-  415: failure("The body's content-type is none of those the route reads (application/json; POST /v1/runs also application/yaml)"),
+  415: failure(
+    "The body's content-type is none of those the route reads (application/json; POST /v1/runs and POST /v1/validate also application/yaml)",
+  ),
   429: {
     ...failure("Too many requests for this key"),
     headers: z.object({
@@ -110,16 +118,27 @@ export function notFoundOrNotAllowed(routes: () => readonly { method: string; pa
   };
 }
 
+/** Where a part of the request puts its problems' paths: a body's and a path parameter's as they are, `query.x`. */
+const prefixOf = (target: string | undefined) => (target === undefined || target === "json" || target === "param" ? "" : target);
+
 /** zod-openapi's hook: a request that fails its schema answers 400 with every problem and its path. */
 export function validationHook(
   result: { success: boolean; error?: { issues: z.core.$ZodIssue[] }; target?: string },
   c: Context,
 ): Response | undefined {
   if (result.success || !result.error) return undefined;
-  const where = result.target === "json" ? "" : (result.target ?? "");
-  const details = fromZodIssues(result.error.issues, where === "param" ? "" : where);
-  const summary = details.map((d) => (d.path ? `${d.path}: ${d.message}` : d.message)).join("; ");
-  return errorResponse(c, 400, "invalid_request", summary, details);
+  const refused = invalidRequest(fromZodIssues(result.error.issues, prefixOf(result.target)));
+  return errorResponse(c, refused.status, refused.code, refused.message, refused.details);
+}
+
+/**
+ * A part of the request as its schema reads it, for a route declared by hand: refused as validationHook refuses
+ * it for a createRoute route.
+ */
+export function validRequestPart<T extends z.ZodType>(schema: T, value: unknown, target: "param" | "query"): z.output<T> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw invalidRequest(fromZodIssues(parsed.error.issues, prefixOf(target)));
+  return parsed.data;
 }
 
 /** Every error leaves as the error format: never a stack trace, never an HTML page. */

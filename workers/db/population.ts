@@ -11,6 +11,7 @@
 
 import { recordOf, setRecord } from "../../src/bandit/arm-records.js";
 import {
+  type ContextCell,
   type ContextFeatures,
   ContextFeaturesSchema,
   type ContextModel,
@@ -90,7 +91,7 @@ export async function contextStatsFromRollups(db: D1Database, system: string, si
     .all<{ agent_type: string; arm_id: string; a: string; b: string; xx: number; xy: number; yy: number }>();
   const stats: ContextStats = { agent_types: {} };
   for (const { agent_type, arm_id, a, b, xx, xy, yy } of results) {
-    const cells = recordOf(stats.agent_types, agent_type, arm_id) ?? setRecord(stats.agent_types, agent_type, arm_id, []);
+    const cells = recordOf(stats.agent_types, agent_type, arm_id) ?? setRecord<ContextCell[]>(stats.agent_types, agent_type, arm_id, []);
     cells.push([a, b, xx, xy, yy]);
   }
   return stats;

@@ -6,7 +6,7 @@
 import type { z } from "zod";
 import { describeIssues, fromZodIssues } from "../../src/config/issues.js";
 import type { CandidateRecord, PromoteRequestSchema } from "../../src/run/schema.js";
-import { type ArmTemplateInput, MAX_ARMS, RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
+import { type ArmTemplateInput, MAX_ARMS, type RuntimeConfig, RuntimeConfigSchema, SystemNameSchema } from "../../src/runtime/schema.js";
 import { hashConfig } from "../../src/search/hash.js";
 import type { Env } from "../env";
 import { chooseLogDatabase } from "./log-database";
@@ -37,6 +37,21 @@ function bestDistinct(candidates: readonly Pick<CandidateRecord, "params" | "sco
       return true;
     })
     .slice(0, topK);
+}
+
+/** The system's config with these arms, or why it cannot take them. */
+function withArms(system: string, config: RuntimeConfig, arms: ArmTemplateInput[]): RuntimeConfig {
+  if (arms.length > MAX_ARMS) {
+    throw new PromoteError(
+      `system '${system}' would have ${arms.length} arms, and a system holds at most ${MAX_ARMS}: remove some, or promote fewer`,
+    );
+  }
+  // A promoted config may break a bound of the runtime (params of more than 8 KiB): refused, naming it.
+  const next = RuntimeConfigSchema.safeParse({ ...config, default_arms: arms });
+  if (!next.success) {
+    throw new PromoteError(`system '${system}' cannot take these arms: ${describeIssues(fromZodIssues(next.error.issues))}`);
+  }
+  return next.data;
 }
 
 export async function promote(
@@ -76,27 +91,16 @@ export async function promote(
       });
     });
     // Promoting what the system already holds changes nothing, so it is not a new version of the system.
-    if (current && JSON.stringify(arms) === JSON.stringify(config.default_arms)) {
-      await recordPromotion(env.DB, runId, request.system);
-      return { system: current, added };
-    }
-    if (arms.length > MAX_ARMS) {
-      throw new PromoteError(
-        `system '${request.system}' would have ${arms.length} arms, and a system holds at most ${MAX_ARMS}: remove some, or promote fewer`,
-      );
-    }
-    // A promoted config may break a bound of the runtime (params of more than 8 KiB): refused, naming it.
-    const next = RuntimeConfigSchema.safeParse({ ...config, default_arms: arms });
-    if (!next.success) {
-      throw new PromoteError(`system '${request.system}' cannot take these arms: ${describeIssues(fromZodIssues(next.error.issues))}`);
-    }
-    const system = await putSystemIfVersion(
-      env.DB,
-      request.system,
-      next.data,
-      current?.version ?? 0,
-      chooseLogDatabase(env, request.system),
-    );
+    const unchanged = current !== null && JSON.stringify(arms) === JSON.stringify(config.default_arms);
+    const system = unchanged
+      ? current
+      : await putSystemIfVersion(
+          env.DB,
+          request.system,
+          withArms(request.system, config, arms),
+          current?.version ?? 0,
+          chooseLogDatabase(env, request.system),
+        );
     if (system) {
       await recordPromotion(env.DB, runId, request.system);
       return { system, added };

@@ -20,7 +20,7 @@ export const runOf = (env: Env, runId: string): RunRpc => env.RUNS.getByName(run
  * Each evaluation of a run is a row in its coordinator and in D1: a run is bounded so that one config cannot fill
  * the database. (The study's own state is bounded by controlStateBound, whatever the run's length.)
  */
-const MAX_RUN_CALLS = 100_000;
+export const MAX_RUN_CALLS = 100_000;
 
 export interface StartOptions {
   /** A run id of the caller's: starting the same id twice starts one run (scheduled runs are named by period). */

@@ -10,6 +10,7 @@ import { parseArgs } from "node:util";
 import { parseCurl } from "../../config/curl.js";
 import {
   buildInitConfig,
+  checkTunes,
   defaultName,
   defaultTokenEnv,
   endpointOf,
@@ -18,7 +19,7 @@ import {
   type InitAnswers,
   type InitAuth,
   InitError,
-  METHODS,
+  methodOf,
   parseSampleBody,
   suggestedTunes,
 } from "../../config/init-config.js";
@@ -82,20 +83,15 @@ function authType(text: string): (typeof AUTH_TYPES)[number] {
   return type as (typeof AUTH_TYPES)[number];
 }
 
-function method(text: string): string {
-  const upper = text.trim().toUpperCase();
-  if (!(METHODS as readonly string[]).includes(upper))
-    throw new InitError(`the method must be one of ${METHODS.join(", ")}, not '${text}'`);
-  return upper;
-}
-
 function headerName(text: string): string {
   if (!HEADER_NAME.test(text.trim())) throw new InitError(`'${text}' is not a header name (like x-api-key)`);
   return text.trim();
 }
 
+const alreadyExists = (path: string) => new InitError(`${path} already exists: choose another --output, or add --force to replace it`);
+
 function outputFree(path: string, force: boolean): string {
-  if (!force && existsSync(path)) throw new InitError(`${path} already exists: choose another --output, or add --force to replace it`);
+  if (!force && existsSync(path)) throw alreadyExists(path);
   return path;
 }
 
@@ -230,18 +226,17 @@ async function askAnswers(flags: Flags, io: Io): Promise<InitAnswers> {
               };
       }
     }
-    const chosenMethod = await prompter.ask("HTTP method", flags.method ?? "POST", method);
+    const method = await prompter.ask("HTTP method", flags.method ?? "POST", methodOf);
     const body = await prompter.askBody("Sample request body (JSON, or @FILE)", flags.body);
-    const draft = { endpoint, auth, method: chosenMethod, headers: {}, body, name: "draft", output: DEFAULT_OUTPUT };
     const suggested = flags.tune ?? suggestedTunes(body).join(",");
     const tune = await prompter.ask("Fields to tune (dotted paths, comma-separated)", suggested || undefined, (t) => {
-      // Built once here so a path not in the body is asked again, not found after the last question.
-      buildInitConfig({ ...draft, tune: splitList(t) });
+      // Checked here so a path not in the body is asked again, not found after the last question.
+      checkTunes(body, splitList(t), method);
       return splitList(t);
     });
     const name = await prompter.ask("Config name (api.name)", flags.name ?? defaultName(endpoint), (t) => t);
     const output = await prompter.ask("Write it to", flags.output ?? DEFAULT_OUTPUT, (t) => outputFree(t, flags.force));
-    return { ...draft, tune, name, output };
+    return { endpoint, auth, method, headers: {}, body, tune, name, output };
   } finally {
     prompter.close();
   }
@@ -286,7 +281,7 @@ function curlAnswers(flags: Flags, command: string): InitAnswers {
   return {
     endpoint,
     auth: headerAuth ?? queryAuth ?? { type: "none" },
-    method: method(curl.method),
+    method: methodOf(curl.method),
     headers,
     body,
     tune: tuneFor(flags, body),
@@ -307,7 +302,7 @@ function flagAnswers(flags: Flags): InitAnswers {
   return {
     endpoint,
     auth: queryAuth ?? auth,
-    method: method(flags.method ?? "POST"),
+    method: methodOf(flags.method ?? "POST"),
     headers: {},
     body,
     tune: tuneFor(flags, body),
@@ -322,7 +317,7 @@ async function write(path: string, text: string, force: boolean): Promise<void> 
     await writeFile(path, text, { flag: force ? "w" : "wx" });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "EEXIST") throw new InitError(`${path} already exists: choose another --output, or add --force to replace it`);
+    if (code === "EEXIST") throw alreadyExists(path);
     if (code === "ENOENT") throw new InitError(`cannot write ${path}: its folder does not exist`);
     throw new InitError(`cannot write ${path}: ${code ?? (error as Error).message}`);
   }
@@ -350,6 +345,8 @@ async function init(flags: Flags, io: Io): Promise<number> {
       `${unset} is not set in this shell, so validate reports it: set it (export ${unset}=...) and run convergence validate ${output}\n`,
     );
   }
+  // Read from the text of the error: prepare's api.auth error is authHeaders' RequestError (src/target/request.ts),
+  // "environment variable NAME is not set (named by ...)". Should that text stop naming the variable, init exits 2.
   const onlyUnset = unset !== null && checked.errors.every((e) => e.path === "api.auth" && e.message.includes(unset));
   if (checked.errors.length > 0 && !onlyUnset) return 2;
   io.stdout.write(

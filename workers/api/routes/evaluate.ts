@@ -15,7 +15,7 @@ import { isPlainObject, type JsonValue } from "../../../src/json.js";
 import { archivedRewarded } from "../../db/archive";
 import { parseArmsSnapshot, type RewardedDecision, rewardedDecisions } from "../../db/decisions";
 import { logDatabaseOf } from "../../db/log-database";
-import { ApiError, errorResponses } from "../errors";
+import { errorResponses, invalidRequest } from "../errors";
 import { routeGroup } from "./group";
 import { requireSystem, SystemParams } from "./runtime";
 
@@ -74,8 +74,7 @@ export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
     // What the policy lacks only the system's config shows (a contextual policy without features): the request's
     // fault, in the validator's format.
     if (!(error instanceof InvalidPolicyError)) throw error;
-    const details = error.issues.map((issue) => ({ path: joinPath("policy", issue.path), message: issue.message }));
-    throw new ApiError(400, "invalid_request", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
+    throw invalidRequest(error.issues.map((issue) => ({ path: joinPath("policy", issue.path), message: issue.message })));
   }
   const newest = decisions[0];
   const oldest = decisions[decisions.length - 1];

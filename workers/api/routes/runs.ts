@@ -4,7 +4,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type ConfigIssue, fromZodIssues } from "../../../src/config/issues.js";
+import { type ConfigIssue, describeIssues } from "../../../src/config/issues.js";
 import { parseConfigText } from "../../../src/config/parse.js";
 import { ConfigSchema } from "../../../src/config/schema.js";
 import { TimestampSchema } from "../../../src/json.js";
@@ -26,9 +26,9 @@ import { preferencesJsonl } from "../../../src/society/preferences.js";
 import { PromoteError, promote } from "../../db/promote";
 import { getRunRow, listEvaluations, listRuns, viewOfRow } from "../../db/runs";
 import type { Env } from "../../env";
-import { checkRunConfig, runOf, startRun } from "../../runs/start";
+import { checkRunConfig, MAX_RUN_CALLS, runOf, startRun } from "../../runs/start";
 import { listingCursor } from "../cursor";
-import { ApiError, errorResponses, json } from "../errors";
+import { ApiError, errorResponses, json, validRequestPart } from "../errors";
 import { MAX_BODY_BYTES } from "../limits";
 import { routeGroup } from "./group";
 
@@ -114,7 +114,7 @@ export function runConfigRefusal(errors: readonly ConfigIssue[], prefix = ""): A
     400,
     // A valid config that this deployment's policy refuses: the operator can allow it (the messages say how).
     errors.every(isPolicyIssue) ? "not_allowed_for_runs" : "invalid_config",
-    details.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join("; "),
+    describeIssues(details),
     details,
   );
 }
@@ -163,19 +163,35 @@ group.openAPIRegistry.registerPath({
   responses: { 200: json(ConfigCheckSchema.openapi("ConfigCheck"), "What starting it would find"), ...errorResponses },
 });
 
-/** A page of a run's preference pairs (each up to two answers of 4,000 characters). */
-const PreferencesPage = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(200),
-  offset: z.coerce.number().int().min(0).default(0),
-});
+/**
+ * The furthest a page of preference pairs may start: the most pairs a run can hold, each two distinct answers to a
+ * test case, so two of the run's evaluations (a target call each).
+ */
+const MAX_PREFERENCES_OFFSET = MAX_RUN_CALLS / 2;
 
+/** What GET /v1/runs/{run_id}/preferences reads: a page of pairs, each up to two answers of 4,000 characters. */
+const preferencesRequest = {
+  params: z.object({ run_id: RunId }),
+  query: z.object({
+    limit: pageLimitSchema(200),
+    offset: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_PREFERENCES_OFFSET)
+      .default(0)
+      .describe(`pairs to skip, 0 to ${MAX_PREFERENCES_OFFSET} (default 0): the \`x-next-offset\` of the page before`),
+  }),
+};
+
+// Declared by hand, its request read below with the same schemas: a createRoute handler's answer must be of a type
+// its responses give, and zod-openapi gives none to application/x-ndjson (it reads the type as JSON's).
 group.openAPIRegistry.registerPath({
   method: "get",
   path: "/v1/runs/{run_id}/preferences",
   summary: "SAO's preference pairs from the run's answers so far, one JSON object a line (TRL's prompt, chosen, rejected)",
-  description:
-    "For each test case, pairs of answers whose scores differ by at least society.learning.preference_margin, with their scores and configs. 409 when the run does not collect them (society.learning.sao_enabled). Declared by hand: the answer is NDJSON.",
-  request: { params: z.object({ run_id: RunId }), query: PreferencesPage },
+  description: `For each test case, pairs of answers whose scores differ by at least society.learning.preference_margin, with their scores and configs: \`limit\` of them from \`offset\` (at most ${MAX_PREFERENCES_OFFSET.toLocaleString("en-US")}, the most pairs a run of ${MAX_RUN_CALLS.toLocaleString("en-US")} calls can hold; past it, 400). 409 when the run does not collect them (society.learning.sao_enabled).`,
+  request: preferencesRequest,
   responses: {
     200: {
       description: "A page of the pairs, as NDJSON; `x-total-count` says how many there are, `x-next-offset` where the next page starts",
@@ -188,12 +204,13 @@ group.openAPIRegistry.registerPath({
 /** The config of a POST: JSON or YAML by content type, within the body bound. */
 async function configOfBody(c: Context<{ Bindings: Env }>): Promise<unknown> {
   const type = c.req.header("content-type") ?? "";
-  // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
-  const text = new TextDecoder().decode(await c.req.arrayBuffer());
   const yaml = /yaml/i.test(type);
+  // Refused before its body is read: a type this route does not read is not worth up to 1 MiB.
   if (!yaml && !/json/i.test(type)) {
     throw new ApiError(415, "unsupported_media_type", "send the config as application/json or application/yaml");
   }
+  // Decoded by hand: workerd warns on .text() of a body whose type (application/yaml) it does not know as text.
+  const text = new TextDecoder().decode(await c.req.arrayBuffer());
   const parsed = parseConfigText(text, yaml ? "yaml" : "json", "the request body", { maxBytes: MAX_BODY_BYTES.runs });
   if (parsed.errors.length > 0)
     throw new ApiError(400, yaml ? "malformed_yaml" : "malformed_json", parsed.errors[0]?.message ?? "unreadable body");
@@ -250,24 +267,18 @@ export const runsApp = group
     return c.json({ system: promoted.system.name, version: promoted.system.version, added: promoted.added }, 200);
   })
   .get("/v1/runs/:run_id/preferences", async (c) => {
-    const parsed = RunIdSchema.safeParse(c.req.param("run_id"));
-    if (!parsed.success) throw new ApiError(400, "invalid_request", "run_id: not a run id", [{ path: "run_id", message: "not a run id" }]);
-    const runId = parsed.data;
-    const query = PreferencesPage.safeParse(c.req.query());
-    if (!query.success) {
-      const details = fromZodIssues(query.error.issues, "query");
-      throw new ApiError(400, "invalid_request", details.map((d) => `${d.path}: ${d.message}`).join("; "), details);
-    }
-    await requireRun(c.env, runId);
-    const page = await runOf(c.env, runId).preferences(query.data);
+    const { run_id } = validRequestPart(preferencesRequest.params, c.req.param(), "param");
+    const query = validRequestPart(preferencesRequest.query, c.req.query(), "query");
+    await requireRun(c.env, run_id);
+    const page = await runOf(c.env, run_id).preferences(query);
     if (page === null) {
       throw new ApiError(
         409,
         "no_preferences",
-        `run '${runId}' does not collect preference pairs: set society.learning.sao_enabled in its config`,
+        `run '${run_id}' does not collect preference pairs: set society.learning.sao_enabled in its config`,
       );
     }
-    const next = query.data.offset + page.pairs.length;
+    const next = query.offset + page.pairs.length;
     return c.body(preferencesJsonl(page.pairs), 200, {
       "content-type": "application/x-ndjson",
       "x-total-count": String(page.total),

@@ -1,0 +1,2 @@
+/** GitHub's anchor of a heading (scripts/slug.mjs). */
+export declare const slug: (heading: string) => string;
