@@ -50,12 +50,17 @@ export type {
 export { RuntimeConfigSchema } from "./runtime/schema.js";
 export type { RuntimeStorage, StoredArm } from "./runtime/storage.js";
 export {
+  type ArmSelection,
   type ClientOptions,
   ConvergenceApiError,
   type ConvergenceClient,
   createClient,
+  type Fallback,
+  type FallbackSelection,
+  type FetchFunction,
   type Listing,
   type PageOptions,
+  type SelectFailure,
 } from "./sdk/client.js";
 export { runOnServer, type ServerOptions } from "./sdk/remote.js";
 export {

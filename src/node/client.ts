@@ -5,7 +5,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { type ClientOptions, type ConvergenceClient, createClient as createNeutralClient } from "../sdk/client.js";
+import { clientFactory } from "../sdk/client.js";
 
 const LOCAL_SERVICE = /^http:\/\/(127\.0\.0\.1|localhost)(:\d+)?$/;
 
@@ -34,6 +34,5 @@ export function devVarsHint(baseUrl: string): string {
   return `; for the local service the key of .dev.vars is used, and there is none in ${join(process.cwd(), ".dev.vars")} (run from the folder where \`npm start\` runs)`;
 }
 
-export function createClient(options: ClientOptions = {}): ConvergenceClient {
-  return createNeutralClient(options, devVarsKey, devVarsHint);
-}
+/** createClient (convergence's), with the key of .dev.vars for the local service when no other is given. */
+export const createClient = clientFactory(devVarsKey, devVarsHint);

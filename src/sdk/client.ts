@@ -4,13 +4,16 @@
  * message. Defaults: CONVERGENCE_URL (else the local service, http://127.0.0.1:8787) and CONVERGENCE_API_KEY
  * (else the caller's fallback: convergence/node reads the key of .dev.vars for the local service, as `npm start`
  * writes it). Either kind of key works: a runtime key for select, update and reading decisions; an admin key for all.
- * Platform-neutral: no file access here, so a Worker can bundle it.
+ * Platform-neutral: no file access here, so a Worker can bundle it. For a Worker's request path (README, "Calling
+ * Convergence from your Worker"): `fetch` takes a service binding's, `timeoutMs` bounds every call, `fallback` makes
+ * select answer default params instead of failing, and update is sent again after failures that may pass.
  */
 
 import type { z } from "zod";
 import type { EvaluateRequest, OfflinePolicyInput, PolicyEvaluationSchema } from "../bandit/offline.js";
 import type { ConfigIssue } from "../config/issues.js";
 import type { ConfigInput } from "../config/schema.js";
+import type { JsonValue } from "../json.js";
 import type { ApiKeySchema, CreatedKeySchema, CreateKeyRequest, KeyListSchema, PingSchema } from "../keys/schema.js";
 import type {
   CandidateListSchema,
@@ -91,10 +94,91 @@ export class ConvergenceApiError extends Error {
   }
 }
 
+/** Sends a request: the global fetch, or a service binding's (`env.CONVERGENCE.fetch.bind(env.CONVERGENCE)`). */
+export type FetchFunction = (url: string, init: RequestInit) => Promise<Response>;
+
+/** An arm's params, as select answers them. */
+type Params = Record<string, JsonValue>;
+
+/** Why select could not answer an arm: given to a `fallback` function. */
+export interface SelectFailure {
+  system: string;
+  userId: string;
+  agentType?: string;
+  error: ConvergenceApiError;
+}
+
+/** The params select answers when Convergence fails or is too slow: fixed, or chosen per failure. */
+export type Fallback = Params | ((failure: SelectFailure) => Params);
+
+/** select's answer from the service (`fallback: false` added, so either answer says which it is). */
+export type ArmSelection = Answer<typeof SelectionSchema> & { fallback: false };
+
+/**
+ * select's answer when it fell back: the fallback's params, no arm and no decision (so there is nothing to reward),
+ * and what went wrong, for the app's log.
+ */
+export interface FallbackSelection {
+  fallback: true;
+  decision_id: null;
+  arm_id: null;
+  params: Params;
+  error: { status: number; code: string; message: string };
+}
+
 export interface ClientOptions {
   baseUrl?: string;
   apiKey?: string;
-  fetch?: typeof fetch;
+  /**
+   * How requests are sent (default: the global fetch). Through a service binding the request reaches the bound
+   * Worker directly, whatever baseUrl's host says.
+   */
+  fetch?: FetchFunction;
+  /**
+   * Each call's limit in milliseconds, its answer's body included. A call past it fails with code "timeout" (and
+   * select falls back, when there is a fallback). Default: no limit.
+   */
+  timeoutMs?: number;
+  /** When set, select never fails: past the timeout, or on any error, it answers these params (a FallbackSelection). */
+  fallback?: Fallback;
+  /**
+   * How many more times update is sent after a failure that may pass: no answer, a timeout, 429 or a 5xx (default
+   * 2, after 100 ms then 200 ms). Safe: a decision is rewarded at most once, and a repeat answers `duplicate: true`.
+   */
+  updateRetries?: number;
+}
+
+/** What select answers: a FallbackSelection only from a client that may have a fallback. */
+type SelectAnswer<MayFallBack extends boolean> = MayFallBack extends false ? ArmSelection : ArmSelection | FallbackSelection;
+
+const DEFAULT_UPDATE_RETRIES = 2;
+const RETRY_DELAY_MS = 100;
+
+/** Whether the same request may succeed if sent again: nothing came back, or the service was busy or failing. */
+const mayPassOnRetry = (error: unknown) =>
+  error instanceof ConvergenceApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * `work` given `timeoutMs` (when set): past it, the answer is a "timeout" error and `work`'s request is aborted, even
+ * when the fetch in use does not heed the signal.
+ */
+async function withinTimeout<T>(timeoutMs: number | undefined, what: string, work: (signal?: AbortSignal) => Promise<T>): Promise<T> {
+  if (timeoutMs === undefined) return work();
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new ConvergenceApiError(0, "timeout", `Convergence did not answer ${what} within ${timeoutMs} ms`));
+      controller.abort();
+    }, timeoutMs);
+  });
+  try {
+    return await Promise.race([work(controller.signal), timedOut]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
 }
 
 type Env = Record<string, string | undefined>;
@@ -108,10 +192,10 @@ export type KeyFallback = (baseUrl: string) => Promise<string | null>;
  * `missingKeyHint`: what to add when the service refuses a request sent without a key (where the host would
  * have found one).
  */
-export function createClient(
-  options: ClientOptions = {},
-  fallbackKey: KeyFallback = async () => null,
-  missingKeyHint: (baseUrl: string) => string = () => "",
+function makeClient<MayFallBack extends boolean>(
+  options: ClientOptions,
+  fallbackKey: KeyFallback,
+  missingKeyHint: (baseUrl: string) => string,
 ) {
   const env = processEnv();
   const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
@@ -128,18 +212,25 @@ export function createClient(
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     if (typeof body === "string") headers["content-type"] = "application/yaml";
-    let response: Response;
-    try {
-      const payload = typeof body === "string" ? body : JSON.stringify(body);
-      response = await doFetch(`${baseUrl}${path}`, { method, headers, ...(body !== undefined ? { body: payload } : {}) });
-    } catch (error) {
-      throw new ConvergenceApiError(
-        0,
-        "unreachable",
-        `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-    const text = await response.text();
+    const { response, text } = await withinTimeout(options.timeoutMs, `${method} ${path.split("?")[0]}`, async (signal) => {
+      let response: Response;
+      try {
+        const payload = typeof body === "string" ? body : JSON.stringify(body);
+        response = await doFetch(`${baseUrl}${path}`, {
+          method,
+          headers,
+          ...(body !== undefined ? { body: payload } : {}),
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        throw new ConvergenceApiError(
+          0,
+          "unreachable",
+          `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      return { response, text: await response.text() };
+    });
     let payload: unknown;
     try {
       payload = text ? JSON.parse(text) : null;
@@ -184,10 +275,46 @@ export function createClient(
       ),
     /** Each arm across all users (posterior, interval, P(best), pulls), recent decisions, the runs its arms came from. */
     systemSummary: (name: string) => request<Answer<typeof SystemSummarySchema>>("GET", `${system(name)}/summary`),
-    select: (name: string, args: RuntimeSelectOptions) =>
-      request<Answer<typeof SelectionSchema>>("POST", `${system(name)}/select`, selectRequest(args)),
-    update: (name: string, args: RuntimeUpdateOptions) =>
-      request<Answer<typeof UpdateResultSchema>>("POST", `${system(name)}/update`, updateRequest(args)),
+    /** An arm for this user; with a `fallback`, the fallback's params instead of any failure (see FallbackSelection). */
+    select: async (name: string, args: RuntimeSelectOptions): Promise<SelectAnswer<MayFallBack>> => {
+      try {
+        const selection = await request<Answer<typeof SelectionSchema>>("POST", `${system(name)}/select`, selectRequest(args));
+        return { ...selection, fallback: false } satisfies ArmSelection;
+      } catch (caught) {
+        const fallback = options.fallback;
+        if (fallback === undefined) throw caught;
+        const error = caught instanceof ConvergenceApiError ? caught : new ConvergenceApiError(0, "client_error", String(caught));
+        const failure: SelectFailure = {
+          system: name,
+          userId: args.userId,
+          error,
+          ...(args.agentType ? { agentType: args.agentType } : {}),
+        };
+        const params = typeof fallback === "function" ? fallback(failure) : fallback;
+        const answer: FallbackSelection = {
+          fallback: true,
+          decision_id: null,
+          arm_id: null,
+          params,
+          error: { status: error.status, code: error.code, message: error.message },
+        };
+        // There is a fallback, so createClient's overloads made MayFallBack true (or boolean).
+        return answer as SelectAnswer<MayFallBack>;
+      }
+    },
+    /** Reward a decision; sent again after a failure that may pass (see `updateRetries`). */
+    update: async (name: string, args: RuntimeUpdateOptions) => {
+      const body = updateRequest(args);
+      const retries = options.updateRetries ?? DEFAULT_UPDATE_RETRIES;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await request<Answer<typeof UpdateResultSchema>>("POST", `${system(name)}/update`, body);
+        } catch (error) {
+          if (attempt >= retries || !mayPassOnRetry(error)) throw error;
+          await sleep(RETRY_DELAY_MS * 2 ** attempt);
+        }
+      }
+    },
     getDecision: (name: string, args: { userId: string; decisionId: string }) =>
       request<Answer<typeof DecisionSchema>>(
         "GET",
@@ -283,4 +410,22 @@ export function createClient(
   };
 }
 
-export type ConvergenceClient = ReturnType<typeof createClient>;
+/** A client; MayFallBack: whether it was given a fallback (then select may answer a FallbackSelection). */
+export type ConvergenceClient<MayFallBack extends boolean = false> = ReturnType<typeof makeClient<MayFallBack>>;
+
+/** createClient's overloads: select's answer type follows from whether the options give a fallback. */
+export interface CreateClient {
+  (options: ClientOptions & { fallback: Fallback }): ConvergenceClient<true>;
+  (options?: ClientOptions & { fallback?: undefined }): ConvergenceClient<false>;
+  (options: ClientOptions): ConvergenceClient<boolean>;
+}
+
+/** createClient for a host that knows where else a key may be, and what to say when none was found. */
+export const clientFactory = (
+  fallbackKey: KeyFallback = async () => null,
+  missingKeyHint: (baseUrl: string) => string = () => "",
+): CreateClient =>
+  // One implementation serves the three overloads: they differ only in the type of select's answer.
+  ((options: ClientOptions = {}) => makeClient(options, fallbackKey, missingKeyHint)) as CreateClient;
+
+export const createClient: CreateClient = clientFactory();

@@ -9,7 +9,7 @@ import { type PrepareOptions, readTestCaseFile, resolvePath } from "../run/prepa
 import { generationEvents } from "../run/report.js";
 import type { ConfigCheck, RunEvent, RunView } from "../run/schema.js";
 import { sleep } from "../target/sleep.js";
-import { ConvergenceApiError, createClient, type KeyFallback } from "./client.js";
+import { ConvergenceApiError, clientFactory, type KeyFallback } from "./client.js";
 import { fail, type OptimizationResult } from "./response.js";
 
 export interface ServerOptions {
@@ -57,15 +57,14 @@ async function configForServer(
 }
 
 function serverClient(options: Pick<RemoteRunOptions, "server" | "keyFallback" | "missingKeyHint">) {
-  return createClient(
-    {
-      ...(options.server.url ? { baseUrl: options.server.url } : {}),
-      ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
-      ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
-    },
+  return clientFactory(
     options.keyFallback,
     options.missingKeyHint,
-  );
+  )({
+    ...(options.server.url ? { baseUrl: options.server.url } : {}),
+    ...(options.server.apiKey ? { apiKey: options.server.apiKey } : {}),
+    ...(options.server.fetch ? { fetch: options.server.fetch } : {}),
+  });
 }
 
 /** What the service would find starting this config (test cases from a file inlined first, as a run sends them). */
