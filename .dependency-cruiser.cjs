@@ -51,6 +51,14 @@ module.exports = {
       to: { path: "node_modules/(hono|@hono|uplot|tsx)/" },
     },
     {
+      name: "edge-app-neutral-entry-only",
+      comment:
+        "The example edge app is a team's Worker: it imports the package by name (its platform-neutral entry, built in dist/), never its sources, convergence/node or Node's modules.",
+      severity: "error",
+      from: { path: "^examples/edge-app/src/" },
+      to: { pathNot: ["^examples/edge-app/", "^dist/src/(?!node/)"] },
+    },
+    {
       name: "workers-not-to-node-layer",
       comment: "The Worker has no file system: it uses the neutral core, never src/node/.",
       severity: "error",
