@@ -7,7 +7,8 @@
  * round: on a context-free system and on one with selection_policy: contextual (3 context features, its model
  * fitted by the cron from 1,000 rewarded decisions first), both sent the same contexts, with the ratio
  * contextual / context-free per round and its median. Then in-process selects per second (10 arms,
- * MemoryRuntimeStorage).
+ * MemoryRuntimeStorage). Last, the edge app (bench/edge-app.ts): select's latency through a service binding beside
+ * the public route over HTTP, and the app's fallback answers. RUNTIME_ONLY=service|in-process|edge runs one part.
  *
  * It runs twice: with the local service's state (SQLite files of D1 and the Durable Objects) in memory (/dev/shm),
  * which measures the service's own work, and on disk, where every decision's commit also pays for this machine's
@@ -20,6 +21,7 @@ import autocannon from "autocannon";
 import { median } from "../src/optimize/stats.js";
 import { MemoryRuntimeStorage } from "../src/runtime/memory-storage.js";
 import { configureRuntime, runtimeSelect } from "../src/sdk/runtime.js";
+import { edgeAppLatency } from "./edge-app.js";
 import { startLocalService } from "./service.js";
 
 const CONNECTIONS = 10;
@@ -208,6 +210,10 @@ async function inProcess(): Promise<void> {
   console.log(`\nIn-process: ${(selects / seconds).toFixed(0)} selects/s (10 arms, MemoryRuntimeStorage, one caller)`);
 }
 
-if (existsSync("/dev/shm")) await pass("/dev/shm", "in memory");
-await pass(tmpdir(), "on disk");
-await inProcess();
+const only = process.env.RUNTIME_ONLY;
+if (!only || only === "service") {
+  if (existsSync("/dev/shm")) await pass("/dev/shm", "in memory");
+  await pass(tmpdir(), "on disk");
+}
+if (!only || only === "in-process") await inProcess();
+if (!only || only === "edge") await edgeAppLatency(existsSync("/dev/shm") ? "/dev/shm" : tmpdir());

@@ -39,6 +39,8 @@ export interface LocalServiceOptions {
   stateDir?: string;
   /** Worker vars, like RUN_WATCHDOG_SECONDS:3. */
   vars?: string[];
+  /** Environment variables over this process's, like WRANGLER_REGISTRY_PATH (which dev registry it joins). */
+  env?: Record<string, string>;
 }
 
 export async function startLocalService(options: LocalServiceOptions = {}): Promise<LocalService> {
@@ -51,7 +53,7 @@ export async function startLocalService(options: LocalServiceOptions = {}): Prom
     child = spawn(
       process.execPath,
       ["scripts/start.mjs", "--port", String(port), "--persist-to", persist, ...(options.vars ?? []).flatMap((v) => ["--var", v])],
-      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] },
+      { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...options.env } },
     );
     output = "";
     child.stdout?.on("data", (chunk) => (output += chunk));
