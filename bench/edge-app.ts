@@ -19,15 +19,20 @@ const USERS = 50;
 const FALLBACK_REQUESTS = 100;
 const TIMEOUT_MS = 250;
 
-/** Milliseconds each of `count` sequential requests took, request n made by `send(n)`. */
-async function latencies(count: number, send: (n: number) => Promise<Response>): Promise<number[]> {
+/**
+ * Milliseconds each of `count` sequential requests took, request n made by `send(n)`. `fallback`: whether the app's
+ * answers must be fallbacks (a run that measured fallbacks as selects, or the reverse, measured nothing).
+ */
+async function latencies(count: number, send: (n: number) => Promise<Response>, fallback?: boolean): Promise<number[]> {
   const took: number[] = [];
   for (let n = 0; n < count; n++) {
     const started = performance.now();
     const response = await send(n);
-    await response.arrayBuffer();
+    const text = await response.text();
     took.push(performance.now() - started);
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.slice(0, 200)}`);
+    if (fallback !== undefined && (JSON.parse(text) as { fallback: boolean }).fallback !== fallback)
+      throw new Error(`expected ${fallback ? "a fallback" : "an arm"}, got ${text.slice(0, 200)}`);
   }
   return took;
 }
@@ -44,9 +49,11 @@ export async function edgeAppLatency(stateDir: string): Promise<void> {
     await ensureSystem(service.url, service.key);
     const envFile = join(registry, "edge-app.dev.vars");
     writeKeyFile(envFile, await runtimeKey(service.url, service.key, null));
-    const bound = await startEdgeApp({ port: await freePort(), envFile, env });
+    // Timeouts far above any select here: these rounds measure selects, and a fallback among them stops the bench.
+    const patient = `SELECT_TIMEOUT_MS:${40 * TIMEOUT_MS}`;
+    const bound = await startEdgeApp({ port: await freePort(), envFile, env, vars: [patient] });
     stops.push(bound.stop);
-    const direct = await startEdgeApp({ port: await freePort(), envFile, env, vars: [`CONVERGENCE_URL:${service.url}`] });
+    const direct = await startEdgeApp({ port: await freePort(), envFile, env, vars: [patient, `CONVERGENCE_URL:${service.url}`] });
     stops.push(direct.stop);
     const page = (url: string) => (n: number) => fetch(`${url}/`, { headers: { "x-user-id": `edge_${n % USERS}` } });
     const select = (n: number) =>
@@ -62,8 +69,8 @@ export async function edgeAppLatency(stateDir: string): Promise<void> {
     const rounds: { binding: number[]; http: number[]; node: number[] }[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       rounds.push({
-        binding: await latencies(REQUESTS, page(bound.url)),
-        http: await latencies(REQUESTS, page(direct.url)),
+        binding: await latencies(REQUESTS, page(bound.url), false),
+        http: await latencies(REQUESTS, page(direct.url), false),
         node: await latencies(REQUESTS, select),
       });
     }
@@ -85,7 +92,7 @@ export async function edgeAppLatency(stateDir: string): Promise<void> {
     // Convergence stopped: the binding has no Worker behind it.
     await service.stop();
     stops.shift();
-    const stopped = await latencies(FALLBACK_REQUESTS, page(bound.url));
+    const stopped = await latencies(FALLBACK_REQUESTS, page(bound.url), true);
     // A stand-in that answers after the app's timeout.
     const held: (() => void)[] = [];
     const slow = createServer((_request, response) => {
@@ -111,7 +118,7 @@ export async function edgeAppLatency(stateDir: string): Promise<void> {
       vars: [`CONVERGENCE_URL:http://127.0.0.1:${(slow.address() as { port: number }).port}`, `SELECT_TIMEOUT_MS:${TIMEOUT_MS}`],
     });
     stops.push(late.stop);
-    const timedOut = await latencies(FALLBACK_REQUESTS, page(late.url));
+    const timedOut = await latencies(FALLBACK_REQUESTS, page(late.url), true);
     const bound50 = TIMEOUT_MS + 50;
     console.log(
       `\nFallback answers (timeout ${TIMEOUT_MS} ms; promised within ${bound50} ms), ${FALLBACK_REQUESTS} sequential requests; ms\n`,

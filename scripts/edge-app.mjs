@@ -8,7 +8,7 @@
 // With --persist-to, the app's key is kept in DIR (else in examples/edge-app/.dev.vars, where wrangler dev looks).
 // The functions exported here are what tests and bench/runtime.ts start the app with.
 import { spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -75,7 +75,13 @@ export function writeKeyFile(file, key) {
   writeFileSync(file, `# The edge app's runtime key (scripts/edge-app.mjs); never commit it.\nCONVERGENCE_API_KEY=${key}\n`, {
     mode: 0o600,
   });
+  // The mode above applies to a new file only: one that was there keeps its own.
+  chmodSync(file, 0o600);
 }
+
+/** The last 64 KiB of what a child printed: enough to read its messages, bounded however long it runs. */
+const OUTPUT_KEPT = 64 * 1024;
+const keepTail = (text) => (text.length > OUTPUT_KEPT ? text.slice(-OUTPUT_KEPT) : text);
 
 /**
  * Start the app with `wrangler dev` on 127.0.0.1:`port`, once GET /healthz answers. `envFile`: its secrets (default:
@@ -106,8 +112,8 @@ export async function startEdgeApp({ port, envFile, vars = [], env = process.env
     { cwd: root, env: { ...env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" }, stdio: ["ignore", "pipe", "pipe"] },
   );
   let output = "";
-  child.stdout.setEncoding("utf8").on("data", (chunk) => (output += chunk));
-  child.stderr.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+  child.stdout.setEncoding("utf8").on("data", (chunk) => (output = keepTail(output + chunk)));
+  child.stderr.setEncoding("utf8").on("data", (chunk) => (output = keepTail(output + chunk)));
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -139,14 +145,27 @@ function startConvergence(port, persistTo) {
   );
   return new Promise((resolve, reject) => {
     let output = "";
+    let started = false;
+    const deadline = setTimeout(() => {
+      child.kill("SIGTERM");
+      reject(new Error("Convergence did not start within 90 s"));
+    }, 90_000);
     child.stdout.setEncoding("utf8").on("data", (chunk) => {
       process.stdout.write(chunk);
-      output += chunk;
+      if (started) return;
+      output = keepTail(output + chunk);
       const url = output.match(/Convergence is running at (\S+)/)?.[1];
       const key = output.match(/API key \(from \.dev\.vars\): (\S+)/)?.[1];
-      if (url && key) resolve({ child, url, key });
+      if (url && key) {
+        started = true;
+        clearTimeout(deadline);
+        resolve({ child, url, key });
+      }
     });
-    child.once("exit", (code) => reject(new Error(`Convergence exited (${code}) before it started`)));
+    child.once("exit", (code) => {
+      clearTimeout(deadline);
+      reject(new Error(`Convergence exited (${code}) before it started`));
+    });
   });
 }
 
@@ -178,7 +197,10 @@ async function main() {
       process.exit(1);
     }
   }
-  const convergence = await startConvergence(values.port, values["persist-to"]);
+  const convergence = await startConvergence(values.port, values["persist-to"]).catch((error) => {
+    process.stderr.write(`${error.message}\n`);
+    process.exit(1);
+  });
   const children = [convergence.child];
   const stopAll = () => {
     for (const child of children) if (child.exitCode === null) child.kill("SIGTERM");
@@ -204,7 +226,12 @@ async function main() {
         `Try it:\n  curl -s -H 'x-user-id: alice' ${app.url}/\n` +
         `  curl -s -X POST -H 'x-user-id: alice' -H 'content-type: application/json' -d '{"decision_id": "<decision_id>", "reward": 1}' ${app.url}/feedback\n`,
     );
-    for (const child of children) child.once("exit", stopAll);
+    // Either one ending (by itself, or by a signal) ends both; one that failed makes this command fail.
+    for (const child of children)
+      child.once("exit", (code) => {
+        if (code) process.exitCode = code;
+        stopAll();
+      });
   } catch (error) {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
     stopAll();

@@ -5,7 +5,7 @@
  * (else the caller's fallback: convergence/node reads the key of .dev.vars for the local service, as `npm start`
  * writes it). Either kind of key works: a runtime key for select, update and reading decisions; an admin key for all.
  * Platform-neutral: no file access here, so a Worker can bundle it. For a Worker's request path (README, "Calling
- * Convergence from your Worker"): `fetch` takes a service binding's, `timeoutMs` bounds every call, `fallback` makes
+ * Convergence from your Worker"): `fetch` takes a service binding's, `timeoutMs` bounds each call (update has a longer bound of its own), `fallback` makes
  * select answer default params instead of failing, and update is sent again after failures that may pass.
  */
 
@@ -135,17 +135,42 @@ export interface ClientOptions {
    */
   fetch?: FetchFunction;
   /**
-   * Each call's limit in milliseconds, its answer's body included. A call past it fails with code "timeout" (and
-   * select falls back, when there is a fallback). Default: no limit.
+   * Each call's limit in milliseconds, its answer's body included (update's: updateTimeoutMs). A call past it fails
+   * with code "timeout" (and select falls back, when there is a fallback). Default: no limit.
    */
   timeoutMs?: number;
-  /** When set, select never fails: past the timeout, or on any error, it answers these params (a FallbackSelection). */
+  /**
+   * When set, select never fails (unless a fallback function throws): past the timeout, or on any error, it answers
+   * these params (a FallbackSelection).
+   */
   fallback?: Fallback;
   /**
    * How many more times update is sent after a failure that may pass: no answer, a timeout, 429 or a 5xx (default
    * 2, after 100 ms then 200 ms). Safe: a decision is rewarded at most once, and a repeat answers `duplicate: true`.
    */
   updateRetries?: number;
+  /**
+   * Each update attempt's limit in milliseconds (default 10,000, whatever timeoutMs says): an update runs in the
+   * background (ctx.waitUntil), where the request path's tight bound would only lose rewards.
+   */
+  updateTimeoutMs?: number;
+}
+
+const MAX_TIMER_MS = 2_147_483_647;
+const MAX_UPDATE_RETRIES = 10;
+const DEFAULT_UPDATE_TIMEOUT_MS = 10_000;
+
+/** The options' numbers, refused with a message naming the option when they could not work as documented. */
+function checkedOptions(options: ClientOptions): ClientOptions {
+  const integerIn = (name: keyof ClientOptions, min: number, max: number) => {
+    const value = options[name];
+    if (value !== undefined && !(Number.isInteger(value) && (value as number) >= min && (value as number) <= max))
+      throw new RangeError(`createClient: ${name} must be a whole number from ${min} to ${max}, got ${String(value)}`);
+  };
+  integerIn("timeoutMs", 1, MAX_TIMER_MS);
+  integerIn("updateTimeoutMs", 1, MAX_TIMER_MS);
+  integerIn("updateRetries", 0, MAX_UPDATE_RETRIES);
+  return options;
 }
 
 /** What select answers: a FallbackSelection only from a client that may have a fallback. */
@@ -193,10 +218,11 @@ export type KeyFallback = (baseUrl: string) => Promise<string | null>;
  * have found one).
  */
 function makeClient<MayFallBack extends boolean>(
-  options: ClientOptions,
+  unchecked: ClientOptions,
   fallbackKey: KeyFallback,
   missingKeyHint: (baseUrl: string) => string,
 ) {
+  const options = checkedOptions(unchecked);
   const env = processEnv();
   const baseUrl = (options.baseUrl ?? env.CONVERGENCE_URL ?? LOCAL_URL).replace(/\/+$/, "");
   const doFetch = options.fetch ?? fetch;
@@ -206,30 +232,30 @@ function makeClient<MayFallBack extends boolean>(
     return key;
   };
 
-  async function request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async function request<T>(method: string, path: string, body?: unknown, timeoutMs = options.timeoutMs): Promise<T> {
     const headers: Record<string, string> = { accept: "application/json" };
-    const token = await apiKey();
-    if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
     if (typeof body === "string") headers["content-type"] = "application/yaml";
-    const { response, text } = await withinTimeout(options.timeoutMs, `${method} ${path.split("?")[0]}`, async (signal) => {
-      let response: Response;
+    const { response, text, token } = await withinTimeout(timeoutMs, `${method} ${path.split("?")[0]}`, async (signal) => {
+      const token = await apiKey();
+      if (token) headers.authorization = `Bearer ${token}`;
       try {
         const payload = typeof body === "string" ? body : JSON.stringify(body);
-        response = await doFetch(`${baseUrl}${path}`, {
+        const response = await doFetch(`${baseUrl}${path}`, {
           method,
           headers,
           ...(body !== undefined ? { body: payload } : {}),
           ...(signal ? { signal } : {}),
         });
+        return { response, text: await response.text(), token };
       } catch (error) {
+        // No answer, or the connection ended in the middle of it.
         throw new ConvergenceApiError(
           0,
           "unreachable",
           `cannot reach Convergence at ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`,
         );
       }
-      return { response, text: await response.text() };
     });
     let payload: unknown;
     try {
@@ -308,7 +334,12 @@ function makeClient<MayFallBack extends boolean>(
       const retries = options.updateRetries ?? DEFAULT_UPDATE_RETRIES;
       for (let attempt = 0; ; attempt++) {
         try {
-          return await request<Answer<typeof UpdateResultSchema>>("POST", `${system(name)}/update`, body);
+          return await request<Answer<typeof UpdateResultSchema>>(
+            "POST",
+            `${system(name)}/update`,
+            body,
+            options.updateTimeoutMs ?? DEFAULT_UPDATE_TIMEOUT_MS,
+          );
         } catch (error) {
           if (attempt >= retries || !mayPassOnRetry(error)) throw error;
           await sleep(RETRY_DELAY_MS * 2 ** attempt);

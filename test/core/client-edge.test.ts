@@ -106,7 +106,7 @@ describe("update's retries", () => {
 
   it("sends update again after no answer, a timeout, 429 or a 5xx, the same body each time", async () => {
     const { fetch, calls } = scripted(["throw", "hang", { status: 429 }, { status: 502 }, { status: 200, body: UPDATED }]);
-    const client = createClient({ apiKey: "k", fetch, timeoutMs: 30, updateRetries: 4 });
+    const client = createClient({ apiKey: "k", fetch, updateTimeoutMs: 30, updateRetries: 4 });
     expect(await client.update("sys", reward)).toEqual(UPDATED);
     expect(calls).toHaveLength(5);
     expect(new Set(calls.map((c) => c.init.body)).size).toBe(1);
@@ -133,7 +133,7 @@ describe("update's retries", () => {
 
   it("takes a repeat that found the reward already there as done (the first try had landed)", async () => {
     const { fetch } = scripted(["hang", { status: 200, body: { ...UPDATED, duplicate: true } }]);
-    const client = createClient({ apiKey: "k", fetch, timeoutMs: 30 });
+    const client = createClient({ apiKey: "k", fetch, updateTimeoutMs: 30 });
     expect(await client.update("sys", reward)).toMatchObject({ success: true, duplicate: true });
   });
 
@@ -142,5 +142,43 @@ describe("update's retries", () => {
     const client = createClient({ apiKey: "k", fetch, updateRetries: 0 });
     await expect(client.update("sys", reward)).rejects.toMatchObject({ status: 503 });
     expect(calls).toHaveLength(1);
+  });
+
+  it("bounds an update attempt by updateTimeoutMs, not the request path's timeoutMs", async () => {
+    const late: FetchFunction = () => new Promise((resolve) => setTimeout(() => resolve(Response.json(UPDATED)), 60));
+    const background = createClient({ apiKey: "k", fetch: late, timeoutMs: 20 });
+    expect(await background.update("sys", reward)).toEqual(UPDATED);
+    const tight = createClient({ apiKey: "k", fetch: late, updateTimeoutMs: 20, updateRetries: 0 });
+    await expect(tight.update("sys", reward)).rejects.toMatchObject({ code: "timeout" });
+  });
+
+  it("takes an answer cut off in the middle of its body for no answer, and sends again", async () => {
+    let sent = 0;
+    const fetch: FetchFunction = () => {
+      sent++;
+      if (sent > 1) return Promise.resolve(Response.json(UPDATED));
+      const body = new ReadableStream({ pull: (controller) => controller.error(new TypeError("connection reset")) });
+      return Promise.resolve(new Response(body, { status: 200 }));
+    };
+    const client = createClient({ apiKey: "k", fetch });
+    expect(await client.update("sys", reward)).toEqual(UPDATED);
+    expect(sent).toBe(2);
+  });
+});
+
+describe("createClient's options", () => {
+  it("refuses a bound or a retry count that could not work, naming it", () => {
+    for (const [options, name] of [
+      [{ timeoutMs: 0 }, "timeoutMs"],
+      [{ timeoutMs: -5 }, "timeoutMs"],
+      [{ timeoutMs: 1.5 }, "timeoutMs"],
+      [{ timeoutMs: Number.NaN }, "timeoutMs"],
+      [{ timeoutMs: 2 ** 31 }, "timeoutMs"],
+      [{ updateTimeoutMs: Number.POSITIVE_INFINITY }, "updateTimeoutMs"],
+      [{ updateRetries: -1 }, "updateRetries"],
+      [{ updateRetries: 11 }, "updateRetries"],
+    ] as const)
+      expect(() => createClient(options), name).toThrow(new RegExp(`^createClient: ${name} must be a whole number from`));
+    expect(() => createClient({ timeoutMs: 1, updateTimeoutMs: 2 ** 31 - 1, updateRetries: 0 })).not.toThrow();
   });
 });

@@ -168,26 +168,38 @@ describe("npm run edge-app", () => {
       expect(arms.reduce((n, a) => n + a.total_pulls, 0)).toBe(REQUESTS_PER_USER);
       expect(arms.reduce((n, a) => n + a.total_reward, 0)).toBeCloseTo(perUser.get(u) ?? 0, 9);
     }
-  });
+  }, 240_000);
 
-  it("refuses bad feedback with the error format, and sends nothing", async () => {
-    const post = (body: string, headers: Record<string, string> = { "x-user-id": "edge-bad", "content-type": "application/json" }) =>
-      fetch(`${appUrl}/feedback`, { method: "POST", headers, body });
+  it("refuses bad feedback with the error format, and sends Convergence none of it", async () => {
+    const visited = await fetch(`${appUrl}/`, { headers: { "x-user-id": "edge-bad" } });
+    const decisionId = ((await visited.json()) as Page).decision_id as string;
+    const json = { "x-user-id": "edge-bad", "content-type": "application/json" };
+    const post = (body: unknown, headers: Record<string, string> = json) =>
+      fetch(`${appUrl}/feedback`, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+    // Each carries the real decision and, but for the bad reward, a good reward of 1: forwarded, it would land.
+    const good = { decision_id: decisionId, reward: 1 };
     const refusals: [Response, number, string][] = [
-      [await post(JSON.stringify({ decision_id: "d", reward: 2 })), 400, "invalid_reward"],
+      [await post({ decision_id: decisionId, reward: 2 }), 400, "invalid_reward"],
       [await post("{not json"), 400, "invalid_json"],
-      [await post(JSON.stringify({ decision_id: 7, reward: 1 })), 400, "invalid_decision"],
-      [await post(JSON.stringify({ decision_id: "d", reward: 1, pad: "x".repeat(5000) })), 413, "too_large"],
-      [await post("{}", { "x-user-id": "edge-bad", "content-type": "text/plain" }), 415, "unsupported_media_type"],
-      [await post("{}", { "content-type": "application/json" }), 400, "no_user"],
+      [await post({ decision_id: 7, reward: 1 }), 400, "invalid_decision"],
+      [await post({ ...good, pad: "x".repeat(5000) }), 413, "too_large"],
+      [await post(good, { "x-user-id": "edge-bad", "content-type": "text/plain" }), 415, "unsupported_media_type"],
+      [await post(good, { "content-type": "application/json" }), 400, "no_user"],
       [await fetch(`${appUrl}/`, { headers: { "x-user-id": "u".repeat(257) } }), 400, "invalid_user"],
     ];
     for (const [response, status, code] of refusals) {
       expect(response.status).toBe(status);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe(code);
     }
-    const decisions = (await admin(`/v1/systems/${SYSTEM}/decisions?user_id=edge-bad`)) as { decisions: unknown[] };
-    expect(decisions.decisions).toEqual([]);
+    // Then good feedback of 0.25: the decision's reward is that one, so none of the refused ones reached it first.
+    expect((await post({ decision_id: decisionId, reward: 0.25 })).status).toBe(202);
+    const decision = `/v1/systems/${SYSTEM}/decisions/${encodeURIComponent(decisionId)}?user_id=edge-bad`;
+    let reward: number | null = null;
+    for (const started = Date.now(); reward === null && Date.now() - started < 60_000; ) {
+      reward = ((await admin(decision)) as { reward: number | null }).reward;
+      if (reward === null) await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    expect(reward).toBe(0.25);
   });
 });
 

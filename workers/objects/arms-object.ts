@@ -249,6 +249,8 @@ export class ArmsObject extends DurableObject<Env> {
     try {
       await this.flush(identity, system);
     } catch (error) {
+      // The user was forgotten while the hand-over waited on the shard: there is nothing left to hand over.
+      if (!this.exists()) return;
       // The outbox stays as it was; tried again later by this object's own alarm rather than the platform's few
       // retries, so a long D1 outage (a full shard) delays the log and never ends it.
       console.error(`arms object of ${identity.system}: hand-over to the decision log failed`, error);

@@ -37,7 +37,7 @@ function convergence(env: Env) {
       ? { baseUrl: env.CONVERGENCE_URL ?? "http://convergence.invalid" }
       : { fetch: binding.fetch.bind(binding) }),
     ...(env.CONVERGENCE_API_KEY ? { apiKey: env.CONVERGENCE_API_KEY } : {}),
-    timeoutMs: Number(env.SELECT_TIMEOUT_MS) || 250,
+    timeoutMs: /^[1-9]\d{0,5}$/.test(env.SELECT_TIMEOUT_MS) ? Number(env.SELECT_TIMEOUT_MS) : 250,
     fallback: SHIPPED_PARAMS,
   });
 }
