@@ -37,6 +37,8 @@ import type {
   SystemSummarySchema,
   UpdateResultSchema,
 } from "../runtime/schema.js";
+import { retryAfterMs } from "../target/fetch-retry.js";
+import { sleep } from "../target/sleep.js";
 import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
 
 /**
@@ -88,6 +90,8 @@ export class ConvergenceApiError extends Error {
     readonly code: string,
     message: string,
     readonly details: ConfigIssue[] = [],
+    /** How long the service asked to wait before calling again (its Retry-After), when it said. */
+    readonly retryAfterMs: number | null = null,
   ) {
     super(message);
     this.name = "ConvergenceApiError";
@@ -178,12 +182,15 @@ type SelectAnswer<MayFallBack extends boolean> = MayFallBack extends false ? Arm
 
 const DEFAULT_UPDATE_RETRIES = 2;
 const RETRY_DELAY_MS = 100;
+/**
+ * The longest Retry-After an update waits out. Longer (a rate limit's period is 10 or 60 s) outlasts the background
+ * time a Worker has after its answer: the update fails at once instead, with the service's 429.
+ */
+const MAX_RETRY_AFTER_MS = 2_000;
 
 /** Whether the same request may succeed if sent again: nothing came back, or the service was busy or failing. */
 const mayPassOnRetry = (error: unknown) =>
   error instanceof ConvergenceApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * `work` given `timeoutMs` (when set): past it, the answer is a "timeout" error and `work`'s request is aborted, even
@@ -277,6 +284,7 @@ function makeClient<MayFallBack extends boolean>(
         error?.code ?? "http_error",
         error?.message ?? `HTTP ${response.status}: ${text.slice(0, 200)}`,
         error?.details ?? [],
+        retryAfterMs(response.headers.get("retry-after")),
       );
     }
     return payload as T;
@@ -342,7 +350,9 @@ function makeClient<MayFallBack extends boolean>(
           );
         } catch (error) {
           if (attempt >= retries || !mayPassOnRetry(error)) throw error;
-          await sleep(RETRY_DELAY_MS * 2 ** attempt);
+          const asked = (error as ConvergenceApiError).retryAfterMs ?? 0;
+          if (asked > MAX_RETRY_AFTER_MS) throw error;
+          await sleep(Math.max(asked, RETRY_DELAY_MS * 2 ** attempt));
         }
       }
     },

@@ -18,7 +18,7 @@ const UPDATED = { success: true, reward: 1, engagement_score: 1, grading_score: 
 const FALLBACK = { k: 5 };
 
 /** A fetch that answers each call in turn from `answers` (a status and body, or a failure), recording the calls. */
-function scripted(answers: ({ status: number; body?: unknown } | "throw" | "hang")[]) {
+function scripted(answers: ({ status: number; body?: unknown; headers?: Record<string, string> } | "throw" | "hang")[]) {
   const calls: { url: string; init: RequestInit }[] = [];
   const fetch: FetchFunction = (url, init) => {
     calls.push({ url, init });
@@ -26,7 +26,9 @@ function scripted(answers: ({ status: number; body?: unknown } | "throw" | "hang
     if (answer === "throw") return Promise.reject(new TypeError("connection refused"));
     if (answer === "hang")
       return new Promise((_, reject) => init.signal?.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError"))));
-    return Promise.resolve(Response.json(answer.body ?? {}, { status: answer.status }));
+    return Promise.resolve(
+      Response.json(answer.body ?? {}, { status: answer.status, ...(answer.headers ? { headers: answer.headers } : {}) }),
+    );
   };
   return { fetch, calls };
 }
@@ -142,6 +144,26 @@ describe("update's retries", () => {
     const client = createClient({ apiKey: "k", fetch, updateRetries: 0 });
     await expect(client.update("sys", reward)).rejects.toMatchObject({ status: 503 });
     expect(calls).toHaveLength(1);
+  });
+
+  it("waits what a 429's Retry-After asks when an update can, and gives up at once when it cannot", async () => {
+    const limited = (seconds: string) => ({
+      status: 429,
+      body: { error: { code: "rate_limited", message: "slow down" } },
+      headers: { "retry-after": seconds },
+    });
+    const soon = scripted([limited("0.3"), { status: 200, body: UPDATED }]);
+    const started = Date.now();
+    expect(await createClient({ apiKey: "k", fetch: soon.fetch }).update("sys", reward)).toEqual(UPDATED);
+    // A floor only (the wait can only be longer on a busy machine): the 100 ms backoff alone would be shorter.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+    const later = scripted([limited("60"), { status: 200, body: UPDATED }]);
+    await expect(createClient({ apiKey: "k", fetch: later.fetch }).update("sys", reward)).rejects.toMatchObject({
+      status: 429,
+      code: "rate_limited",
+      retryAfterMs: 60_000,
+    });
+    expect(later.calls).toHaveLength(1);
   });
 
   it("bounds an update attempt by updateTimeoutMs, not the request path's timeoutMs", async () => {

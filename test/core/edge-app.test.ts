@@ -223,7 +223,8 @@ describe("the edge app's bundle", () => {
     );
     expect(built.code, built.stderr).toBe(0);
     // Paths are relative to the app's folder. What the bundler read: the app, the package's neutral entry (built in
-    // dist/src/, nothing of convergence/node) and its dependencies; what the bundle holds: the app and the client.
+    // dist/src/, nothing of convergence/node) and its dependencies; what the bundle holds: the app and the client (with
+    // the two helpers it shares with the target calls: Retry-After and sleep).
     const meta = JSON.parse(readFileSync(join(out, "meta.json"), "utf8")) as {
       inputs: object;
       outputs: Record<string, { inputs: object }>;
@@ -237,6 +238,8 @@ describe("the edge app's bundle", () => {
       "../../dist/src/index.js",
       "../../dist/src/sdk/client.js",
       "../../dist/src/sdk/runtime-requests.js",
+      "../../dist/src/target/fetch-retry.js",
+      "../../dist/src/target/sleep.js",
       "src/index.ts",
     ]);
     const code = readFileSync(join(out, "index.js"), "utf8");
