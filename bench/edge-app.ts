@@ -7,11 +7,13 @@
  * app's timeout, against the promise "within the timeout plus 50 ms".
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:http";
 import { join } from "node:path";
-import { ensureSystem, freePort, runtimeKey, SYSTEM, startEdgeApp, writeKeyFile } from "../scripts/edge-app.mjs";
+import { ensureSystem, runtimeKey, SYSTEM, startEdgeApp, writeKeyFile } from "../scripts/edge-app.mjs";
+import { freePort } from "../scripts/free-port.mjs";
 import { median } from "../src/optimize/stats.js";
+import { startLateServer } from "../test/helpers/server.js";
 import { startLocalService } from "./service.js";
+import { ratioLine } from "./table.js";
 
 const ROUNDS = 3;
 const REQUESTS = 300;
@@ -85,37 +87,20 @@ export async function edgeAppLatency(stateDir: string): Promise<void> {
         console.log(`${String(i + 1).padEnd(6)} ${label.padEnd(42)} ${ms(median(xs))}  ${ms(quantile(xs, 0.99))}`);
     });
     const ratios = rounds.map((r) => median(r.binding) / median(r.http));
-    console.log(
-      `binding / HTTP median latency by round: ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; median ${(median(ratios) * 100).toFixed(0)}%`,
-    );
+    console.log(ratioLine("binding / HTTP median latency", ratios));
 
     // Convergence stopped: the binding has no Worker behind it.
     await service.stop();
     stops.shift();
     const stopped = await latencies(FALLBACK_REQUESTS, page(bound.url), true);
     // A stand-in that answers after the app's timeout.
-    const held: (() => void)[] = [];
-    const slow = createServer((_request, response) => {
-      const answer = () => {
-        if (!response.headersSent) response.writeHead(200, { "content-type": "application/json" }).end("{}");
-      };
-      const timer = setTimeout(answer, 10 * TIMEOUT_MS);
-      held.push(() => {
-        clearTimeout(timer);
-        answer();
-      });
-    });
-    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
-    stops.push(async () => {
-      for (const release of held) release();
-      slow.closeAllConnections();
-      await new Promise((resolve) => slow.close(resolve));
-    });
+    const slow = await startLateServer(10 * TIMEOUT_MS);
+    stops.push(slow.close);
     const late = await startEdgeApp({
       port: await freePort(),
       envFile,
       env,
-      vars: [`CONVERGENCE_URL:http://127.0.0.1:${(slow.address() as { port: number }).port}`, `SELECT_TIMEOUT_MS:${TIMEOUT_MS}`],
+      vars: [`CONVERGENCE_URL:${slow.url}`, `SELECT_TIMEOUT_MS:${TIMEOUT_MS}`],
     });
     stops.push(late.stop);
     const timedOut = await latencies(FALLBACK_REQUESTS, page(late.url), true);

@@ -18,11 +18,11 @@
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import autocannon from "autocannon";
-import { median } from "../src/optimize/stats.js";
 import { MemoryRuntimeStorage } from "../src/runtime/memory-storage.js";
 import { configureRuntime, runtimeSelect } from "../src/sdk/runtime.js";
 import { edgeAppLatency } from "./edge-app.js";
 import { startLocalService } from "./service.js";
+import { ratioLine } from "./table.js";
 
 const CONNECTIONS = 10;
 const DURATION_S = 5;
@@ -186,13 +186,9 @@ async function pass(stateDir: string, label: string): Promise<void> {
     });
     line("", update);
     const ratios = rounds.map((r) => r.select.rps / r.noop.rps);
-    console.log(
-      `\nselect / no-op throughput by round: ${ratios.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; median ${(median(ratios) * 100).toFixed(0)}%`,
-    );
+    console.log(`\n${ratioLine("select / no-op throughput", ratios)}`);
     const contextual = rounds.map((r) => r.contextual.rps / r.select.rps);
-    console.log(
-      `contextual / context-free select throughput by round: ${contextual.map((x) => `${(x * 100).toFixed(0)}%`).join(", ")}; median ${(median(contextual) * 100).toFixed(0)}%`,
-    );
+    console.log(ratioLine("contextual / context-free select throughput", contextual));
   } finally {
     await service.stop();
   }

@@ -3,7 +3,6 @@ import type { ChildProcess } from "node:child_process";
 
 export declare const APP_DIR: string;
 export declare const SYSTEM: string;
-export declare function freePort(): Promise<number>;
 export declare function ensureSystem(url: string, adminKey: string): Promise<boolean>;
 export declare function runtimeKey(url: string, adminKey: string, current: string | null): Promise<string>;
 export declare function keyInFile(file: string): string | null;

@@ -9,10 +9,10 @@
 // The functions exported here are what tests and bench/runtime.ts start the app with.
 import { spawn } from "node:child_process";
 import { chmodSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "./free-port.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = join(root, "node_modules/wrangler/bin/wrangler.js");
@@ -20,18 +20,6 @@ export const APP_DIR = join(root, "examples/edge-app");
 /** The system the app tunes: its wrangler.toml's SYSTEM. */
 export const SYSTEM = "edge-demo";
 const KEY_LINE = /^\s*CONVERGENCE_API_KEY\s*=\s*"?([^"#\s,]+)/m;
-
-/** A port nothing listens on now, as the system hands out for port 0. */
-export function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function call(url, key, method, path, body) {
   const response = await fetch(`${url}${path}`, {

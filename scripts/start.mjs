@@ -7,10 +7,10 @@
 // The cron trigger does not fire by itself under wrangler dev: GET /__scheduled fires it (see --test-scheduled below).
 import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
+import { freePort } from "./free-port.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const wrangler = join(root, "node_modules/wrangler/bin/wrangler.js");
@@ -45,18 +45,7 @@ if (migrated.status !== 0) {
   process.exit(1);
 }
 
-/** A port nothing listens on now, as the system hands out for port 0. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(String(port)));
-    });
-  });
-}
-const inspectorPort = values["inspector-port"] ?? (await freePort());
+const inspectorPort = values["inspector-port"] ?? String(await freePort());
 
 const url = `http://127.0.0.1:${values.port}`;
 const dev = spawn(

@@ -23,6 +23,13 @@ export function choleskyInPlace(matrix: Float64Array, n: number): boolean {
   return true;
 }
 
+/** log det(L Lᵀ) from the Cholesky factor L: twice the sum of the logs of its diagonal. */
+export function logDetFromCholesky(L: Float64Array, n: number): number {
+  let logDet = 0;
+  for (let i = 0; i < n; i++) logDet += 2 * Math.log(L[i * n + i] as number);
+  return logDet;
+}
+
 /** L⁻¹b for the lower-triangular L. */
 export function forwardSolve(L: Float64Array, n: number, b: ArrayLike<number>): Float64Array {
   const z = new Float64Array(n);

@@ -28,7 +28,7 @@
 import { z } from "zod";
 import { strictObject } from "../config/unknown-keys.js";
 import { type JsonValue, own, TimestampSchema } from "../json.js";
-import { backSolve, choleskyInPlace, forwardSolve, inverseFromCholesky } from "../linear-algebra.js";
+import { backSolve, choleskyInPlace, forwardSolve, inverseFromCholesky, logDetFromCholesky } from "../linear-algebra.js";
 import { normalCdf } from "../optimize/stats.js";
 import { ofAgentType, parseByAgentAndArm, recordOf, setRecord } from "./arm-records.js";
 import type { BetaParams } from "./posterior.js";
@@ -159,7 +159,7 @@ export function categoryOf(value: JsonValue | undefined): string | null {
 export function encodeContext(features: ContextFeatures, context: Record<string, JsonValue> | undefined): FeatureEntry[] {
   const entries: FeatureEntry[] = [[INTERCEPT, 1]];
   for (const [name, feature] of Object.entries(features)) {
-    const raw = context && Object.hasOwn(context, name) ? context[name] : undefined;
+    const raw = own(context, name);
     if (feature.type === "numeric") {
       if (typeof raw !== "number" || !Number.isFinite(raw)) continue;
       entries.push([name, scaled(feature, raw)], [`${name}#b${bucketOf(feature, raw)}`, 1, 0]);
@@ -379,11 +379,8 @@ function fitArm(cells: readonly ContextCell[], d: number, indexOf: (token: strin
     const fit = posterior(effects, beta);
     if (!fit) continue;
     let penalty = 0;
-    let logDet = 0;
-    for (let i = 0; i < d; i++) {
-      penalty += (i === 0 ? INTERCEPT_PRECISION : effects) * (fit.mean[i] as number) ** 2;
-      logDet += 2 * Math.log(fit.L[i * d + i] as number);
-    }
+    for (let i = 0; i < d; i++) penalty += (i === 0 ? INTERCEPT_PRECISION : effects) * (fit.mean[i] as number) ** 2;
+    const logDet = logDetFromCholesky(fit.L, d);
     const noEffect = effects === EFFECT_PRECISIONS[EFFECT_PRECISIONS.length - 1];
     const evidence =
       0.5 * (d - 1) * Math.log(effects) - 0.5 * beta * fit.rss - 0.5 * penalty - 0.5 * logDet + (noEffect ? NO_EFFECT_LOG_ODDS : 0);

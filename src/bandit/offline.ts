@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { type ConfigIssue, describeIssues, fromZodIssues } from "../config/issues.js";
-import { isPlainObject, type JsonValue, TimestampSchema } from "../json.js";
+import { isPlainObject, type JsonValue, own, TimestampSchema } from "../json.js";
 import { AgentTypeSchema, type ArmSnapshot, type RuntimeDecision } from "../runtime/schema.js";
 import { IntervalSchema } from "./beta.js";
 import {
@@ -308,7 +308,7 @@ function thompsonDistribution(policy: Extract<OfflinePolicy, { type: "thompson" 
 
 function ruleDistribution(policy: Extract<OfflinePolicy, { type: "rule" }>): PolicyDistribution {
   const matches = (when: Record<string, string>, context: Record<string, JsonValue> | null) =>
-    context !== null && Object.entries(when).every(([key, value]) => Object.hasOwn(context, key) && categoryOf(context[key]) === value);
+    context !== null && Object.entries(when).every(([key, value]) => categoryOf(own(context, key)) === value);
   return ({ arms, context }) => {
     const arm = policy.rules.find((rule) => matches(rule.when, context))?.arm ?? policy.otherwise;
     if (arm === undefined) return "no_matching_rule";
@@ -443,7 +443,7 @@ export function parseOfflinePolicy(value: unknown): { policy: OfflinePolicy; iss
 }
 
 /** The features the evaluation reads: a contextual policy's own, else the system's; a contextual policy needs some. */
-function featuresFor(policy: OfflinePolicy, options: z.input<typeof EvaluationOptionsSchema>): ContextFeatures {
+export function featuresFor(policy: OfflinePolicy, options: z.input<typeof EvaluationOptionsSchema>): ContextFeatures {
   const parsed = EvaluationOptionsSchema.safeParse(options);
   if (!parsed.success) throw new TypeError(`invalid options: ${describeIssues(fromZodIssues(parsed.error.issues))}`);
   const system = parsed.data.context_features ?? {};

@@ -4,7 +4,7 @@
  * Keys stay in the environment: a request that holds one literally is refused, never written.
  */
 import { Document, isCollection, isMap, isScalar, type Pair, type YAMLMap } from "yaml";
-import { copyJson, isPlainObject, type JsonValue } from "../json.js";
+import { copyJson, isPlainObject, type JsonValue, utf8Length } from "../json.js";
 import { MAX_TEXT_VALUE_BYTES } from "./schema.js";
 
 /** Input init cannot use (a body that is not JSON, a field not in it, a pasted key): its message, exit 2. */
@@ -329,7 +329,7 @@ function parameterFor(key: string, path: string, value: JsonValue): ParameterSpe
     if (/model|engine|deployment/i.test(key) || (value.length <= 64 && !/\s/.test(value))) {
       return { spec: { type: "categorical", values: [value] }, note: `The sample's ${path}: add the other values to compare.` };
     }
-    if (new TextEncoder().encode(value).length > MAX_TEXT_VALUE_BYTES) {
+    if (utf8Length(value) > MAX_TEXT_VALUE_BYTES) {
       throw new InitError(`cannot tune '${path}': it is longer than ${MAX_TEXT_VALUE_BYTES / 1024} KiB, the most a text parameter holds`);
     }
     return { spec: { type: "text", values: [value] }, note: `The sample's ${path}: add other versions of the text to try.` };

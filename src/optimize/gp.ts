@@ -5,7 +5,7 @@
  * `rho` are chosen by marginal likelihood: a small grid, then one pass of per-parameter refinement (automatic
  * relevance).
  */
-import { backSolve, choleskyInPlace, forwardSolve } from "../linear-algebra.js";
+import { backSolve, choleskyInPlace, forwardSolve, logDetFromCholesky } from "../linear-algebra.js";
 import type { ParamConfig, SearchSpace } from "../search/space.js";
 import { encodeParameter } from "../search/space.js";
 
@@ -134,8 +134,7 @@ export function fitGp(p: GpPoints, amplitude: number, lengthScales: number[], rh
   }
   if (!choleskyInPlace(L, n)) return null;
   const z = forwardSolve(L, n, p.y);
-  let logDet = 0;
-  for (let i = 0; i < n; i++) logDet += 2 * Math.log(L[i * n + i] as number);
+  const logDet = logDetFromCholesky(L, n);
   const alpha = backSolve(L, n, z);
   const fit = z.reduce((a, v) => a + v * v, 0);
   return { logLikelihood: -0.5 * fit - 0.5 * logDet, alpha, chol: L, lengthScales, rho, nugget };

@@ -110,7 +110,8 @@ export class RuntimeManager {
   private refreshPopulation(): Promise<void> {
     const storage = this.storage;
     const pools = this.config.pooling.enabled && storage.populationStats;
-    const fits = this.hasFeatures && storage.contextStats;
+    // Only the contextual policy reads the model.
+    const fits = this.config.selection_policy === "contextual" && storage.contextStats;
     if (!pools && !fits) return Promise.resolve();
     if (this.refreshing) return this.refreshing;
     if (this.refreshed && this.updatesSinceRefresh < POPULATION_REFRESH_UPDATES) return Promise.resolve();
@@ -175,11 +176,6 @@ export class RuntimeManager {
 
   configure(config: RuntimeConfig): void {
     this.config = config;
-  }
-
-  /** The context model select reads (the service's snapshot carries it). */
-  get currentContextModel(): ContextModel | null {
-    return this.contextModel;
   }
 
   agentTypeOf(agentType?: string): string {

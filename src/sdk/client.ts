@@ -37,7 +37,7 @@ import type {
   SystemSummarySchema,
   UpdateResultSchema,
 } from "../runtime/schema.js";
-import { retryAfterMs } from "../target/fetch-retry.js";
+import { mayPassOnRetry, retryAfterMs } from "../target/fetch-retry.js";
 import { sleep } from "../target/sleep.js";
 import { type RuntimeSelectOptions, type RuntimeUpdateOptions, selectRequest, updateRequest } from "./runtime-requests.js";
 
@@ -188,9 +188,8 @@ const RETRY_DELAY_MS = 100;
  */
 const MAX_RETRY_AFTER_MS = 2_000;
 
-/** Whether the same request may succeed if sent again: nothing came back, or the service was busy or failing. */
-const mayPassOnRetry = (error: unknown) =>
-  error instanceof ConvergenceApiError && (error.status === 0 || error.status === 429 || error.status >= 500);
+/** Whether the same request may succeed if sent again: nothing came back (status 0), or the service was busy or failing. */
+const worthRetrying = (error: unknown) => error instanceof ConvergenceApiError && (error.status === 0 || mayPassOnRetry(error.status));
 
 /**
  * `work` given `timeoutMs` (when set): past it, the answer is a "timeout" error and `work`'s request is aborted, even
@@ -349,7 +348,7 @@ function makeClient<MayFallBack extends boolean>(
             options.updateTimeoutMs ?? DEFAULT_UPDATE_TIMEOUT_MS,
           );
         } catch (error) {
-          if (attempt >= retries || !mayPassOnRetry(error)) throw error;
+          if (attempt >= retries || !worthRetrying(error)) throw error;
           const asked = (error as ConvergenceApiError).retryAfterMs ?? 0;
           if (asked > MAX_RETRY_AFTER_MS) throw error;
           await sleep(Math.max(asked, RETRY_DELAY_MS * 2 ** attempt));

@@ -30,6 +30,9 @@ export type Exchange =
 
 const RETRY_AFTER_CAP_MS = 60_000;
 
+/** Whether an HTTP status may change if the same request is sent again: a rate limit or a server's failure. */
+export const mayPassOnRetry = (status: number) => status === 429 || status >= 500;
+
 /** Retry-After as milliseconds: delta-seconds or an HTTP date. */
 export function retryAfterMs(header: string | null, now = Date.now()): number | null {
   if (!header) return null;
@@ -105,7 +108,7 @@ export async function fetchWithRetry(
       lastBody = parseBody(text);
       if (response.ok) return { ok: true, status: response.status, body: lastBody, latencyMs: latency, attempts: attempt + 1 };
       lastError = `HTTP ${response.status}: ${snippet(text)}`;
-      if (response.status !== 429 && response.status < 500) {
+      if (!mayPassOnRetry(response.status)) {
         return { ok: false, status: response.status, body: lastBody, error: lastError, latencyMs: latency, attempts: attempt + 1 };
       }
       retryDelay = retryAfterMs(response.headers.get("retry-after"));

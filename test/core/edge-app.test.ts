@@ -5,13 +5,14 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { APP_DIR, type EdgeApp, freePort, SYSTEM, startEdgeApp } from "../../scripts/edge-app.mjs";
+import { APP_DIR, type EdgeApp, SYSTEM, startEdgeApp } from "../../scripts/edge-app.mjs";
+import { freePort } from "../../scripts/free-port.mjs";
 import { Rng } from "../../src/search/rng.js";
 import { runProcess } from "../helpers/process.js";
+import { startLateServer } from "../helpers/server.js";
 import { tempDir } from "../helpers/temp.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -292,35 +293,21 @@ describe("the edge app without Convergence", () => {
   });
 
   it("answers at the timeout when Convergence answers too late, and sends it no feedback", async () => {
-    const seen: string[] = [];
-    const held: (() => void)[] = [];
     // Convergence's stand-in: answers every request only after 30 s (or when the test ends).
-    const slow: Server = createServer((request, response) => {
-      seen.push(`${request.method} ${request.url}`);
-      const answer = () => {
-        if (!response.headersSent) response.writeHead(200, { "content-type": "application/json" }).end("{}");
-      };
-      const timer = setTimeout(answer, 30_000);
-      held.push(() => {
-        clearTimeout(timer);
-        answer();
-      });
-    });
-    await new Promise<void>((resolve) => slow.listen(0, "127.0.0.1", resolve));
+    const slow = await startLateServer(30_000);
     try {
-      const port = (slow.address() as { port: number }).port;
       app = await startEdgeApp({
         port: await freePort(),
         envFile: join(state, "edge-app.dev.vars"),
-        vars: [`CONVERGENCE_URL:http://127.0.0.1:${port}`, "SELECT_TIMEOUT_MS:300"],
+        vars: [`CONVERGENCE_URL:${slow.url}`, "SELECT_TIMEOUT_MS:300"],
         env,
       });
       await fallsBackEveryTime(app.url, /did not answer POST \/v1\/systems\/edge-demo\/select within 300 ms/);
-      expect(seen).toEqual(Array.from({ length: 20 }, () => `POST /v1/systems/${SYSTEM}/select`));
+      expect(slow.requests.map((r) => `${r.method} ${r.url}`)).toEqual(
+        Array.from({ length: 20 }, () => `POST /v1/systems/${SYSTEM}/select`),
+      );
     } finally {
-      for (const release of held) release();
-      slow.closeAllConnections();
-      await new Promise((resolve) => slow.close(resolve));
+      await slow.close();
     }
   });
 });

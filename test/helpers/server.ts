@@ -50,3 +50,30 @@ export const chatCompletion = (content: string, model = "gpt-4o-mini") => ({
   choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: "stop" }],
   usage: { prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500 },
 });
+
+/**
+ * A stand-in that answers every request `{}` only after `afterMs`, or at once when closed: a service too slow for
+ * its caller. Records requests as startServer does.
+ */
+export async function startLateServer(afterMs: number): Promise<{ url: string; requests: Recorded[]; close: () => Promise<void> }> {
+  const held = new Set<() => void>();
+  const server = await startServer(async (_request, response) => {
+    await new Promise<void>((resolve) => {
+      const release = () => {
+        clearTimeout(timer);
+        held.delete(release);
+        resolve();
+      };
+      const timer = setTimeout(release, afterMs);
+      held.add(release);
+    });
+    if (!response.headersSent) response.writeHead(200, { "content-type": "application/json" }).end("{}");
+  });
+  return {
+    ...server,
+    close: async () => {
+      for (const release of [...held]) release();
+      await server.close();
+    },
+  };
+}

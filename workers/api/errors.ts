@@ -127,8 +127,7 @@ export function validationHook(
   c: Context,
 ): Response | undefined {
   if (result.success || !result.error) return undefined;
-  const refused = invalidRequest(fromZodIssues(result.error.issues, prefixOf(result.target)));
-  return errorResponse(c, refused.status, refused.code, refused.message, refused.details);
+  return onError(invalidRequest(fromZodIssues(result.error.issues, prefixOf(result.target))), c);
 }
 
 /**

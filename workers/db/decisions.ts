@@ -4,6 +4,7 @@
  * 0008's triggers keep, never from these rows.
  */
 import type { LoggedDecision, SnapshotArm } from "../../src/bandit/offline.js";
+import { isPlainObject } from "../../src/json.js";
 import type { RecentDecision, RuntimeDecision } from "../../src/runtime/schema.js";
 import type { ArmTally } from "../../src/runtime/summary.js";
 
@@ -145,7 +146,7 @@ export async function rewardedDecisions(
     if (text === null) return null;
     try {
       const value = JSON.parse(text) as unknown;
-      return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as RewardedDecision["context"]) : null;
+      return isPlainObject(value) ? (value as RewardedDecision["context"]) : null;
     } catch {
       return null;
     }

@@ -80,15 +80,37 @@ async function populationFromRollups(db: D1Database, system: string, since: Date
 const MAX_CONTEXT_CELLS = 50_000;
 
 /** The context model's cells of a system since the start of `since`'s UTC day, summed over days. */
-export const CONTEXT_CELLS_QUERY = `SELECT agent_type, arm_id, a, b, SUM(xx) AS xx, SUM(xy) AS xy, SUM(yy) AS yy
-  FROM context_rollups WHERE system = ?1 AND day >= ?2
+const cellsQuery = (where: string) => `SELECT agent_type, arm_id, a, b, SUM(xx) AS xx, SUM(xy) AS xy, SUM(yy) AS yy
+  FROM context_rollups WHERE system = ?1 AND day >= ?2${where}
   GROUP BY agent_type, arm_id, a, b ORDER BY SUM(xx) DESC LIMIT ${MAX_CONTEXT_CELLS}`;
+/** Every cell: what the model is fitted from. */
+export const CONTEXT_CELLS_QUERY = cellsQuery("");
+/**
+ * The cells the system page reads (contextView): one agent type's diagonals (a token's count and reward sum) and the
+ * intercept's row (each token's Σ x), about 2k of an arm's k²/2.
+ */
+const VIEW_CELLS_QUERY = cellsQuery(" AND agent_type = ?3 AND (a = b OR a = '')");
 
-export async function contextStatsFromRollups(db: D1Database, system: string, since: Date): Promise<ContextStats> {
-  const { results } = await db
-    .prepare(CONTEXT_CELLS_QUERY)
-    .bind(system, since.toISOString().slice(0, 10))
-    .all<{ agent_type: string; arm_id: string; a: string; b: string; xx: number; xy: number; yy: number }>();
+/** The cells since `since`: all of them, or with `view`, only those the system page shows for its agent type. */
+export async function contextStatsFromRollups(
+  db: D1Database,
+  system: string,
+  since: Date,
+  view?: { agentType: string },
+): Promise<ContextStats> {
+  const day = since.toISOString().slice(0, 10);
+  const statement = view
+    ? db.prepare(VIEW_CELLS_QUERY).bind(system, day, view.agentType)
+    : db.prepare(CONTEXT_CELLS_QUERY).bind(system, day);
+  const { results } = await statement.all<{
+    agent_type: string;
+    arm_id: string;
+    a: string;
+    b: string;
+    xx: number;
+    xy: number;
+    yy: number;
+  }>();
   const stats: ContextStats = { agent_types: {} };
   for (const { agent_type, arm_id, a, b, xx, xy, yy } of results) {
     const cells = recordOf(stats.agent_types, agent_type, arm_id) ?? setRecord<ContextCell[]>(stats.agent_types, agent_type, arm_id, []);

@@ -358,7 +358,7 @@ function ownPopulation(system: SystemSnapshot, agentType: string): SystemSnapsho
   const { population, context_model } = system;
   return {
     ...system,
-    population: population ? { ...population, agent_types: ofAgentType(population.agent_types, agentType) } : (population ?? null),
+    population: population ? { ...population, agent_types: ofAgentType(population.agent_types, agentType) } : null,
     context_model: context_model ? modelOfAgentType(context_model, agentType) : null,
   };
 }

@@ -6,8 +6,8 @@ import { createRoute } from "@hono/zod-openapi";
 import {
   EvaluateRequestSchema,
   evaluatePolicy,
+  featuresFor,
   InvalidPolicyError,
-  type OfflineEvaluation,
   PolicyEvaluationSchema,
 } from "../../../src/bandit/offline.js";
 import { joinPath } from "../../../src/config/issues.js";
@@ -41,6 +41,15 @@ const evaluate = createRoute({
 export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
   const system = await requireSystem(c.env, c.req.valid("param").system);
   const { policy, limit, agent_type } = c.req.valid("json");
+  const options = { context_features: system.config.context_features };
+  try {
+    // Before any read: what the policy lacks only the system's config shows (a contextual policy without
+    // features), and it is the request's fault, answered in the validator's format.
+    featuresFor(policy, options);
+  } catch (error) {
+    if (!(error instanceof InvalidPolicyError)) throw error;
+    throw invalidRequest(error.issues.map((issue) => ({ path: joinPath("policy", issue.path), message: issue.message })));
+  }
   const db = logDatabaseOf(c.env, system);
   const recent = await rewardedDecisions(db, system.name, { limit, agentType: agent_type });
   let decisions: RewardedDecision[] = recent;
@@ -67,15 +76,7 @@ export const evaluateApp = routeGroup().openapi(evaluate, async (c) => {
       .slice(0, limit);
     if (archived.truncated) warnings.push("the archive read stopped at its bound: older archived decisions were not read");
   }
-  let estimate: OfflineEvaluation;
-  try {
-    estimate = evaluatePolicy(decisions, policy, { context_features: system.config.context_features });
-  } catch (error) {
-    // What the policy lacks only the system's config shows (a contextual policy without features): the request's
-    // fault, in the validator's format.
-    if (!(error instanceof InvalidPolicyError)) throw error;
-    throw invalidRequest(error.issues.map((issue) => ({ path: joinPath("policy", issue.path), message: issue.message })));
-  }
+  const estimate = evaluatePolicy(decisions, policy, options);
   const newest = decisions[0];
   const oldest = decisions[decisions.length - 1];
   return c.json(

@@ -94,20 +94,20 @@ export const systemsApp = routeGroup()
     const system = await requireSystem(c.env, c.req.valid("param").system);
     const features = system.config.context_features;
     const hasContext = Object.keys(features).length > 0;
+    const agentType = system.config.agent_type ?? "default";
     const [tallies, recent, scheduled, cells] = await Promise.all([
       armTallies(logDatabaseOf(c.env, system), system.name),
       recentDecisions(logDatabaseOf(c.env, system), system.name, RECENT_DECISIONS),
       listRuns(c.env.DB, { limit: 20, system: system.name }),
-      hasContext ? contextStatsFromRollups(logDatabaseOf(c.env, system), system.name, populationWindowStart()) : null,
+      hasContext ? contextStatsFromRollups(logDatabaseOf(c.env, system), system.name, populationWindowStart(), { agentType }) : null,
     ]);
-    const agentType = system.config.agent_type ?? "default";
     const armIds = system.config.default_arms.map((a) => a.arm_id);
     const fromArms = system.config.default_arms.flatMap((a) => (a.source ? [a.source.run_id] : []));
     return c.json(
       {
         system: system.name,
         version: system.version,
-        agent_type: system.config.agent_type ?? "default",
+        agent_type: agentType,
         updated_at: system.updated_at,
         arms: summarizeArms(system.config.default_arms, tallies),
         recent_decisions: recent,
