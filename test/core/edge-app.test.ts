@@ -273,13 +273,11 @@ describe("the edge app without Convergence", () => {
 
   /** 20 visits, each answered with the shipped params and no decision, its feedback skipped. */
   async function fallsBackEveryTime(url: string, code: RegExp) {
+    // How long each answer took is bench:runtime's to measure (README); here, that it is the fallback, and why.
     for (let u = 0; u < 20; u++) {
-      const started = Date.now();
       const { page, reported } = await visit(url, { header: `edge-offline-${u}` }, 1);
       expect(page).toEqual({ system: SYSTEM, arm_id: null, decision_id: null, params: SHIPPED, fallback: true });
       expect(reported).toBe(false);
-      // Far below anything but the app's own timeout; the exact latency is bench:runtime's (README).
-      expect(Date.now() - started).toBeLessThan(10_000);
     }
     expect(app?.output()).toMatch(code);
     expect(app?.output()).not.toMatch(APP_ERROR);
@@ -293,8 +291,8 @@ describe("the edge app without Convergence", () => {
   });
 
   it("answers at the timeout when Convergence answers too late, and sends it no feedback", async () => {
-    // Convergence's stand-in: answers every request only after 30 s (or when the test ends).
-    const slow = await startLateServer(30_000);
+    // Convergence's stand-in: answers every request only after 120 s (or when the test ends).
+    const slow = await startLateServer(120_000);
     try {
       app = await startEdgeApp({
         port: await freePort(),
@@ -306,6 +304,8 @@ describe("the edge app without Convergence", () => {
       expect(slow.requests.map((r) => `${r.method} ${r.url}`)).toEqual(
         Array.from({ length: 20 }, () => `POST /v1/systems/${SYSTEM}/select`),
       );
+      // Every answer came before Convergence gave any: the app did not wait for it (no clock read here).
+      expect(slow.answered()).toBe(0);
     } finally {
       await slow.close();
     }

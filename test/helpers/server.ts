@@ -53,10 +53,13 @@ export const chatCompletion = (content: string, model = "gpt-4o-mini") => ({
 
 /**
  * A stand-in that answers every request `{}` only after `afterMs`, or at once when closed: a service too slow for
- * its caller. Records requests as startServer does.
+ * its caller. Records requests as startServer does; `answered()` counts the answers given so far.
  */
-export async function startLateServer(afterMs: number): Promise<{ url: string; requests: Recorded[]; close: () => Promise<void> }> {
+export async function startLateServer(
+  afterMs: number,
+): Promise<{ url: string; requests: Recorded[]; answered: () => number; close: () => Promise<void> }> {
   const held = new Set<() => void>();
+  let answered = 0;
   const server = await startServer(async (_request, response) => {
     await new Promise<void>((resolve) => {
       const release = () => {
@@ -67,10 +70,13 @@ export async function startLateServer(afterMs: number): Promise<{ url: string; r
       const timer = setTimeout(release, afterMs);
       held.add(release);
     });
-    if (!response.headersSent) response.writeHead(200, { "content-type": "application/json" }).end("{}");
+    if (response.headersSent) return;
+    answered += 1;
+    response.writeHead(200, { "content-type": "application/json" }).end("{}");
   });
   return {
     ...server,
+    answered: () => answered,
     close: async () => {
       for (const release of [...held]) release();
       await server.close();
